@@ -1,0 +1,2 @@
+//! Criterion benches of the engine (placeholder until the bench lands).
+fn main() {}

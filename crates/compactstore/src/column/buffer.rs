@@ -1,0 +1,128 @@
+//! `AlignedBuf`: a zero-initialised byte buffer, 8-byte aligned, page-aligned once it spans a page.
+
+use bytemuck::allocation::zeroed_vec;
+
+const PAGE: usize = 4096;
+const WORD: usize = std::mem::size_of::<u64>();
+
+/// A fixed-size, zero-initialised byte buffer that never moves once allocated.
+///
+/// It is allocated with `calloc` semantics (`alloc_zeroed`), so pages that are never written are never
+/// made resident. Buffers of a page or more start on a page boundary: the allocation is over-sized by one
+/// page (virtual only: the padding is never written) and the buffer starts at the first boundary inside it,
+/// so writing one member's buffer never dirties a page of another's. The alignment is computed from the
+/// address, with no pointer casts, and typed views go through `bytemuck`.
+///
+/// ```text
+///   words: [ pad (< 1 page, never touched) | buffer (len bytes, rounded up to a word) | rest of pad ]
+///            ^ allocation                    ^ offset: first page boundary
+/// ```
+#[derive(Debug)]
+pub struct AlignedBuf {
+    words: Vec<u64>,
+    offset: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// A zeroed buffer of `len` bytes. Allocates once.
+    #[must_use]
+    pub fn zeroed(len: usize) -> AlignedBuf {
+        let nwords = len.div_ceil(WORD);
+        if len < PAGE {
+            return AlignedBuf {
+                words: zeroed_vec(nwords),
+                offset: 0,
+                len,
+            };
+        }
+        let words: Vec<u64> = zeroed_vec(nwords + PAGE / WORD - 1);
+        let addr = words.as_ptr() as usize;
+        let offset = addr.wrapping_neg() % PAGE / WORD;
+        AlignedBuf { words, offset, len }
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no bytes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes allocated for the buffer itself (without the never-touched alignment padding).
+    #[must_use]
+    pub fn capacity_bytes(&self) -> usize {
+        self.len.div_ceil(WORD) * WORD
+    }
+
+    fn words(&self) -> &[u64] {
+        // Invariant: offset + ceil(len / 8) <= words.len(), by construction in `zeroed`.
+        &self.words[self.offset..self.offset + self.len.div_ceil(WORD)]
+    }
+
+    /// The buffer's bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(self.words())[..self.len]
+    }
+
+    /// The buffer's bytes, mutably.
+    #[must_use]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let (offset, n, len) = (self.offset, self.len.div_ceil(WORD), self.len);
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.words[offset..offset + n])[..len]
+    }
+
+    /// Whether the buffer starts on a page boundary.
+    #[must_use]
+    pub fn is_page_aligned(&self) -> bool {
+        self.bytes().as_ptr() as usize % PAGE == 0
+    }
+}
+
+impl Clone for AlignedBuf {
+    fn clone(&self) -> AlignedBuf {
+        let mut b = AlignedBuf::zeroed(self.len);
+        b.bytes_mut().copy_from_slice(self.bytes());
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_buffers_are_page_aligned_and_zeroed() {
+        for len in [PAGE, PAGE + 1, 10 * PAGE + 3, 1 << 20] {
+            let b = AlignedBuf::zeroed(len);
+            assert!(b.is_page_aligned(), "len {len}");
+            assert_eq!(b.bytes().len(), len);
+            assert!(b.bytes().iter().all(|&x| x == 0));
+        }
+    }
+
+    #[test]
+    fn small_buffers_are_word_aligned() {
+        for len in [0, 1, 7, 8, 100, PAGE - 1] {
+            let b = AlignedBuf::zeroed(len);
+            assert_eq!(b.bytes().as_ptr() as usize % WORD, 0);
+            assert_eq!(b.len(), len);
+        }
+    }
+
+    #[test]
+    fn clone_copies_and_realigns() {
+        let mut a = AlignedBuf::zeroed(3 * PAGE);
+        a.bytes_mut()[5] = 9;
+        let b = a.clone();
+        assert!(b.is_page_aligned());
+        assert_eq!(b.bytes()[5], 9);
+        assert_ne!(a.bytes().as_ptr(), b.bytes().as_ptr());
+    }
+}

@@ -1,0 +1,357 @@
+//! `FixedColumn`: scalars or fixed-length arrays, one aligned buffer, viewed as `&[T]`.
+
+use super::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::schema::{Dtype, MemberType};
+use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Value};
+
+/// A fixed-width member's storage: `size * width` scalars of one dtype, slot-major
+/// (slot `i`'s elements are `i*width .. (i+1)*width`).
+#[derive(Debug, Clone)]
+pub struct FixedColumn {
+    ty: MemberType,
+    size: usize,
+    buf: AlignedBuf,
+}
+
+/// Run `$body` with `$T` bound to the storage type of dtype `$d` (`u8` for bool).
+macro_rules! with_type {
+    ($d:expr, $T:ident => $body:expr) => {
+        match $d {
+            Dtype::Bool | Dtype::U8 => {
+                type $T = u8;
+                $body
+            }
+            Dtype::I8 => {
+                type $T = i8;
+                $body
+            }
+            Dtype::I16 => {
+                type $T = i16;
+                $body
+            }
+            Dtype::I32 => {
+                type $T = i32;
+                $body
+            }
+            Dtype::I64 => {
+                type $T = i64;
+                $body
+            }
+            Dtype::U16 => {
+                type $T = u16;
+                $body
+            }
+            Dtype::U32 => {
+                type $T = u32;
+                $body
+            }
+            Dtype::U64 => {
+                type $T = u64;
+                $body
+            }
+            Dtype::F32 => {
+                type $T = f32;
+                $body
+            }
+            Dtype::F64 => {
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+
+impl FixedColumn {
+    /// A column of `size` slots of type `ty`, each holding `default` (the member's canonical default).
+    /// Allocates once; an all-zero default touches no page.
+    #[must_use]
+    pub fn new(ty: MemberType, size: usize, default: &Value) -> FixedColumn {
+        let buf = AlignedBuf::zeroed(size * ty.entry_bytes());
+        let mut c = FixedColumn { ty, size, buf };
+        if !is_zero(default) {
+            c.fill(default);
+        }
+        c
+    }
+
+    /// The member type.
+    #[must_use]
+    pub fn ty(&self) -> &MemberType {
+        &self.ty
+    }
+
+    /// The scalar dtype.
+    #[must_use]
+    pub fn dtype(&self) -> Dtype {
+        self.ty.dtype()
+    }
+
+    /// Scalars per slot.
+    #[must_use]
+    pub fn width(&self) -> usize {
+        self.ty.width()
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Bytes held.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.buf.capacity_bytes()
+    }
+
+    /// The raw bytes, `size * width * dtype.size()` of them.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.bytes()
+    }
+
+    /// The raw bytes, mutably.
+    #[must_use]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buf.bytes_mut()
+    }
+
+    /// Whether the buffer starts on a page boundary (true for any buffer of a page or more).
+    #[must_use]
+    pub fn is_page_aligned(&self) -> bool {
+        self.buf.is_page_aligned()
+    }
+
+    /// The column as `&[T]`, `size * width` scalars. O(1).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if `T` does not match the dtype (`bool` columns are `u8`).
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
+        if !T::accepts(self.dtype()) {
+            return Err(self.type_mismatch::<T>());
+        }
+        Ok(bytemuck::cast_slice(self.buf.bytes()))
+    }
+
+    /// The column as `&mut [T]`. O(1).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if `T` does not match the dtype.
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T]> {
+        if !T::accepts(self.dtype()) {
+            return Err(self.type_mismatch::<T>());
+        }
+        Ok(bytemuck::cast_slice_mut(self.buf.bytes_mut()))
+    }
+
+    fn type_mismatch<T>(&self) -> Error {
+        Error::WrongType {
+            expected: self.dtype().to_string(),
+            got: std::any::type_name::<T>().to_owned(),
+        }
+    }
+
+    fn check_slot(&self, slot: usize) -> Result<()> {
+        if slot < self.size {
+            Ok(())
+        } else {
+            Err(Error::IndexOutOfRange {
+                index: slot as i64,
+                len: self.size,
+            })
+        }
+    }
+
+    fn check_element(&self, slot: usize, k: usize) -> Result<usize> {
+        self.check_slot(slot)?;
+        let w = self.width();
+        if k < w {
+            Ok(slot * w + k)
+        } else {
+            Err(Error::IndexOutOfRange {
+                index: k as i64,
+                len: w,
+            })
+        }
+    }
+
+    /// Scalar number `pos` of the buffer as a `Value`; `pos < size * width` is the caller's invariant.
+    fn read(&self, pos: usize) -> Value {
+        let d = self.dtype();
+        let bytes = self.buf.bytes();
+        with_type!(d, T => {
+            let x: T = bytemuck::cast_slice::<u8, T>(bytes)[pos];
+            scalar_value(d, x)
+        })
+    }
+
+    /// Write `v` to scalar number `pos`; converts first, so nothing changes on error.
+    fn write(&mut self, pos: usize, v: &Value) -> Result<()> {
+        let d = self.dtype();
+        let bytes = self.buf.bytes_mut();
+        match d {
+            Dtype::Bool => bytemuck::cast_slice_mut::<u8, u8>(bytes)[pos] = to_bool(v)?,
+            Dtype::F32 => bytemuck::cast_slice_mut::<u8, f32>(bytes)[pos] = to_f32(v)?,
+            Dtype::F64 => bytemuck::cast_slice_mut::<u8, f64>(bytes)[pos] = to_f64(v)?,
+            Dtype::U8 => bytemuck::cast_slice_mut::<u8, u8>(bytes)[pos] = to_int(v, d)?,
+            Dtype::U16 => bytemuck::cast_slice_mut::<u8, u16>(bytes)[pos] = to_int(v, d)?,
+            Dtype::U32 => bytemuck::cast_slice_mut::<u8, u32>(bytes)[pos] = to_int(v, d)?,
+            Dtype::U64 => bytemuck::cast_slice_mut::<u8, u64>(bytes)[pos] = to_int(v, d)?,
+            Dtype::I8 => bytemuck::cast_slice_mut::<u8, i8>(bytes)[pos] = to_int(v, d)?,
+            Dtype::I16 => bytemuck::cast_slice_mut::<u8, i16>(bytes)[pos] = to_int(v, d)?,
+            Dtype::I32 => bytemuck::cast_slice_mut::<u8, i32>(bytes)[pos] = to_int(v, d)?,
+            Dtype::I64 => bytemuck::cast_slice_mut::<u8, i64>(bytes)[pos] = to_int(v, d)?,
+        }
+        Ok(())
+    }
+
+    /// The value at `slot`: a scalar, or a `Value::Array` for an array member.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    pub fn get(&self, slot: usize) -> Result<Value> {
+        self.check_slot(slot)?;
+        Ok(match self.ty {
+            MemberType::Scalar(_) => self.read(slot),
+            MemberType::Array(_, w) => {
+                Value::Array((slot * w..(slot + 1) * w).map(|p| self.read(p)).collect())
+            }
+        })
+    }
+
+    /// Element `k` of the array at `slot` (`k == 0` for a scalar member).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot` or `k` is out of range.
+    pub fn get_element(&self, slot: usize, k: usize) -> Result<Value> {
+        let pos = self.check_element(slot, k)?;
+        Ok(self.read(pos))
+    }
+
+    /// Write `v` at `slot`. Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`], and the conversion errors of [`MemberType::canonical`].
+    pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
+        self.check_slot(slot)?;
+        match (&self.ty, v) {
+            (MemberType::Scalar(_), _) => self.write(slot, v),
+            (MemberType::Array(_, w), Value::Array(items)) => {
+                let w = *w;
+                // Validate every element before writing any.
+                let canon = self.ty.canonical(v)?;
+                debug_assert_eq!(items.len(), w);
+                if let Value::Array(items) = canon {
+                    for (k, x) in items.iter().enumerate() {
+                        self.write(slot * w + k, x)?;
+                    }
+                }
+                Ok(())
+            }
+            (MemberType::Array(..), _) => self.ty.canonical(v).map(drop),
+        }
+    }
+
+    /// Write element `k` of the array at `slot`. Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot` or `k` is out of range, and the conversion errors.
+    pub fn set_element(&mut self, slot: usize, k: usize, v: &Value) -> Result<()> {
+        let pos = self.check_element(slot, k)?;
+        self.write(pos, v)
+    }
+
+    /// Write `v` (canonical for the member's type) to every slot. O(size).
+    pub fn fill(&mut self, v: &Value) {
+        if is_zero(v) {
+            self.buf.bytes_mut().fill(0);
+            return;
+        }
+        for slot in 0..self.size {
+            // `v` is the member's canonical default, so the write cannot fail.
+            let _ = self.set(slot, v);
+        }
+    }
+}
+
+fn scalar_value<T: ToValue>(d: Dtype, x: T) -> Value {
+    x.to_value(d)
+}
+
+/// A storage scalar read back as a `Value` of its dtype.
+trait ToValue {
+    fn to_value(self, d: Dtype) -> Value;
+}
+macro_rules! to_value {
+    ($($t:ty => $v:ident),*) => {$(
+        impl ToValue for $t {
+            #[inline]
+            fn to_value(self, _d: Dtype) -> Value {
+                Value::$v(self.into())
+            }
+        }
+    )*};
+}
+to_value!(i8 => Int, i16 => Int, i32 => Int, i64 => Int, u16 => UInt, u32 => UInt, u64 => UInt,
+          f32 => Float, f64 => Float);
+impl ToValue for u8 {
+    #[inline]
+    fn to_value(self, d: Dtype) -> Value {
+        if d == Dtype::Bool {
+            Value::Bool(self != 0)
+        } else {
+            Value::UInt(self.into())
+        }
+    }
+}
+
+/// Whether `v` is stored as all-zero bytes (`-0.0` is not).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Int(i) => *i == 0,
+        Value::UInt(u) => *u == 0,
+        Value::Float(x) => x.to_bits() == 0,
+        Value::Array(a) => a.iter().all(is_zero),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_round_trip_for_every_dtype() {
+        for d in Dtype::ALL {
+            let mut c = FixedColumn::new(MemberType::Scalar(d), 5, &Value::zero(d));
+            let v = match d {
+                Dtype::Bool => Value::Bool(true),
+                Dtype::F32 | Dtype::F64 => Value::Float(1.5),
+                d if d.name().starts_with('u') => Value::UInt(7),
+                _ => Value::Int(-7),
+            };
+            c.set(3, &v).unwrap();
+            assert_eq!(c.get(3).unwrap(), v, "{d}");
+            assert_eq!(c.get(2).unwrap(), Value::zero(d), "{d}");
+        }
+    }
+
+    #[test]
+    fn failed_array_write_changes_nothing() {
+        let mut c = FixedColumn::new(MemberType::Array(Dtype::U8, 3), 2, &vec![0u8; 3].into());
+        c.set(1, &vec![1u8, 2, 3].into()).unwrap();
+        assert!(c.set(1, &vec![9i64, 9, 300].into()).is_err());
+        assert_eq!(c.get(1).unwrap(), vec![1u8, 2, 3].into());
+        assert_eq!(c.as_slice::<u8>().unwrap(), &[0, 0, 0, 1, 2, 3]);
+        assert!(c.as_slice::<i8>().is_err());
+    }
+
+    #[test]
+    fn nonzero_default_fills_every_slot() {
+        let c = FixedColumn::new(MemberType::Scalar(Dtype::F32), 1000, &Value::Float(0.5));
+        assert!(c.as_slice::<f32>().unwrap().iter().all(|&x| x == 0.5));
+        assert!(c.get(1000).is_err());
+    }
+}

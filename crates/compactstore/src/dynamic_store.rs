@@ -1,0 +1,314 @@
+//! `DynamicStore`: a list of static stores of `2^k` slots that grows a chunk at a time.
+//!
+//! ```text
+//!   global index = chunk << k | offset        (k = log2size)
+//!   chunks: [ StaticStore(2^k) ][ StaticStore(2^k) ] ...   growth appends; nothing ever moves
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use crate::static_store::StaticStore;
+use crate::store::{chunk_mut, Store};
+
+/// The largest supported `log2size` (chunks of 2^31 slots).
+pub const MAX_LOG2SIZE: u32 = 31;
+
+/// The default `log2size` (chunks of 2048 slots).
+pub const DEFAULT_LOG2SIZE: u32 = 11;
+
+/// A store that grows by appending chunks of `2^log2size` slots and never moves existing data.
+///
+/// Allocation is lowest-free-first across all chunks, which keeps entries dense at the front so that
+/// [`DynamicStore::retract`] can release the tail.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use compactstore::{DynamicStore, Dtype, Member, MemberType, Schema, Store, Value};
+/// let schema = Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::F64))?])?);
+/// let mut d = DynamicStore::new(schema, 2)?;          // chunks of 4 slots
+/// for k in 0..9 {
+///     let i = d.next_index()?;
+///     d.set(i, 0, &Value::Float(f64::from(k)))?;
+/// }
+/// assert_eq!((d.chunks().len(), d.size()), (3, 12));
+/// for i in 4..9 {
+///     d.remove(i)?;
+/// }
+/// assert_eq!(d.retract(), 2);                         // two empty trailing chunks released
+/// assert_eq!(d.get(3, 0)?, Value::Float(3.0));
+/// # Ok::<(), compactstore::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DynamicStore {
+    schema: Arc<Schema>,
+    log2size: u32,
+    chunks: Vec<StaticStore>,
+    len: usize,
+    last_index: Option<usize>,
+    /// No chunk below this one has a free slot.
+    free_chunk: usize,
+}
+
+impl DynamicStore {
+    /// An empty dynamic store with one chunk of `2^log2size` slots.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<DynamicStore> {
+        check_log2size(log2size)?;
+        let first = StaticStore::new(Arc::clone(&schema), 1 << log2size);
+        Ok(DynamicStore {
+            schema,
+            log2size,
+            chunks: vec![first],
+            len: 0,
+            last_index: None,
+            free_chunk: 0,
+        })
+    }
+
+    /// `log2` of the chunk size.
+    #[must_use]
+    pub fn log2size(&self) -> u32 {
+        self.log2size
+    }
+
+    /// Slots per chunk.
+    #[must_use]
+    pub fn chunk_size(&self) -> usize {
+        1 << self.log2size
+    }
+
+    /// A new, empty store with the same schema and chunk size (one chunk).
+    #[must_use]
+    pub fn clone_empty(&self) -> DynamicStore {
+        let first = StaticStore::new(Arc::clone(&self.schema), self.chunk_size());
+        DynamicStore {
+            chunks: vec![first],
+            len: 0,
+            last_index: None,
+            free_chunk: 0,
+            ..self.clone_meta()
+        }
+    }
+
+    fn clone_meta(&self) -> DynamicStore {
+        DynamicStore {
+            schema: Arc::clone(&self.schema),
+            log2size: self.log2size,
+            chunks: Vec::new(),
+            len: 0,
+            last_index: None,
+            free_chunk: 0,
+        }
+    }
+
+    /// Drop every entry and change the chunk size; frees every chunk and allocates one new one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE` (nothing changes).
+    pub fn reset_with_log2size(&mut self, log2size: u32) -> Result<()> {
+        *self = DynamicStore::new(Arc::clone(&self.schema), log2size)?;
+        Ok(())
+    }
+
+    /// Release the trailing chunks that hold no entry, always keeping one. Returns how many were released.
+    /// O(chunks released); frees their memory.
+    pub fn retract(&mut self) -> usize {
+        let before = self.chunks.len();
+        while self.chunks.len() > 1 && self.chunks.last().is_some_and(StaticStore::is_empty) {
+            self.chunks.pop();
+        }
+        self.free_chunk = self.free_chunk.min(self.chunks.len() - 1);
+        before - self.chunks.len()
+    }
+
+    /// Append one empty chunk. Allocates `2^log2size` slots of every member.
+    pub fn grow(&mut self) {
+        self.chunks
+            .push(StaticStore::new(Arc::clone(&self.schema), self.chunk_size()));
+    }
+}
+
+fn check_log2size(log2size: u32) -> Result<()> {
+    if log2size > MAX_LOG2SIZE {
+        return Err(Error::InvalidArgument(format!(
+            "log2size {log2size} > {MAX_LOG2SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+impl Store for DynamicStore {
+    fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    fn chunks(&self) -> &[StaticStore] {
+        &self.chunks
+    }
+
+    fn chunks_mut(&mut self) -> &mut [StaticStore] {
+        &mut self.chunks
+    }
+
+    #[inline]
+    fn locate(&self, i: usize) -> Result<(usize, usize)> {
+        let c = i >> self.log2size;
+        if c < self.chunks.len() {
+            Ok((c, i & (self.chunk_size() - 1)))
+        } else {
+            Err(Error::IndexOutOfRange {
+                index: i as i64,
+                len: self.size(),
+            })
+        }
+    }
+
+    fn next_index(&mut self) -> Result<usize> {
+        let mut c = self.free_chunk;
+        while c < self.chunks.len() && self.chunks[c].space() == 0 {
+            c += 1;
+        }
+        if c == self.chunks.len() {
+            self.grow();
+        }
+        let o = chunk_mut(&mut self.chunks, c)?.next_index()?;
+        self.free_chunk = c;
+        self.len += 1;
+        let i = c << self.log2size | o;
+        self.last_index = Some(i);
+        Ok(i)
+    }
+
+    fn remove(&mut self, i: usize) -> Result<()> {
+        let (c, o) = self.locate(i)?;
+        chunk_mut(&mut self.chunks, c)?.remove(o).map_err(|e| match e {
+            Error::SlotFree { .. } => Error::SlotFree { index: i },
+            e => e,
+        })?;
+        self.len -= 1;
+        self.free_chunk = self.free_chunk.min(c);
+        Ok(())
+    }
+
+    fn last_index(&self) -> Option<usize> {
+        self.last_index
+    }
+
+    fn reset(&mut self) {
+        self.chunks.truncate(1);
+        for c in &mut self.chunks {
+            c.reset();
+        }
+        self.len = 0;
+        self.last_index = None;
+        self.free_chunk = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn size(&self) -> usize {
+        self.chunks.len() << self.log2size
+    }
+
+    fn space(&self) -> usize {
+        usize::MAX
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.chunks.is_empty() {
+            return Err(Error::Invariant(
+                "a dynamic store keeps at least one chunk".into(),
+            ));
+        }
+        let mut len = 0;
+        for (c, s) in self.chunks.iter().enumerate() {
+            s.validate()?;
+            if s.size() != self.chunk_size() {
+                return Err(Error::Invariant(format!("chunk {c} has size {}", s.size())));
+            }
+            if c < self.free_chunk && s.space() > 0 {
+                return Err(Error::Invariant(format!(
+                    "chunk {c} has space below the free-chunk hint"
+                )));
+            }
+            len += s.len();
+        }
+        if len != self.len {
+            return Err(Error::Invariant(format!(
+                "chunks hold {len} entries, len is {}",
+                self.len
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl StaticStore {
+    /// Whether no slot is occupied (inherent twin of [`Store::is_empty`]).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        Store::is_empty(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Dtype, Member, MemberType};
+    use crate::value::Value;
+
+    fn store(k: u32) -> DynamicStore {
+        let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32)).unwrap()]).unwrap();
+        DynamicStore::new(Arc::new(schema), k).unwrap()
+    }
+
+    #[test]
+    fn growth_never_moves_data() {
+        let mut d = store(1);
+        let i = d.next_index().unwrap();
+        d.set(i, 0, &Value::Int(5)).unwrap();
+        let p = d.chunks()[0].column_slice::<i32>(0).unwrap().as_ptr();
+        for _ in 0..20 {
+            d.next_index().unwrap();
+        }
+        assert_eq!(d.chunks()[0].column_slice::<i32>(0).unwrap().as_ptr(), p);
+        assert_eq!(d.get(i, 0).unwrap(), Value::Int(5));
+        assert_eq!(d.size(), 22);
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn lowest_free_first_across_chunks_and_retract_keeps_one() {
+        let mut d = store(1);
+        for _ in 0..6 {
+            d.next_index().unwrap();
+        }
+        d.remove(1).unwrap();
+        d.remove(4).unwrap();
+        assert_eq!(d.next_index().unwrap(), 1);
+        assert_eq!(d.remove(4), Err(Error::SlotFree { index: 4 }));
+        assert_eq!(d.remove(6), Err(Error::IndexOutOfRange { index: 6, len: 6 }));
+        for i in [0, 1, 2, 3, 5] {
+            d.remove(i).unwrap();
+        }
+        assert_eq!(d.retract(), 2);
+        assert_eq!(d.size(), 2);
+        assert_eq!(d.retract(), 0);
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_log2size_is_an_error() {
+        assert!(matches!(
+            store(0).reset_with_log2size(40),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}

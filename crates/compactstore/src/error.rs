@@ -1,0 +1,81 @@
+//! The one error type of the engine.
+
+/// Everything that can go wrong when a caller drives a store.
+///
+/// Each variant says what the caller did and carries the data needed to explain it. The Python bindings map
+/// every variant to one Python exception in a single exhaustive `match`, so adding a variant is a compile
+/// error there until it is mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A member name that the schema does not define.
+    #[error("unknown member {name:?}")]
+    UnknownMember {
+        /// The name asked for.
+        name: String,
+    },
+    /// A slot index (or member index) outside `0..len`.
+    #[error("index {index} out of range for size {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The number of valid indices.
+        len: usize,
+    },
+    /// The slot holds no entry (deleting or viewing a free slot).
+    #[error("slot {index} holds no entry")]
+    SlotFree {
+        /// The free slot.
+        index: usize,
+    },
+    /// An entry view whose slot was freed (and maybe reused) since the view was made.
+    #[error("entry at slot {index} was deleted")]
+    StaleEntry {
+        /// The slot the view pointed at.
+        index: usize,
+    },
+    /// `next_index` on a static store with no free slot.
+    #[error("store is full ({size} slots)")]
+    StoreFull {
+        /// The store's fixed size.
+        size: usize,
+    },
+    /// A value that does not fit the member's type (300 into u8, 1e39 into f32).
+    #[error("{value} out of range for member type {dtype}")]
+    ValueOutOfRange {
+        /// The value, as text.
+        value: String,
+        /// The member type it was written to.
+        dtype: String,
+    },
+    /// A value of the wrong kind for the member (a float into an int member, text into a number).
+    #[error("expected {expected}, got {got}")]
+    WrongType {
+        /// What the member takes.
+        expected: String,
+        /// What it was given.
+        got: String,
+    },
+    /// An array or sequence of the wrong length.
+    #[error("expected length {expected}, got {got}")]
+    WrongLength {
+        /// The length required.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A write to a read-only member after its entry was created.
+    #[error("member {name:?} is read-only")]
+    ReadOnly {
+        /// The member's name.
+        name: String,
+    },
+    /// A size, chunk size or other construction argument the engine cannot honour.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// `validate()` found a broken internal invariant.
+    #[error("invariant broken: {0}")]
+    Invariant(String),
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

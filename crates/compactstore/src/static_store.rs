@@ -1,0 +1,313 @@
+//! `StaticStore`: a fixed number of slots, every member's column allocated once.
+
+use std::sync::Arc;
+
+use crate::column::Column;
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use crate::slot::Slots;
+use crate::store::Store;
+use crate::value::Element;
+
+/// A store of a fixed size: one column per member, a slot allocator, allocated once and never moved.
+///
+/// # Examples
+/// ```
+/// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore, Store, Value};
+/// let schema = Schema::new(vec![
+///     Member::new("ref", MemberType::Scalar(Dtype::I64))?,
+///     Member::new("fitness", MemberType::Scalar(Dtype::F32))?.with_default(Value::Float(0.5))?,
+/// ])?;
+/// let mut s = StaticStore::new(Arc::new(schema), 4);
+/// let i = s.next_index()?;
+/// s.set(i, 0, &Value::Int(42))?;
+/// assert_eq!(s.column_slice::<f32>(1)?[i], 0.5);
+/// s.remove(i)?;                       // the slot is freed and reset...
+/// assert_eq!(s.next_index()?, i);     // ...and reused lowest first
+/// assert_eq!(s.get(i, 0)?, Value::Int(0));
+/// # use std::sync::Arc;
+/// # Ok::<(), compactstore::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StaticStore {
+    schema: Arc<Schema>,
+    columns: Vec<Column>,
+    slots: Slots,
+    last_index: Option<usize>,
+}
+
+impl StaticStore {
+    /// A store of `size` free slots, every member at its default. Allocates each column once; columns
+    /// whose default is zero touch no page until written.
+    #[must_use]
+    pub fn new(schema: Arc<Schema>, size: usize) -> StaticStore {
+        let columns = schema.members().iter().map(|m| Column::new(m, size)).collect();
+        StaticStore {
+            schema,
+            columns,
+            slots: Slots::new(size),
+            last_index: None,
+        }
+    }
+
+    /// A new, empty store of the same schema and size.
+    #[must_use]
+    pub fn clone_empty(&self) -> StaticStore {
+        StaticStore::new(Arc::clone(&self.schema), self.size())
+    }
+
+    /// The slot allocator (read-only).
+    #[must_use]
+    pub fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// The column of member `m`.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `m` is not a member position.
+    pub fn column(&self, m: usize) -> Result<&Column> {
+        self.columns.get(m).ok_or(Error::IndexOutOfRange {
+            index: m as i64,
+            len: self.columns.len(),
+        })
+    }
+
+    /// The column of member `m`, mutably (writes through it bypass the read-only flag).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `m` is not a member position.
+    pub fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
+        let len = self.columns.len();
+        self.columns
+            .get_mut(m)
+            .ok_or(Error::IndexOutOfRange { index: m as i64, len })
+    }
+
+    /// Member `m` as a typed slice of `size * width` scalars. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] if `T` does not match the member's dtype
+    /// (`bool` members are `u8`) or the member is not fixed-width.
+    pub fn column_slice<T: Element>(&self, m: usize) -> Result<&[T]> {
+        self.column(m)?
+            .as_fixed()
+            .ok_or_else(|| Error::WrongType {
+                expected: "numeric member".into(),
+                got: "other".into(),
+            })?
+            .as_slice()
+    }
+
+    /// Member `m` as a mutable typed slice. Writes through it bypass the read-only flag. O(1).
+    ///
+    /// # Errors
+    /// As [`StaticStore::column_slice`].
+    pub fn column_slice_mut<T: Element>(&mut self, m: usize) -> Result<&mut [T]> {
+        self.column_mut(m)?
+            .as_fixed_mut()
+            .ok_or_else(|| Error::WrongType {
+                expected: "numeric member".into(),
+                got: "other".into(),
+            })?
+            .as_mut_slice()
+    }
+
+    /// Reset slot `slot` of every member to its default.
+    fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
+            col.reset_slot(slot, m.default_value())?;
+        }
+        Ok(())
+    }
+
+    /// Drop every entry and change the size. Reallocates every column (old buffers are freed).
+    pub fn reset_with_size(&mut self, size: usize) {
+        *self = StaticStore::new(Arc::clone(&self.schema), size);
+    }
+}
+
+impl Store for StaticStore {
+    fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    fn chunks(&self) -> &[StaticStore] {
+        std::slice::from_ref(self)
+    }
+
+    fn chunks_mut(&mut self) -> &mut [StaticStore] {
+        std::slice::from_mut(self)
+    }
+
+    #[inline]
+    fn locate(&self, i: usize) -> Result<(usize, usize)> {
+        if i < self.slots.size() {
+            Ok((0, i))
+        } else {
+            Err(Error::IndexOutOfRange {
+                index: i as i64,
+                len: self.slots.size(),
+            })
+        }
+    }
+
+    fn next_index(&mut self) -> Result<usize> {
+        let slot = self.slots.alloc().ok_or(Error::StoreFull {
+            size: self.slots.size(),
+        })?;
+        self.reset_slot(slot)?;
+        self.last_index = Some(slot);
+        Ok(slot)
+    }
+
+    fn remove(&mut self, i: usize) -> Result<()> {
+        self.slots.free(i)?;
+        self.reset_slot(i)
+    }
+
+    fn last_index(&self) -> Option<usize> {
+        self.last_index
+    }
+
+    fn reset(&mut self) {
+        self.slots.clear();
+        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
+            col.reset_all(m.default_value());
+        }
+        self.last_index = None;
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn size(&self) -> usize {
+        self.slots.size()
+    }
+
+    fn space(&self) -> usize {
+        self.slots.size() - self.slots.len()
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.slots.validate()?;
+        if self.columns.len() != self.schema.len() {
+            return Err(Error::Invariant("one column per member".into()));
+        }
+        for (col, m) in self.columns.iter().zip(self.schema.members()) {
+            if col.size() != self.size() {
+                return Err(Error::Invariant(format!(
+                    "column {:?} has the wrong size",
+                    m.name()
+                )));
+            }
+        }
+        if let Some(i) = self.last_index {
+            if i >= self.size() {
+                return Err(Error::Invariant(format!("last_index {i} beyond size")));
+            }
+        }
+        Ok(())
+    }
+
+    fn nbytes(&self) -> usize {
+        self.columns.iter().map(Column::nbytes).sum::<usize>() + self.slots.nbytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Dtype, Member, MemberType};
+    use crate::value::Value;
+
+    fn genes(size: usize) -> StaticStore {
+        let schema = Schema::new(vec![
+            Member::new("ref", MemberType::Scalar(Dtype::I64))
+                .unwrap()
+                .read_only(true),
+            Member::new("fitness", MemberType::Scalar(Dtype::F32))
+                .unwrap()
+                .with_default(0.5f32.into())
+                .unwrap(),
+            Member::new("inputs", MemberType::Array(Dtype::U8, 8)).unwrap(),
+        ])
+        .unwrap();
+        StaticStore::new(Arc::new(schema), size)
+    }
+
+    #[test]
+    fn full_store_is_an_error_not_a_panic() {
+        let mut s = genes(2);
+        s.next_index().unwrap();
+        s.next_index().unwrap();
+        assert_eq!(s.next_index(), Err(Error::StoreFull { size: 2 }));
+        assert_eq!(s.space(), 0);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn entry_after_slot_reuse_is_stale() {
+        // A view must see that its slot was freed and reused: the generation changes on free.
+        let mut s = genes(4);
+        let i = s.next_index().unwrap();
+        let g = s.generation(i).unwrap();
+        s.remove(i).unwrap();
+        assert_eq!(s.next_index().unwrap(), i);
+        assert_ne!(s.generation(i).unwrap(), g);
+    }
+
+    #[test]
+    fn read_only_members_are_written_only_at_creation() {
+        let mut s = genes(4);
+        let i = s.add(&[(0, Value::Int(9))]).unwrap();
+        assert_eq!(s.get(i, 0).unwrap(), Value::Int(9));
+        assert_eq!(
+            s.set(i, 0, &Value::Int(1)),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(s.get(i, 0).unwrap(), Value::Int(9));
+    }
+
+    #[test]
+    fn remove_resets_to_defaults_and_refuses_free_slots() {
+        let mut s = genes(4);
+        let i = s.next_index().unwrap();
+        s.set(i, 1, &Value::Float(2.0)).unwrap();
+        s.set_element(i, 2, 3, &Value::Int(200)).unwrap();
+        s.remove(i).unwrap();
+        assert_eq!(s.get(i, 1).unwrap(), Value::Float(0.5));
+        assert_eq!(s.get_element(i, 2, 3).unwrap(), Value::UInt(0));
+        assert_eq!(s.remove(i), Err(Error::SlotFree { index: i }));
+        assert_eq!(s.remove(9), Err(Error::IndexOutOfRange { index: 9, len: 4 }));
+    }
+
+    #[test]
+    fn indices_and_empty_indices_partition_the_slots() {
+        let mut s = genes(5);
+        for _ in 0..4 {
+            s.next_index().unwrap();
+        }
+        s.remove(1).unwrap();
+        assert_eq!(s.indices().collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert_eq!(s.empty_indices(), vec![1, 4]);
+        s.reset();
+        assert_eq!(s.len(), 0);
+        assert_eq!(s.last_index(), None);
+        assert_eq!(s.get(2, 1).unwrap(), Value::Float(0.5));
+    }
+
+    #[test]
+    fn gather_and_scatter_check_everything_first() {
+        let mut s = genes(3);
+        s.scatter::<f32>(1, &[0, 2], &[1.0, 3.0]).unwrap();
+        let mut out = Vec::new();
+        s.gather::<f32>(1, &[2, 1, 0], &mut out).unwrap();
+        assert_eq!(out, vec![3.0, 0.5, 1.0]);
+        assert!(s.scatter::<f32>(1, &[0, 3], &[9.0, 9.0]).is_err());
+        assert!(s.scatter::<f64>(1, &[0], &[9.0]).is_err());
+        assert!(s.scatter::<i64>(0, &[0], &[9]).is_err());
+        assert_eq!(s.column_slice::<f32>(1).unwrap(), &[1.0, 0.5, 3.0]);
+    }
+}

@@ -1,0 +1,323 @@
+//! The `Store` trait: what static and dynamic stores share, written once over chunks.
+
+use std::sync::Arc;
+
+use crate::column::Column;
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use crate::static_store::StaticStore;
+use crate::value::{Element, Value};
+
+/// Normalise a Python-style index (`-len <= i < len`) to `0 <= i < len`.
+///
+/// # Errors
+/// [`Error::IndexOutOfRange`] outside that range.
+///
+/// # Examples
+/// ```
+/// assert_eq!(compactstore::normalize_index(-1, 10)?, 9);
+/// assert!(compactstore::normalize_index(10, 10).is_err());
+/// # Ok::<(), compactstore::Error>(())
+/// ```
+pub fn normalize_index(i: i64, len: usize) -> Result<usize> {
+    let n = len as i64;
+    let j = if i < 0 { i + n } else { i };
+    if (0..n).contains(&j) {
+        Ok(j as usize)
+    } else {
+        Err(Error::IndexOutOfRange { index: i, len })
+    }
+}
+
+/// The operations a static and a dynamic store share.
+///
+/// A store is a list of [`StaticStore`] chunks (one for a static store) addressed by a global slot index;
+/// [`Store::locate`] maps a global index to `(chunk, offset)`. Everything else is written once here.
+pub trait Store {
+    /// The schema shared by every chunk.
+    fn schema(&self) -> &Arc<Schema>;
+
+    /// The chunks, in order (one for a static store).
+    fn chunks(&self) -> &[StaticStore];
+
+    /// The chunks, mutably. Allocation state must only change through the store's own methods.
+    fn chunks_mut(&mut self) -> &mut [StaticStore];
+
+    /// Map a global slot index to `(chunk, offset)`. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `i >= size()`.
+    fn locate(&self, i: usize) -> Result<(usize, usize)>;
+
+    /// Occupy the lowest free slot, reset its members to their defaults and return its index.
+    ///
+    /// # Errors
+    /// [`Error::StoreFull`] for a full static store (a dynamic store grows instead).
+    fn next_index(&mut self) -> Result<usize>;
+
+    /// Free occupied slot `i`: its members return to their defaults and the slot becomes reusable.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `i >= size()`, [`Error::SlotFree`] if it holds no entry.
+    fn remove(&mut self, i: usize) -> Result<()>;
+
+    /// The index most recently returned by `next_index`/`add`, if any.
+    fn last_index(&self) -> Option<usize>;
+
+    /// Drop every entry, keeping the size (a dynamic store keeps one chunk). Buffers stay in place.
+    fn reset(&mut self);
+
+    /// Number of occupied slots. O(1).
+    fn len(&self) -> usize;
+
+    /// Slots allocated. O(1).
+    fn size(&self) -> usize;
+
+    /// Free slots before the store must grow (`usize::MAX` for a dynamic store).
+    fn space(&self) -> usize;
+
+    /// Check internal invariants.
+    ///
+    /// # Errors
+    /// [`Error::Invariant`] naming the first broken one.
+    fn validate(&self) -> Result<()>;
+
+    /// Whether no slot is occupied.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether slot `i` holds an entry (`false` when out of range). O(1).
+    fn occupied(&self, i: usize) -> bool {
+        match self.locate(i) {
+            Ok((c, o)) => self.chunks().get(c).is_some_and(|s| s.slots().is_occupied(o)),
+            Err(_) => false,
+        }
+    }
+
+    /// The generation of slot `i` (bumped each time it is freed).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `i >= size()`.
+    fn generation(&self, i: usize) -> Result<u32> {
+        let (c, o) = self.locate(i)?;
+        chunk(self.chunks(), c)?
+            .slots()
+            .generation(o)
+            .ok_or(Error::IndexOutOfRange {
+                index: i as i64,
+                len: self.size(),
+            })
+    }
+
+    /// Occupied slot indices, ascending.
+    fn indices(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        let cs = self.chunks().first().map_or(1, StaticStore::size);
+        Box::new(
+            self.chunks()
+                .iter()
+                .enumerate()
+                .flat_map(move |(c, s)| s.slots().occupied_iter().map(move |o| c * cs + o)),
+        )
+    }
+
+    /// Free slot indices below `size()`, ascending.
+    fn empty_indices(&self) -> Vec<usize> {
+        let cs = self.chunks().first().map_or(1, StaticStore::size);
+        self.chunks()
+            .iter()
+            .enumerate()
+            .flat_map(|(c, s)| s.slots().free_iter().map(move |o| c * cs + o))
+            .collect()
+    }
+
+    /// Bytes held by the data and bookkeeping buffers of every chunk.
+    fn nbytes(&self) -> usize {
+        self.chunks().iter().map(StaticStore::nbytes).sum()
+    }
+
+    /// The column of member `m` in the chunk holding slot `i`, and the slot's offset in it.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member out of range.
+    fn column_at(&self, i: usize, m: usize) -> Result<(&Column, usize)> {
+        let (c, o) = self.locate(i)?;
+        Ok((chunk(self.chunks(), c)?.column(m)?, o))
+    }
+
+    /// Member `m` of slot `i`. Free slots read as the default.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member out of range.
+    fn get(&self, i: usize, m: usize) -> Result<Value> {
+        let (col, o) = self.column_at(i, m)?;
+        col.get(o)
+    }
+
+    /// Element `k` of array member `m` at slot `i`.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot, member or element out of range; [`Error::WrongType`] for a
+    /// member that is not fixed-width.
+    fn get_element(&self, i: usize, m: usize, k: usize) -> Result<Value> {
+        let (col, o) = self.column_at(i, m)?;
+        fixed(col)?.get_element(o, k)
+    }
+
+    /// Write member `m` of slot `i` (free slots too). Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] for a read-only member, [`Error::IndexOutOfRange`], and the conversion errors
+    /// of [`crate::MemberType::canonical`].
+    fn set(&mut self, i: usize, m: usize, v: &Value) -> Result<()> {
+        check_writable(self.schema(), m)?;
+        self.write(i, m, v)
+    }
+
+    /// Write element `k` of array member `m` at slot `i`. Nothing changes on error.
+    ///
+    /// # Errors
+    /// As [`Store::set`], and [`Error::IndexOutOfRange`] for `k`.
+    fn set_element(&mut self, i: usize, m: usize, k: usize, v: &Value) -> Result<()> {
+        check_writable(self.schema(), m)?;
+        let (c, o) = self.locate(i)?;
+        let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+        col.as_fixed_mut()
+            .ok_or_else(|| Error::WrongType {
+                expected: "array member".into(),
+                got: "other".into(),
+            })?
+            .set_element(o, k, v)
+    }
+
+    /// Write member `m` of slot `i` even if it is read-only: the write that creates an entry (`add`, the
+    /// seed's `s[name] = v` shorthand, a keyed store's replace).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`], and the conversion errors.
+    fn write(&mut self, i: usize, m: usize, v: &Value) -> Result<()> {
+        let (c, o) = self.locate(i)?;
+        chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set(o, v)
+    }
+
+    /// Allocate a slot with [`Store::next_index`] and write `values` (`(member, value)` pairs, read-only
+    /// members included). Every value is checked first: on any error nothing is allocated or written.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a member out of range, the conversion errors, and
+    /// [`Error::StoreFull`].
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("ref", MemberType::Scalar(Dtype::U8))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// assert!(s.add(&[(0, Value::Int(300))]).is_err());
+    /// assert_eq!(s.len(), 0);
+    /// let i = s.add(&[(0, Value::Int(7))])?;
+    /// assert_eq!(s.get(i, 0)?, Value::UInt(7));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn add(&mut self, values: &[(usize, Value)]) -> Result<usize> {
+        let proto = self
+            .chunks()
+            .first()
+            .ok_or_else(|| Error::Invariant("store has no chunk".into()))?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        let i = self.next_index()?;
+        for (m, v) in values {
+            // Checked above, so these writes cannot fail; if one did, free the slot again.
+            if let Err(e) = self.write(i, *m, v) {
+                let _ = self.remove(i);
+                return Err(e);
+            }
+        }
+        Ok(i)
+    }
+
+    /// Copy member `m` of the given slots into `out` (`width` scalars per slot), as `T`.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if `T` does not match the member, [`Error::IndexOutOfRange`] for an index.
+    fn gather<T: Element>(&self, m: usize, indices: &[usize], out: &mut Vec<T>) -> Result<()> {
+        out.reserve(indices.len());
+        for &i in indices {
+            let (col, o) = self.column_at(i, m)?;
+            let f = fixed(col)?;
+            let w = f.width();
+            let s = f.as_slice::<T>()?;
+            // Invariant: o < chunk size, so o*w+w <= s.len().
+            out.extend_from_slice(&s[o * w..(o + 1) * w]);
+        }
+        Ok(())
+    }
+
+    /// Write `values` (`width` scalars per slot) to member `m` of the given slots. All indices and the
+    /// length are checked before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::WrongType`] if `T` does not match, [`Error::WrongLength`],
+    /// [`Error::IndexOutOfRange`].
+    fn scatter<T: Element>(&mut self, m: usize, indices: &[usize], values: &[T]) -> Result<()> {
+        check_writable(self.schema(), m)?;
+        let w = self.schema().member(m)?.ty().width();
+        if values.len() != indices.len() * w {
+            return Err(Error::WrongLength {
+                expected: indices.len() * w,
+                got: values.len(),
+            });
+        }
+        for &i in indices {
+            self.locate(i)?;
+        }
+        if let Some(first) = self.chunks().first() {
+            fixed(first.column(m)?)?.as_slice::<T>()?;
+        }
+        for (&i, v) in indices.iter().zip(values.chunks_exact(w.max(1))) {
+            let (c, o) = self.locate(i)?;
+            let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+            let s = col
+                .as_fixed_mut()
+                .ok_or_else(|| Error::WrongType {
+                    expected: "numeric member".into(),
+                    got: "other".into(),
+                })?
+                .as_mut_slice::<T>()?;
+            s[o * w..(o + 1) * w].copy_from_slice(v);
+        }
+        Ok(())
+    }
+}
+
+fn check_writable(schema: &Schema, m: usize) -> Result<()> {
+    let member = schema.member(m)?;
+    if member.is_read_only() {
+        return Err(Error::ReadOnly {
+            name: member.name().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn fixed(col: &Column) -> Result<&crate::column::FixedColumn> {
+    col.as_fixed().ok_or_else(|| Error::WrongType {
+        expected: "numeric member".into(),
+        got: "other".into(),
+    })
+}
+
+pub(crate) fn chunk(chunks: &[StaticStore], c: usize) -> Result<&StaticStore> {
+    chunks.get(c).ok_or(Error::IndexOutOfRange {
+        index: c as i64,
+        len: chunks.len(),
+    })
+}
+
+pub(crate) fn chunk_mut(chunks: &mut [StaticStore], c: usize) -> Result<&mut StaticStore> {
+    let len = chunks.len();
+    chunks
+        .get_mut(c)
+        .ok_or(Error::IndexOutOfRange { index: c as i64, len })
+}

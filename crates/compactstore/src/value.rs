@@ -1,0 +1,329 @@
+//! `Value`, the untyped path in and out of a store, and its conversions to each dtype.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::schema::{Dtype, MemberType};
+
+/// One member's value, untyped.
+///
+/// Writes convert a `Value` to the member's type with range checks (300 into `u8` is
+/// [`Error::ValueOutOfRange`], never a wrap); reads return the canonical variant for the type: `Int` for
+/// signed members, `UInt` for unsigned, `Float` for floats, `Bool` for bools, `Array` of those for arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A float.
+    Float(f64),
+    /// The elements of an array member.
+    Array(Vec<Value>),
+    /// Text (for variable-length members).
+    Str(String),
+    /// Bytes (for variable-length members).
+    Bytes(Vec<u8>),
+    /// No value (for optional members).
+    Null,
+}
+
+impl Value {
+    /// The zero of a dtype: `false`, `0`, `0.0`.
+    #[must_use]
+    pub fn zero(d: Dtype) -> Value {
+        match d {
+            Dtype::Bool => Value::Bool(false),
+            Dtype::F32 | Dtype::F64 => Value::Float(0.0),
+            Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => Value::UInt(0),
+            Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64 => Value::Int(0),
+        }
+    }
+
+    /// A short name of the variant, for error messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::UInt(_) => "int",
+            Value::Float(_) => "float",
+            Value::Array(_) => "array",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Null => "None",
+        }
+    }
+
+    /// The value as an integer wide enough for every int dtype, if it is one (bools count as 0/1).
+    fn as_i128(&self) -> Option<i128> {
+        match *self {
+            Value::Bool(b) => Some(i128::from(b)),
+            Value::Int(i) => Some(i128::from(i)),
+            Value::UInt(u) => Some(i128::from(u)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::UInt(u) => write!(f, "{u}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Array(a) => {
+                f.write_str("[")?;
+                for (k, v) in a.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => write!(f, "{b:?}"),
+            Value::Null => f.write_str("None"),
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Float(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Value {
+        Value::Float(f64::from(v))
+    }
+}
+macro_rules! from_int {
+    ($variant:ident: $($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::$variant(v.into())
+            }
+        }
+    )*};
+}
+from_int!(Int: i8, i16, i32, i64);
+from_int!(UInt: u8, u16, u32, u64);
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Str(v.to_owned())
+    }
+}
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Value {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+
+/// A Rust scalar type a fixed-width column can be viewed as (`&[T]`).
+///
+/// `bool` members are viewed as `u8` (0 or 1), since `bool` is not plain old data.
+pub trait Element: bytemuck::Pod {
+    /// Whether a column of `dtype` can be viewed as `&[Self]`.
+    fn accepts(dtype: Dtype) -> bool;
+}
+
+macro_rules! element {
+    ($($t:ty => $($d:ident)|+),* $(,)?) => {$(
+        impl Element for $t {
+            fn accepts(dtype: Dtype) -> bool {
+                matches!(dtype, $(Dtype::$d)|+)
+            }
+        }
+    )*};
+}
+element!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8 | Bool, u16 => U16, u32 => U32, u64 => U64,
+         f32 => F32, f64 => F64);
+
+fn wrong_type(expected: impl fmt::Display, v: &Value) -> Error {
+    Error::WrongType {
+        expected: expected.to_string(),
+        got: v.kind().to_owned(),
+    }
+}
+
+fn out_of_range(v: &Value, d: Dtype) -> Error {
+    Error::ValueOutOfRange {
+        value: v.to_string(),
+        dtype: d.name().to_owned(),
+    }
+}
+
+/// Convert `v` to an integer of type `T` (a dtype `d`), with a range check.
+pub(crate) fn to_int<T: TryFrom<i128>>(v: &Value, d: Dtype) -> Result<T> {
+    let i = v.as_i128().ok_or_else(|| wrong_type(d, v))?;
+    T::try_from(i).map_err(|_| out_of_range(v, d))
+}
+
+/// Convert `v` to `f64` (ints and bools widen; a float passes).
+pub(crate) fn to_f64(v: &Value) -> Result<f64> {
+    match *v {
+        Value::Float(x) => Ok(x),
+        Value::Bool(b) => Ok(f64::from(u8::from(b))),
+        Value::Int(i) => Ok(i as f64),
+        Value::UInt(u) => Ok(u as f64),
+        _ => Err(wrong_type(Dtype::F64, v)),
+    }
+}
+
+/// Convert `v` to `f32`: a finite value beyond f32's range is an error, never a silent `inf`.
+pub(crate) fn to_f32(v: &Value) -> Result<f32> {
+    let x = to_f64(v).map_err(|_| wrong_type(Dtype::F32, v))?;
+    let y = x as f32;
+    if y.is_infinite() && x.is_finite() {
+        return Err(out_of_range(v, Dtype::F32));
+    }
+    Ok(y)
+}
+
+/// Convert `v` to a bool byte: only `Value::Bool` is taken.
+pub(crate) fn to_bool(v: &Value) -> Result<u8> {
+    match *v {
+        Value::Bool(b) => Ok(u8::from(b)),
+        _ => Err(wrong_type(Dtype::Bool, v)),
+    }
+}
+
+impl Dtype {
+    /// Convert `v` to this dtype's canonical `Value`, checking type and range.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a value of the wrong kind (a float into an int, an int into a bool),
+    /// [`Error::ValueOutOfRange`] for a value that does not fit.
+    pub fn canonical(self, v: &Value) -> Result<Value> {
+        Ok(match self {
+            Dtype::Bool => Value::Bool(to_bool(v)? != 0),
+            Dtype::I8 => Value::Int(to_int::<i8>(v, self)?.into()),
+            Dtype::I16 => Value::Int(to_int::<i16>(v, self)?.into()),
+            Dtype::I32 => Value::Int(to_int::<i32>(v, self)?.into()),
+            Dtype::I64 => Value::Int(to_int::<i64>(v, self)?),
+            Dtype::U8 => Value::UInt(to_int::<u8>(v, self)?.into()),
+            Dtype::U16 => Value::UInt(to_int::<u16>(v, self)?.into()),
+            Dtype::U32 => Value::UInt(to_int::<u32>(v, self)?.into()),
+            Dtype::U64 => Value::UInt(to_int::<u64>(v, self)?),
+            Dtype::F32 => Value::Float(to_f32(v)?.into()),
+            Dtype::F64 => Value::Float(to_f64(v)?),
+        })
+    }
+}
+
+impl MemberType {
+    /// Convert `v` to this member type's canonical `Value` (see [`Dtype::canonical`]).
+    ///
+    /// # Errors
+    /// As [`Dtype::canonical`], plus [`Error::WrongLength`] for an array of the wrong length and
+    /// [`Error::WrongType`] for a scalar given to an array member or the reverse.
+    pub fn canonical(&self, v: &Value) -> Result<Value> {
+        match (self, v) {
+            (MemberType::Scalar(d), _) => d.canonical(v),
+            (MemberType::Array(d, n), Value::Array(items)) => {
+                if items.len() != *n {
+                    return Err(Error::WrongLength {
+                        expected: *n,
+                        got: items.len(),
+                    });
+                }
+                items
+                    .iter()
+                    .map(|x| d.canonical(x))
+                    .collect::<Result<Vec<_>>>()
+                    .map(Value::Array)
+            }
+            (MemberType::Array(..), _) => Err(wrong_type(self, v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_ranges_are_checked_not_wrapped() {
+        assert!(matches!(
+            Dtype::U8.canonical(&Value::Int(300)),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            Dtype::U32.canonical(&Value::Int(-1)),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            Dtype::I64.canonical(&Value::UInt(u64::MAX)),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert_eq!(
+            Dtype::U64.canonical(&Value::UInt(u64::MAX)),
+            Ok(Value::UInt(u64::MAX))
+        );
+        assert_eq!(Dtype::I8.canonical(&Value::Int(-128)), Ok(Value::Int(-128)));
+        assert_eq!(Dtype::I16.canonical(&Value::Bool(true)), Ok(Value::Int(1)));
+    }
+
+    #[test]
+    fn kinds_are_checked() {
+        assert!(matches!(
+            Dtype::I32.canonical(&Value::Float(1.0)),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(
+            Dtype::Bool.canonical(&Value::Int(1)),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(
+            Dtype::F64.canonical(&Value::Str("x".into())),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(Dtype::F32.canonical(&Value::Int(3)), Ok(Value::Float(3.0)));
+    }
+
+    #[test]
+    fn f32_overflow_is_an_error_but_inf_passes() {
+        assert!(matches!(
+            Dtype::F32.canonical(&Value::Float(1e39)),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert_eq!(
+            Dtype::F32.canonical(&Value::Float(f64::INFINITY)),
+            Ok(Value::Float(f64::INFINITY))
+        );
+        assert_eq!(
+            Dtype::F32.canonical(&Value::Float(0.1)),
+            Ok(Value::Float(f64::from(0.1f32)))
+        );
+    }
+
+    #[test]
+    fn arrays_check_length_and_elements() {
+        let t = MemberType::Array(Dtype::U8, 2);
+        assert!(matches!(
+            t.canonical(&vec![1u8].into()),
+            Err(Error::WrongLength { expected: 2, got: 1 })
+        ));
+        assert!(matches!(
+            t.canonical(&vec![1i64, 256].into()),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            t.canonical(&Value::Int(1)),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(
+            t.canonical(&vec![1i64, 2].into()),
+            Ok(Value::Array(vec![Value::UInt(1), Value::UInt(2)]))
+        );
+    }
+}

@@ -59,7 +59,7 @@ impl DynamicStore {
     /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
     pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::new(Arc::clone(&schema), 1 << log2size);
+        let first = StaticStore::try_new(Arc::clone(&schema), 1 << log2size)?;
         Ok(DynamicStore {
             schema,
             log2size,
@@ -127,9 +127,13 @@ impl DynamicStore {
     }
 
     /// Append one empty chunk. Allocates `2^log2size` slots of every member.
-    pub fn grow(&mut self) {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the chunk cannot be allocated (nothing changes).
+    pub fn grow(&mut self) -> Result<()> {
         self.chunks
-            .push(StaticStore::new(Arc::clone(&self.schema), self.chunk_size()));
+            .push(StaticStore::try_new(Arc::clone(&self.schema), self.chunk_size())?);
+        Ok(())
     }
 }
 
@@ -174,7 +178,7 @@ impl Store for DynamicStore {
             c += 1;
         }
         if c == self.chunks.len() {
-            self.grow();
+            self.grow()?;
         }
         let o = chunk_mut(&mut self.chunks, c)?.next_index()?;
         self.free_chunk = c;

@@ -39,15 +39,43 @@ pub struct StaticStore {
 impl StaticStore {
     /// A store of `size` free slots, every member at its default. Allocates each column once; columns
     /// whose default is zero touch no page until written.
+    ///
+    /// # Panics
+    /// If the columns cannot be allocated; [`StaticStore::try_new`] is the fallible twin.
     #[must_use]
+    #[track_caller]
     pub fn new(schema: Arc<Schema>, size: usize) -> StaticStore {
-        let columns = schema.members().iter().map(|m| Column::new(m, size)).collect();
-        StaticStore {
+        match StaticStore::try_new(schema, size) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The largest size a store can have (slot numbers fit in a `u32`).
+    pub const MAX_SIZE: usize = 1 << 32;
+
+    /// As [`StaticStore::new`], returning an error instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `size > MAX_SIZE` or the columns cannot be allocated.
+    pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
+        if size > StaticStore::MAX_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "size {size} > {}",
+                StaticStore::MAX_SIZE
+            )));
+        }
+        let columns = schema
+            .members()
+            .iter()
+            .map(|m| Column::try_new(m, size))
+            .collect::<Result<_>>()?;
+        Ok(StaticStore {
             schema,
             columns,
             slots: Slots::new(size),
             last_index: None,
-        }
+        })
     }
 
     /// A new, empty store of the same schema and size.
@@ -122,8 +150,12 @@ impl StaticStore {
     }
 
     /// Drop every entry and change the size. Reallocates every column (old buffers are freed).
-    pub fn reset_with_size(&mut self, size: usize) {
-        *self = StaticStore::new(Arc::clone(&self.schema), size);
+    ///
+    /// # Errors
+    /// As [`StaticStore::try_new`]; nothing changes on error.
+    pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
+        *self = StaticStore::try_new(Arc::clone(&self.schema), size)?;
+        Ok(())
     }
 }
 

@@ -237,6 +237,21 @@ pub trait Store {
         Ok(i)
     }
 
+    /// Occupied slots whose member `m` equals `value` (converted like a write), ascending. O(len).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for `m`, and the conversion errors of [`crate::MemberType::canonical`].
+    fn find(&self, m: usize, value: &Value) -> Result<Vec<usize>> {
+        let target = self.schema().member(m)?.ty().canonical(value)?;
+        let mut out = Vec::new();
+        for i in self.indices() {
+            if self.get(i, m)? == target {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
     /// Copy member `m` of the given slots into `out` (`width` scalars per slot), as `T`.
     ///
     /// # Errors

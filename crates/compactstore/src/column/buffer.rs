@@ -1,6 +1,8 @@
 //! `AlignedBuf`: a zero-initialised byte buffer, 8-byte aligned, page-aligned once it spans a page.
 
-use bytemuck::allocation::zeroed_vec;
+use bytemuck::allocation::try_zeroed_slice_box;
+
+use crate::error::{Error, Result};
 
 const PAGE: usize = 4096;
 const WORD: usize = std::mem::size_of::<u64>();
@@ -26,20 +28,40 @@ pub struct AlignedBuf {
 
 impl AlignedBuf {
     /// A zeroed buffer of `len` bytes. Allocates once.
+    ///
+    /// # Panics
+    /// If the allocation fails (as `Vec` does); [`AlignedBuf::try_zeroed`] is the fallible twin.
     #[must_use]
+    #[track_caller]
     pub fn zeroed(len: usize) -> AlignedBuf {
-        let nwords = len.div_ceil(WORD);
-        if len < PAGE {
-            return AlignedBuf {
-                words: zeroed_vec(nwords),
-                offset: 0,
-                len,
-            };
+        match AlignedBuf::try_zeroed(len) {
+            Ok(b) => b,
+            Err(e) => panic!("{e}"),
         }
-        let words: Vec<u64> = zeroed_vec(nwords + PAGE / WORD - 1);
-        let addr = words.as_ptr() as usize;
-        let offset = addr.wrapping_neg() % PAGE / WORD;
-        AlignedBuf { words, offset, len }
+    }
+
+    /// A zeroed buffer of `len` bytes, or an error if it cannot be allocated. Allocates once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the allocation fails or `len` is beyond what can be allocated.
+    pub fn try_zeroed(len: usize) -> Result<AlignedBuf> {
+        let too_big = || Error::InvalidArgument(format!("cannot allocate {len} bytes"));
+        if len > isize::MAX as usize / 2 {
+            return Err(too_big());
+        }
+        let nwords = len.div_ceil(WORD);
+        let (nalloc, aligned) = if len < PAGE {
+            (nwords, false)
+        } else {
+            (nwords + PAGE / WORD - 1, true)
+        };
+        let words: Vec<u64> = try_zeroed_slice_box(nalloc).map_err(|()| too_big())?.into_vec();
+        let offset = if aligned {
+            (words.as_ptr() as usize).wrapping_neg() % PAGE / WORD
+        } else {
+            0
+        };
+        Ok(AlignedBuf { words, offset, len })
     }
 
     /// Length in bytes.

@@ -65,14 +65,32 @@ macro_rules! with_type {
 impl FixedColumn {
     /// A column of `size` slots of type `ty`, each holding `default` (the member's canonical default).
     /// Allocates once; an all-zero default touches no page.
+    ///
+    /// # Panics
+    /// If the allocation fails; [`FixedColumn::try_new`] is the fallible twin.
     #[must_use]
+    #[track_caller]
     pub fn new(ty: MemberType, size: usize, default: &Value) -> FixedColumn {
-        let buf = AlignedBuf::zeroed(size * ty.entry_bytes());
+        match FixedColumn::try_new(ty, size, default) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// As [`FixedColumn::new`], returning an error instead of panicking when the buffer cannot be allocated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `size` is too large to allocate.
+    pub fn try_new(ty: MemberType, size: usize, default: &Value) -> Result<FixedColumn> {
+        let bytes = size
+            .checked_mul(ty.entry_bytes())
+            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+        let buf = AlignedBuf::try_zeroed(bytes)?;
         let mut c = FixedColumn { ty, size, buf };
         if !is_zero(default) {
             c.fill(default);
         }
-        c
+        Ok(c)
     }
 
     /// The member type.

@@ -23,13 +23,15 @@ pub enum Column {
 
 impl Column {
     /// A column of `size` slots for `member`, every slot holding the member's default. Allocates once.
-    #[must_use]
-    pub fn new(member: &Member, size: usize) -> Column {
-        Column::Fixed(FixedColumn::new(
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] if the buffers cannot be allocated.
+    pub fn try_new(member: &Member, size: usize) -> Result<Column> {
+        Ok(Column::Fixed(FixedColumn::try_new(
             member.ty().clone(),
             size,
             member.default_value(),
-        ))
+        )?))
     }
 
     /// Number of slots.

@@ -1,5 +1,202 @@
-"""compactstore: many records stored compactly, each member in its own typed, contiguous column."""
+"""compactstore: many records stored compactly, each member in its own typed, contiguous column.
 
-from compactstore._native import __version__
+Derive a store type from :class:`StaticStore` with annotated members (or use :func:`make_store`), then
+index each member 0..N-1::
 
-__all__ = ["__version__"]
+    import compactstore as cs
+
+    class Genes(cs.StaticStore):
+        ref: cs.i64
+        fitness: cs.f32 = 0.5
+        inputs: cs.Array(cs.u8, 8)
+
+    s = Genes(size=1000)
+    i = s.add(ref=42)
+    s["fitness"][i] += 0.1
+    d = cs.DynamicStore(Genes, log2size=11)   # grows in chunks of Genes(2**11)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from compactstore._native import Container, DynamicStore, Entry, Schema, Store, __version__
+from compactstore._native import StaticStore as _NativeStaticStore
+
+__all__ = [
+    "Array",
+    "Container",
+    "DynamicStore",
+    "Entry",
+    "Member",
+    "StaticStore",
+    "Store",
+    "__version__",
+    "bool_",
+    "f32",
+    "f64",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "make_store",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+]
+
+# Member types: the numpy scalar types themselves, so `np.int16` and `cs.i16` are the same spelling.
+bool_ = np.bool_
+i8 = np.int8
+i16 = np.int16
+i32 = np.int32
+i64 = np.int64
+u8 = np.uint8
+u16 = np.uint16
+u32 = np.uint32
+u64 = np.uint64
+f32 = np.float32
+f64 = np.float64
+
+_NUMPY_NAMES = {
+    "bool": "bool",
+    "int8": "i8",
+    "int16": "i16",
+    "int32": "i32",
+    "int64": "i64",
+    "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
+    "float32": "f32",
+    "float64": "f64",
+}
+_BUILTINS = {bool: "bool", int: "i64", float: "f64"}
+
+
+class Array:
+    """`Array(T, n)`: n values of numeric type T per entry, stored contiguously.
+
+    A row reads as a read-only numpy array of shape (n,); write it with ``m[i] = row`` or one element with
+    ``m[i, k] = v``.
+    """
+
+    __slots__ = ("dtype", "length")
+
+    def __init__(self, dtype: Any, length: int) -> None:
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise TypeError(f"Array length must be an int >= 1, got {length!r}")
+        self.dtype = _scalar_name(dtype)
+        self.length = length
+
+    def __repr__(self) -> str:
+        return f"Array({self.dtype}, {self.length})"
+
+
+class Member:
+    """`Member(T, default=..., read_only=False)`: a member type with options.
+
+    A ``read_only`` member is written only when its entry is created (``add``, ``s[name] = v`` on the newest
+    entry, or a keyed store's ``pool[k] = mapping``); writes through a container or an entry raise
+    ``TypeError``.
+    """
+
+    __slots__ = ("type", "default", "read_only")
+
+    _NO_DEFAULT: Any = object()
+
+    def __init__(self, type: Any, default: Any = _NO_DEFAULT, read_only: bool = False) -> None:
+        if isinstance(type, Member):
+            raise TypeError("Member(Member(...)) is not a member type")
+        _parse(type)
+        self.type = type
+        self.default = default
+        self.read_only = bool(read_only)
+
+    def __repr__(self) -> str:
+        return f"Member({self.type!r}, default={self.default!r}, read_only={self.read_only})"
+
+
+def _scalar_name(t: Any) -> str:
+    """The short dtype name of a numeric scalar type (`cs.i64`, `np.int16`, `int`, `float`, `bool`)."""
+    if isinstance(t, type) and t in _BUILTINS:
+        return _BUILTINS[t]
+    if isinstance(t, type) and issubclass(t, np.generic):
+        name = np.dtype(t).name
+        if name in _NUMPY_NAMES:
+            return _NUMPY_NAMES[name]
+    raise TypeError(f"unsupported member type {t!r}: use a cs. numeric type, int, float, bool or cs.Array")
+
+
+def _parse(t: Any) -> tuple[str, int]:
+    """`(dtype name, length)` of a member type; length 0 for a scalar."""
+    if isinstance(t, Array):
+        return t.dtype, t.length
+    return _scalar_name(t), 0
+
+
+def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tuple[str, str, int, Any, bool]:
+    read_only = False
+    if isinstance(spec, Member):
+        if spec.default is not Member._NO_DEFAULT:
+            default = spec.default
+        read_only = spec.read_only
+        spec = spec.type
+    elif isinstance(spec, Mapping):
+        # The origin's field-definition dicts: {"type": np.int64, "length": 1, "default": 0, "read_only": ...}
+        length = spec.get("length", 1)
+        t = spec["type"] if length == 1 else Array(spec["type"], length)
+        return _member_tuple(
+            name, Member(t, spec.get("default", Member._NO_DEFAULT), bool(spec.get("read_only", False)))
+        )
+    dtype, length = _parse(spec)
+    return (name, dtype, length, None if default is Member._NO_DEFAULT else default, read_only)
+
+
+def _schema_from_class(cls: type) -> Schema:
+    members = []
+    for name, spec in cls.__dict__.get("__annotations__", {}).items():
+        if isinstance(spec, str):
+            raise TypeError(
+                f"{cls.__name__}.{name}: string annotations (from __future__ import annotations) are not "
+                "supported; define the store type in a module without that import, or use make_store"
+            )
+        default = cls.__dict__.get(name, Member._NO_DEFAULT)
+        members.append(_member_tuple(name, spec, default))
+    return Schema(members)
+
+
+class StaticStore(_NativeStaticStore):
+    """A store of a fixed number of slots (`Genes(size=65536)`), each member in its own typed column.
+
+    Derive a class with annotated members; annotations define members in declaration order, a class
+    attribute gives a member's default. A bad annotation raises ``TypeError`` at class creation.
+    """
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__annotations__" not in cls.__dict__ and hasattr(cls, "_cs_schema"):
+            return  # a subclass of a store type that adds no members keeps its parent's
+        schema = _schema_from_class(cls)
+        if hasattr(cls, "_cs_schema") and len(cls._cs_schema) and "__annotations__" in cls.__dict__:
+            raise TypeError("a store type with members cannot be extended with more members")
+        for name in schema.names():
+            if name in cls.__dict__:
+                delattr(cls, name)  # the default moved into the schema; `s.name` is the container
+        cls._cs_schema = schema
+
+
+def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:
+    """Define a store type from ``{member: type}`` (a type, ``cs.Array``, ``cs.Member`` or the origin's
+    field-definition dict ``{"type": np.int64, "length": 1, "default": 0, "read_only": False}``)."""
+    if not isinstance(members, Mapping):
+        raise TypeError("make_store takes a mapping of member names to types")
+    schema = Schema([_member_tuple(str(k), v) for k, v in members.items()])
+    cls = type(name, (StaticStore,), {"__slots__": (), "__module__": __name__, "_cs_schema_pending": True})
+    cls._cs_schema = schema
+    return cls

@@ -1,2 +1,161 @@
-__all__ = ["__version__"]
+"""Type stubs of the native module `compactstore._native` (PyO3)."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Container", "DynamicStore", "Entry", "Schema", "StaticStore", "Store", "__version__"]
 __version__: str
+
+@final
+class Schema:
+    """The members of a store type, in declaration order."""
+
+    def __new__(cls, members: list[tuple[str, str, int, Any, bool]]) -> Schema: ...
+    def names(self) -> list[str]:
+        """Member names in declaration order."""
+    def __len__(self) -> int: ...
+
+class Store:
+    """What static and dynamic stores share: member names → member containers, and slot allocation."""
+
+    @property
+    def size(self) -> int:
+        """Slots allocated (static: fixed; dynamic: chunks × chunk size)."""
+    @property
+    def space(self) -> int:
+        """Free slots before the store must grow (dynamic: sys.maxsize)."""
+    @property
+    def last_index(self) -> int:
+        """The index most recently returned by next_index/add (-1 before any)."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the store's buffers."""
+    def __len__(self) -> int: ...
+    def next_index(self) -> int:
+        """Allocate the lowest free slot at defaults; a full static store raises OverflowError."""
+    def add(self, mapping: Mapping[str, Any] | None = None, **members: Any) -> int:
+        """next_index() then set the given members; unknown member → KeyError, nothing allocated."""
+    def __delitem__(self, i: int, /) -> None: ...
+    def occupied(self, i: int) -> bool:
+        """Whether slot i holds an entry (out of range → False)."""
+    def indices(self) -> Iterator[int]:
+        """Occupied slot indices, ascending."""
+    def empty_indices(self) -> list[int]:
+        """Free slot indices below size, ascending."""
+    def __getitem__(self, name: str, /) -> Container: ...
+    def __setitem__(self, name: str, value: Any, /) -> None: ...
+    def __getattr__(self, name: str, /) -> Container: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __contains__(self, name: object, /) -> bool: ...
+    def keys(self) -> list[str]:
+        """Member names."""
+    def values(self) -> list[Container]:
+        """Member containers."""
+    def items(self) -> list[tuple[str, Container]]:
+        """(name, container) pairs."""
+    def entry(self, i: int) -> Entry:
+        """An Entry view of occupied slot i."""
+    def validate(self) -> None:
+        """Check internal invariants; AssertionError on a broken one."""
+    def assertions(self) -> None:
+        """The origin's name for validate()."""
+    def find(self, name: str, value: Any) -> npt.NDArray[np.int64]:
+        """Occupied indices whose member equals value."""
+
+class StaticStore(Store):
+    """A store of a fixed number of slots. Derive with annotated members."""
+
+    def __new__(
+        cls, size: int | None = None, *, _parent: Store | None = None, _chunk: int | None = None,
+        _copy_of: Store | None = None
+    ) -> Any: ...
+    def reset(self, size: int | None = None) -> None:
+        """Drop every entry (optionally change size)."""
+    def clone(self) -> Any:
+        """A new, empty store of the same type and size."""
+    def copy(self) -> Any:
+        """An independent store with the same entries."""
+    def __copy__(self) -> Any: ...
+    def __deepcopy__(self, memo: Any, /) -> Any: ...
+    def __reduce__(self) -> Any: ...
+
+class DynamicStore(Store):
+    """A store growing in chunks of StoreType(2**log2size)."""
+
+    def __new__(cls, store_type: type[StaticStore], log2size: int | None = None, *, _copy_of: Store | None = None) -> DynamicStore: ...
+    @property
+    def store_type(self) -> type[StaticStore]:
+        """The static store type of the chunks."""
+    @property
+    def log2size(self) -> int:
+        """log2 of the chunk size."""
+    @property
+    def chunks(self) -> list[Any]:
+        """The static stores (chunks) this store is made of."""
+    def retract(self) -> int:
+        """Release trailing empty chunks (keeps one); returns how many."""
+    def reset(self, log2size: int | None = None) -> None:
+        """Drop every entry, keeping one chunk."""
+    def clone(self) -> DynamicStore:
+        """A new, empty dynamic store of the same type and chunk size."""
+    def copy(self) -> DynamicStore:
+        """An independent store with the same entries."""
+    def __copy__(self) -> DynamicStore: ...
+    def __deepcopy__(self, memo: Any, /) -> DynamicStore: ...
+    def __reduce__(self) -> Any: ...
+
+@final
+class Container:
+    """A live view of one member, indexable 0..N-1."""
+
+    @property
+    def name(self) -> str:
+        """The member's name."""
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The member's numpy dtype."""
+    @property
+    def read_only(self) -> bool:
+        """Whether the member is read-only."""
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: Any, /) -> Any: ...
+    def __setitem__(self, key: Any, value: Any, /) -> None: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __array__(self, dtype: Any = None, copy: bool | None = None, /) -> npt.NDArray[Any]: ...
+    def to_numpy(self) -> npt.NDArray[Any]:
+        """Same as np.asarray(m)."""
+
+@final
+class Entry:
+    """One slot seen as a dict of member values (a live view)."""
+
+    @property
+    def index(self) -> int:
+        """The entry's slot index."""
+    @property
+    def key(self) -> Any:
+        """The entry's key (keyed stores; None otherwise)."""
+    @property
+    def valid(self) -> bool:
+        """Whether the slot still holds this entry."""
+    def __getitem__(self, name: str, /) -> Any: ...
+    def __setitem__(self, name: str, value: Any, /) -> None: ...
+    def __getattr__(self, name: str, /) -> Any: ...
+    def keys(self) -> list[str]:
+        """Member names."""
+    def values(self) -> list[Any]:
+        """Member values."""
+    def items(self) -> list[tuple[str, Any]]:
+        """(name, value) pairs."""
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of member name, or default."""
+    def update(self, mapping: Mapping[str, Any] | None = None, **members: Any) -> None:
+        """Set the given members (strict)."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __contains__(self, name: object, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]

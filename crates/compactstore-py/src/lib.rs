@@ -1,4 +1,15 @@
 //! Python bindings of compactstore, built by maturin as `compactstore._native`.
+//!
+//! Thin by design: each method converts its arguments, calls the engine, and maps the engine's error to
+//! the Python exception API.md names (`error.rs`). No store logic lives here.
+
+mod container;
+mod convert;
+mod entry;
+mod error;
+mod schema;
+mod shared;
+mod store;
 
 use pyo3::prelude::*;
 
@@ -6,5 +17,11 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<schema::PySchema>()?;
+    m.add_class::<store::PyStore>()?;
+    m.add_class::<store::PyStaticStore>()?;
+    m.add_class::<store::PyDynamicStore>()?;
+    m.add_class::<container::PyContainer>()?;
+    m.add_class::<entry::PyEntry>()?;
     Ok(())
 }

@@ -1,0 +1,510 @@
+//! The member container (`s[name]`): a live view of one member, indexable 0..N-1.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::Ordering;
+
+use compactstore::{normalize_index, Dtype, Error, MemberType, Store, Value};
+use numpy::PyArray1;
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
+
+use crate::convert::{member_value, numpy_name, scalar_value, to_object};
+use crate::shared::{Handle, Inner};
+use crate::{on, on_mut};
+
+/// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
+/// `len(m)` is always the store's current size.
+#[pyclass(frozen, module = "compactstore._native", name = "Container")]
+pub struct PyContainer {
+    h: Handle,
+    m: usize,
+    ty: MemberType,
+    read_only: bool,
+    name: Py<PyString>,
+}
+
+/// An index into a container, parsed once.
+enum Key {
+    One(i64),
+    Element(i64, i64),
+    Many(Vec<i64>),
+    Mask(Vec<bool>),
+    Slice(Py<PySlice>),
+}
+
+fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
+    if key.is_exact_instance_of::<PyInt>() {
+        if let Ok(i) = key.extract::<i64>() {
+            return Ok(Key::One(i));
+        }
+        return Ok(Key::One(i64::MAX));
+    }
+    if let Ok(s) = key.cast::<PySlice>() {
+        return Ok(Key::Slice(s.clone().unbind()));
+    }
+    if let Ok(t) = key.cast::<PyTuple>() {
+        if t.len() == 2 {
+            return Ok(Key::Element(
+                int_index(&t.get_item(0)?)?,
+                int_index(&t.get_item(1)?)?,
+            ));
+        }
+        return Err(PyTypeError::new_err("a container takes m[i] or m[i, k]"));
+    }
+    if key.is_instance_of::<PyList>() || key.hasattr("__array__")? && !key.is_instance_of::<PyString>() {
+        let arr = key.py().import("numpy")?.call_method1("asarray", (key,))?;
+        let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
+        let ndim: usize = arr.getattr("ndim")?.extract()?;
+        if ndim != 1 {
+            return Err(PyIndexError::new_err("index arrays must be 1-d"));
+        }
+        return match kind.as_str() {
+            "b" => Ok(Key::Mask(arr.call_method0("tolist")?.extract()?)),
+            "i" | "u" => Ok(Key::Many(
+                arr.call_method0("tolist")?
+                    .cast::<PyList>()?
+                    .iter()
+                    .map(|x| x.extract::<i64>().unwrap_or(i64::MAX))
+                    .collect(),
+            )),
+            // An empty list is an empty index array, as in numpy.
+            "f" if arr.len()? == 0 => Ok(Key::Many(Vec::new())),
+            _ => Err(PyIndexError::new_err("index arrays must hold ints or bools")),
+        };
+    }
+    Ok(Key::One(int_index(key)?))
+}
+
+/// An int index (`bool` and numpy ints count; floats do not).
+fn int_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match scalar_value(i) {
+        Ok(Value::Int(i)) => Ok(i),
+        Ok(Value::Bool(b)) => Ok(i64::from(b)),
+        Ok(Value::UInt(_)) => Ok(i64::MAX),
+        _ => Err(PyTypeError::new_err(format!(
+            "container indices must be ints, slices, int arrays or bool masks, not {}",
+            i.get_type().name()?
+        ))),
+    }
+}
+
+/// The Python buffer-format character of a dtype.
+fn format_of(d: Dtype) -> &'static CStr {
+    match d {
+        Dtype::Bool => c"?",
+        Dtype::I8 => c"b",
+        Dtype::I16 => c"h",
+        Dtype::I32 => c"i",
+        Dtype::I64 => c"q",
+        Dtype::U8 => c"B",
+        Dtype::U16 => c"H",
+        Dtype::U32 => c"I",
+        Dtype::U64 => c"Q",
+        Dtype::F32 => c"f",
+        Dtype::F64 => c"d",
+    }
+}
+
+/// Shape and strides of an exported buffer; owned by the `Py_buffer` through its `internal` pointer.
+struct BufMeta {
+    shape: [ffi::Py_ssize_t; 2],
+    strides: [ffi::Py_ssize_t; 2],
+}
+
+impl PyContainer {
+    pub fn new(py: Python<'_>, h: Handle, m: usize) -> PyResult<PyContainer> {
+        let (ty, read_only) =
+            h.read(|v| on!(v, s => s.schema().member(m).map(|x| (x.ty().clone(), x.is_read_only()))))?;
+        let name = h
+            .data
+            .names
+            .get(m)
+            .map(|n| n.clone_ref(py))
+            .ok_or_else(|| PyIndexError::new_err("member"))?;
+        Ok(PyContainer {
+            h,
+            m,
+            ty,
+            read_only,
+            name,
+        })
+    }
+
+    fn dtype_(&self) -> Dtype {
+        self.ty.dtype()
+    }
+
+    fn refuse_read_only(&self, py: Python<'_>) -> PyResult<()> {
+        if self.read_only {
+            return Err(PyTypeError::new_err(format!(
+                "member {:?} is read-only: it is written only when its entry is created",
+                self.name.bind(py).to_str()?
+            )));
+        }
+        Ok(())
+    }
+
+    /// Normalised slot indices selected by a non-scalar key.
+    fn select(&self, py: Python<'_>, key: Key) -> PyResult<Vec<usize>> {
+        let n = self.h.read(|v| Ok(on!(v, s => s.size())))?;
+        match key {
+            Key::Slice(s) => {
+                let ind = s.bind(py).indices(n as isize)?;
+                let mut out = Vec::with_capacity(ind.slicelength);
+                let mut i = ind.start;
+                for _ in 0..ind.slicelength {
+                    out.push(i as usize);
+                    i += ind.step;
+                }
+                Ok(out)
+            }
+            Key::Many(idx) => idx
+                .into_iter()
+                .map(|i| normalize_index(i, n).map_err(crate::error::to_py))
+                .collect(),
+            Key::Mask(mask) => {
+                if mask.len() != n {
+                    return Err(PyIndexError::new_err(format!(
+                        "boolean mask of length {} for size {n}",
+                        mask.len()
+                    )));
+                }
+                Ok(mask
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b)
+                    .map(|(i, _)| i)
+                    .collect())
+            }
+            Key::One(_) | Key::Element(..) => Err(PyTypeError::new_err("not a multi-index")),
+        }
+    }
+
+    /// A numpy array (a copy) of the member at `idx`: shape (len,) or (len, n) for an array member.
+    fn gather<'py>(&self, py: Python<'py>, idx: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+        macro_rules! g {
+            ($t:ty) => {{
+                let mut out: Vec<$t> = Vec::new();
+                self.h.read(|v| on!(v, s => s.gather::<$t>(self.m, idx, &mut out)))?;
+                PyArray1::from_vec(py, out).into_any()
+            }};
+        }
+        let flat = match self.dtype_() {
+            Dtype::Bool => g!(u8).call_method1("view", ("bool",))?,
+            Dtype::I8 => g!(i8),
+            Dtype::I16 => g!(i16),
+            Dtype::I32 => g!(i32),
+            Dtype::I64 => g!(i64),
+            Dtype::U8 => g!(u8),
+            Dtype::U16 => g!(u16),
+            Dtype::U32 => g!(u32),
+            Dtype::U64 => g!(u64),
+            Dtype::F32 => g!(f32),
+            Dtype::F64 => g!(f64),
+        };
+        match self.ty {
+            MemberType::Array(_, w) => flat.call_method1("reshape", ((idx.len(), w),)),
+            MemberType::Scalar(_) => Ok(flat),
+        }
+    }
+
+    /// Write `values` (a sequence of the selection's length, or a scalar/row that broadcasts) to `idx`.
+    fn scatter(&self, py: Python<'_>, idx: &[usize], values: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.refuse_read_only(py)?;
+        let broadcast = match self.ty {
+            MemberType::Scalar(_) => {
+                !(values.is_instance_of::<PyList>()
+                    || values.is_instance_of::<PyTuple>()
+                    || values.hasattr("__len__")?)
+                    || values.is_instance_of::<PyString>()
+            }
+            MemberType::Array(_, w) => {
+                let ndim: usize = py.import("numpy")?.call_method1("ndim", (values,))?.extract()?;
+                ndim <= 1 && (ndim == 0 || values.len()? == w) && !(idx.len() == w && ndim == 1 && w != 1)
+            }
+        };
+        let vals: Vec<Value> = if broadcast {
+            let v = member_value(values, &self.ty)?;
+            self.ty.canonical(&v).map_err(crate::error::to_py)?;
+            vec![v; idx.len()]
+        } else {
+            let items: Vec<Bound<'_, PyAny>> = if values.hasattr("__array__")? && values.hasattr("tolist")? {
+                values
+                    .call_method0("tolist")?
+                    .cast_into::<PyList>()?
+                    .iter()
+                    .collect()
+            } else {
+                values.try_iter()?.collect::<PyResult<_>>()?
+            };
+            if items.len() != idx.len() {
+                return Err(PyValueError::new_err(format!(
+                    "cannot assign {} values to a selection of {}",
+                    items.len(),
+                    idx.len()
+                )));
+            }
+            let vals = items
+                .iter()
+                .map(|x| member_value(x, &self.ty))
+                .collect::<PyResult<Vec<_>>>()?;
+            for v in &vals {
+                self.ty.canonical(v).map_err(crate::error::to_py)?;
+            }
+            vals
+        };
+        self.h.write(false, |v| {
+            on_mut!(v, s => {
+                for (&i, val) in idx.iter().zip(&vals) {
+                    s.set(i, self.m, val)?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn all_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let vals: Vec<Value> = self
+            .h
+            .read(|v| on!(v, s => (0..s.size()).map(|i| s.get(i, self.m)).collect()))?;
+        vals.into_iter()
+            .map(|v| to_object(py, v, self.dtype_()))
+            .collect()
+    }
+
+    fn numpy_view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.h.owns_static()? {
+            let mv = pyo3::types::PyMemoryView::from(slf.as_any())?;
+            py.import("numpy")?.call_method1("asarray", (mv,))
+        } else {
+            let n = this.h.read(|v| Ok(on!(v, s => s.size())))?;
+            let idx: Vec<usize> = (0..n).collect();
+            this.gather(py, &idx)
+        }
+    }
+}
+
+#[pymethods]
+impl PyContainer {
+    /// The store's current size N.
+    fn __len__(&self) -> PyResult<usize> {
+        self.h.read(|v| Ok(on!(v, s => s.size())))
+    }
+
+    /// `m[i]` (`-N <= i < N`), `m[i, k]`, `m[a:b:c]`, `m[int_array]`, `m[bool_mask]`. Slices and index
+    /// arrays return numpy copies; a row of an `Array` member is a read-only numpy copy.
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.m;
+        match parse_key(key)? {
+            Key::One(i) => {
+                let v = self
+                    .h
+                    .read(|v| on!(v, s => s.get(normalize_index(i, s.size())?, m)))?;
+                to_object(py, v, self.dtype_())
+            }
+            Key::Element(i, k) => {
+                let v = self.h.read(|v| {
+                    on!(v, s => {
+                        let i = normalize_index(i, s.size())?;
+                        let k = normalize_index(k, self.ty.width())?;
+                        s.get_element(i, m, k)
+                    })
+                })?;
+                to_object(py, v, self.dtype_())
+            }
+            key => {
+                let idx = self.select(py, key)?;
+                self.gather(py, &idx)
+            }
+        }
+    }
+
+    /// `m[i] = v`, `m[i, k] = v`, `m[a:b:c] = values`, `m[idx] = values` (a scalar broadcasts).
+    /// Bad values raise `TypeError`/`OverflowError`/`ValueError` and change nothing; a read-only member
+    /// raises `TypeError`.
+    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let m = self.m;
+        match parse_key(key)? {
+            Key::One(i) => {
+                self.refuse_read_only(py)?;
+                let val = member_value(value, &self.ty)?;
+                self.h.write(
+                    false,
+                    |v| on_mut!(v, s => s.set(normalize_index(i, s.size())?, m, &val)),
+                )
+            }
+            Key::Element(i, k) => {
+                self.refuse_read_only(py)?;
+                let val = scalar_value(value)?;
+                self.h.write(false, |v| {
+                    on_mut!(v, s => {
+                        let i = normalize_index(i, s.size())?;
+                        let k = normalize_index(k, self.ty.width())?;
+                        s.set_element(i, m, k, &val)
+                    })
+                })
+            }
+            key => {
+                let idx = self.select(py, key)?;
+                self.scatter(py, &idx, value)
+            }
+        }
+    }
+
+    /// Values 0..N-1 in order.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.all_values(py)?)?.try_iter()?.into_any())
+    }
+
+    /// `np.asarray(m)`: a zero-copy, writable view for a static store's member; a copy otherwise.
+    #[pyo3(signature = (dtype = None, copy = None))]
+    fn __array__<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut arr = Self::numpy_view(slf)?;
+        if let Some(dt) = dtype {
+            if !dt.is_none() {
+                arr = arr.call_method1("astype", (dt,))?;
+            }
+        }
+        if copy == Some(true) {
+            arr = arr.call_method0("copy")?;
+        }
+        Ok(arr)
+    }
+
+    /// Same as `np.asarray(m)`.
+    fn to_numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::numpy_view(slf)
+    }
+
+    /// The member's name.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyString> {
+        self.name.clone_ref(py)
+    }
+
+    /// The member's numpy dtype.
+    #[getter]
+    fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("numpy")?
+            .call_method1("dtype", (numpy_name(self.dtype_()),))
+    }
+
+    /// Whether the member is read-only.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (n, head): (usize, Vec<Value>) = self.h.read(|v| {
+            on!(v, s => Ok((s.size(), (0..s.size().min(5)).map(|i| s.get(i, self.m)).collect::<Result<_, Error>>()?)))
+        })?;
+        let mut parts: Vec<String> = head.iter().map(ToString::to_string).collect();
+        if n > 5 {
+            parts.push("...".into());
+        }
+        Ok(format!(
+            "<Container {:?} {} size={n} [{}]>",
+            self.name.bind(py).to_str()?,
+            self.ty,
+            parts.join(", ")
+        ))
+    }
+
+    /// Export the member's memory (static stores only) through the buffer protocol.
+    #[allow(unsafe_code)]
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("null view"));
+        }
+        let this = slf.get();
+        if flags & ffi::PyBUF_WRITABLE != 0 && this.read_only {
+            return Err(PyBufferError::new_err("read-only member: no writable view"));
+        }
+        let d = this.dtype_();
+        let (sz, w) = (d.size(), this.ty.width());
+        let (ptr, n) = {
+            let mut g = this.h.data.lock()?;
+            match (&mut *g, this.h.chunk) {
+                (Inner::Static(s), None) => {
+                    let n = s.size();
+                    let col = s.column_mut(this.m).map_err(crate::error::to_py)?;
+                    let f = col
+                        .as_fixed_mut()
+                        .ok_or_else(|| PyBufferError::new_err("not a numeric member"))?;
+                    (f.bytes_mut().as_mut_ptr(), n)
+                }
+                _ => {
+                    return Err(PyBufferError::new_err(
+                        "only a static store's members export their memory",
+                    ))
+                }
+            }
+        };
+        let mut meta = Box::new(BufMeta {
+            shape: [n as ffi::Py_ssize_t, w as ffi::Py_ssize_t],
+            strides: [(w * sz) as ffi::Py_ssize_t, sz as ffi::Py_ssize_t],
+        });
+        let ndim = if matches!(this.ty, MemberType::Array(..)) {
+            2
+        } else {
+            1
+        };
+        // SAFETY: `view` is non-null and points to a Py_buffer the caller (CPython) owns for this call.
+        // `ptr` points into a column buffer that is allocated once and never moved or freed while this
+        // export lives: the buffer is owned by the engine store behind `this.h.data`, which the exporter
+        // object stored in `view.obj` (a new strong reference to this container, which holds an Arc of
+        // it) keeps alive; the only call that reallocates a static store's columns, `reset(size)`, refuses
+        // while `exports > 0`, and the count is incremented here and decremented in `__releasebuffer__`.
+        // `shape`/`strides` live in `meta`, owned via `internal` and freed in `__releasebuffer__`.
+        unsafe {
+            (*view).buf = ptr.cast::<c_void>();
+            (*view).obj = slf.clone().into_any().into_ptr();
+            (*view).len = (n * w * sz) as ffi::Py_ssize_t;
+            (*view).readonly = c_int::from(this.read_only);
+            (*view).itemsize = sz as ffi::Py_ssize_t;
+            (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
+                format_of(d).as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut::<c_char>()
+            };
+            (*view).ndim = ndim;
+            (*view).shape = if flags & ffi::PyBUF_ND != 0 {
+                meta.shape.as_mut_ptr()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
+                meta.strides.as_mut_ptr()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = Box::into_raw(meta).cast::<c_void>();
+        }
+        this.h.data.exports.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Release an export made by `__getbuffer__`.
+    #[allow(unsafe_code)]
+    unsafe fn __releasebuffer__(&self, view: *mut ffi::Py_buffer) {
+        // SAFETY: CPython calls this once per successful `__getbuffer__` with the same view, whose
+        // `internal` is the `BufMeta` box made there (never freed elsewhere).
+        unsafe {
+            if !view.is_null() && !(*view).internal.is_null() {
+                drop(Box::from_raw((*view).internal.cast::<BufMeta>()));
+                (*view).internal = std::ptr::null_mut();
+            }
+        }
+        self.h.data.exports.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,170 @@
+//! Conversions between Python objects and engine `Value`s, per API.md's rules.
+
+use compactstore::{Dtype, MemberType, Value};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use numpy::PyArray1;
+
+/// Convert a Python scalar to a `Value` without looking at the member type.
+///
+/// `bool` (and numpy bools) → `Bool`; `int` (and anything with `__index__`, as numpy ints) → `Int`, or
+/// `UInt` above `i64::MAX`; an int beyond `u64` → `OverflowError`; `float` and numpy floats → `Float`;
+/// `str`, `bytes`, `None` → `Str`, `Bytes`, `Null`. Anything else → `TypeError`.
+pub fn scalar_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if obj.is_exact_instance_of::<PyInt>() {
+        return int_value(obj);
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return Ok(Value::Float(obj.extract::<f64>()?));
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(obj.extract::<bool>()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return int_value(obj);
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Ok(Value::Float(obj.extract::<f64>()?));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    let ty = obj.get_type();
+    let tyname = ty.name()?.to_string();
+    let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+    if module == "numpy" {
+        if tyname == "bool" || tyname == "bool_" {
+            return Ok(Value::Bool(obj.is_truthy()?));
+        }
+        if obj.hasattr("__index__")? {
+            return int_value(&obj.call_method0("__index__")?);
+        }
+        if tyname.starts_with("float") {
+            return Ok(Value::Float(obj.call_method0("__float__")?.extract::<f64>()?));
+        }
+    } else if obj.hasattr("__index__")? {
+        return int_value(&obj.call_method0("__index__")?);
+    }
+    Err(PyTypeError::new_err(format!(
+        "unsupported value of type {tyname}"
+    )))
+}
+
+fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Ok(i) = obj.extract::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    if let Ok(u) = obj.extract::<u64>() {
+        return Ok(Value::UInt(u));
+    }
+    Err(PyOverflowError::new_err(format!(
+        "int {} out of range",
+        obj.repr()?
+    )))
+}
+
+/// Convert a Python object to a `Value` for a member of type `ty`: a sequence or array for an `Array`
+/// member (element by element), a scalar otherwise.
+pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
+    match ty {
+        MemberType::Scalar(_) => scalar_value(obj),
+        MemberType::Array(..) => sequence_value(obj),
+    }
+}
+
+/// A list, tuple or numpy array as a `Value::Array` of scalars.
+pub fn sequence_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if obj.hasattr("__array__")? && obj.hasattr("tolist")? {
+        let list = obj.call_method0("tolist")?;
+        let l = list
+            .cast::<PyList>()
+            .map_err(|_| PyTypeError::new_err("expected a 1-d array"))?;
+        l.iter().collect()
+    } else {
+        let tyname = obj.get_type().name()?.to_string();
+        return Err(PyTypeError::new_err(format!(
+            "expected a sequence for an array member, got {tyname}"
+        )));
+    };
+    items
+        .iter()
+        .map(scalar_value)
+        .collect::<PyResult<Vec<_>>>()
+        .map(Value::Array)
+}
+
+/// A `Value` as a Python object. Arrays become read-only numpy arrays of the member's dtype.
+pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Dtype) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::UInt(u) => u.into_pyobject(py)?.into_any(),
+        Value::Float(x) => PyFloat::new(py, x).into_any(),
+        Value::Str(s) => PyString::new(py, &s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
+        Value::Null => py.None().into_bound(py),
+        Value::Array(items) => {
+            let arr = array_of(py, &items, dtype)?;
+            arr.getattr("flags")?.setattr("writeable", false)?;
+            arr
+        }
+    })
+}
+
+/// A numpy array of `dtype` holding `items` (canonical values of that dtype).
+fn array_of<'py>(py: Python<'py>, items: &[Value], dtype: Dtype) -> PyResult<Bound<'py, PyAny>> {
+    macro_rules! typed {
+        ($t:ty, $pat:pat => $x:expr) => {
+            PyArray1::<$t>::from_iter(
+                py,
+                items.iter().map(|v| match *v {
+                    $pat => $x,
+                    _ => <$t>::default(),
+                }),
+            )
+            .into_any()
+        };
+    }
+    Ok(match dtype {
+        Dtype::Bool => typed!(bool, Value::Bool(b) => b),
+        Dtype::I8 => typed!(i8, Value::Int(i) => i as i8),
+        Dtype::I16 => typed!(i16, Value::Int(i) => i as i16),
+        Dtype::I32 => typed!(i32, Value::Int(i) => i as i32),
+        Dtype::I64 => typed!(i64, Value::Int(i) => i),
+        Dtype::U8 => typed!(u8, Value::UInt(u) => u as u8),
+        Dtype::U16 => typed!(u16, Value::UInt(u) => u as u16),
+        Dtype::U32 => typed!(u32, Value::UInt(u) => u as u32),
+        Dtype::U64 => typed!(u64, Value::UInt(u) => u),
+        Dtype::F32 => typed!(f32, Value::Float(x) => x as f32),
+        Dtype::F64 => typed!(f64, Value::Float(x) => x),
+    })
+}
+
+/// The numpy dtype name of a `Dtype`.
+pub fn numpy_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::Bool => "bool",
+        Dtype::I8 => "int8",
+        Dtype::I16 => "int16",
+        Dtype::I32 => "int32",
+        Dtype::I64 => "int64",
+        Dtype::U8 => "uint8",
+        Dtype::U16 => "uint16",
+        Dtype::U32 => "uint32",
+        Dtype::U64 => "uint64",
+        Dtype::F32 => "float32",
+        Dtype::F64 => "float64",
+    }
+}

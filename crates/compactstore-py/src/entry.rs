@@ -1,0 +1,264 @@
+//! `Entry`: one slot seen as a dict, a live view checked against the slot's generation.
+
+use compactstore::{Error, MemberType, Store, Value};
+use pyo3::exceptions::{PyAttributeError, PyKeyError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use crate::convert::{member_value, to_object};
+use crate::shared::Handle;
+use crate::store::convert_members;
+use crate::{on, on_mut};
+
+/// One entry (slot) seen as a dict of member values: `e[name]`, `e[name] = v`, `e.name`, `keys()`,
+/// `values()`, `items()`, `get()`, `update()`, `dict(e)`, `len(e)`, `e.index`, `e.key`.
+///
+/// A view whose slot has since been freed (or freed and reused) raises `KeyError` on any access.
+#[pyclass(frozen, module = "compactstore._native", name = "Entry")]
+pub struct PyEntry {
+    h: Handle,
+    slot: usize,
+    generation: u32,
+    key: Option<Py<PyAny>>,
+}
+
+impl PyEntry {
+    pub fn new(h: Handle, slot: usize, generation: u32, key: Option<Py<PyAny>>) -> PyEntry {
+        PyEntry {
+            h,
+            slot,
+            generation,
+            key,
+        }
+    }
+
+    /// Fail with `StaleEntry` unless the slot still holds the entry this view was made for.
+    fn live<S: Store>(&self, s: &S) -> compactstore::Result<()> {
+        if s.occupied(self.slot) && s.generation(self.slot)? == self.generation {
+            Ok(())
+        } else {
+            Err(Error::StaleEntry { index: self.slot })
+        }
+    }
+
+    fn member(&self, name: &str) -> PyResult<(usize, MemberType, compactstore::Dtype)> {
+        self.h.read(|v| {
+            on!(v, s => {
+                self.live(s)?;
+                let m = s.schema().index_of(name)?;
+                let ty = s.schema().member(m)?.ty().clone();
+                let d = ty.dtype();
+                Ok((m, ty, d))
+            })
+        })
+    }
+
+    fn values_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let vals: Vec<(Value, compactstore::Dtype)> = self.h.read(|v| {
+            on!(v, s => {
+                self.live(s)?;
+                (0..s.schema().len())
+                    .map(|m| Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().dtype())))
+                    .collect()
+            })
+        })?;
+        vals.into_iter().map(|(v, d)| to_object(py, v, d)).collect()
+    }
+
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyString>>> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        Ok(self.h.data.names.iter().map(|n| n.bind(py).clone()).collect())
+    }
+}
+
+#[pymethods]
+impl PyEntry {
+    /// The value of member `name` (`KeyError` for an unknown member or a stale view).
+    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (v, d) = self.h.read(|v| {
+            on!(v, s => {
+                self.live(s)?;
+                let m = s.schema().index_of(name)?;
+                Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().dtype()))
+            })
+        })?;
+        to_object(py, v, d)
+    }
+
+    /// Set member `name` (`TypeError` for a read-only member; bad values change nothing).
+    fn __setitem__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (m, ty, _) = self.member(name)?;
+        let val = member_value(value, &ty)?;
+        self.h.write(false, |v| {
+            on_mut!(v, s => {
+                self.live(s)?;
+                s.set(self.slot, m, &val)
+            })
+        })
+    }
+
+    /// `e.name`: the value of member `name` (`AttributeError` if there is none).
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let known = self
+            .h
+            .read(|v| Ok(on!(v, s => s.schema().index_of(name).is_ok())))?;
+        if !known {
+            return Err(PyAttributeError::new_err(name.to_owned()));
+        }
+        self.__getitem__(py, name)
+    }
+
+    /// Member names.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyString>>> {
+        self.names(py)
+    }
+
+    /// Member values, in declaration order.
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.values_list(py)
+    }
+
+    /// `(name, value)` pairs.
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>> {
+        Ok(self.names(py)?.into_iter().zip(self.values_list(py)?).collect())
+    }
+
+    /// The value of member `name`, or `default` if there is no such member (a stale view still raises).
+    #[pyo3(signature = (name, default = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        let Ok(n) = name.cast::<PyString>() else {
+            return Ok(default.unwrap_or_else(|| py.None().into_bound(py)));
+        };
+        match self.__getitem__(py, n.to_str()?) {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_instance_of::<PyKeyError>(py) => {
+                Ok(default.unwrap_or_else(|| py.None().into_bound(py)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Set the given members; strict: an unknown member raises `KeyError`, a read-only one `TypeError`,
+    /// a bad value its error, and then nothing changes.
+    #[pyo3(signature = (mapping = None, **members))]
+    fn update(
+        &self,
+        mapping: Option<&Bound<'_, PyAny>>,
+        members: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        let values = convert_members(&self.h, mapping, members)?;
+        self.h.write(false, |v| {
+            on_mut!(v, s => {
+                self.live(s)?;
+                for (m, _) in &values {
+                    let member = s.schema().member(*m)?;
+                    if member.is_read_only() {
+                        return Err(Error::ReadOnly { name: member.name().to_owned() });
+                    }
+                }
+                for (m, val) in &values {
+                    s.set(self.slot, *m, val)?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Number of members.
+    fn __len__(&self) -> PyResult<usize> {
+        self.h
+            .read(|v| on!(v, s => self.live(s).map(|()| s.schema().len())))
+    }
+
+    /// Iterate over member names.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.names(py)?)?.try_iter()?.into_any())
+    }
+
+    /// Whether `name` is a member.
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        let Ok(n) = name.cast::<PyString>() else {
+            return Ok(false);
+        };
+        let n = n.to_str()?;
+        self.h.read(|v| Ok(on!(v, s => s.schema().index_of(n).is_ok())))
+    }
+
+    /// The entry's slot index.
+    #[getter]
+    fn index(&self) -> usize {
+        self.slot
+    }
+
+    /// The entry's key (keyed stores only; `None` otherwise).
+    #[getter]
+    fn key(&self, py: Python<'_>) -> Py<PyAny> {
+        self.key.as_ref().map_or_else(|| py.None(), |k| k.clone_ref(py))
+    }
+
+    /// Whether the slot still holds the entry this view was made for.
+    #[getter]
+    fn valid(&self) -> PyResult<bool> {
+        self.h.read(|v| Ok(on!(v, s => self.live(s).is_ok())))
+    }
+
+    /// `e == mapping`: the same member names, each value equal as stored (an f32 member equals `0.1` when
+    /// `float(np.float32(0.1))` does).
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if !other.hasattr("keys")? || !other.hasattr("__getitem__")? {
+            return Ok(py.NotImplemented());
+        }
+        let names = self.names(py)?;
+        if other.len()? != names.len() {
+            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        }
+        let stored: Vec<Value> = self
+            .h
+            .read(|v| on!(v, s => (0..s.schema().len()).map(|m| s.get(self.slot, m)).collect()))?;
+        let tys: Vec<MemberType> = self
+            .h
+            .read(|v| on!(v, s => Ok(s.schema().members().iter().map(|m| m.ty().clone()).collect())))?;
+        for ((name, want), ty) in names.iter().zip(&stored).zip(&tys) {
+            let Ok(theirs) = other.get_item(name) else {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            };
+            let same = member_value(&theirs, ty)
+                .ok()
+                .and_then(|v| ty.canonical(&v).ok())
+                .is_some_and(|v| &v == want);
+            if !same {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            }
+        }
+        Ok(true.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    /// Entries are mutable views: not hashable.
+    #[classattr]
+    fn __hash__() -> Option<Py<PyAny>> {
+        None
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        match self.items(py) {
+            Ok(items) => {
+                let parts: Vec<String> = items
+                    .iter()
+                    .take(8)
+                    .map(|(k, v)| Ok(format!("{}: {}", k.to_str()?, v.repr()?)))
+                    .collect::<PyResult<_>>()?;
+                let more = if items.len() > 8 { ", ..." } else { "" };
+                Ok(format!("<Entry {} {{{}{more}}}>", self.slot, parts.join(", ")))
+            }
+            Err(_) => Ok(format!("<Entry {} (stale)>", self.slot)),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Engine errors as Python exceptions: one exhaustive `match`, per API.md.
+
+use compactstore::Error;
+use pyo3::exceptions::{
+    PyAssertionError, PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError,
+};
+use pyo3::PyErr;
+
+/// Map an engine error to the Python exception API.md names for it.
+///
+/// Range → `IndexError`; unknown member, stale entry → `KeyError`; wrong type, read-only → `TypeError`;
+/// int out of range, full store → `OverflowError`; wrong length, bad argument → `ValueError`; a broken
+/// invariant → `AssertionError`. A new variant fails to compile here until it is mapped.
+pub fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::IndexOutOfRange { .. } | Error::SlotFree { .. } => PyIndexError::new_err(msg),
+        Error::UnknownMember { name } => PyKeyError::new_err(name),
+        Error::StaleEntry { .. } => PyKeyError::new_err(msg),
+        Error::WrongType { .. } | Error::ReadOnly { .. } => PyTypeError::new_err(msg),
+        Error::ValueOutOfRange { .. } | Error::StoreFull { .. } => PyOverflowError::new_err(msg),
+        Error::WrongLength { .. } | Error::InvalidArgument(_) => PyValueError::new_err(msg),
+        Error::Invariant(_) => PyAssertionError::new_err(msg),
+    }
+}
+
+/// `?`-friendly conversion of engine results.
+pub trait IntoPy<T> {
+    /// The result with its error mapped by [`to_py`].
+    fn py(self) -> pyo3::PyResult<T>;
+}
+
+impl<T> IntoPy<T> for compactstore::Result<T> {
+    #[inline]
+    fn py(self) -> pyo3::PyResult<T> {
+        self.map_err(to_py)
+    }
+}

@@ -1,0 +1,155 @@
+//! The state Python objects share: one engine store behind a lock, and the handle every view holds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+use compactstore::{DynamicStore, Error, StaticStore, Store};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::error::to_py;
+
+/// The engine store behind a Python store object.
+pub enum Inner {
+    /// A `StaticStore` subclass instance.
+    Static(StaticStore),
+    /// A `DynamicStore`.
+    Dynamic(DynamicStore),
+}
+
+/// One engine store, shared by the store object, its member containers, entries and numpy views.
+pub struct Shared {
+    inner: Mutex<Inner>,
+    /// Live buffer exports (zero-copy numpy views); while non-zero the buffers must not move.
+    pub exports: AtomicUsize,
+    /// Member names as interned Python strings, by position.
+    pub names: Vec<Py<PyString>>,
+}
+
+impl Shared {
+    pub fn new(inner: Inner, names: Vec<Py<PyString>>) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(inner),
+            exports: AtomicUsize::new(0),
+            names,
+        })
+    }
+
+    /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
+    /// finaliser) gets a `RuntimeError` instead of a deadlock.
+    pub fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
+        match self.inner.try_lock() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err("store is in use by another call")),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        }
+    }
+
+    pub fn exported(&self) -> bool {
+        self.exports.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A read view: a whole store or one chunk of a dynamic store.
+pub enum View<'a> {
+    Static(&'a StaticStore),
+    Dynamic(&'a DynamicStore),
+}
+
+/// A write view.
+pub enum ViewMut<'a> {
+    Static(&'a mut StaticStore),
+    Dynamic(&'a mut DynamicStore),
+}
+
+/// Run `$e` with `$s` bound to the store of a `View` or `ViewMut` (both implement `Store`).
+#[macro_export]
+macro_rules! on {
+    ($v:expr, $s:ident => $e:expr) => {
+        match $v {
+            $crate::shared::View::Static($s) => $e,
+            $crate::shared::View::Dynamic($s) => $e,
+        }
+    };
+}
+
+/// As [`on!`] for a `ViewMut`.
+#[macro_export]
+macro_rules! on_mut {
+    ($v:expr, $s:ident => $e:expr) => {
+        match $v {
+            $crate::shared::ViewMut::Static($s) => $e,
+            $crate::shared::ViewMut::Dynamic($s) => $e,
+        }
+    };
+}
+
+fn released(k: usize) -> Error {
+    Error::InvalidArgument(format!("chunk {k} was released by retract() or reset()"))
+}
+
+/// What a store object, container or entry holds: the shared store and, for a chunk of a dynamic store,
+/// which chunk.
+#[derive(Clone)]
+pub struct Handle {
+    pub data: Arc<Shared>,
+    pub chunk: Option<usize>,
+}
+
+impl Handle {
+    /// Run `f` on a read view, mapping engine errors to Python exceptions.
+    #[inline]
+    pub fn read<R>(&self, f: impl FnOnce(View<'_>) -> compactstore::Result<R>) -> PyResult<R> {
+        let g = self.data.lock()?;
+        let v = match (&*g, self.chunk) {
+            (Inner::Static(s), _) => View::Static(s),
+            (Inner::Dynamic(d), None) => View::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                View::Static(d.chunks().get(k).ok_or_else(|| to_py(released(k)))?)
+            }
+        };
+        f(v).map_err(to_py)
+    }
+
+    /// Run `f` on a write view. A chunk of a dynamic store can have its members written, but not
+    /// allocate or free slots (`alloc`): that would bypass the dynamic store's bookkeeping.
+    #[inline]
+    pub fn write<R>(
+        &self,
+        alloc: bool,
+        f: impl FnOnce(ViewMut<'_>) -> compactstore::Result<R>,
+    ) -> PyResult<R> {
+        let mut g = self.data.lock()?;
+        let v = match (&mut *g, self.chunk) {
+            (Inner::Static(s), _) => ViewMut::Static(s),
+            (Inner::Dynamic(d), None) => ViewMut::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                if alloc {
+                    return Err(PyTypeError::new_err(
+                        "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
+                    ));
+                }
+                ViewMut::Static(d.chunks_mut_checked(k).ok_or_else(|| to_py(released(k)))?)
+            }
+        };
+        f(v).map_err(to_py)
+    }
+
+    /// Whether this handle owns a static store's buffers (so zero-copy views are possible).
+    pub fn owns_static(&self) -> PyResult<bool> {
+        Ok(self.chunk.is_none() && matches!(&*self.data.lock()?, Inner::Static(_)))
+    }
+}
+
+/// `chunks_mut().get_mut(k)` as one call.
+trait ChunkMut {
+    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore>;
+}
+
+impl ChunkMut for DynamicStore {
+    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore> {
+        use compactstore::Store;
+        self.chunks_mut().get_mut(k)
+    }
+}

@@ -1,0 +1,617 @@
+//! The store classes: `Store` (what static and dynamic stores share), `StaticStore`, `DynamicStore`.
+
+use compactstore::{DynamicStore, Error, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
+use numpy::PyArray1;
+use pyo3::exceptions::{PyAttributeError, PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyType};
+
+use crate::container::PyContainer;
+use crate::convert::{member_value, scalar_value};
+use crate::entry::PyEntry;
+use crate::error::IntoPy;
+use crate::schema::PySchema;
+use crate::shared::{Handle, Inner, Shared, View};
+use crate::{on, on_mut};
+
+/// Resolve member names to positions and convert their values; unknown name → `KeyError`.
+pub fn convert_members(
+    h: &Handle,
+    mapping: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<(usize, Value)>> {
+    let schema = h.read(|v| Ok(on!(v, s => std::sync::Arc::clone(s.schema()))))?;
+    let mut out = Vec::new();
+    let mut put = |k: &Bound<'_, PyAny>, val: &Bound<'_, PyAny>| -> PyResult<()> {
+        let name: &str = k
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("member names are str"))?
+            .to_str()?;
+        let m = schema.index_of(name).py()?;
+        let member = schema.member(m).py()?;
+        let v = member_value(val, member.ty())?;
+        member.ty().canonical(&v).py()?;
+        out.push((m, v));
+        Ok(())
+    };
+    if let Some(mapping) = mapping {
+        if !mapping.is_none() {
+            let items = if let Ok(d) = mapping.cast::<PyDict>() {
+                d.items().into_any()
+            } else {
+                mapping.call_method0("items")?
+            };
+            for item in items.try_iter()? {
+                let item = item?;
+                let (k, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                put(&k, &val)?;
+            }
+        }
+    }
+    if let Some(kwargs) = kwargs {
+        for (k, val) in kwargs.iter() {
+            put(&k, &val)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
+pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match scalar_value(i) {
+        Ok(Value::Int(i)) => Ok(i),
+        Ok(Value::Bool(b)) => Ok(i64::from(b)),
+        Ok(Value::UInt(_)) => Ok(i64::MAX),
+        _ => Err(PyTypeError::new_err("slot indices are ints")),
+    }
+}
+
+/// What static and dynamic stores share: a dictionary-like interface from member names to member
+/// containers, and slot allocation. Not instantiated directly: derive from `StaticStore`, or make a
+/// `DynamicStore(StoreType)`.
+#[pyclass(subclass, frozen, module = "compactstore._native", name = "Store")]
+pub struct PyStore {
+    pub h: Handle,
+}
+
+impl PyStore {
+    fn container(&self, py: Python<'_>, m: usize) -> PyResult<PyContainer> {
+        PyContainer::new(py, self.h.clone(), m)
+    }
+
+    fn member_index(&self, name: &str) -> PyResult<usize> {
+        self.h.read(|v| on!(v, s => s.schema().index_of(name)))
+    }
+
+    fn names(&self, py: Python<'_>) -> Vec<Py<PyString>> {
+        self.h.data.names.iter().map(|n| n.clone_ref(py)).collect()
+    }
+}
+
+#[pymethods]
+impl PyStore {
+    /// Number of occupied slots.
+    fn __len__(&self) -> PyResult<usize> {
+        self.h.read(|v| Ok(on!(v, s => s.len())))
+    }
+
+    /// Slots allocated (static: fixed; dynamic: chunks × chunk size).
+    #[getter]
+    fn size(&self) -> PyResult<usize> {
+        self.h.read(|v| Ok(on!(v, s => s.size())))
+    }
+
+    /// Free slots before the store must grow (a dynamic store: `sys.maxsize`).
+    #[getter]
+    fn space(&self) -> PyResult<usize> {
+        self.h
+            .read(|v| Ok(on!(v, s => s.space().min(isize::MAX as usize))))
+    }
+
+    /// The index most recently returned by `next_index`/`add` (-1 before any).
+    #[getter]
+    fn last_index(&self) -> PyResult<i64> {
+        self.h
+            .read(|v| Ok(on!(v, s => s.last_index().map_or(-1, |i| i as i64))))
+    }
+
+    /// Bytes held by the store's data and bookkeeping buffers.
+    #[getter]
+    fn nbytes(&self) -> PyResult<usize> {
+        self.h.read(|v| Ok(on!(v, s => s.nbytes())))
+    }
+
+    /// Allocate the lowest free slot, set its members to their defaults and return its index.
+    ///
+    /// Raises `OverflowError` when a static store is full.
+    fn next_index(&self) -> PyResult<usize> {
+        self.h.write(true, |v| on_mut!(v, s => s.next_index()))
+    }
+
+    /// `next_index()`, then set the given members (read-only ones too); returns the index.
+    ///
+    /// Raises `KeyError` for an unknown member, `TypeError`/`OverflowError`/`ValueError` for a bad value;
+    /// nothing is allocated then.
+    #[pyo3(signature = (mapping = None, **members))]
+    fn add(
+        &self,
+        mapping: Option<&Bound<'_, PyAny>>,
+        members: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let values = convert_members(&self.h, mapping, members)?;
+        self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
+    }
+
+    /// Free slot `i`: its members return to their defaults and it becomes reusable.
+    ///
+    /// Raises `IndexError` if `i` is out of range (`0 <= i < size`) or not occupied.
+    fn __delitem__(&self, i: &Bound<'_, PyAny>) -> PyResult<()> {
+        if i.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(
+                "members cannot be deleted; del takes a slot index",
+            ));
+        }
+        let i = slot_index(i)?;
+        let size = self.size()?;
+        if i < 0 || i as u64 >= size as u64 {
+            return Err(PyIndexError::new_err(format!(
+                "slot {i} out of range for size {size}"
+            )));
+        }
+        self.h.write(true, |v| on_mut!(v, s => s.remove(i as usize)))
+    }
+
+    /// Whether slot `i` holds an entry (out of range → `False`).
+    fn occupied(&self, i: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let i = slot_index(i)?;
+        if i < 0 {
+            return Ok(false);
+        }
+        self.h.read(|v| Ok(on!(v, s => s.occupied(i as usize))))
+    }
+
+    /// An iterator over the occupied slot indices, ascending.
+    fn indices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let idx: Vec<usize> = self.h.read(|v| Ok(on!(v, s => s.indices().collect())))?;
+        Ok(PyList::new(py, idx)?.try_iter()?.into_any())
+    }
+
+    /// The free slot indices below `size`, ascending.
+    fn empty_indices(&self) -> PyResult<Vec<usize>> {
+        self.h.read(|v| Ok(on!(v, s => s.empty_indices())))
+    }
+
+    /// The member container for `name` (`KeyError` if there is none).
+    fn __getitem__(&self, py: Python<'_>, name: &str) -> PyResult<PyContainer> {
+        let m = self.member_index(name)?;
+        self.container(py, m)
+    }
+
+    /// The seed's shorthand: set member `name` of the entry at `last_index` (read-only members too).
+    ///
+    /// Raises `IndexError` if there is no entry there (none yet, or it was deleted).
+    fn __setitem__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let m = self.member_index(name)?;
+        let ty = self
+            .h
+            .read(|v| on!(v, s => s.schema().member(m).map(|x| x.ty().clone())))?;
+        let val = member_value(value, &ty)?;
+        self.h
+            .write(false, |v| {
+                on_mut!(v, s => {
+                    let i = s.last_index().filter(|&i| s.occupied(i)).ok_or(Error::SlotFree { index: 0 })?;
+                    s.write(i, m, &val)
+                })
+            })
+            .map_err(|e| {
+                if e.is_instance_of::<PyIndexError>(value.py()) {
+                    PyIndexError::new_err("no entry at last_index (none allocated yet, or it was deleted)")
+                } else {
+                    e
+                }
+            })
+    }
+
+    /// `s.name`: the member container (`AttributeError` if there is none).
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<PyContainer> {
+        let m = self
+            .member_index(name)
+            .map_err(|_| PyAttributeError::new_err(name.to_owned()))?;
+        self.container(py, m)
+    }
+
+    /// Iterate over member names.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.names(py))?.try_iter()?.into_any())
+    }
+
+    /// Whether `name` is a member.
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(name) = name.cast::<PyString>() else {
+            return Ok(false);
+        };
+        Ok(self.member_index(name.to_str()?).is_ok())
+    }
+
+    /// Member names, in declaration order.
+    fn keys(&self, py: Python<'_>) -> Vec<Py<PyString>> {
+        self.names(py)
+    }
+
+    /// Member containers, in declaration order.
+    fn values(&self, py: Python<'_>) -> PyResult<Vec<PyContainer>> {
+        (0..self.h.data.names.len())
+            .map(|m| self.container(py, m))
+            .collect()
+    }
+
+    /// `(name, container)` pairs, in declaration order.
+    fn items(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyString>, PyContainer)>> {
+        let names = self.names(py);
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(m, n)| Ok((n, self.container(py, m)?)))
+            .collect()
+    }
+
+    /// An `Entry` view of slot `i` (`IndexError` if out of range or free).
+    fn entry(&self, i: &Bound<'_, PyAny>) -> PyResult<PyEntry> {
+        let i = slot_index(i)?;
+        let slot = self.h.read(|v| {
+            on!(v, s => {
+                let size = s.size();
+                if i < 0 || i as u64 >= size as u64 {
+                    return Err(Error::IndexOutOfRange { index: i, len: size });
+                }
+                let i = i as usize;
+                if !s.occupied(i) {
+                    return Err(Error::SlotFree { index: i });
+                }
+                Ok((i, s.generation(i)?))
+            })
+        })?;
+        Ok(PyEntry::new(self.h.clone(), slot.0, slot.1, None))
+    }
+
+    /// Check internal invariants; raise `AssertionError` on a broken one.
+    fn validate(&self) -> PyResult<()> {
+        self.h.read(|v| on!(v, s => s.validate()))
+    }
+
+    /// The origin's name for `validate()`.
+    fn assertions(&self) -> PyResult<()> {
+        self.validate()
+    }
+
+    /// A numpy array of the occupied indices whose member `name` equals `value` (converted like a write).
+    fn find<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.member_index(name)?;
+        let ty = self
+            .h
+            .read(|v| on!(v, s => s.schema().member(m).map(|x| x.ty().clone())))?;
+        let val = member_value(value, &ty)?;
+        let found: Vec<usize> = self.h.read(|v| on!(v, s => s.find(m, &val)))?;
+        Ok(PyArray1::from_iter(py, found.into_iter().map(|i| i as i64)).into_any())
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let name = slf.get_type().name()?.to_string();
+        let this = slf.get();
+        Ok(format!("<{name} len={} size={}>", this.__len__()?, this.size()?))
+    }
+}
+
+fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
+    let schema = cls.getattr("_cs_schema").map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{} has no members: derive a class with annotated members, or use compactstore.make_store",
+            cls.name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    Ok(schema
+        .cast_into::<PySchema>()
+        .map_err(|_| PyTypeError::new_err("_cs_schema is not a Schema"))?
+        .unbind())
+}
+
+fn size_arg(size: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match scalar_value(size) {
+        Ok(Value::Int(i)) if i >= 0 => Ok(i as usize),
+        Ok(Value::Bool(b)) => Ok(usize::from(b)),
+        Ok(Value::Int(_)) => Err(PyValueError::new_err("size must be >= 0")),
+        Ok(Value::UInt(_)) => Err(PyValueError::new_err("size too large")),
+        _ => Err(PyTypeError::new_err("size must be an int")),
+    }
+}
+
+/// A store of a fixed number of slots, every member's column allocated once. Derive from it with
+/// annotated members (`class Genes(StaticStore): ref: i64`), then `Genes(size)`.
+#[pyclass(extends = PyStore, subclass, frozen, module = "compactstore._native", name = "StaticStore")]
+pub struct PyStaticStore;
+
+#[pymethods]
+impl PyStaticStore {
+    /// A store of `size` preallocated slots (default 65536), all free.
+    #[new]
+    #[classmethod]
+    #[pyo3(signature = (size = None, *, _parent = None, _chunk = None, _copy_of = None))]
+    fn new(
+        cls: &Bound<'_, PyType>,
+        size: Option<&Bound<'_, PyAny>>,
+        _parent: Option<&Bound<'_, PyStore>>,
+        _chunk: Option<usize>,
+        _copy_of: Option<&Bound<'_, PyStore>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let py = cls.py();
+        let h = if let (Some(parent), Some(k)) = (_parent, _chunk) {
+            Handle {
+                data: parent.get().h.data.clone(),
+                chunk: Some(k),
+            }
+        } else if let Some(src) = _copy_of {
+            let copy = src.get().h.read(|v| match v {
+                View::Static(s) => Ok(s.clone()),
+                View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
+            })?;
+            Handle {
+                data: Shared::new(
+                    Inner::Static(copy),
+                    src.get().h.data.names.iter().map(|n| n.clone_ref(py)).collect(),
+                ),
+                chunk: None,
+            }
+        } else {
+            let schema = schema_of(cls)?;
+            let schema = schema.bind(py).get();
+            let size = match size {
+                Some(s) => size_arg(s)?,
+                None => 65536,
+            };
+            let store = StaticStore::try_new(schema.schema.clone(), size).py()?;
+            let names = schema.names.iter().map(|n| n.clone_ref(py)).collect();
+            Handle {
+                data: Shared::new(Inner::Static(store), names),
+                chunk: None,
+            }
+        };
+        Ok(PyClassInitializer::from(PyStore { h }).add_subclass(PyStaticStore))
+    }
+
+    /// Drop every entry; with `size`, also change the size (refused with `BufferError` while a
+    /// zero-copy numpy view of this store exists, since the buffers would move).
+    #[pyo3(signature = (size = None))]
+    fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let h = &slf.as_super().get().h;
+        match size {
+            None => h.write(true, |v| {
+                on_mut!(v, s => s.reset());
+                Ok(())
+            }),
+            Some(size) => {
+                let size = size_arg(size)?;
+                if h.data.exported() {
+                    return Err(PyBufferError::new_err(
+                        "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
+                    ));
+                }
+                h.write(true, |v| match v {
+                    crate::shared::ViewMut::Static(s) => {
+                        if s.size() == size {
+                            s.reset();
+                            Ok(())
+                        } else {
+                            s.reset_with_size(size)
+                        }
+                    }
+                    crate::shared::ViewMut::Dynamic(_) => {
+                        Err(Error::InvalidArgument("not a static store".into()))
+                    }
+                })
+            }
+        }
+    }
+
+    /// A new, empty store of the same type and size.
+    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let size = slf.as_super().get().size()?;
+        slf.get_type().call1((size,))
+    }
+
+    /// An independent store with the same entries, free slots and `last_index`.
+    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = PyDict::new(slf.py());
+        kwargs.set_item("_copy_of", slf)?;
+        slf.get_type().call((), Some(&kwargs))
+    }
+
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy(slf)
+    }
+
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy(slf)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Err(PyTypeError::new_err(format!(
+            "cannot pickle {}",
+            slf.get_type().name()?
+        )))
+    }
+}
+
+/// A store that grows by appending static stores (chunks) of `2**log2size` slots; existing data never
+/// moves. `DynamicStore(Genes, log2size=11)`.
+#[pyclass(extends = PyStore, subclass, frozen, module = "compactstore._native", name = "DynamicStore")]
+pub struct PyDynamicStore {
+    store_type: Py<PyType>,
+}
+
+#[pymethods]
+impl PyDynamicStore {
+    /// A dynamic store of `store_type` (a `StaticStore` subclass) growing in chunks of `2**log2size`.
+    #[new]
+    #[pyo3(signature = (store_type, log2size = None, *, _copy_of = None))]
+    fn new(
+        store_type: &Bound<'_, PyType>,
+        log2size: Option<&Bound<'_, PyAny>>,
+        _copy_of: Option<&Bound<'_, PyStore>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let py = store_type.py();
+        if !store_type.is_subclass_of::<PyStaticStore>()? {
+            return Err(PyTypeError::new_err("DynamicStore takes a StaticStore subclass"));
+        }
+        let h = if let Some(src) = _copy_of {
+            let copy = src.get().h.read(|v| match v {
+                View::Dynamic(d) => Ok(d.clone()),
+                View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+            })?;
+            Handle {
+                data: Shared::new(
+                    Inner::Dynamic(copy),
+                    src.get().h.data.names.iter().map(|n| n.clone_ref(py)).collect(),
+                ),
+                chunk: None,
+            }
+        } else {
+            let schema = schema_of(store_type)?;
+            let schema = schema.bind(py).get();
+            let k = match log2size {
+                Some(k) => log2size_arg(k)?,
+                None => DEFAULT_LOG2SIZE,
+            };
+            let store = DynamicStore::new(schema.schema.clone(), k).py()?;
+            let names = schema.names.iter().map(|n| n.clone_ref(py)).collect();
+            Handle {
+                data: Shared::new(Inner::Dynamic(store), names),
+                chunk: None,
+            }
+        };
+        Ok(
+            PyClassInitializer::from(PyStore { h }).add_subclass(PyDynamicStore {
+                store_type: store_type.clone().unbind(),
+            }),
+        )
+    }
+
+    /// The static store type of the chunks.
+    #[getter]
+    fn store_type(&self, py: Python<'_>) -> Py<PyType> {
+        self.store_type.clone_ref(py)
+    }
+
+    /// `log2` of the chunk size.
+    #[getter]
+    fn log2size(slf: &Bound<'_, Self>) -> PyResult<u32> {
+        dynamic(slf, |d| Ok(d.log2size()))
+    }
+
+    /// Release trailing chunks that hold no entry (always keeps one); returns how many.
+    fn retract(slf: &Bound<'_, Self>) -> PyResult<usize> {
+        let h = &slf.as_super().get().h;
+        h.write(true, |v| match v {
+            crate::shared::ViewMut::Dynamic(d) => Ok(d.retract()),
+            crate::shared::ViewMut::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+        })
+    }
+
+    /// The static stores this store is made of, in order: live views of the chunks, instances of the
+    /// store type (they can read and write members, not allocate or free slots).
+    #[getter]
+    fn chunks<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let n = dynamic(slf, |d| Ok(d.chunks().len()))?;
+        let ty = slf.get().store_type.bind(slf.py());
+        (0..n)
+            .map(|k| {
+                let kwargs = PyDict::new(slf.py());
+                kwargs.set_item("_parent", slf)?;
+                kwargs.set_item("_chunk", k)?;
+                ty.call((), Some(&kwargs))
+            })
+            .collect()
+    }
+
+    /// Drop every entry, keeping one chunk; with `log2size`, also change the chunk size.
+    #[pyo3(signature = (log2size = None))]
+    fn reset(slf: &Bound<'_, Self>, log2size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let h = &slf.as_super().get().h;
+        let k = log2size.map(log2size_arg).transpose()?;
+        h.write(true, |v| match v {
+            crate::shared::ViewMut::Dynamic(d) => match k {
+                Some(k) if k != d.log2size() => d.reset_with_log2size(k),
+                _ => {
+                    d.reset();
+                    Ok(())
+                }
+            },
+            crate::shared::ViewMut::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+        })
+    }
+
+    /// A new, empty dynamic store of the same type and chunk size.
+    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let k = Self::log2size(slf)?;
+        slf.get_type().call1((slf.get().store_type.bind(slf.py()), k))
+    }
+
+    /// An independent store with the same entries, free slots and `last_index`.
+    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = PyDict::new(slf.py());
+        kwargs.set_item("_copy_of", slf)?;
+        slf.get_type()
+            .call((slf.get().store_type.bind(slf.py()),), Some(&kwargs))
+    }
+
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy(slf)
+    }
+
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy(slf)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Err(PyTypeError::new_err(format!(
+            "cannot pickle {}",
+            slf.get_type().name()?
+        )))
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let base = slf.as_super().get();
+        let name = slf.get().store_type.bind(slf.py()).name()?;
+        Ok(format!(
+            "<DynamicStore of {name} len={} size={} chunks={}>",
+            base.__len__()?,
+            base.size()?,
+            dynamic(slf, |d| Ok(d.chunks().len()))?
+        ))
+    }
+}
+
+fn dynamic<R>(
+    slf: &Bound<'_, PyDynamicStore>,
+    f: impl FnOnce(&DynamicStore) -> compactstore::Result<R>,
+) -> PyResult<R> {
+    slf.as_super().get().h.read(|v| match v {
+        View::Dynamic(d) => f(d),
+        View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+    })
+}
+
+fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {
+    match scalar_value(k) {
+        Ok(Value::Int(i)) if (0..=i64::from(compactstore::MAX_LOG2SIZE)).contains(&i) => Ok(i as u32),
+        Ok(Value::Int(_) | Value::UInt(_)) => Err(PyValueError::new_err(format!(
+            "log2size must be 0..={}",
+            compactstore::MAX_LOG2SIZE
+        ))),
+        _ => Err(PyTypeError::new_err("log2size must be an int")),
+    }
+}

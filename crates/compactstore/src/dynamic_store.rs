@@ -135,6 +135,33 @@ impl DynamicStore {
             .push(StaticStore::try_new(Arc::clone(&self.schema), self.chunk_size())?);
         Ok(())
     }
+
+    /// Occupy slots `0..n` of a new store (no entry, no write since `new`), growing as needed, without
+    /// resetting their members: they already hold their defaults. The bulk-load path of
+    /// `KeyedStore::from_columns`. O(n + chunks).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the store has entries or a chunk cannot be allocated.
+    pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
+        if self.len != 0 {
+            return Err(Error::InvalidArgument(
+                "occupy_fresh on a store with entries".into(),
+            ));
+        }
+        let cs = self.chunk_size();
+        for c in 0..n.div_ceil(cs) {
+            if c == self.chunks.len() {
+                self.grow()?;
+            }
+            let k = (n - c * cs).min(cs);
+            chunk_mut(&mut self.chunks, c)?.occupy_fresh(k)?;
+            self.len += k;
+        }
+        // Chunks below n / cs are full.
+        self.free_chunk = (n / cs).min(self.chunks.len() - 1);
+        self.last_index = n.checked_sub(1);
+        Ok(())
+    }
 }
 
 fn check_log2size(log2size: u32) -> Result<()> {

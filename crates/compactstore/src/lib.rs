@@ -27,6 +27,7 @@
 pub mod column;
 mod dynamic_store;
 mod error;
+mod keyed_store;
 mod schema;
 pub mod slot;
 mod static_store;
@@ -35,6 +36,7 @@ mod value;
 
 pub use dynamic_store::{DynamicStore, DEFAULT_LOG2SIZE, MAX_LOG2SIZE};
 pub use error::{Error, Result};
+pub use keyed_store::{Key, KeyedStore, DEFAULT_COMPACT_MIN, DEFAULT_KEYED_LOG2SIZE, MAX_KEYED_LEN};
 pub use schema::{Dtype, Member, MemberType, Schema};
 pub use static_store::StaticStore;
 pub use store::{normalize_index, Store};

@@ -157,6 +157,22 @@ impl StaticStore {
         *self = StaticStore::try_new(Arc::clone(&self.schema), size)?;
         Ok(())
     }
+
+    /// Occupy the `n` lowest free slots without resetting their members: only for slots that still hold
+    /// their defaults, as every slot of a new store does. The bulk-load path of `KeyedStore::from_columns`
+    /// (`next_index` resets every member of the slot through a `Value`). O(n).
+    ///
+    /// # Errors
+    /// [`Error::StoreFull`] if fewer than `n` slots are free.
+    pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let slot = self.slots.alloc().ok_or(Error::StoreFull {
+                size: self.slots.size(),
+            })?;
+            self.last_index = Some(slot);
+        }
+        Ok(())
+    }
 }
 
 impl Store for StaticStore {

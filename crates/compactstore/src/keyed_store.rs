@@ -1,0 +1,1546 @@
+//! `KeyedStore`: a hash index key → slot over a dynamic store, with a dirty bit per slot.
+//!
+//! ```text
+//!   table (hashbrown HashTable<u32>)      key column (one chunk per store chunk)    DynamicStore
+//!   ┌───┬───┬───┬───┐                     slot → key                                slot → members
+//!   │ · │ 7 │ · │ 2 │ ── hash/compare ──▶ ints:      Vec<i64> / Vec<u64> per chunk    (chunks of 2^k)
+//!   └───┴───┴───┴───┘    through the      str/bytes: (start u32, len u32) per slot
+//!     1 ctrl byte + 4 B   key column                 + one byte arena per chunk
+//!     per bucket                          dirty bitmap: 1 bit per slot (`modified()`)
+//! ```
+//!
+//! The table holds only slot numbers; it hashes and compares through the key column, as indexmap and
+//! hashbrown's `HashTable` do. A key therefore costs its own width (8 bytes for an integer key; 8 bytes of
+//! span plus its bytes for a string key) plus about 5 bytes per table bucket and one dirty bit — never a
+//! boxed copy of itself.
+//!
+//! String and bytes keys live in one byte arena per chunk. Deleting a key leaves its bytes behind as
+//! garbage; when a chunk's garbage exceeds both its live bytes and a minimum
+//! ([`KeyedStore::with_compaction_threshold`]), the chunk's arena is rewritten without it. A compaction
+//! costs O(chunk size + live bytes) and happens only after at least that many bytes were deleted, so its
+//! cost is amortised over the deletes: no operation is O(n).
+
+use std::borrow::Borrow;
+use std::fmt::Debug;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use hashbrown::hash_table::Entry as TableEntry;
+use hashbrown::HashTable;
+
+use crate::column::FixedColumn;
+use crate::dynamic_store::DynamicStore;
+use crate::error::{Error, Result};
+use crate::schema::{Dtype, Schema};
+use crate::static_store::StaticStore;
+use crate::store::Store;
+use crate::value::{Element, Value};
+
+/// The default `log2size` of a keyed store (chunks of 65,536 slots).
+pub const DEFAULT_KEYED_LOG2SIZE: u32 = 16;
+
+/// The default minimum garbage (bytes of deleted string/bytes keys in one chunk's arena) before that
+/// arena may be compacted. The effective minimum is the larger of this and the chunk size, so that the
+/// O(chunk size) scan of a compaction is always paid for by at least as many deleted bytes.
+pub const DEFAULT_COMPACT_MIN: usize = 4096;
+
+/// The largest number of entries a keyed store holds: slot numbers are stored as `u32` in the table.
+pub const MAX_KEYED_LEN: usize = u32::MAX as usize;
+
+/// A type that can key a [`KeyedStore`]: `i64`, `u64`, `String` (looked up by `&str`) and `Vec<u8>`
+/// (looked up by `&[u8]`).
+///
+/// The trait is sealed: the key column layouts are part of the engine. Owned keys (`Self`) are what
+/// [`KeyedStore::modified`], [`KeyedStore::find`] and the removing calls return; lookups and inserts
+/// take the borrowed form, so inserting a string key never allocates a `String`.
+pub trait Key: sealed::Sealed + Clone + Eq + Hash + Debug + Send + Sync + 'static {
+    /// The form lookups take: `i64`, `u64`, `str` or `[u8]`.
+    type Borrowed: ?Sized + Eq + Hash + Debug + ToOwned<Owned = Self>;
+
+    /// The key column layout (engine-internal).
+    #[doc(hidden)]
+    type Column: sealed::KeyColumn;
+
+    /// The key type's name as the Python package spells it: `"i64"`, `"u64"`, `"str"`, `"bytes"`.
+    const NAME: &'static str;
+
+    /// The stored form of a key (engine-internal).
+    #[doc(hidden)]
+    fn to_raw(key: &Self::Borrowed) -> &<Self::Column as sealed::KeyColumn>::Raw;
+
+    /// The key a stored form holds (`None` only if the column is corrupt; engine-internal).
+    #[doc(hidden)]
+    fn from_raw(raw: &<Self::Column as sealed::KeyColumn>::Raw) -> Option<&Self::Borrowed>;
+}
+
+impl sealed::Sealed for i64 {}
+impl sealed::Sealed for u64 {}
+impl sealed::Sealed for String {}
+impl sealed::Sealed for Vec<u8> {}
+
+macro_rules! int_key {
+    ($t:ty, $name:literal) => {
+        impl Key for $t {
+            type Borrowed = $t;
+            type Column = IntKeys<$t>;
+            const NAME: &'static str = $name;
+
+            #[inline]
+            fn to_raw(key: &$t) -> &$t {
+                key
+            }
+
+            #[inline]
+            fn from_raw(raw: &$t) -> Option<&$t> {
+                Some(raw)
+            }
+        }
+    };
+}
+int_key!(i64, "i64");
+int_key!(u64, "u64");
+
+impl Key for String {
+    type Borrowed = str;
+    type Column = ByteKeys;
+    const NAME: &'static str = "str";
+
+    #[inline]
+    fn to_raw(key: &str) -> &[u8] {
+        key.as_bytes()
+    }
+
+    #[inline]
+    fn from_raw(raw: &[u8]) -> Option<&str> {
+        // Only `&str` keys are ever stored, so this never fails on an intact column (validate checks it).
+        std::str::from_utf8(raw).ok()
+    }
+}
+
+impl Key for Vec<u8> {
+    type Borrowed = [u8];
+    type Column = ByteKeys;
+    const NAME: &'static str = "bytes";
+
+    #[inline]
+    fn to_raw(key: &[u8]) -> &[u8] {
+        key
+    }
+
+    #[inline]
+    fn from_raw(raw: &[u8]) -> Option<&[u8]> {
+        Some(raw)
+    }
+}
+
+mod sealed {
+    use std::fmt::Debug;
+    use std::hash::Hash;
+
+    use crate::dynamic_store::DynamicStore;
+    use crate::error::Result;
+
+    pub trait Sealed {}
+
+    /// The storage of a keyed store's keys, indexed by global slot, one chunk per store chunk.
+    pub trait KeyColumn: Clone + Debug + Send + Sync {
+        /// What one slot stores: the integer, or the key's bytes.
+        type Raw: ?Sized + Eq + Hash + Debug;
+
+        /// An empty column of `2^log2` slots per chunk, with one chunk.
+        fn new(log2: u32, compact_min: usize) -> Result<Self>;
+
+        /// The key at `slot` (the zero key / empty bytes for a free slot); `None` beyond the chunks.
+        fn raw(&self, slot: usize) -> Option<&Self::Raw>;
+
+        /// Whether `raw` can be stored; `next_chunk` names the chunk the store will allocate from.
+        fn check(&self, raw: &Self::Raw, next_chunk: &dyn Fn() -> usize) -> Result<()>;
+
+        /// Store `raw` at free `slot` (within the chunks). `check` accepted `raw`.
+        fn put(&mut self, slot: usize, raw: &Self::Raw);
+
+        /// Forget the key at `slot` (its entry was removed).
+        fn erase(&mut self, slot: usize);
+
+        /// Grow to `chunks` chunks (never shrinks); nothing changes if a chunk cannot be allocated.
+        fn grow_to(&mut self, chunks: usize) -> Result<()>;
+
+        /// Keep at most `chunks` chunks (at least one).
+        fn truncate(&mut self, chunks: usize);
+
+        /// Forget every key; keep one chunk.
+        fn clear(&mut self);
+
+        /// Bytes held.
+        fn nbytes(&self) -> usize;
+
+        /// Bytes held by deleted keys awaiting compaction.
+        fn garbage(&self) -> usize;
+
+        /// Check the column against its store: one chunk per store chunk, free slots hold no key,
+        /// arena accounting.
+        fn validate(&self, store: &DynamicStore) -> Result<()>;
+    }
+}
+
+use sealed::KeyColumn;
+
+/// Integer keys: one plain `Vec<T>` per chunk, indexed by slot offset; a free slot holds 0.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct IntKeys<T> {
+    chunks: Vec<Vec<T>>,
+    log2: u32,
+}
+
+impl<T> KeyColumn for IntKeys<T>
+where
+    T: bytemuck::Zeroable + Copy + Eq + Hash + Debug + Default + Send + Sync,
+{
+    type Raw = T;
+
+    fn new(log2: u32, _compact_min: usize) -> Result<Self> {
+        let mut keys = IntKeys {
+            chunks: Vec::new(),
+            log2,
+        };
+        keys.grow_to(1)?;
+        Ok(keys)
+    }
+
+    #[inline]
+    fn raw(&self, slot: usize) -> Option<&T> {
+        self.chunks
+            .get(slot >> self.log2)?
+            .get(slot & ((1 << self.log2) - 1))
+    }
+
+    fn check(&self, _raw: &T, _next_chunk: &dyn Fn() -> usize) -> Result<()> {
+        Ok(())
+    }
+
+    #[inline]
+    fn put(&mut self, slot: usize, raw: &T) {
+        let mask = (1 << self.log2) - 1;
+        if let Some(k) = self
+            .chunks
+            .get_mut(slot >> self.log2)
+            .and_then(|c| c.get_mut(slot & mask))
+        {
+            *k = *raw;
+        }
+    }
+
+    #[inline]
+    fn erase(&mut self, slot: usize) {
+        let mask = (1 << self.log2) - 1;
+        if let Some(k) = self
+            .chunks
+            .get_mut(slot >> self.log2)
+            .and_then(|c| c.get_mut(slot & mask))
+        {
+            *k = T::default();
+        }
+    }
+
+    fn grow_to(&mut self, chunks: usize) -> Result<()> {
+        while self.chunks.len() < chunks {
+            let chunk =
+                bytemuck::allocation::try_zeroed_vec(1 << self.log2).map_err(|()| no_memory(self.log2))?;
+            self.chunks.push(chunk);
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, chunks: usize) {
+        self.chunks.truncate(chunks.max(1));
+    }
+
+    fn clear(&mut self) {
+        self.chunks.truncate(1);
+        for c in &mut self.chunks {
+            c.fill(T::default());
+        }
+    }
+
+    fn nbytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.capacity() * std::mem::size_of::<T>())
+            .sum::<usize>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+
+    fn garbage(&self) -> usize {
+        0
+    }
+
+    fn validate(&self, store: &DynamicStore) -> Result<()> {
+        check_chunk_count(self.chunks.len(), self.chunks.iter().map(Vec::len), store)?;
+        for (c, (keys, chunk)) in self.chunks.iter().zip(store.chunks()).enumerate() {
+            if let Some(o) = chunk.slots().free_iter().find(|&o| keys[o] != T::default()) {
+                return Err(Error::Invariant(format!(
+                    "free slot {} holds stale key {:?}",
+                    (c << self.log2) + o,
+                    keys[o]
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn no_memory(log2: u32) -> Error {
+    Error::InvalidArgument(format!("cannot allocate a key chunk of 2^{log2} slots"))
+}
+
+fn check_chunk_count(n: usize, mut sizes: impl Iterator<Item = usize>, store: &DynamicStore) -> Result<()> {
+    if n != store.chunks().len() {
+        return Err(Error::Invariant(format!(
+            "key column has {n} chunks, store has {}",
+            store.chunks().len()
+        )));
+    }
+    if sizes.any(|s| s != store.chunk_size()) {
+        return Err(Error::Invariant("a key chunk has the wrong size".into()));
+    }
+    Ok(())
+}
+
+/// Where one slot's key bytes lie in its chunk's arena. A free slot's span is `(0, 0)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Zeroable)]
+#[repr(C)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+}
+
+/// The keys of one chunk: a span per slot and one arena of key bytes.
+#[derive(Debug, Clone)]
+struct ByteChunk {
+    spans: Vec<Span>,
+    data: Vec<u8>,
+    /// Bytes of `data` no span refers to (left by deleted keys).
+    garbage: usize,
+}
+
+impl ByteChunk {
+    fn new(log2: u32) -> Result<ByteChunk> {
+        Ok(ByteChunk {
+            spans: bytemuck::allocation::try_zeroed_vec(1 << log2).map_err(|()| no_memory(log2))?,
+            data: Vec::new(),
+            garbage: 0,
+        })
+    }
+
+    fn live(&self) -> usize {
+        self.data.len() - self.garbage
+    }
+
+    /// Rewrite the arena with only the bytes spans refer to. O(chunk size + live bytes).
+    fn compact(&mut self) {
+        let mut data = Vec::with_capacity(self.live());
+        for span in &mut self.spans {
+            if span.len == 0 {
+                *span = Span::default();
+                continue;
+            }
+            let start = data.len();
+            // Invariant: every span lies inside the arena (checked by `validate`).
+            data.extend_from_slice(self.data.get(span.range()).unwrap_or_default());
+            // `start + len <= live <= u32::MAX`: the arena never holds more than u32::MAX bytes.
+            span.start = u32::try_from(start).unwrap_or(u32::MAX);
+        }
+        self.data = data;
+        self.garbage = 0;
+    }
+}
+
+/// String and bytes keys: per chunk, an 8-byte span per slot into one byte arena, compacted when
+/// deleted keys' bytes pass a threshold.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct ByteKeys {
+    chunks: Vec<ByteChunk>,
+    log2: u32,
+    /// A chunk is compacted when its garbage exceeds both this and its live bytes.
+    compact_min: usize,
+    /// An upper bound of every chunk's arena length (lets `check` skip the chunk lookup).
+    max_data: usize,
+}
+
+const ARENA_MAX: usize = u32::MAX as usize;
+
+impl ByteKeys {
+    fn locate(&self, slot: usize) -> (usize, usize) {
+        (slot >> self.log2, slot & ((1 << self.log2) - 1))
+    }
+}
+
+impl KeyColumn for ByteKeys {
+    type Raw = [u8];
+
+    fn new(log2: u32, compact_min: usize) -> Result<Self> {
+        Ok(ByteKeys {
+            chunks: vec![ByteChunk::new(log2)?],
+            log2,
+            compact_min,
+            max_data: 0,
+        })
+    }
+
+    #[inline]
+    fn raw(&self, slot: usize) -> Option<&[u8]> {
+        let (c, o) = self.locate(slot);
+        let chunk = self.chunks.get(c)?;
+        chunk.data.get(chunk.spans.get(o)?.range())
+    }
+
+    fn check(&self, raw: &[u8], next_chunk: &dyn Fn() -> usize) -> Result<()> {
+        if raw.len().saturating_add(self.max_data) <= ARENA_MAX {
+            return Ok(());
+        }
+        let live = self.chunks.get(next_chunk()).map_or(0, ByteChunk::live);
+        if raw.len().saturating_add(live) > ARENA_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "a key of {} bytes does not fit the chunk's key arena ({live} of {ARENA_MAX} bytes used)",
+                raw.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, slot: usize, raw: &[u8]) {
+        let (c, o) = self.locate(slot);
+        let Some(chunk) = self.chunks.get_mut(c) else {
+            return;
+        };
+        if chunk.data.len() + raw.len() > ARENA_MAX {
+            // `check` made sure the live bytes plus this key fit.
+            chunk.compact();
+        }
+        let Some(span) = chunk.spans.get_mut(o) else {
+            return;
+        };
+        // The slot is free, so its span is empty; count anything else as garbage all the same.
+        chunk.garbage += span.len as usize;
+        let start = chunk.data.len();
+        chunk.data.extend_from_slice(raw);
+        // Both fit in u32: the arena never exceeds ARENA_MAX bytes (`check`).
+        *span = Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(raw.len()).unwrap_or(u32::MAX),
+        };
+        self.max_data = self.max_data.max(chunk.data.len());
+    }
+
+    fn erase(&mut self, slot: usize) {
+        let (c, o) = self.locate(slot);
+        let min = self.compact_min;
+        let Some(chunk) = self.chunks.get_mut(c) else {
+            return;
+        };
+        let Some(span) = chunk.spans.get_mut(o) else {
+            return;
+        };
+        chunk.garbage += span.len as usize;
+        *span = Span::default();
+        if chunk.garbage > min && chunk.garbage > chunk.live() {
+            chunk.compact();
+            self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
+        }
+    }
+
+    fn grow_to(&mut self, chunks: usize) -> Result<()> {
+        while self.chunks.len() < chunks {
+            self.chunks.push(ByteChunk::new(self.log2)?);
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, chunks: usize) {
+        self.chunks.truncate(chunks.max(1));
+        self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
+    }
+
+    fn clear(&mut self) {
+        self.chunks.truncate(1);
+        for c in &mut self.chunks {
+            c.spans.fill(Span::default());
+            c.data = Vec::new();
+            c.garbage = 0;
+        }
+        self.max_data = 0;
+    }
+
+    fn nbytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.spans.capacity() * std::mem::size_of::<Span>() + c.data.capacity())
+            .sum::<usize>()
+            + self.chunks.capacity() * std::mem::size_of::<ByteChunk>()
+    }
+
+    fn garbage(&self) -> usize {
+        self.chunks.iter().map(|c| c.garbage).sum()
+    }
+
+    fn validate(&self, store: &DynamicStore) -> Result<()> {
+        check_chunk_count(
+            self.chunks.len(),
+            self.chunks.iter().map(|c| c.spans.len()),
+            store,
+        )?;
+        for (c, (keys, chunk)) in self.chunks.iter().zip(store.chunks()).enumerate() {
+            let base = c << self.log2;
+            if let Some(o) = chunk
+                .slots()
+                .free_iter()
+                .find(|&o| keys.spans[o] != Span::default())
+            {
+                return Err(Error::Invariant(format!(
+                    "free slot {} holds a stale key",
+                    base + o
+                )));
+            }
+            let mut spans: Vec<Span> = chunk
+                .slots()
+                .occupied_iter()
+                .map(|o| keys.spans[o])
+                .filter(|s| s.len > 0)
+                .collect();
+            spans.sort_unstable_by_key(|s| s.start);
+            let mut end = 0;
+            let mut live = 0;
+            for s in &spans {
+                if (s.start as usize) < end || s.range().end > keys.data.len() {
+                    return Err(Error::Invariant(format!(
+                        "key span {s:?} of chunk {c} overlaps another or leaves the arena"
+                    )));
+                }
+                end = s.range().end;
+                live += s.len as usize;
+            }
+            if live + keys.garbage != keys.data.len() {
+                return Err(Error::Invariant(format!(
+                    "chunk {c}: {live} live + {} garbage key bytes, arena holds {}",
+                    keys.garbage,
+                    keys.data.len()
+                )));
+            }
+            if keys.garbage > self.compact_min && keys.garbage > live {
+                return Err(Error::Invariant(format!(
+                    "chunk {c}: {} garbage key bytes were not compacted ({live} live)",
+                    keys.garbage
+                )));
+            }
+            if keys.data.len() > self.max_data {
+                return Err(Error::Invariant(format!("chunk {c}: arena beyond max_data")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A dictionary of entries: a hash index from keys to the slots of a [`DynamicStore`].
+///
+/// Each key owns one slot of the store; its members are read and written by `(slot, member)` like any
+/// store's. Keys live in a column of their own and the hash table holds only `u32` slot numbers, so an
+/// integer key costs 8 bytes plus about 5 bytes per table bucket (tables are at most 7/8 full) and one
+/// dirty bit: ~14-19 bytes per key. Iteration is in slot order, not insertion order.
+///
+/// `modified()` lists the keys of entries written after their creation (by [`KeyedStore::set`],
+/// [`KeyedStore::set_element`], [`KeyedStore::update`] or a replacing [`KeyedStore::insert`]) until
+/// [`KeyedStore::clear_modified`].
+///
+/// Every fallible call checks everything before it changes anything: on an error the store is as before.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use compactstore::{Dtype, KeyedStore, Member, MemberType, Schema, Value};
+///
+/// let schema = Arc::new(Schema::new(vec![
+///     Member::new("ref", MemberType::Scalar(Dtype::I64))?.read_only(true),
+///     Member::new("fitness", MemberType::Scalar(Dtype::F32))?,
+/// ])?);
+/// let mut pool: KeyedStore<i64> = KeyedStore::new(schema, 4)?;
+/// let (slot, was_present) = pool.insert(&42, &[(0, Value::Int(42)), (1, Value::Float(0.5))])?;
+/// assert!(!was_present);
+/// assert_eq!(pool.index_of(&42), Some(slot));
+/// pool.set(slot, 1, &Value::Float(0.75))?;             // marks key 42 modified
+/// assert!(pool.set(slot, 0, &Value::Int(7)).is_err());  // read-only
+/// assert_eq!(pool.modified(), vec![42]);
+///
+/// // Replacing rewrites the same slot: members not given return to their defaults.
+/// assert_eq!(pool.insert(&42, &[(0, Value::Int(43))])?, (slot, true));
+/// assert_eq!(pool.get(slot, 1)?, Value::Float(0.0));
+///
+/// assert_eq!(pool.take(&42), Some(vec![Value::Int(43), Value::Float(0.0)]));
+/// assert!(pool.is_empty() && pool.modified().is_empty());
+/// pool.validate()?;
+/// # Ok::<(), compactstore::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeyedStore<K: Key> {
+    store: DynamicStore,
+    keys: K::Column,
+    /// Slot numbers, hashed by the key each one holds.
+    table: HashTable<u32>,
+    /// One bit per slot of the store: written since creation.
+    dirty: Vec<u64>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// The hash of the key at `slot` (0 for a slot beyond the column, which the table never holds).
+#[inline]
+fn slot_hash<C: KeyColumn>(hasher: &foldhash::fast::RandomState, keys: &C, slot: u32) -> u64 {
+    keys.raw(slot as usize).map_or(0, |r| hasher.hash_one(r))
+}
+
+impl<K: Key> KeyedStore<K> {
+    /// An empty keyed store over a dynamic store of chunks of `2^log2size` slots
+    /// ([`DEFAULT_KEYED_LOG2SIZE`] is the usual choice). Allocates one chunk.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<KeyedStore<K>> {
+        let min = DEFAULT_COMPACT_MIN.max(1usize.checked_shl(log2size).unwrap_or(usize::MAX));
+        KeyedStore::with_compaction_threshold(schema, log2size, min)
+    }
+
+    /// As [`KeyedStore::new`], with the minimum garbage (bytes of deleted string/bytes keys in one chunk's
+    /// arena) before that arena is compacted. A chunk is compacted when its garbage exceeds both
+    /// `compact_min` and its live key bytes. Small values reach compaction with tiny data (tests); a value
+    /// below the chunk size makes compaction's O(chunk size) scan more frequent than its deletes pay for.
+    /// Integer keys ignore it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    pub fn with_compaction_threshold(
+        schema: Arc<Schema>,
+        log2size: u32,
+        compact_min: usize,
+    ) -> Result<KeyedStore<K>> {
+        let store = DynamicStore::new(schema, log2size)?;
+        let dirty = vec![0; store.size().div_ceil(64)];
+        Ok(KeyedStore {
+            keys: K::Column::new(log2size, compact_min)?,
+            store,
+            table: HashTable::new(),
+            dirty,
+            hasher: foldhash::fast::RandomState::default(),
+        })
+    }
+
+    /// Build a keyed store from whole columns at memory speed: entry `i` has key `keys[i]`, slot `i`, and
+    /// member `m` of each `(m, bytes)` in `columns` taken from `bytes[i*w..(i+1)*w]`, where `w` is the
+    /// member's [`crate::MemberType::entry_bytes`] and the bytes are the member's scalars in native byte
+    /// order (what numpy's `tobytes()` gives for a native dtype; `bool` bytes must be 0 or 1). Members not
+    /// given hold their defaults; a member given twice takes the later column. No entry is marked modified.
+    ///
+    /// Cost: one pass over the keys (hashing each into a table reserved once) and one `memcpy` per member
+    /// per chunk.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidArgument`] for a duplicate key (naming it and both positions: keys must be unique,
+    ///   as a dict built from them would silently drop all but the last), or `log2size > MAX_LOG2SIZE`.
+    /// - [`Error::WrongLength`] if a column does not hold `keys.len() * w` bytes.
+    /// - [`Error::IndexOutOfRange`] for a member position beyond the schema.
+    /// - [`Error::WrongType`] for a member that is not fixed-width.
+    /// - [`Error::ValueOutOfRange`] for a `bool` byte other than 0 or 1.
+    /// - [`Error::StoreFull`] for more than [`MAX_KEYED_LEN`] keys.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use compactstore::{Dtype, KeyedStore, Member, MemberType, Schema, Value};
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Member::new("x", MemberType::Scalar(Dtype::I32))?,
+    ///     Member::new("y", MemberType::Scalar(Dtype::F64))?,
+    /// ])?);
+    /// let xs: Vec<u8> = [1i32, 2, 3].iter().flat_map(|x| x.to_ne_bytes()).collect();
+    /// let pool = KeyedStore::<String>::from_columns(schema, 1, &["a", "b", "c"], &[(0, &xs)])?;
+    /// assert_eq!(pool.get(pool.index_of("c").unwrap(), 0)?, Value::Int(3));
+    /// assert_eq!(pool.get(pool.index_of("c").unwrap(), 1)?, Value::Float(0.0));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn from_columns<Q: Borrow<K::Borrowed>>(
+        schema: Arc<Schema>,
+        log2size: u32,
+        keys: &[Q],
+        columns: &[(usize, &[u8])],
+    ) -> Result<KeyedStore<K>> {
+        let mut ks = KeyedStore::<K>::new(schema, log2size)?;
+        let n = keys.len();
+        if n > MAX_KEYED_LEN {
+            return Err(Error::StoreFull { size: MAX_KEYED_LEN });
+        }
+        let proto = first_chunk(&ks.store)?;
+        for &(m, bytes) in columns {
+            let f = proto.column(m)?.as_fixed().ok_or_else(|| Error::WrongType {
+                expected: "fixed-width member".into(),
+                got: "variable-length member".into(),
+            })?;
+            let w = f.ty().entry_bytes();
+            if bytes.len() != n * w {
+                return Err(Error::WrongLength {
+                    expected: n * w,
+                    got: bytes.len(),
+                });
+            }
+            if f.dtype() == Dtype::Bool {
+                if let Some(b) = bytes.iter().find(|&&b| b > 1) {
+                    return Err(Error::ValueOutOfRange {
+                        value: b.to_string(),
+                        dtype: Dtype::Bool.name().into(),
+                    });
+                }
+            }
+        }
+
+        // Keys first: a duplicate fails before the slots are allocated and the columns copied.
+        let log2 = ks.store.log2size();
+        let chunks = n.div_ceil(ks.store.chunk_size()).max(1);
+        ks.keys.grow_to(chunks)?;
+        ks.table.reserve(n, |&s| slot_hash(&ks.hasher, &ks.keys, s));
+        for (i, q) in keys.iter().enumerate() {
+            let raw = K::to_raw(q.borrow());
+            ks.keys.check(raw, &|| i >> log2)?;
+            ks.keys.put(i, raw);
+            let (hasher, table, kc) = (&ks.hasher, &mut ks.table, &ks.keys);
+            let h = hasher.hash_one(raw);
+            match table.entry(
+                h,
+                |&t| kc.raw(t as usize) == Some(raw),
+                |&t| slot_hash(hasher, kc, t),
+            ) {
+                TableEntry::Occupied(e) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "duplicate key {:?} at positions {} and {i}",
+                        q.borrow(),
+                        e.get()
+                    )));
+                }
+                TableEntry::Vacant(e) => {
+                    // i < n <= MAX_KEYED_LEN = u32::MAX, checked above.
+                    e.insert(u32::try_from(i).unwrap_or(u32::MAX));
+                }
+            }
+        }
+
+        // The slots of a new store already hold their defaults: occupy 0..n without resetting them.
+        ks.store.occupy_fresh(n)?;
+        ks.dirty.resize(ks.store.size().div_ceil(64), 0);
+        let cs = ks.store.chunk_size();
+        for (c, chunk) in ks.store.chunks_mut().iter_mut().enumerate() {
+            let (lo, hi) = (c * cs, ((c + 1) * cs).min(n));
+            if lo >= hi {
+                break;
+            }
+            for &(m, bytes) in columns {
+                let Some(f) = chunk.column_mut(m)?.as_fixed_mut() else {
+                    continue; // checked above: every given member is fixed-width
+                };
+                let w = f.ty().entry_bytes();
+                let dst = f.bytes_mut().get_mut(..(hi - lo) * w);
+                let src = bytes.get(lo * w..hi * w);
+                if let (Some(dst), Some(src)) = (dst, src) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        Ok(ks)
+    }
+
+    /// The hash of a key.
+    #[inline]
+    fn hash(&self, raw: &<K::Column as KeyColumn>::Raw) -> u64 {
+        self.hasher.hash_one(raw)
+    }
+
+    /// The slot holding `key`, if any. O(1) expected: one hash and one probe through the key column.
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use compactstore::{Dtype, KeyedStore, Member, MemberType, Schema};
+    /// # let schema = Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?);
+    /// let mut pool = KeyedStore::<Vec<u8>>::new(schema, 4)?;
+    /// let (slot, _) = pool.insert(b"abc", &[])?;
+    /// assert_eq!(pool.index_of(b"abc"), Some(slot));
+    /// assert_eq!(pool.index_of(b"abd"), None);
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn index_of(&self, key: &K::Borrowed) -> Option<usize> {
+        let raw = K::to_raw(key);
+        self.table
+            .find(self.hash(raw), |&t| self.keys.raw(t as usize) == Some(raw))
+            .map(|&t| t as usize)
+    }
+
+    /// Whether `key` is present. O(1) expected.
+    #[must_use]
+    pub fn contains(&self, key: &K::Borrowed) -> bool {
+        self.index_of(key).is_some()
+    }
+
+    /// Number of entries. O(1).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether there is no entry. O(1).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The schema of the entries.
+    #[must_use]
+    pub fn schema(&self) -> &Arc<Schema> {
+        self.store.schema()
+    }
+
+    /// The underlying dynamic store, for reads (member columns by chunk, generations, occupancy). There is
+    /// deliberately no `&mut` access: writes go through [`KeyedStore::set`] and friends, which keep the
+    /// dirty bits and the key index in step.
+    #[must_use]
+    pub fn store(&self) -> &DynamicStore {
+        &self.store
+    }
+
+    /// Check every value of `values` against its member without writing it.
+    fn check_values(&self, values: &[(usize, Value)]) -> Result<()> {
+        let proto = first_chunk(&self.store)?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        Ok(())
+    }
+
+    /// The chunk the store allocates its next slot from (the first with a free slot). O(chunks).
+    fn next_chunk(&self) -> usize {
+        self.store
+            .chunks()
+            .iter()
+            .position(|c| c.space() > 0)
+            .unwrap_or(self.store.chunks().len())
+    }
+
+    /// Insert or replace the entry of `key` with `values` (`(member, value)` pairs, read-only members
+    /// included; a member given twice takes the later value). Returns the entry's slot and whether the key
+    /// was present.
+    ///
+    /// A present key keeps its slot, which is rewritten in place: every member returns to its default, then
+    /// `values` are written, and the key is marked modified (live views of the slot stay valid and see the
+    /// new values). An absent key gets the lowest free slot, as [`Store::add`] does, and is not marked
+    /// modified. Every value is checked before anything changes.
+    ///
+    /// Cost: O(1) expected for the index (the table may double, rehashing through the key column); O(members)
+    /// to reset a replaced entry; a new entry may allocate a chunk of the store.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a member position beyond the schema, the conversion errors of
+    /// [`crate::MemberType::canonical`] ([`Error::WrongType`], [`Error::ValueOutOfRange`],
+    /// [`Error::WrongLength`]), [`Error::StoreFull`] beyond [`MAX_KEYED_LEN`] entries, and
+    /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB).
+    pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
+        self.check_values(values)?;
+        if let Some(slot) = self.index_of(key) {
+            self.rewrite(slot, values)?;
+            set_bit(&mut self.dirty, slot);
+            return Ok((slot, true));
+        }
+        if self.len() >= MAX_KEYED_LEN {
+            return Err(Error::StoreFull { size: MAX_KEYED_LEN });
+        }
+        let raw = K::to_raw(key);
+        self.keys.check(raw, &|| self.next_chunk())?;
+        let chunks = self.store.chunks().len();
+        if self.store.len() == self.store.size() {
+            // The store will grow by one chunk: allocate its keys first, so that a failure changes nothing.
+            self.keys.grow_to(chunks + 1)?;
+        }
+        let slot = match self.store.add(values) {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.keys.truncate(chunks);
+                return Err(e);
+            }
+        };
+        self.dirty.resize(self.store.size().div_ceil(64), 0);
+        self.keys.put(slot, raw);
+        clear_bit(&mut self.dirty, slot);
+        let h = self.hash(raw);
+        let (hasher, keys) = (&self.hasher, &self.keys);
+        // The lowest free slot is at most len < u32::MAX (checked above).
+        let t = u32::try_from(slot).unwrap_or(u32::MAX);
+        self.table.insert_unique(h, t, |&s| slot_hash(hasher, keys, s));
+        Ok((slot, false))
+    }
+
+    /// Reset every member of occupied `slot` to its default, then write `values` (already checked).
+    fn rewrite(&mut self, slot: usize, values: &[(usize, Value)]) -> Result<()> {
+        let schema = Arc::clone(self.store.schema());
+        let mut given = vec![false; schema.len()];
+        for (m, _) in values {
+            if let Some(g) = given.get_mut(*m) {
+                *g = true;
+            }
+        }
+        for (m, member) in schema.members().iter().enumerate() {
+            if !given[m] {
+                self.store.write(slot, m, member.default_value())?;
+            }
+        }
+        for (m, v) in values {
+            self.store.write(slot, *m, v)?;
+        }
+        Ok(())
+    }
+
+    /// Check that `slot` holds an entry.
+    fn check_occupied(&self, slot: usize) -> Result<()> {
+        if slot >= self.store.size() {
+            return Err(Error::IndexOutOfRange {
+                index: slot as i64,
+                len: self.store.size(),
+            });
+        }
+        if !self.store.occupied(slot) {
+            return Err(Error::SlotFree { index: slot });
+        }
+        Ok(())
+    }
+
+    /// Member `m` of `slot` (a free slot reads as the default, as in any store). O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member out of range.
+    pub fn get(&self, slot: usize, m: usize) -> Result<Value> {
+        self.store.get(slot, m)
+    }
+
+    /// Element `k` of array member `m` at `slot`. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot, member or element out of range; [`Error::WrongType`] for a
+    /// member that is not fixed-width.
+    pub fn get_element(&self, slot: usize, m: usize, k: usize) -> Result<Value> {
+        self.store.get_element(slot, m, k)
+    }
+
+    /// Every member of `slot`, in schema order. O(members).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot out of range.
+    pub fn values(&self, slot: usize) -> Result<Vec<Value>> {
+        (0..self.schema().len())
+            .map(|m| self.store.get(slot, m))
+            .collect()
+    }
+
+    /// Write member `m` of the entry at `slot` and mark its key modified. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member out of range, [`Error::SlotFree`] for a slot that
+    /// holds no entry, [`Error::ReadOnly`] for a read-only member, and the conversion errors.
+    pub fn set(&mut self, slot: usize, m: usize, v: &Value) -> Result<()> {
+        self.check_occupied(slot)?;
+        self.store.set(slot, m, v)?;
+        set_bit(&mut self.dirty, slot);
+        Ok(())
+    }
+
+    /// Write element `k` of array member `m` of the entry at `slot` and mark its key modified. O(1).
+    ///
+    /// # Errors
+    /// As [`KeyedStore::set`], and [`Error::IndexOutOfRange`] for `k`, [`Error::WrongType`] for a member
+    /// that is not an array.
+    pub fn set_element(&mut self, slot: usize, m: usize, k: usize, v: &Value) -> Result<()> {
+        self.check_occupied(slot)?;
+        self.store.set_element(slot, m, k, v)?;
+        set_bit(&mut self.dirty, slot);
+        Ok(())
+    }
+
+    /// Write the given members of the entry at `slot` (the others keep their values) and mark its key
+    /// modified: the merge of `entry.update(mapping)`. Everything is checked before anything is written.
+    /// O(values).
+    ///
+    /// # Errors
+    /// As [`KeyedStore::set`] for any of the values.
+    pub fn update(&mut self, slot: usize, values: &[(usize, Value)]) -> Result<()> {
+        self.check_occupied(slot)?;
+        self.check_values(values)?;
+        for (m, _) in values {
+            let member = self.schema().member(*m)?;
+            if member.is_read_only() {
+                return Err(Error::ReadOnly {
+                    name: member.name().to_owned(),
+                });
+            }
+        }
+        for (m, v) in values {
+            self.store.write(slot, *m, v)?;
+        }
+        if !values.is_empty() {
+            set_bit(&mut self.dirty, slot);
+        }
+        Ok(())
+    }
+
+    /// The key of the entry at `slot`, or `None` if the slot holds no entry. O(1) (O(key length) for a
+    /// `String` key, whose UTF-8 is re-checked).
+    #[must_use]
+    pub fn key_at(&self, slot: usize) -> Option<&K::Borrowed> {
+        if !self.store.occupied(slot) {
+            return None;
+        }
+        K::from_raw(self.keys.raw(slot)?)
+    }
+
+    /// `(key, slot)` of every entry, in slot order. O(size / 64 + len) for the whole iteration.
+    pub fn iter(&self) -> impl Iterator<Item = (&K::Borrowed, usize)> + '_ {
+        self.store
+            .indices()
+            .filter_map(move |s| Some((K::from_raw(self.keys.raw(s)?)?, s)))
+    }
+
+    /// The keys, in slot order.
+    pub fn keys(&self) -> impl Iterator<Item = &K::Borrowed> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Free the entry at occupied `slot`: table, key column, dirty bit, store.
+    fn remove_slot(&mut self, slot: usize) -> Option<()> {
+        let raw = self.keys.raw(slot)?;
+        let h = self.hash(raw);
+        let t = u32::try_from(slot).ok()?;
+        let entry = self.table.find_entry(h, |&s| s == t).ok()?;
+        entry.remove();
+        self.keys.erase(slot);
+        clear_bit(&mut self.dirty, slot);
+        // Invariant: the table holds only occupied slots, so this cannot fail.
+        self.store.remove(slot).ok()
+    }
+
+    /// Remove the entry of `key` and return the slot it held (now free), or `None` if absent. The slot's
+    /// members return to their defaults and its generation changes, so views of it become stale. O(1)
+    /// expected, plus an amortised share of key-arena compaction for string/bytes keys.
+    pub fn remove(&mut self, key: &K::Borrowed) -> Option<usize> {
+        let slot = self.index_of(key)?;
+        self.remove_slot(slot)?;
+        Some(slot)
+    }
+
+    /// Remove the entry of `key` and return its members' values (schema order), or `None` if absent: the
+    /// snapshot `pool.pop(key)` returns. O(members) plus [`KeyedStore::remove`].
+    pub fn take(&mut self, key: &K::Borrowed) -> Option<Vec<Value>> {
+        let slot = self.index_of(key)?;
+        // Invariant: the slot is in range, so every read succeeds.
+        let values = self.values(slot).ok()?;
+        self.remove_slot(slot)?;
+        Some(values)
+    }
+
+    /// Remove the entry at the lowest occupied slot and return its key and values, or `None` when empty
+    /// (`popitem`). O(members + chunks + chunk size / 64) worst case.
+    pub fn pop_first(&mut self) -> Option<(K, Vec<Value>)> {
+        let cs = self.store.chunk_size();
+        let slot = self
+            .store
+            .chunks()
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !c.is_empty())
+            .and_then(|(c, chunk)| chunk.slots().occupied_iter().next().map(|o| c * cs + o))?;
+        let key = self.key_at(slot)?.to_owned();
+        let values = self.values(slot).ok()?;
+        self.remove_slot(slot)?;
+        Some((key, values))
+    }
+
+    /// Remove every entry. The store keeps one chunk (the others are freed), the table keeps its
+    /// capacity. O(chunk size + table capacity).
+    pub fn clear(&mut self) {
+        self.store.reset();
+        self.keys.clear();
+        self.table.clear();
+        self.dirty.truncate(self.store.size().div_ceil(64));
+        self.dirty.fill(0);
+    }
+
+    /// Reserve table room for `additional` more keys, so inserting them does not rehash.
+    pub fn reserve(&mut self, additional: usize) {
+        let (hasher, keys) = (&self.hasher, &self.keys);
+        self.table.reserve(additional, |&s| slot_hash(hasher, keys, s));
+    }
+
+    /// Release the store's trailing chunks that hold no entry (always keeping one) with their keys.
+    /// Returns how many were released.
+    pub fn retract(&mut self) -> usize {
+        let n = self.store.retract();
+        self.keys.truncate(self.store.chunks().len());
+        self.dirty.truncate(self.store.size().div_ceil(64));
+        n
+    }
+
+    /// Whether the entry at `slot` was written after its creation. O(1).
+    #[must_use]
+    pub fn is_modified(&self, slot: usize) -> bool {
+        self.dirty
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    /// Slots of the entries written after their creation, ascending. O(size / 64 + modified).
+    pub fn modified_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.dirty.iter().enumerate().flat_map(|(w, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                if word == 0 {
+                    return None;
+                }
+                let b = word.trailing_zeros() as usize;
+                word &= word - 1;
+                Some(w * 64 + b)
+            })
+        })
+    }
+
+    /// Keys of the entries written after their creation (by `set`, `set_element`, `update` or a replacing
+    /// `insert`), in slot order. O(size / 64 + modified).
+    #[must_use]
+    pub fn modified(&self) -> Vec<K> {
+        self.modified_slots()
+            .filter_map(|s| self.key_at(s).map(ToOwned::to_owned))
+            .collect()
+    }
+
+    /// Forget every modification. O(size / 64).
+    pub fn clear_modified(&mut self) {
+        self.dirty.fill(0);
+    }
+
+    /// Forget the modification of the given keys; absent keys are ignored. O(1) expected per key.
+    pub fn clear_modified_keys<'a>(&mut self, keys: impl IntoIterator<Item = &'a K::Borrowed>) {
+        for key in keys {
+            if let Some(slot) = self.index_of(key) {
+                clear_bit(&mut self.dirty, slot);
+            }
+        }
+    }
+
+    /// Keys of the entries whose member `m` equals `v`, in slot order. `v` converts as a write would, so a
+    /// bad value is an error, not an empty result. Floats compare as numbers (`-0.0 == 0.0`, NaN matches
+    /// nothing). Fixed-width members are compared in place over each chunk's typed column: O(size / 64 +
+    /// len), no `Value` per entry.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a member out of range, and the conversion errors of
+    /// [`crate::MemberType::canonical`].
+    pub fn find(&self, m: usize, v: &Value) -> Result<Vec<K>> {
+        let member = self.schema().member(m)?;
+        let want = member.ty().canonical(v)?;
+        let mut out = Vec::new();
+        let cs = self.store.chunk_size();
+        let mut hit = |slot: usize| {
+            if let Some(k) = self.key_at(slot) {
+                out.push(k.to_owned());
+            }
+        };
+        let mut needle = None;
+        for (c, chunk) in self.store.chunks().iter().enumerate() {
+            if chunk.is_empty() {
+                continue;
+            }
+            let base = c * cs;
+            let col = chunk.column(m)?;
+            let occupied = chunk.slots().occupied_iter();
+            let Some(f) = col.as_fixed() else {
+                for o in occupied {
+                    if col.get(o)? == want {
+                        hit(base + o);
+                    }
+                }
+                continue;
+            };
+            if needle.is_none() {
+                let n = FixedColumn::try_new(f.ty().clone(), 1, &want)?;
+                needle = Some(n);
+            }
+            let Some(n) = needle.as_ref() else { continue };
+            match f.dtype() {
+                Dtype::F32 => matches(f.as_slice::<f32>()?, n.as_slice()?, occupied, base, &mut hit),
+                Dtype::F64 => matches(f.as_slice::<f64>()?, n.as_slice()?, occupied, base, &mut hit),
+                _ => matches(f.bytes(), n.bytes(), occupied, base, &mut hit),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes held: the store's buffers, the key column, the hash table and the dirty bitmap.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.store.nbytes()
+            + self.keys.nbytes()
+            + self.table.allocation_size()
+            + self.dirty.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// Bytes of the string/bytes key arenas held by deleted keys and awaiting compaction (0 for integer
+    /// keys). Never more than the live key bytes plus the compaction minimum per chunk.
+    #[must_use]
+    pub fn key_garbage(&self) -> usize {
+        self.keys.garbage()
+    }
+
+    /// Check every invariant: the store's; one table entry per entry, each occupied slot's key finding
+    /// that slot; free slots hold no key; the key arena's accounting and compaction bound; dirty bits only
+    /// on occupied slots. O(size + len).
+    ///
+    /// # Errors
+    /// [`Error::Invariant`] naming the first broken one.
+    pub fn validate(&self) -> Result<()> {
+        self.store.validate()?;
+        if self.table.len() != self.store.len() {
+            return Err(Error::Invariant(format!(
+                "table holds {} keys, store {} entries",
+                self.table.len(),
+                self.store.len()
+            )));
+        }
+        self.keys.validate(&self.store)?;
+        for s in self.store.indices() {
+            let raw = self
+                .keys
+                .raw(s)
+                .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+            if K::from_raw(raw).is_none() {
+                return Err(Error::Invariant(format!(
+                    "key at slot {s} is not a valid {}",
+                    K::NAME
+                )));
+            }
+            let found = self
+                .table
+                .find(self.hash(raw), |&t| self.keys.raw(t as usize) == Some(raw));
+            if found.map(|&t| t as usize) != Some(s) {
+                return Err(Error::Invariant(format!(
+                    "key {raw:?} at slot {s} finds slot {found:?}"
+                )));
+            }
+        }
+        if self.dirty.len() != self.store.size().div_ceil(64) {
+            return Err(Error::Invariant(
+                "dirty bitmap does not match the store size".into(),
+            ));
+        }
+        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
+            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
+        }
+        Ok(())
+    }
+}
+
+/// Call `hit(base + o)` for each occupied offset `o` whose `w`-scalar item equals `needle` (`w` =
+/// `needle.len()`).
+fn matches<T: Element + PartialEq>(
+    hay: &[T],
+    needle: &[T],
+    occupied: impl Iterator<Item = usize>,
+    base: usize,
+    hit: &mut impl FnMut(usize),
+) {
+    let w = needle.len();
+    for o in occupied {
+        if hay.get(o * w..(o + 1) * w) == Some(needle) {
+            hit(base + o);
+        }
+    }
+}
+
+fn first_chunk(store: &DynamicStore) -> Result<&StaticStore> {
+    store
+        .chunks()
+        .first()
+        .ok_or_else(|| Error::Invariant("store has no chunk".into()))
+}
+
+#[inline]
+fn set_bit(bits: &mut [u64], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+#[inline]
+fn clear_bit(bits: &mut [u64], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w &= !(1 << (i % 64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Member, MemberType};
+
+    fn schema() -> Arc<Schema> {
+        Arc::new(
+            Schema::new(vec![
+                Member::new("ref", MemberType::Scalar(Dtype::I64))
+                    .unwrap()
+                    .read_only(true),
+                Member::new("fitness", MemberType::Scalar(Dtype::F32))
+                    .unwrap()
+                    .with_default(Value::Float(0.5))
+                    .unwrap(),
+                Member::new("inputs", MemberType::Array(Dtype::U8, 3)).unwrap(),
+                Member::new("alive", MemberType::Scalar(Dtype::Bool)).unwrap(),
+            ])
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn replace_rewrites_the_same_slot_and_marks_it_modified() {
+        let mut ks = KeyedStore::<i64>::new(schema(), 1).unwrap();
+        let (a, new) = ks
+            .insert(&7, &[(0, Value::Int(70)), (1, Value::Float(2.0))])
+            .unwrap();
+        assert!(!new);
+        let (b, _) = ks.insert(&8, &[]).unwrap();
+        assert!(ks.modified().is_empty());
+        let g = ks.store().generation(a).unwrap();
+        assert_eq!(ks.insert(&7, &[(0, Value::Int(71))]).unwrap(), (a, true));
+        assert_eq!(ks.store().generation(a).unwrap(), g);
+        assert_eq!(ks.values(a).unwrap()[..2], [Value::Int(71), Value::Float(0.5)]);
+        assert_eq!(ks.modified(), vec![7]);
+        assert!(!ks.is_modified(b));
+        ks.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_changes_nothing() {
+        let mut ks = KeyedStore::<i64>::new(schema(), 1).unwrap();
+        let (a, _) = ks.insert(&1, &[(1, Value::Float(1.0))]).unwrap();
+        let bad = [(1, Value::Float(3.0)), (2, vec![1i64, 2, 300].into())];
+        assert!(matches!(ks.insert(&1, &bad), Err(Error::ValueOutOfRange { .. })));
+        assert!(matches!(ks.insert(&2, &bad), Err(Error::ValueOutOfRange { .. })));
+        assert!(matches!(
+            ks.insert(&2, &[(9, Value::Int(0))]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        assert!(matches!(ks.update(a, &bad), Err(Error::ValueOutOfRange { .. })));
+        assert!(matches!(
+            ks.update(a, &[(1, Value::Float(3.0)), (0, Value::Int(1))]),
+            Err(Error::ReadOnly { .. })
+        ));
+        assert_eq!(ks.len(), 1);
+        assert_eq!(ks.store().len(), 1);
+        assert_eq!(ks.get(a, 1).unwrap(), Value::Float(1.0));
+        assert!(ks.modified().is_empty());
+        assert!(matches!(
+            ks.set(1, 1, &Value::Float(1.0)),
+            Err(Error::SlotFree { index: 1 })
+        ));
+        assert!(matches!(
+            ks.set(99, 1, &Value::Float(1.0)),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        ks.validate().unwrap();
+    }
+
+    #[test]
+    fn remove_take_pop_and_clear() {
+        let mut ks = KeyedStore::<u64>::new(schema(), 1).unwrap();
+        for k in 0..10u64 {
+            ks.insert(&k, &[(0, Value::Int(k as i64 * 10))]).unwrap();
+        }
+        assert_eq!(ks.store().chunks().len(), 5);
+        assert_eq!(ks.remove(&3), Some(3));
+        assert_eq!(ks.remove(&3), None);
+        assert_eq!(ks.take(&4).unwrap()[0], Value::Int(40));
+        assert_eq!(ks.take(&4), None);
+        let (k, v) = ks.pop_first().unwrap();
+        assert_eq!((k, v[0].clone()), (0, Value::Int(0)));
+        assert_eq!(ks.len(), 7);
+        ks.validate().unwrap();
+        // The freed slots are reused lowest first, and the new key is found there.
+        assert_eq!(ks.insert(&100, &[]).unwrap(), (0, false));
+        assert_eq!(ks.key_at(0), Some(&100));
+        assert_eq!(ks.key_at(3), None);
+        ks.set(0, 1, &Value::Float(1.0)).unwrap();
+        ks.clear();
+        assert!(ks.is_empty() && ks.modified().is_empty());
+        assert_eq!(ks.store().chunks().len(), 1);
+        assert_eq!(ks.index_of(&100), None);
+        ks.validate().unwrap();
+        while ks.pop_first().is_some() {}
+        assert_eq!(ks.insert(&5, &[]).unwrap(), (0, false));
+    }
+
+    #[test]
+    fn string_keys_compact_their_arena() {
+        let mut ks = KeyedStore::<String>::with_compaction_threshold(schema(), 2, 8).unwrap();
+        let keys: Vec<String> = (0..40)
+            .map(|i| format!("key-{i}-{}", "x".repeat(i % 7)))
+            .collect();
+        for k in &keys {
+            ks.insert(k, &[]).unwrap();
+        }
+        ks.insert("", &[]).unwrap();
+        let before = ks.nbytes();
+        for k in &keys[..30] {
+            assert!(ks.remove(k).is_some());
+            ks.validate().unwrap();
+        }
+        assert!(ks.key_garbage() < 40 * 4);
+        assert!(ks.nbytes() < before);
+        for k in &keys[30..] {
+            assert!(ks.contains(k), "{k}");
+            let s = ks.index_of(k).unwrap();
+            assert_eq!(ks.key_at(s), Some(k.as_str()));
+        }
+        assert!(ks.contains(""));
+        assert_eq!(ks.len(), 11);
+    }
+
+    #[test]
+    fn find_compares_values_in_place() {
+        let mut ks = KeyedStore::<Vec<u8>>::new(schema(), 2).unwrap();
+        for i in 0..12u8 {
+            let f = if i % 3 == 0 { -0.0 } else { f64::from(i) };
+            ks.insert(&[i], &[(1, Value::Float(f)), (2, vec![i % 2, 0, 1].into())])
+                .unwrap();
+        }
+        let zeros = ks.find(1, &Value::Int(0)).unwrap();
+        assert_eq!(zeros, vec![vec![0], vec![3], vec![6], vec![9]]);
+        assert_eq!(ks.find(2, &vec![1u8, 0, 1].into()).unwrap().len(), 6);
+        assert_eq!(ks.find(1, &Value::Float(f64::NAN)).unwrap().len(), 0);
+        assert!(ks.find(2, &Value::Int(1)).is_err());
+        assert!(ks.find(3, &Value::Int(1)).is_err());
+        // The default value matches occupied slots only.
+        assert_eq!(ks.find(3, &Value::Bool(false)).unwrap().len(), 12);
+    }
+
+    #[test]
+    fn from_columns_loads_and_refuses_bad_input() {
+        let n = 10usize;
+        let keys: Vec<i64> = (0..n as i64).map(|k| k * 7 - 20).collect();
+        let refs: Vec<u8> = (0..n as i64).flat_map(|k| (k * 100).to_ne_bytes()).collect();
+        let inputs: Vec<u8> = (0..n as u8 * 3).collect();
+        let alive: Vec<u8> = (0..n as u8).map(|k| k % 2).collect();
+        let cols: [(usize, &[u8]); 3] = [(0, &refs), (2, &inputs), (3, &alive)];
+        let ks = KeyedStore::<i64>::from_columns(schema(), 2, &keys, &cols).unwrap();
+        ks.validate().unwrap();
+        assert_eq!(ks.len(), n);
+        let s = ks.index_of(&(9 * 7 - 20)).unwrap();
+        assert_eq!(
+            ks.values(s).unwrap(),
+            vec![
+                Value::Int(900),
+                Value::Float(0.5),
+                vec![27u8, 28, 29].into(),
+                Value::Bool(true)
+            ]
+        );
+        assert!(ks.modified().is_empty());
+
+        let mut dup = keys.clone();
+        dup[7] = dup[2];
+        assert!(matches!(
+            KeyedStore::<i64>::from_columns(schema(), 2, &dup, &cols),
+            Err(Error::InvalidArgument(m)) if m.contains("positions 2 and 7")
+        ));
+        assert!(matches!(
+            KeyedStore::<i64>::from_columns(schema(), 2, &keys[1..], &cols),
+            Err(Error::WrongLength {
+                expected: 72,
+                got: 80
+            })
+        ));
+        let two = vec![2u8; n];
+        assert!(matches!(
+            KeyedStore::<i64>::from_columns(schema(), 2, &keys, &[(3, &two)]),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            KeyedStore::<i64>::from_columns(schema(), 2, &keys, &[(4, &two)]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        let empty = KeyedStore::<String>::from_columns::<&str>(schema(), 2, &[], &[]).unwrap();
+        empty.validate().unwrap();
+
+        // Exactly two full chunks: the next insert grows a third, and freed slots are reused first.
+        let mut full = KeyedStore::<i64>::from_columns(schema(), 2, &keys[..8], &[]).unwrap();
+        full.validate().unwrap();
+        assert_eq!(full.insert(&1000, &[]).unwrap(), (8, false));
+        assert_eq!(full.store().chunks().len(), 3);
+        assert_eq!(full.remove(&keys[5]), Some(5));
+        assert_eq!(full.insert(&1001, &[]).unwrap(), (5, false));
+        full.validate().unwrap();
+    }
+
+    #[test]
+    fn validate_catches_a_stale_dirty_bit_and_a_lost_key() {
+        // validate() must be able to fail: corrupt each structure by hand.
+        let mut ks = KeyedStore::<i64>::new(schema(), 1).unwrap();
+        for k in 1..=3 {
+            ks.insert(&k, &[]).unwrap(); // slots 0, 1, 2; slot 3 free
+        }
+        ks.validate().unwrap();
+        let mut bad = ks.clone();
+        set_bit(&mut bad.dirty, 3);
+        assert!(bad.validate().is_err());
+        let mut bad = ks.clone();
+        bad.keys.put(1, &5); // an occupied slot whose key the table cannot find
+        assert!(bad.validate().is_err());
+        let mut bad = ks.clone();
+        bad.keys.put(3, &5); // a free slot with a stale key
+        assert!(bad.validate().is_err());
+        let mut bad = ks.clone();
+        bad.dirty.push(0);
+        assert!(bad.validate().is_err());
+        let mut bad = ks.clone();
+        bad.table.clear();
+        assert!(bad.validate().is_err());
+        ks.validate().unwrap();
+    }
+
+    #[test]
+    fn keyed_stores_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<KeyedStore<i64>>();
+        check::<KeyedStore<String>>();
+    }
+
+    #[test]
+    fn nbytes_counts_about_fourteen_bytes_per_integer_key() {
+        let schema =
+            Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I64)).unwrap()]).unwrap());
+        let n = 100_000usize;
+        let keys: Vec<i64> = (0..n as i64).collect();
+        let ks = KeyedStore::<i64>::from_columns(Arc::clone(&schema), 16, &keys, &[]).unwrap();
+        let raw = DynamicStore::new(schema, 16).unwrap();
+        let mut bare = raw.clone();
+        for _ in 0..n {
+            bare.next_index().unwrap();
+        }
+        let per_key = (ks.nbytes() - bare.nbytes()) as f64 / n as f64;
+        // 8 (key) + 5 * buckets / n (table: 131072 buckets) + 1/8 (dirty) + chunk rounding.
+        assert!(per_key < 24.0, "{per_key}");
+    }
+}

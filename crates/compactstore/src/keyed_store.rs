@@ -609,7 +609,7 @@ impl<K: Key> KeyedStore<K> {
     /// ([`DEFAULT_KEYED_LOG2SIZE`] is the usual choice). Allocates one chunk.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE` or the first chunk cannot be allocated.
     pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<KeyedStore<K>> {
         let min = DEFAULT_COMPACT_MIN.max(1usize.checked_shl(log2size).unwrap_or(usize::MAX));
         KeyedStore::with_compaction_threshold(schema, log2size, min)
@@ -622,7 +622,7 @@ impl<K: Key> KeyedStore<K> {
     /// Integer keys ignore it.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE` or the first chunk cannot be allocated.
     pub fn with_compaction_threshold(
         schema: Arc<Schema>,
         log2size: u32,
@@ -853,7 +853,8 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::IndexOutOfRange`] for a member position beyond the schema, the conversion errors of
     /// [`crate::MemberType::canonical`] ([`Error::WrongType`], [`Error::ValueOutOfRange`],
     /// [`Error::WrongLength`]), [`Error::StoreFull`] beyond [`MAX_KEYED_LEN`] entries, and
-    /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB).
+    /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB) or a new
+    /// chunk that cannot be allocated (nothing changes).
     pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {

@@ -18,15 +18,20 @@ index each member 0..N-1::
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any, Mapping
 
 import numpy as np
 
 from compactstore._native import Container, DynamicStore, Entry, Schema, Store, __version__
+from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
 
 __all__ = [
     "Array",
+    "Bytes",
+    "KeyedStore",
+    "Str",
     "Container",
     "DynamicStore",
     "Entry",
@@ -60,6 +65,18 @@ u32 = np.uint32
 u64 = np.uint64
 f32 = np.float32
 f64 = np.float64
+
+
+
+class Str:
+    """Variable-length UTF-8 text. Used as a `KeyedStore` key type (``key=cs.Str``); str members are not
+    supported yet."""
+
+
+class Bytes:
+    """Variable-length bytes. Used as a `KeyedStore` key type (``key=cs.Bytes``); bytes members are not
+    supported yet."""
+
 
 _NUMPY_NAMES = {
     "bool": "bool",
@@ -128,6 +145,8 @@ def _scalar_name(t: Any) -> str:
         name = np.dtype(t).name
         if name in _NUMPY_NAMES:
             return _NUMPY_NAMES[name]
+    if t in (str, bytes, Str, Bytes):
+        raise TypeError(f"{t!r} members are not supported yet: use numeric members and cs.Array")
     raise TypeError(f"unsupported member type {t!r}: use a cs. numeric type, int, float, bool or cs.Array")
 
 
@@ -200,3 +219,82 @@ def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:
     cls = type(name, (StaticStore,), {"__slots__": (), "__module__": __name__, "_cs_schema_pending": True})
     cls._cs_schema = schema
     return cls
+
+
+class KeyedStore(_NativeKeyedStore, MutableMapping):  # type: ignore[misc]
+    """A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
+
+    ``KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)``; key is ``cs.i64``, ``cs.u64``,
+    ``cs.Str`` or ``cs.Bytes``. ``pool[k] = mapping`` replaces the entry (members not given get their
+    defaults); ``pool[k]`` is a live `Entry`; ``pool[k, name]`` reads or writes one member without making
+    an `Entry`. ``pop``/``popitem`` return plain dict snapshots. Iteration is in slot order.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_columns(
+        cls,
+        store_type: type[StaticStore],
+        keys: Any,
+        columns: Mapping[str, Any],
+        key: Any = None,
+        log2size: int | None = None,
+        ignore_unknown: bool = False,
+    ) -> "KeyedStore":
+        """Bulk-load a keyed store from a key array and ``{member: array}`` columns, at memory speed.
+
+        Each column is converted to the member's dtype (an int column out of the member's range raises
+        ``OverflowError``, a float column for an int member ``TypeError``); an Array member takes shape
+        (len(keys), n). Duplicate keys raise ``ValueError``; members not given get their defaults.
+        """
+        schema = store_type._cs_schema  # type: ignore[attr-defined]
+        kind = key if key is not None else i64
+        if kind in (Str, str):
+            keys_arg: Any = [str(k) if isinstance(k, np.str_) else k for k in keys]
+        elif kind in (Bytes, bytes):
+            keys_arg = list(keys)
+        else:
+            keys_arg = _convert_column(np.asarray(keys), np.dtype(kind), "keys")
+            if keys_arg.ndim != 1:
+                raise ValueError("keys must be 1-d")
+        n = len(keys_arg)
+        cols = []
+        probe = store_type(0)
+        for name, values in columns.items():
+            if name not in schema.names():
+                if ignore_unknown:
+                    continue
+                raise KeyError(name)
+            dtype = probe[name].dtype
+            arr = _convert_column(np.asarray(values), dtype, name)
+            if arr.shape[0] != n:
+                raise ValueError(f"column {name!r} has {arr.shape[0]} rows for {n} keys")
+            cols.append((name, np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
+        return cls(store_type, key=kind, log2size=log2size, ignore_unknown=ignore_unknown, _keys=keys_arg,
+                   _columns=cols)
+
+
+def _convert_column(arr: Any, dtype: Any, name: str) -> Any:
+    """`arr` as `dtype`, refusing lossy conversions: float → int is a TypeError, an int beyond the
+    target's range an OverflowError."""
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype:
+        return np.ascontiguousarray(arr)
+    if dtype.kind == "b" and arr.dtype.kind != "b":
+        raise TypeError(f"column {name!r}: a bool member takes a bool array, not {arr.dtype}")
+    if dtype.kind in "iu":
+        if arr.dtype.kind not in "iub":
+            raise TypeError(f"column {name!r}: an int member takes an int array, not {arr.dtype}")
+        if arr.size and not np.can_cast(arr.dtype, dtype, "safe"):
+            info = np.iinfo(dtype)
+            if int(arr.min()) < info.min or int(arr.max()) > info.max:
+                raise OverflowError(f"column {name!r}: values out of range for {dtype}")
+    elif dtype.kind == "f":
+        if arr.dtype.kind not in "iufb":
+            raise TypeError(f"column {name!r}: a float member takes a numeric array, not {arr.dtype}")
+        if dtype.itemsize == 4 and arr.dtype.kind == "f" and arr.size:
+            finite = arr[np.isfinite(arr)]
+            if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
+                raise OverflowError(f"column {name!r}: values out of range for float32")
+    return np.ascontiguousarray(arr.astype(dtype))

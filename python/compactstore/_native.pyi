@@ -6,7 +6,7 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Container", "DynamicStore", "Entry", "Schema", "StaticStore", "Store", "__version__"]
+__all__ = ["Container", "DynamicStore", "Entry", "KeyedStore", "Schema", "StaticStore", "Store", "__version__"]
 __version__: str
 
 @final
@@ -159,3 +159,46 @@ class Entry:
     def __contains__(self, name: object, /) -> bool: ...
     def __eq__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+
+class KeyedStore:
+    """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index."""
+
+    def __new__(
+        cls, store_type: type[StaticStore], key: Any = None, log2size: int | None = None,
+        ignore_unknown: bool = False, *, _keys: Any = None, _columns: Any = None
+    ) -> Any: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: Any, /) -> Any: ...
+    def __setitem__(self, key: Any, value: Any, /) -> None: ...
+    def __delitem__(self, key: Any, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def pop(self, key: Any, *default: Any) -> Any:
+        """Remove key; return a dict snapshot of its entry (or default)."""
+    def popitem(self) -> tuple[Any, dict[str, Any]]:
+        """Remove some entry; return (key, dict snapshot)."""
+    def clear(self) -> None:
+        """Remove every entry."""
+    def index_of(self, key: Any) -> int:
+        """The slot index of key (KeyError if absent)."""
+    @property
+    def members(self) -> dict[str, Container]:
+        """Member containers, indexed by slot."""
+    def find(self, name: Any, value: Any) -> list[Any]:
+        """Keys whose member equals value."""
+    def modified(self) -> list[Any]:
+        """Keys of entries written after creation."""
+    def clear_modified(self, keys: Any = None) -> None:
+        """Clear the modified marks of all keys, or of the given keys."""
+    def validate(self) -> None:
+        """Check internal invariants."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the store, keys, table and bitmap."""
+    @property
+    def store_type(self) -> type[StaticStore]:
+        """The static store type of the entries."""
+    @property
+    def ignore_unknown(self) -> bool:
+        """Whether unknown members are dropped."""
+    def __reduce__(self) -> Any: ...

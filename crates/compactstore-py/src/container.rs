@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
+use crate::on;
 use crate::shared::{Handle, Inner};
-use crate::{on, on_mut};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
@@ -255,13 +255,11 @@ impl PyContainer {
             }
             vals
         };
-        self.h.write(false, |v| {
-            on_mut!(v, s => {
-                for (&i, val) in idx.iter().zip(&vals) {
-                    s.set(i, self.m, val)?;
-                }
-                Ok(())
-            })
+        self.h.write(false, |mut v| {
+            for (&i, val) in idx.iter().zip(&vals) {
+                v.set(i, self.m, val)?;
+            }
+            Ok(())
         })
     }
 
@@ -332,20 +330,18 @@ impl PyContainer {
             Key::One(i) => {
                 self.refuse_read_only(py)?;
                 let val = member_value(value, &self.ty)?;
-                self.h.write(
-                    false,
-                    |v| on_mut!(v, s => s.set(normalize_index(i, s.size())?, m, &val)),
-                )
+                self.h.write(false, |mut v| {
+                    let i = normalize_index(i, on!(v.read(), s => s.size()))?;
+                    v.set(i, m, &val)
+                })
             }
             Key::Element(i, k) => {
                 self.refuse_read_only(py)?;
                 let val = scalar_value(value)?;
-                self.h.write(false, |v| {
-                    on_mut!(v, s => {
-                        let i = normalize_index(i, s.size())?;
-                        let k = normalize_index(k, self.ty.width())?;
-                        s.set_element(i, m, k, &val)
-                    })
+                self.h.write(false, |mut v| {
+                    let i = normalize_index(i, on!(v.read(), s => s.size()))?;
+                    let k = normalize_index(k, self.ty.width())?;
+                    v.set_element(i, m, k, &val)
                 })
             }
             key => {

@@ -6,9 +6,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::convert::{member_value, to_object};
+use crate::on;
 use crate::shared::Handle;
 use crate::store::convert_members;
-use crate::{on, on_mut};
 
 /// One entry (slot) seen as a dict of member values: `e[name]`, `e[name] = v`, `e.name`, `keys()`,
 /// `values()`, `items()`, `get()`, `update()`, `dict(e)`, `len(e)`, `e.index`, `e.key`.
@@ -89,11 +89,9 @@ impl PyEntry {
     fn __setitem__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (m, ty, _) = self.member(name)?;
         let val = member_value(value, &ty)?;
-        self.h.write(false, |v| {
-            on_mut!(v, s => {
-                self.live(s)?;
-                s.set(self.slot, m, &val)
-            })
+        self.h.write(false, |mut v| {
+            on!(v.read(), s => self.live(s))?;
+            v.set(self.slot, m, &val)
         })
     }
 
@@ -154,8 +152,8 @@ impl PyEntry {
     ) -> PyResult<()> {
         self.h.read(|v| on!(v, s => self.live(s)))?;
         let values = convert_members(&self.h, mapping, members)?;
-        self.h.write(false, |v| {
-            on_mut!(v, s => {
+        self.h.write(false, |mut v| {
+            on!(v.read(), s => {
                 self.live(s)?;
                 for (m, _) in &values {
                     let member = s.schema().member(*m)?;
@@ -163,11 +161,12 @@ impl PyEntry {
                         return Err(Error::ReadOnly { name: member.name().to_owned() });
                     }
                 }
-                for (m, val) in &values {
-                    s.set(self.slot, *m, val)?;
-                }
-                Ok(())
-            })
+                Ok::<(), Error>(())
+            })?;
+            for (m, val) in &values {
+                v.set(self.slot, *m, val)?;
+            }
+            Ok(())
         })
     }
 

@@ -7,6 +7,7 @@ mod container;
 mod convert;
 mod entry;
 mod error;
+mod keyed;
 mod schema;
 mod shared;
 mod store;
@@ -23,5 +24,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyDynamicStore>()?;
     m.add_class::<container::PyContainer>()?;
     m.add_class::<entry::PyEntry>()?;
+    m.add_class::<keyed::PyKeyedStore>()?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use compactstore::{DynamicStore, Error, StaticStore, Store};
+use compactstore::{DynamicStore, Error, StaticStore, Store, Value};
+
+use crate::keyed::AnyKeyed;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -16,6 +18,8 @@ pub enum Inner {
     Static(StaticStore),
     /// A `DynamicStore`.
     Dynamic(DynamicStore),
+    /// A `KeyedStore` (its entries live in a dynamic store).
+    Keyed(AnyKeyed),
 }
 
 /// One engine store, shared by the store object, its member containers, entries and numpy views.
@@ -61,6 +65,37 @@ pub enum View<'a> {
 pub enum ViewMut<'a> {
     Static(&'a mut StaticStore),
     Dynamic(&'a mut DynamicStore),
+    /// A keyed store: member writes go through it so they mark the key modified.
+    Keyed(&'a mut AnyKeyed),
+}
+
+impl ViewMut<'_> {
+    /// The store as a read view.
+    pub fn read(&self) -> View<'_> {
+        match self {
+            ViewMut::Static(s) => View::Static(s),
+            ViewMut::Dynamic(d) => View::Dynamic(d),
+            ViewMut::Keyed(k) => View::Dynamic(k.store()),
+        }
+    }
+
+    /// Write member `m` of slot `i` (refuses read-only members).
+    pub fn set(&mut self, i: usize, m: usize, v: &Value) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.set(i, m, v),
+            ViewMut::Dynamic(d) => d.set(i, m, v),
+            ViewMut::Keyed(k) => k.set(i, m, v),
+        }
+    }
+
+    /// Write element `k` of array member `m` of slot `i` (refuses read-only members).
+    pub fn set_element(&mut self, i: usize, m: usize, k: usize, v: &Value) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.set_element(i, m, k, v),
+            ViewMut::Dynamic(d) => d.set_element(i, m, k, v),
+            ViewMut::Keyed(ks) => ks.set_element(i, m, k, v),
+        }
+    }
 }
 
 /// Run `$e` with `$s` bound to the store of a `View` or `ViewMut` (both implement `Store`).
@@ -74,13 +109,17 @@ macro_rules! on {
     };
 }
 
-/// As [`on!`] for a `ViewMut`.
+/// As [`on!`] for a `ViewMut` that allocates or frees slots (never a keyed store: `Handle::write`
+/// refuses allocation on one).
 #[macro_export]
 macro_rules! on_mut {
     ($v:expr, $s:ident => $e:expr) => {
         match $v {
             $crate::shared::ViewMut::Static($s) => $e,
             $crate::shared::ViewMut::Dynamic($s) => $e,
+            $crate::shared::ViewMut::Keyed(_) => {
+                unreachable!("Handle::write refuses allocation on a keyed store")
+            }
         }
     };
 }
@@ -108,6 +147,7 @@ impl Handle {
             (Inner::Dynamic(d), Some(k)) => {
                 View::Static(d.chunks().get(k).ok_or_else(|| to_py(released(k)))?)
             }
+            (Inner::Keyed(k), _) => View::Dynamic(k.store()),
         };
         f(v).map_err(to_py)
     }
@@ -131,6 +171,14 @@ impl Handle {
                     ));
                 }
                 ViewMut::Static(d.chunks_mut_checked(k).ok_or_else(|| to_py(released(k)))?)
+            }
+            (Inner::Keyed(k), _) => {
+                if alloc {
+                    return Err(PyTypeError::new_err(
+                        "a keyed store's slots are allocated and freed through its keys (pool[key] = ..., del pool[key])",
+                    ));
+                }
+                ViewMut::Keyed(k)
             }
         };
         f(v).map_err(to_py)

@@ -409,9 +409,7 @@ impl PyStaticStore {
                             s.reset_with_size(size)
                         }
                     }
-                    crate::shared::ViewMut::Dynamic(_) => {
-                        Err(Error::InvalidArgument("not a static store".into()))
-                    }
+                    _ => Err(Error::InvalidArgument("not a static store".into())),
                 })
             }
         }
@@ -517,7 +515,7 @@ impl PyDynamicStore {
         let h = &slf.as_super().get().h;
         h.write(true, |v| match v {
             crate::shared::ViewMut::Dynamic(d) => Ok(d.retract()),
-            crate::shared::ViewMut::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
         })
     }
 
@@ -550,7 +548,7 @@ impl PyDynamicStore {
                     Ok(())
                 }
             },
-            crate::shared::ViewMut::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
         })
     }
 

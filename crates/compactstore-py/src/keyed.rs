@@ -1,0 +1,634 @@
+//! `KeyedStore`: a dict of entries, key → live `Entry`, over the engine's keyed store.
+
+use std::sync::Arc;
+
+use compactstore::{DynamicStore, KeyedStore, Schema, Store, Value, DEFAULT_KEYED_LOG2SIZE};
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+
+use crate::container::PyContainer;
+use crate::convert::{member_value, scalar_value, to_object};
+use crate::entry::PyEntry;
+use crate::error::{to_py, IntoPy};
+use crate::schema::PySchema;
+use crate::shared::{Handle, Inner, Shared};
+
+/// The engine keyed store for each key type.
+pub enum AnyKeyed {
+    I64(KeyedStore<i64>),
+    U64(KeyedStore<u64>),
+    Str(KeyedStore<String>),
+    Bytes(KeyedStore<Vec<u8>>),
+}
+
+macro_rules! on_keyed {
+    ($k:expr, $s:ident => $e:expr) => {
+        match $k {
+            AnyKeyed::I64($s) => $e,
+            AnyKeyed::U64($s) => $e,
+            AnyKeyed::Str($s) => $e,
+            AnyKeyed::Bytes($s) => $e,
+        }
+    };
+}
+
+/// A converted key.
+#[derive(Clone)]
+enum KeyVal {
+    I(i64),
+    U(u64),
+    S(String),
+    B(Vec<u8>),
+}
+
+/// The key type of a keyed store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    I64,
+    U64,
+    Str,
+    Bytes,
+}
+
+impl AnyKeyed {
+    pub fn store(&self) -> &DynamicStore {
+        on_keyed!(self, s => s.store())
+    }
+
+    pub fn set(&mut self, slot: usize, m: usize, v: &Value) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.set(slot, m, v))
+    }
+
+    pub fn set_element(&mut self, slot: usize, m: usize, k: usize, v: &Value) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.set_element(slot, m, k, v))
+    }
+
+    fn kind(&self) -> KeyKind {
+        match self {
+            AnyKeyed::I64(_) => KeyKind::I64,
+            AnyKeyed::U64(_) => KeyKind::U64,
+            AnyKeyed::Str(_) => KeyKind::Str,
+            AnyKeyed::Bytes(_) => KeyKind::Bytes,
+        }
+    }
+
+    fn index_of(&self, k: &KeyVal) -> Option<usize> {
+        match (self, k) {
+            (AnyKeyed::I64(s), KeyVal::I(i)) => s.index_of(i),
+            (AnyKeyed::U64(s), KeyVal::U(u)) => s.index_of(u),
+            (AnyKeyed::Str(s), KeyVal::S(x)) => s.index_of(x.as_str()),
+            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.index_of(b.as_slice()),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> compactstore::Result<(usize, bool)> {
+        match (self, k) {
+            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values),
+            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values),
+            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values),
+            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values),
+            _ => Err(compactstore::Error::WrongType {
+                expected: "key type".into(),
+                got: "other".into(),
+            }),
+        }
+    }
+
+    fn take(&mut self, k: &KeyVal) -> Option<Vec<Value>> {
+        match (self, k) {
+            (AnyKeyed::I64(s), KeyVal::I(i)) => s.take(i),
+            (AnyKeyed::U64(s), KeyVal::U(u)) => s.take(u),
+            (AnyKeyed::Str(s), KeyVal::S(x)) => s.take(x.as_str()),
+            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.take(b.as_slice()),
+            _ => None,
+        }
+    }
+
+    fn key_object<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Bound<'py, PyAny>> {
+        let missing = || PyKeyError::new_err(format!("no key at slot {slot}"));
+        Ok(match self {
+            AnyKeyed::I64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
+            AnyKeyed::U64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
+            AnyKeyed::Str(s) => PyString::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
+            AnyKeyed::Bytes(s) => PyBytes::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
+        })
+    }
+
+    fn slots(&self) -> Vec<usize> {
+        on_keyed!(self, s => s.iter().map(|(_, slot)| slot).collect())
+    }
+
+    fn modified_slots(&self) -> Vec<usize> {
+        on_keyed!(self, s => s.modified_slots().collect())
+    }
+}
+
+/// Convert a key for storing: the wrong type → `TypeError`, an int out of range → `OverflowError`.
+fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
+    let wrong = || {
+        let name = match kind {
+            KeyKind::I64 => "an int (i64)",
+            KeyKind::U64 => "an int (u64)",
+            KeyKind::Str => "a str",
+            KeyKind::Bytes => "bytes",
+        };
+        PyTypeError::new_err(format!("keys of this store are {name}"))
+    };
+    match kind {
+        KeyKind::Str => Ok(KeyVal::S(
+            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?.to_owned(),
+        )),
+        KeyKind::Bytes => Ok(KeyVal::B(
+            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes().to_vec(),
+        )),
+        KeyKind::I64 | KeyKind::U64 => {
+            if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+                return Err(wrong());
+            }
+            let v = match scalar_value(obj) {
+                Ok(v @ (Value::Int(_) | Value::UInt(_) | Value::Bool(_))) => v,
+                Ok(_) => return Err(wrong()),
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(obj.py()) => return Err(e),
+                Err(_) => return Err(wrong()),
+            };
+            let d = if kind == KeyKind::I64 {
+                compactstore::Dtype::I64
+            } else {
+                compactstore::Dtype::U64
+            };
+            match d.canonical(&v).py()? {
+                Value::Int(i) => Ok(KeyVal::I(i)),
+                Value::UInt(u) => Ok(KeyVal::U(u)),
+                _ => Err(wrong()),
+            }
+        }
+    }
+}
+
+/// Convert a key for a lookup: anything that could not be stored finds nothing.
+fn key_for_lookup(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<KeyVal> {
+    key_for_store(kind, obj).ok()
+}
+
+fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
+    let np = key.py().import("numpy")?;
+    if key.is(&np.getattr("int64")?) || key.is(key.py().get_type::<pyo3::types::PyInt>()) {
+        return Ok(KeyKind::I64);
+    }
+    if key.is(&np.getattr("uint64")?) {
+        return Ok(KeyKind::U64);
+    }
+    if key.is(key.py().get_type::<PyString>())
+        || key.getattr("__name__").is_ok_and(|n| n.to_string() == "Str")
+    {
+        return Ok(KeyKind::Str);
+    }
+    if key.is(key.py().get_type::<PyBytes>())
+        || key.getattr("__name__").is_ok_and(|n| n.to_string() == "Bytes")
+    {
+        return Ok(KeyKind::Bytes);
+    }
+    Err(PyTypeError::new_err(
+        "key must be cs.i64, cs.u64, cs.Str or cs.Bytes",
+    ))
+}
+
+/// A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
+/// `KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)`.
+#[pyclass(subclass, frozen, module = "compactstore._native", name = "KeyedStore")]
+pub struct PyKeyedStore {
+    h: Handle,
+    ignore_unknown: bool,
+    store_type: Py<PyType>,
+}
+
+impl PyKeyedStore {
+    fn with<R>(&self, f: impl FnOnce(&AnyKeyed) -> PyResult<R>) -> PyResult<R> {
+        let g = self.h.data.lock()?;
+        match &*g {
+            Inner::Keyed(k) => f(k),
+            _ => Err(PyTypeError::new_err("not a keyed store")),
+        }
+    }
+
+    fn with_mut<R>(&self, f: impl FnOnce(&mut AnyKeyed) -> PyResult<R>) -> PyResult<R> {
+        let mut g = self.h.data.lock()?;
+        match &mut *g {
+            Inner::Keyed(k) => f(k),
+            _ => Err(PyTypeError::new_err("not a keyed store")),
+        }
+    }
+
+    fn kind(&self) -> PyResult<KeyKind> {
+        self.with(|k| Ok(k.kind()))
+    }
+
+    fn schema(&self) -> PyResult<Arc<Schema>> {
+        self.with(|k| Ok(Arc::clone(k.store().schema())))
+    }
+
+    fn member_index(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let name = name
+            .cast::<PyString>()
+            .map_err(|_| PyKeyError::new_err(name.clone().unbind()))?;
+        self.schema()?.index_of(name.to_str()?).py()
+    }
+
+    /// Convert a mapping of member values, honouring `ignore_unknown`.
+    fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
+        let schema = self.schema()?;
+        let items = if let Ok(d) = mapping.cast::<PyDict>() {
+            d.items().into_any()
+        } else if mapping.hasattr("items")? {
+            mapping.call_method0("items")?
+        } else {
+            return Err(PyTypeError::new_err(
+                "a keyed store's values are mappings of member values",
+            ));
+        };
+        let mut out = Vec::new();
+        for item in items.try_iter()? {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+            let name = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("member names are str"))?
+                .to_str()?;
+            let m = match schema.index_of(name) {
+                Ok(m) => m,
+                Err(_) if self.ignore_unknown => continue,
+                Err(e) => return Err(to_py(e)),
+            };
+            if self.ignore_unknown && v.is_none() {
+                continue;
+            }
+            let ty = schema.member(m).py()?.ty();
+            let val = member_value(&v, ty)?;
+            ty.canonical(&val).py()?;
+            out.push((m, val));
+        }
+        Ok(out)
+    }
+
+    fn entry_at(&self, slot: usize, key: Py<PyAny>) -> PyResult<PyEntry> {
+        let generation = self.with(|k| k.store().generation(slot).py())?;
+        Ok(PyEntry::new(self.h.clone(), slot, generation, Some(key)))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {
+        let schema = self.schema()?;
+        let d = PyDict::new(py);
+        for ((m, v), name) in values.into_iter().enumerate().zip(self.h.data.names.iter()) {
+            d.set_item(
+                name.bind(py),
+                to_object(py, v, schema.member(m).py()?.ty().dtype())?,
+            )?;
+        }
+        Ok(d)
+    }
+}
+
+#[pymethods]
+impl PyKeyedStore {
+    #[new]
+    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None))]
+    fn new(
+        store_type: &Bound<'_, PyType>,
+        key: Option<&Bound<'_, PyAny>>,
+        log2size: Option<&Bound<'_, PyAny>>,
+        ignore_unknown: bool,
+        _keys: Option<&Bound<'_, PyAny>>,
+        _columns: Option<Vec<(String, PyReadonlyArray1<'_, u8>)>>,
+    ) -> PyResult<Self> {
+        let py = store_type.py();
+        let schema_obj = store_type
+            .getattr("_cs_schema")
+            .map_err(|_| PyTypeError::new_err("KeyedStore takes a store type (a StaticStore subclass)"))?;
+        let schema_obj = schema_obj
+            .cast_into::<PySchema>()
+            .map_err(|_| PyTypeError::new_err("bad store type"))?;
+        let schema = schema_obj.get().schema.clone();
+        let kind = match key {
+            Some(k) if !k.is_none() => key_kind(k)?,
+            _ => KeyKind::I64,
+        };
+        let k = match log2size {
+            Some(k) if !k.is_none() => {
+                let k: i64 = k
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("log2size must be an int"))?;
+                u32::try_from(k)
+                    .ok()
+                    .filter(|&k| k <= compactstore::MAX_LOG2SIZE)
+                    .ok_or_else(|| PyValueError::new_err("log2size out of range"))?
+            }
+            _ => DEFAULT_KEYED_LOG2SIZE,
+        };
+        let inner = match (_keys, _columns) {
+            (Some(keys), Some(columns)) => {
+                let cols: Vec<(usize, &[u8])> = columns
+                    .iter()
+                    .map(|(name, arr)| Ok((schema.index_of(name).py()?, arr.as_slice()?)))
+                    .collect::<PyResult<_>>()?;
+                match kind {
+                    KeyKind::I64 => {
+                        let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
+                        AnyKeyed::I64(KeyedStore::from_columns(schema, k, a.as_slice()?, &cols).py()?)
+                    }
+                    KeyKind::U64 => {
+                        let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
+                        AnyKeyed::U64(KeyedStore::from_columns(schema, k, a.as_slice()?, &cols).py()?)
+                    }
+                    KeyKind::Str => {
+                        let a: Vec<String> = keys.extract()?;
+                        AnyKeyed::Str(KeyedStore::from_columns(schema, k, &a, &cols).py()?)
+                    }
+                    KeyKind::Bytes => {
+                        let a: Vec<Vec<u8>> = keys.extract()?;
+                        AnyKeyed::Bytes(KeyedStore::from_columns(schema, k, &a, &cols).py()?)
+                    }
+                }
+            }
+            _ => match kind {
+                KeyKind::I64 => AnyKeyed::I64(KeyedStore::new(schema, k).py()?),
+                KeyKind::U64 => AnyKeyed::U64(KeyedStore::new(schema, k).py()?),
+                KeyKind::Str => AnyKeyed::Str(KeyedStore::new(schema, k).py()?),
+                KeyKind::Bytes => AnyKeyed::Bytes(KeyedStore::new(schema, k).py()?),
+            },
+        };
+        let names = schema_obj.get().names.iter().map(|n| n.clone_ref(py)).collect();
+        Ok(PyKeyedStore {
+            h: Handle {
+                data: Shared::new(Inner::Keyed(inner), names),
+                chunk: None,
+            },
+            ignore_unknown,
+            store_type: store_type.clone().unbind(),
+        })
+    }
+
+    /// Number of entries.
+    fn __len__(&self) -> PyResult<usize> {
+        self.with(|k| Ok(on_keyed!(k, s => s.len())))
+    }
+
+    /// `pool[key]`: a live `Entry` (`KeyError` if absent); `pool[key, name]`: one member's value.
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let kind = self.kind()?;
+        if let Ok(t) = key.cast::<PyTuple>() {
+            if t.len() == 2 {
+                let k0 = t.get_item(0)?;
+                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let m = self.member_index(&t.get_item(1)?)?;
+                let (v, d) = self.with(|ks| {
+                    let slot = ks
+                        .index_of(&k)
+                        .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                    let st = ks.store();
+                    Ok((st.get(slot, m).py()?, st.schema().member(m).py()?.ty().dtype()))
+                })?;
+                return to_object(py, v, d);
+            }
+        }
+        let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let slot = self.with(|ks| {
+            ks.index_of(&k)
+                .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        })?;
+        Ok(Bound::new(py, self.entry_at(slot, key.clone().unbind())?)?.into_any())
+    }
+
+    /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key
+    /// the same slot is rewritten and the key marked modified); `pool[key, name] = v` writes one member.
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let kind = self.kind()?;
+        if let Ok(t) = key.cast::<PyTuple>() {
+            if t.len() == 2 {
+                let k0 = t.get_item(0)?;
+                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let m = self.member_index(&t.get_item(1)?)?;
+                let ty = self.schema()?.member(m).py()?.ty().clone();
+                let val = member_value(value, &ty)?;
+                return self.with_mut(|ks| {
+                    let slot = ks
+                        .index_of(&k)
+                        .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                    ks.set(slot, m, &val).py()
+                });
+            }
+        }
+        let k = key_for_store(kind, key)?;
+        let values = self.values_of(value)?;
+        self.with_mut(|ks| ks.insert(&k, &values).py().map(drop))
+    }
+
+    /// `del pool[key]` (`KeyError` if absent).
+    fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let k = key_for_lookup(self.kind()?, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        self.with_mut(|ks| {
+            ks.take(&k)
+                .map(drop)
+                .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        })
+    }
+
+    /// Whether `key` is present (a key of the wrong type is simply absent).
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Some(k) = key_for_lookup(self.kind()?, key) else {
+            return Ok(false);
+        };
+        self.with(|ks| Ok(ks.index_of(&k).is_some()))
+    }
+
+    /// Iterate over keys in slot order.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let keys = self.with(|ks| {
+            ks.slots()
+                .into_iter()
+                .map(|s| ks.key_object(py, s))
+                .collect::<PyResult<Vec<_>>>()
+        })?;
+        Ok(PyList::new(py, keys)?.try_iter()?.into_any())
+    }
+
+    /// Remove `key` and return a plain `dict` snapshot of its entry; `default` if absent, else `KeyError`.
+    #[pyo3(signature = (key, *default))]
+    fn pop<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if default.len() > 1 {
+            return Err(PyTypeError::new_err("pop expected at most 2 arguments"));
+        }
+        let taken = match key_for_lookup(self.kind()?, key) {
+            Some(k) => self.with_mut(|ks| Ok(ks.take(&k)))?,
+            None => None,
+        };
+        match (taken, default.len()) {
+            (Some(values), _) => Ok(self.snapshot(py, values)?.into_any()),
+            (None, 1) => default.get_item(0),
+            (None, _) => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    /// Remove some entry and return `(key, dict snapshot)`; `KeyError` when empty.
+    fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let (key, values) = self.with_mut(|ks| {
+            let slot = ks
+                .slots()
+                .into_iter()
+                .last()
+                .ok_or_else(|| PyKeyError::new_err("popitem(): keyed store is empty"))?;
+            let key = ks.key_object(py, slot)?;
+            let kv = key_for_store(ks.kind(), &key)?;
+            let values = ks
+                .take(&kv)
+                .ok_or_else(|| PyKeyError::new_err("popitem(): entry vanished"))?;
+            Ok((key, values))
+        })?;
+        Ok((key, self.snapshot(py, values)?))
+    }
+
+    /// Remove every entry.
+    fn clear(&self) -> PyResult<()> {
+        self.with_mut(|ks| {
+            on_keyed!(ks, s => s.clear());
+            Ok(())
+        })
+    }
+
+    /// The slot index of `key` (`KeyError` if absent).
+    fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let k = key_for_lookup(self.kind()?, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        self.with(|ks| {
+            ks.index_of(&k)
+                .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        })
+    }
+
+    /// `{name: member container}`, the containers indexed by slot.
+    #[getter]
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (m, name) in self.h.data.names.iter().enumerate() {
+            d.set_item(name.bind(py), PyContainer::new(py, self.h.clone(), m)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Keys whose member `name` equals `value` (converted like a write), in slot order.
+    fn find<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let m = self.member_index(name)?;
+        let ty = self.schema()?.member(m).py()?.ty().clone();
+        let val = member_value(value, &ty)?;
+        self.with(|ks| {
+            let slots: Vec<usize> = ks.store().find(m, &val).py()?;
+            slots.into_iter().map(|s| ks.key_object(py, s)).collect()
+        })
+    }
+
+    /// Keys of entries written after creation, until `clear_modified()`.
+    fn modified<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.with(|ks| {
+            ks.modified_slots()
+                .into_iter()
+                .map(|s| ks.key_object(py, s))
+                .collect()
+        })
+    }
+
+    /// Clear the modified marks of every key, or of the given keys (absent keys are ignored).
+    #[pyo3(signature = (keys = None))]
+    fn clear_modified(&self, keys: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let kind = self.kind()?;
+        match keys {
+            None => self.with_mut(|ks| {
+                on_keyed!(ks, s => s.clear_modified());
+                Ok(())
+            }),
+            Some(keys) => {
+                let ks_: Vec<KeyVal> = keys
+                    .try_iter()?
+                    .filter_map(|k| k.ok().and_then(|k| key_for_lookup(kind, &k)))
+                    .collect();
+                self.with_mut(|ks| {
+                    match ks {
+                        AnyKeyed::I64(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
+                            if let KeyVal::I(i) = k {
+                                Some(i)
+                            } else {
+                                None
+                            }
+                        })),
+                        AnyKeyed::U64(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
+                            if let KeyVal::U(i) = k {
+                                Some(i)
+                            } else {
+                                None
+                            }
+                        })),
+                        AnyKeyed::Str(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
+                            if let KeyVal::S(i) = k {
+                                Some(i.as_str())
+                            } else {
+                                None
+                            }
+                        })),
+                        AnyKeyed::Bytes(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
+                            if let KeyVal::B(i) = k {
+                                Some(i.as_slice())
+                            } else {
+                                None
+                            }
+                        })),
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    /// Check internal invariants; `AssertionError` on a broken one.
+    fn validate(&self) -> PyResult<()> {
+        self.with(|ks| on_keyed!(ks, s => s.validate()).py())
+    }
+
+    /// Bytes held by the store, the key column, the hash table and the modified bitmap.
+    #[getter]
+    fn nbytes(&self) -> PyResult<usize> {
+        self.with(|ks| Ok(on_keyed!(ks, s => s.nbytes())))
+    }
+
+    /// The static store type of the entries.
+    #[getter]
+    fn store_type(&self, py: Python<'_>) -> Py<PyType> {
+        self.store_type.clone_ref(py)
+    }
+
+    /// Whether unknown members and `None` values in assigned mappings are dropped instead of refused.
+    #[getter]
+    fn ignore_unknown(&self) -> bool {
+        self.ignore_unknown
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<KeyedStore of {} len={}>",
+            self.store_type.bind(py).name()?,
+            self.__len__()?
+        ))
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err("cannot pickle a KeyedStore"))
+    }
+}

@@ -1,0 +1,692 @@
+"""Measurements, each run in a fresh interpreter: ``python -m compactstore.bench.workers '<json job>'``.
+
+A job is ``{"kind": "b1" | "b2" | "b3" | "b4_keyed" | ..., ...}``; the worker prints one JSON object on its
+last stdout line. Memory is measured from ``/proc/self`` (Linux): RSS from ``statm``, private memory from
+``smaps_rollup``, peak RSS from ``getrusage``. Every alternative is built in its own process so that one
+alternative's heap never counts towards another's.
+"""
+
+from __future__ import annotations
+
+import array
+import gc
+import json
+import os
+import resource
+import sys
+import timeit
+from typing import Any, Callable
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------------------------------------
+# memory probes
+
+
+def rss() -> int:
+    """Resident set size now, in bytes (``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def private_bytes() -> int:
+    """Private_Clean + Private_Dirty of this process, in bytes (``/proc/self/smaps_rollup``)."""
+    total = 0
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def peak_rss() -> int:
+    """Peak RSS of this process so far, in bytes (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (``echo 5 > /proc/self/clear_refs``); False where refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def settle() -> None:
+    """Collect garbage so that freed temporaries leave the heap before a reading."""
+    gc.collect()
+
+
+# --------------------------------------------------------------------------------------------------------
+# B1 / B3: the seed's shape, N entries x 125 int64 members
+
+
+def member_names(m: int) -> list[str]:
+    return [f"m{j:03d}" for j in range(m)]
+
+
+def seed_type(m: int) -> Any:
+    import compactstore as cs
+
+    return cs.make_store("Seed", {name: cs.i64 for name in member_names(m)})
+
+
+def _fill_columns(write: Callable[[str, Any], None], n: int, m: int) -> None:
+    """Write member j of entry i = i * m + j through ``write(name, column)``, one reused column buffer."""
+    import numpy as np
+
+    base = np.arange(n, dtype=np.int64) * m
+    col = np.empty(n, dtype=np.int64)
+    for j, name in enumerate(member_names(m)):
+        np.add(base, j, out=col)
+        write(name, col)
+    del base, col
+
+
+def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
+    """Build B1's structure ``alt``; return it and a function reading member 0 of every entry (B3)."""
+    import numpy as np
+
+    import compactstore as cs
+
+    if alt == "dict_int":  # the seed's own line
+        store: Any = {k: {v: v for v in range(m)} for k in range(n)}
+
+        def read() -> int:
+            t = 0
+            for k in range(n):
+                t += store[k][0]
+            return t
+
+        return store, read
+    if alt == "dict_str":
+        names = member_names(m)
+        store = {k: {name: v for v, name in enumerate(names)} for k in range(n)}
+        first = names[0]
+
+        def read() -> int:
+            t = 0
+            for k in range(n):
+                t += store[k][first]
+            return t
+
+        return store, read
+    if alt == "numpy_index":  # the seed's numpy line: one (m, N) array and a {key: column} index
+        index = {k: k for k in range(n)}
+        arr = np.ones((m, n), dtype=np.int64)
+        row = arr[0]
+
+        def read() -> int:
+            t = 0
+            for k in range(n):
+                t += int(row[index[k]])
+            return t
+
+        return (arr, index), read
+    if alt == "pandas":
+        import pandas as pd
+
+        data = np.ones((n, m), dtype=np.int64)
+        df = pd.DataFrame(data, columns=member_names(m))
+        del data
+        return df, lambda: 0
+    T = seed_type(m)
+    first = member_names(m)[0]
+    if alt == "cs_static":
+        s = T(size=n)
+        for _ in range(n):
+            s.next_index()
+        _fill_columns(lambda name, col: np.asarray(s[name]).__setitem__(slice(None), col), n, m)
+        c = s[first]
+
+        def read() -> int:
+            t = 0
+            for i in range(n):
+                t += c[i]
+            return t
+
+        return s, read
+    if alt == "cs_dynamic":
+        d = cs.DynamicStore(T)
+        for _ in range(n):
+            d.next_index()
+        _fill_columns(lambda name, col: d[name].__setitem__(slice(0, n), col), n, m)
+        c = d[first]
+
+        def read() -> int:
+            t = 0
+            for i in range(n):
+                t += c[i]
+            return t
+
+        return d, read
+    if alt == "cs_keyed":
+        pool = build_keyed_seed(T, n, m)
+
+        def read() -> int:
+            t = 0
+            for k in range(n):
+                t += pool[k, first]
+            return t
+
+        return pool, read
+    raise ValueError(f"unknown alternative {alt!r}")
+
+
+def build_keyed_seed(T: Any, n: int, m: int) -> Any:
+    """A KeyedStore of keys 0..n-1: ``KeyedStore.from_columns`` where present, else key by key."""
+    import numpy as np
+
+    import compactstore as cs
+
+    KS = cs.KeyedStore  # type: ignore[attr-defined]
+    if hasattr(KS, "from_columns"):
+        keys = np.arange(n, dtype=np.int64)
+        base = np.arange(n, dtype=np.int64) * m
+        columns = {name: base + j for j, name in enumerate(member_names(m))}
+        del base
+        pool = KS.from_columns(T, keys=keys, columns=columns, key=cs.i64)
+        del columns, keys
+        return pool
+    pool = KS(T, key=cs.i64)
+    for k in range(n):
+        pool[k] = {}
+    slots = np.fromiter((pool.index_of(k) for k in range(n)), dtype=np.int64, count=n)
+    _fill_columns(lambda name, col: pool.members[name].__setitem__(slots, col), n, m)
+    del slots
+    return pool
+
+
+def job_b1(alt: str, n: int, m: int) -> dict[str, Any]:
+    if alt == "pandas":
+        import pandas  # noqa: F401  (imported before the baseline: its own code is not the data)
+    settle()
+    before = rss()
+    store, _ = build_seed(alt, n, m)
+    settle()
+    gained = rss() - before
+    out: dict[str, Any] = {"rss_gained": gained}
+    if hasattr(store, "nbytes") and not isinstance(store, tuple):
+        out["nbytes"] = int(store.nbytes)
+    del store
+    return out
+
+
+def job_b3(alt: str, n: int, m: int) -> dict[str, Any]:
+    settle()
+    before = rss()
+    store, read = build_seed(alt, n, m)
+    settle()
+    size = rss() - before
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read one member of every entry, measure what became private
+        os.close(r)
+        try:
+            p0 = private_bytes()
+            read()
+            p1 = private_bytes()
+            msg = json.dumps({"private_before": p0, "private_after": p1}).encode()
+        except BaseException as e:  # report, never raise out of a forked child
+            msg = json.dumps({"error": repr(e)}).encode()
+        os.write(w, msg)
+        os.close(w)
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(r)
+    os.waitpid(pid, 0)
+    child = json.loads(b"".join(chunks))
+    if "error" in child:
+        raise RuntimeError(f"fork child failed: {child['error']}")
+    gained = child["private_after"] - child["private_before"]
+    del store
+    return {"store_bytes": size, "private_gained": gained, **child}
+
+
+# --------------------------------------------------------------------------------------------------------
+# B2: the mixed record, keyed by ref
+
+CATEGORIES = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+
+
+def mixed_data(n: int, seed: int) -> dict[str, Any]:
+    """The B2 records as numpy columns (names: random ASCII letters, 12..20 long, 16 on average)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    refs = rng.choice(np.int64(2) ** 62, size=n, replace=False).astype(np.int64)
+    lengths = rng.integers(12, 21, size=n)
+    letters = rng.integers(ord("a"), ord("z") + 1, size=(n, 20), dtype=np.uint8)
+    letters[np.arange(20)[None, :] >= lengths[:, None]] = 0
+    names = letters.view("S20").ravel()  # trailing NULs are not part of a numpy bytes value
+    del letters
+    return {
+        "ref": refs,
+        "fitness": rng.random(n, dtype=np.float32),
+        "generation": rng.integers(0, 1_000_000, size=n, dtype=np.int32),
+        "num_codes": rng.integers(0, 65536, size=n, dtype=np.uint16),
+        "alive": rng.random(n) < 0.5,
+        "inputs": rng.integers(0, 256, size=(n, 8), dtype=np.uint8),
+        "name": names,
+        "category": rng.integers(0, len(CATEGORIES), size=n, dtype=np.uint8),
+        "name_bytes": int(lengths.sum()),
+    }
+
+
+def mixed_rows(data: dict[str, Any], chunk: int = 65536) -> Any:
+    """The records as tuples of Python values, converted a chunk at a time."""
+    n = len(data["ref"])
+    cats = CATEGORIES
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        names = data["name"][a:b].astype("U20").tolist()
+        cols = zip(
+            data["ref"][a:b].tolist(),
+            data["fitness"][a:b].tolist(),
+            data["generation"][a:b].tolist(),
+            data["num_codes"][a:b].tolist(),
+            data["alive"][a:b].tolist(),
+            data["inputs"][a:b].tolist(),
+            names,
+            [cats[c] for c in data["category"][a:b].tolist()],
+        )
+        yield from cols
+
+
+def mixed_store_type() -> Any:
+    """The B2 record as a compactstore type; AttributeError / TypeError while str members are missing."""
+    import compactstore as cs
+
+    Str = getattr(cs, "Str")
+    Interned = getattr(cs, "Interned")
+    return cs.make_store(
+        "Mixed",
+        {
+            "fitness": cs.f32,
+            "generation": cs.i32,
+            "num_codes": cs.u16,
+            "alive": cs.bool_,
+            "inputs": cs.Array(cs.u8, 8),
+            "name": Str,
+            "category": Interned(Str),
+        },
+    )
+
+
+def build_mixed(alt: str, data: dict[str, Any]) -> Any:
+    import numpy as np
+
+    if alt == "dict":
+        store: Any = {}
+        for ref, fit, gen, nc, alive, inputs, name, cat in mixed_rows(data):
+            store[ref] = {
+                "ref": ref,
+                "fitness": fit,
+                "generation": gen,
+                "num_codes": nc,
+                "alive": alive,
+                "inputs": inputs,
+                "name": name,
+                "category": cat,
+            }
+        return store
+    if alt == "slots":
+        from dataclasses import dataclass
+
+        @dataclass(slots=True)
+        class Gene:
+            ref: int
+            fitness: float
+            generation: int
+            num_codes: int
+            alive: bool
+            inputs: list[int]
+            name: str
+            category: str
+
+        return {row[0]: Gene(*row) for row in mixed_rows(data)}
+    if alt == "pandas":
+        import pandas as pd
+
+        n = len(data["ref"])
+        cols: dict[str, Any] = {
+            "fitness": data["fitness"].copy(),
+            "generation": data["generation"].copy(),
+            "num_codes": data["num_codes"].copy(),
+            "alive": data["alive"].copy(),
+        }
+        for k in range(8):
+            cols[f"inputs_{k}"] = data["inputs"][:, k].copy()
+        cols["name"] = np.array(data["name"].astype("U20").tolist(), dtype=object)
+        cols["category"] = pd.Categorical.from_codes(data["category"].astype(np.int8), categories=CATEGORIES)
+        df = pd.DataFrame(cols, index=pd.Index(data["ref"].copy(), name="ref"))
+        del cols
+        df.index.get_loc(int(data["ref"][n // 2]))  # build the index's hash table, as a keyed lookup does
+        return df
+    if alt in ("pyarrow", "pyarrow_index"):
+        import pyarrow as pa
+
+        n = len(data["ref"])
+        table = pa.table(
+            {
+                "ref": pa.array(data["ref"]),
+                "fitness": pa.array(data["fitness"]),
+                "generation": pa.array(data["generation"]),
+                "num_codes": pa.array(data["num_codes"]),
+                "alive": pa.array(data["alive"]),
+                "inputs": pa.FixedSizeListArray.from_arrays(pa.array(data["inputs"].ravel()), 8),
+                "name": pa.array(data["name"].astype("U20"), type=pa.string()),
+                "category": pa.DictionaryArray.from_arrays(
+                    pa.array(data["category"].astype(np.int8)), pa.array(CATEGORIES)
+                ),
+            }
+        )
+        if alt == "pyarrow":
+            return table
+        index = {ref: i for i, ref in enumerate(data["ref"].tolist())}
+        return table, index
+    if alt == "cs_keyed":
+        import compactstore as cs
+
+        T = mixed_store_type()
+        pool = cs.KeyedStore(T, key=cs.i64)  # type: ignore[attr-defined]
+        for ref, fit, gen, nc, alive, inputs, name, cat in mixed_rows(data):
+            pool[ref] = {
+                "fitness": fit,
+                "generation": gen,
+                "num_codes": nc,
+                "alive": alive,
+                "inputs": inputs,
+                "name": name,
+                "category": cat,
+            }
+        return pool
+    raise ValueError(f"unknown alternative {alt!r}")
+
+
+def job_b2(alt: str, n: int, seed: int) -> dict[str, Any]:
+    if alt == "pandas":
+        import pandas  # noqa: F401
+    if alt.startswith("pyarrow"):
+        import pyarrow  # noqa: F401
+    if alt == "cs_keyed":
+        mixed_store_type()  # fails here, before any measuring, when str members are missing
+    settle()
+    before = rss()  # the source columns below are freed before the reading: the structure is what stays
+    data = mixed_data(n, seed)
+    name_bytes = data["name_bytes"]
+    store = build_mixed(alt, data)
+    del data
+    settle()
+    gained = rss() - before
+    out: dict[str, Any] = {"rss_gained": gained, "name_bytes": name_bytes}
+    if hasattr(store, "nbytes") and not isinstance(store, tuple):
+        out["nbytes"] = int(store.nbytes)
+    del store
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# B4: speed, as ratios within one process
+
+
+def _best(stmt: str, ns: dict[str, Any], repeat: int, number: int = 1, setup: str = "pass") -> float:
+    """Best of ``repeat`` timings of ``stmt`` (names in ``ns`` are bound as locals first), in seconds."""
+    bind = "; ".join(f"{k} = __ns[{k!r}]" for k in ns) or "pass"
+    t = timeit.Timer(stmt, setup=f"{bind}\n{setup}", globals={"__ns": ns})
+    return min(t.repeat(repeat=repeat, number=number)) / number
+
+
+def _per_op(stmt: str, ns: dict[str, Any], ops: int, repeat: int, setup: str = "pass") -> float:
+    """Nanoseconds per iteration of a ``for`` loop of ``ops`` iterations (loop overhead included)."""
+    return _best(stmt, ns, repeat, setup=setup) / ops * 1e9
+
+
+def job_b4_keyed(n: int, m: int, ops: int, repeat: int, seed: int) -> dict[str, Any]:
+    """Random ``pool[k][name]`` / ``pool[k, name]`` reads and writes against a dict of dicts (str names)."""
+    import numpy as np
+
+    import compactstore as cs
+
+    rng = np.random.default_rng(seed)
+    names = member_names(m)
+    keys = rng.choice(np.int64(2) ** 40, size=n, replace=False).astype(np.int64)
+    klist = keys.tolist()
+    dd = {k: {name: j for j, name in enumerate(names)} for k in klist}
+    pick_k = rng.integers(0, n, size=ops)
+    pick_m = rng.integers(0, m, size=ops)
+    pairs = [(klist[a], names[b]) for a, b in zip(pick_k.tolist(), pick_m.tolist())]
+    T = cs.make_store("Shape", {name: cs.i64 for name in names})
+    s = T(size=n)
+    for _ in range(n):
+        s.next_index()
+    slot_pairs = [(a, names[b]) for a, b in zip(pick_k.tolist(), pick_m.tolist())]
+    ns: dict[str, Any] = {"dd": dd, "pairs": pairs, "s": s, "slot_pairs": slot_pairs}
+    res: dict[str, Any] = {"n": n, "m": m, "ops": ops}
+    res["loop"] = _per_op("for k, n in pairs: pass", ns, ops, repeat)
+    res["dict_read"] = _per_op("for k, n in pairs: dd[k][n]", ns, ops, repeat)
+    res["dict_write"] = _per_op("for k, n in pairs: dd[k][n] = 7", ns, ops, repeat)
+    res["entry_read"] = _per_op("for i, n in slot_pairs: s.entry(i)[n]", ns, ops, repeat)
+    res["entry_write"] = _per_op("for i, n in slot_pairs: s.entry(i)[n] = 7", ns, ops, repeat)
+    if hasattr(cs, "KeyedStore"):
+        pool = cs.KeyedStore(T, key=cs.i64)
+        for k in klist:
+            pool[k] = {}
+        ns["pool"] = pool
+        res["pool_entry_read"] = _per_op("for k, n in pairs: pool[k][n]", ns, ops, repeat)
+        res["pool_entry_write"] = _per_op("for k, n in pairs: pool[k][n] = 7", ns, ops, repeat)
+        res["pool_tuple_read"] = _per_op("for k, n in pairs: pool[k, n]", ns, ops, repeat)
+        res["pool_tuple_write"] = _per_op("for k, n in pairs: pool[k, n] = 7", ns, ops, repeat)
+    return res
+
+
+def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> dict[str, Any]:
+    """``m[i]`` against numpy ``a[i]``, ``array.array`` and ``list``; ``np.asarray(m).sum()``; ``entry[name]``."""
+    import numpy as np
+
+    import compactstore as cs
+
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(-(2**40), 2**40, size=n, dtype=np.int64)
+    T = cs.make_store("One", {"x": cs.i64})
+    s = T(size=n)
+    for _ in range(n):
+        s.next_index()
+    np.asarray(s["x"])[:] = vals
+    d = cs.DynamicStore(T)
+    for _ in range(n):
+        d.next_index()
+    d["x"][0:n] = vals
+    idx = rng.integers(0, n, size=ops).tolist()
+    ns: dict[str, Any] = {
+        "idx": idx,
+        "m": s["x"],
+        "dm": d["x"],
+        "a": vals.copy(),
+        "arr": array.array("q", vals.tolist()),
+        "lst": vals.tolist(),
+    }
+    res: dict[str, Any] = {"n": n, "ops": ops}
+    res["loop"] = _per_op("for i in idx: pass", ns, ops, repeat)
+    for key, obj in (("numpy", "a"), ("static", "m"), ("dynamic", "dm"), ("array", "arr"), ("list", "lst")):
+        res[f"{key}_read"] = _per_op(f"for i in idx: {obj}[i]", ns, ops, repeat)
+        res[f"{key}_write"] = _per_op(f"for i in idx: {obj}[i] = 12345", ns, ops, repeat)
+
+    # np.asarray(m).sum() against the same numbers in a numpy array
+    big = cs.make_store("Sum", {"x": cs.i64})(size=sum_n)
+    for _ in range(sum_n):
+        big.next_index()
+    np.asarray(big["x"])[:] = np.arange(sum_n, dtype=np.int64)
+    sns = {"np": np, "m": big["x"], "a": np.arange(sum_n, dtype=np.int64)}
+    number = max(1, 20_000_000 // max(sum_n, 1))
+    res["sum_n"] = sum_n
+    res["sum_numpy"] = _best("a.sum()", sns, repeat, number=number) * 1e9
+    res["sum_static"] = _best("np.asarray(m).sum()", sns, repeat, number=number) * 1e9
+
+    # entry[name] on ready-made Entry views against the inner dicts of a dict of dicts (1,000 x 8)
+    names = member_names(8)
+    E = cs.make_store("Eight", {name: cs.i64 for name in names})
+    es = E(size=1000)
+    for _ in range(1000):
+        es.next_index()
+    entries = [es.entry(i) for i in range(1000)]
+    rows = [{name: j for j, name in enumerate(names)} for _ in range(1000)]
+    pick_i = rng.integers(0, 1000, size=ops).tolist()
+    pick_m = rng.integers(0, 8, size=ops).tolist()
+    ens = {
+        "epairs": [(entries[i], names[j]) for i, j in zip(pick_i, pick_m)],
+        "dpairs": [(rows[i], names[j]) for i, j in zip(pick_i, pick_m)],
+    }
+    res["entry_loop"] = _per_op("for e, n in epairs: pass", ens, ops, repeat)
+    res["entry_dict_read"] = _per_op("for e, n in dpairs: e[n]", ens, ops, repeat)
+    res["entry_read"] = _per_op("for e, n in epairs: e[n]", ens, ops, repeat)
+    res["entry_dict_write"] = _per_op("for e, n in dpairs: e[n] = 7", ens, ops, repeat)
+    res["entry_write"] = _per_op("for e, n in epairs: e[n] = 7", ens, ops, repeat)
+    return res
+
+
+def job_b4_add(n: int, repeat: int, seed: int) -> dict[str, Any]:
+    """Adding n entries of 8 members from dicts against building the dict of dicts."""
+    import numpy as np
+
+    import compactstore as cs
+
+    rng = np.random.default_rng(seed)
+    names = member_names(8)
+    vals = rng.integers(-(2**40), 2**40, size=(n, 8), dtype=np.int64).tolist()
+    keys = rng.choice(np.int64(2) ** 40, size=n, replace=False).astype(np.int64).tolist()
+    items = [(k, dict(zip(names, row))) for k, row in zip(keys, vals)]
+    T = cs.make_store("Eight", {name: cs.i64 for name in names})
+    ns: dict[str, Any] = {"items": items, "T": T, "cs": cs}
+    res: dict[str, Any] = {"n": n}
+    res["dict"] = _per_op("for k, d in items: dd[k] = dict(d)", ns, n, repeat, setup="dd = {}")
+    res["static_add"] = _per_op("for k, d in items: s.add(d)", ns, n, repeat, setup=f"s = T(size={n})")
+    res["static_add_kw"] = _per_op("for k, d in items: s.add(**d)", ns, n, repeat, setup=f"s = T(size={n})")
+    res["dynamic_add"] = _per_op("for k, d in items: s.add(d)", ns, n, repeat, setup="s = cs.DynamicStore(T)")
+    if hasattr(cs, "KeyedStore"):
+        res["keyed_set"] = _per_op(
+            "for k, d in items: pool[k] = d", ns, n, repeat, setup="pool = cs.KeyedStore(T, key=cs.i64)"
+        )
+    return res
+
+
+def job_b4_bulk(n: int, m: int, repeat: int) -> dict[str, Any]:
+    """Bulk load of n entries x m int64 members from numpy arrays, in bytes per second."""
+    import numpy as np
+
+    import compactstore as cs
+
+    names = member_names(m)
+    cols = [(name, np.arange(n, dtype=np.int64) * m + j) for j, name in enumerate(names)]
+    T = seed_type(m)
+    nbytes = n * m * 8
+    ns: dict[str, Any] = {"cols": cols, "T": T, "np": np, "cs": cs, "n": n}
+    res: dict[str, Any] = {"n": n, "m": m, "bytes": nbytes}
+    # the same copy into fresh numpy arrays: the memory bandwidth this machine gives (pages first touched)
+    t = _best("for name, a in cols: dst[name] = a.copy()", ns, repeat, setup="dst = {}")
+    res["numpy_copy"] = nbytes / t
+    t = _best(
+        "for name, a in cols: np.asarray(s[name])[:] = a",
+        ns,
+        repeat,
+        setup="s = T(size=n)\nfor _ in range(n): s.next_index()",
+    )
+    res["static_columns"] = nbytes / t
+    t = _best("s = T(size=n)\nfor _ in range(n): s.next_index()", ns, repeat)
+    res["static_alloc_s"] = t
+    if hasattr(cs, "KeyedStore") and hasattr(cs.KeyedStore, "from_columns"):
+        ns["keys"] = np.arange(n, dtype=np.int64)
+        ns["cdict"] = dict(cols)
+        t = _best("cs.KeyedStore.from_columns(T, keys=keys, columns=cdict, key=cs.i64)", ns, repeat)
+        res["keyed_from_columns"] = (nbytes + n * 8) / t
+    return res
+
+
+# --------------------------------------------------------------------------------------------------------
+# B5: peak RSS while growing
+
+
+def job_b5(alt: str, n: int, m: int, block_log2: int) -> dict[str, Any]:
+    """Grow to n entries of m int64 members, a block of 2**block_log2 entries at a time."""
+    import numpy as np
+
+    import compactstore as cs
+
+    block = 1 << block_log2
+    names = member_names(m)
+    src = np.arange(block * m, dtype=np.int64).reshape(block, m) + 1  # one block of rows, reused
+    src_cols = [np.ascontiguousarray(src[:, j]) for j in range(m)]
+    T = seed_type(m)
+    settle()
+    before = rss()
+    peak_reset = reset_peak()
+    peak_before = peak_rss()
+    if alt == "cs_dynamic":
+        d = cs.DynamicStore(T, log2size=block_log2)
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            for _ in range(start, stop):
+                d.next_index()
+            for name, col in zip(names, src_cols):
+                d[name][start:stop] = col[: stop - start]
+        store: Any = d
+    elif alt == "numpy_doubling":  # rows of m int64, capacity doubled (np.empty + copy) when full
+        cap = block
+        arr = np.empty((cap, m), dtype=np.int64)
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            if stop > cap:
+                new = np.empty((cap * 2, m), dtype=np.int64)
+                new[:cap] = arr
+                arr = new
+                del new
+                cap *= 2
+            arr[start:stop] = src[: stop - start]
+        store = arr
+    else:
+        raise ValueError(f"unknown alternative {alt!r}")
+    settle()
+    final = rss() - before
+    peak = peak_rss() - before
+    out = {
+        "final": final,
+        "peak": peak,
+        "peak_reset": peak_reset,
+        "peak_moved": peak_rss() > peak_before,
+    }
+    del store
+    return out
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "b1": job_b1,
+    "b2": job_b2,
+    "b3": job_b3,
+    "b4_keyed": job_b4_keyed,
+    "b4_container": job_b4_container,
+    "b4_add": job_b4_add,
+    "b4_bulk": job_b4_bulk,
+    "b5": job_b5,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    job = json.loads(args[0])
+    kind = job.pop("kind")
+    out = JOBS[kind](**job)
+    sys.stdout.write("\n" + json.dumps(out) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -253,7 +253,7 @@ impl Member {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
     members: Vec<Member>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, foldhash::fast::FixedState>,
 }
 
 impl Schema {
@@ -273,7 +273,8 @@ impl Schema {
     /// # Ok::<(), compactstore::Error>(())
     /// ```
     pub fn new(members: Vec<Member>) -> Result<Schema> {
-        let mut by_name = HashMap::with_capacity(members.len());
+        let mut by_name =
+            HashMap::with_capacity_and_hasher(members.len(), foldhash::fast::FixedState::default());
         for (i, m) in members.iter().enumerate() {
             if by_name.insert(m.name.clone(), i).is_some() {
                 return Err(Error::InvalidArgument(format!("duplicate member {:?}", m.name)));

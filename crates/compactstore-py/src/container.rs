@@ -12,7 +12,7 @@ use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::on;
-use crate::shared::{Handle, Inner};
+use crate::shared::{Handle, Inner, View};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
@@ -299,9 +299,26 @@ impl PyContainer {
         let m = self.m;
         match parse_key(key)? {
             Key::One(i) => {
-                let v = self
-                    .h
-                    .read(|v| on!(v, s => s.get(normalize_index(i, s.size())?, m)))?;
+                // The hot path: resolve the chunk and offset once, read the scalar straight from its column.
+                let v = self.h.read(|v| {
+                    let (chunk, o) = match v {
+                        View::Static(s) => (s, normalize_index(i, s.size())?),
+                        View::Dynamic(d) => {
+                            let (c, o) = d.locate(normalize_index(i, d.size())?)?;
+                            (
+                                d.chunks().get(c).ok_or(Error::IndexOutOfRange {
+                                    index: i,
+                                    len: d.size(),
+                                })?,
+                                o,
+                            )
+                        }
+                    };
+                    match chunk.column(m)?.as_fixed() {
+                        Some(f) if f.width() == 1 => f.get_element(o, 0),
+                        _ => chunk.get(o, m),
+                    }
+                })?;
                 to_object(py, v, self.dtype_())
             }
             Key::Element(i, k) => {

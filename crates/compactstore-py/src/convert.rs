@@ -75,14 +75,33 @@ fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// member (element by element), a scalar otherwise.
 pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
     match ty {
-        MemberType::Scalar(_) => scalar_value(obj),
-        MemberType::Array(..) => sequence_value(obj),
+        MemberType::Scalar(d) => typed_scalar_value(obj, *d),
+        MemberType::Array(d, _) => sequence_items(obj)?
+            .iter()
+            .map(|x| typed_scalar_value(x, *d))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array),
     }
 }
 
-/// A list, tuple or numpy array as a `Value::Array` of scalars.
-pub fn sequence_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
+/// [`scalar_value`] for a member of dtype `d`: a float member also takes a Python int beyond `u64` (as
+/// `float(i)` does; one beyond `f64` still raises `OverflowError`), since a float member takes ints.
+fn typed_scalar_value(obj: &Bound<'_, PyAny>, d: Dtype) -> PyResult<Value> {
+    match scalar_value(obj) {
+        Err(e)
+            if d.is_float()
+                && obj.is_instance_of::<PyInt>()
+                && e.is_instance_of::<PyOverflowError>(obj.py()) =>
+        {
+            Ok(Value::Float(obj.extract::<f64>()?))
+        }
+        v => v,
+    }
+}
+
+/// The items of a list, tuple or 1-d numpy array (`TypeError` for anything else).
+fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
         l.iter().collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
@@ -98,11 +117,7 @@ pub fn sequence_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             "expected a sequence for an array member, got {tyname}"
         )));
     };
-    items
-        .iter()
-        .map(scalar_value)
-        .collect::<PyResult<Vec<_>>>()
-        .map(Value::Array)
+    Ok(items)
 }
 
 /// A `Value` as a Python object. Arrays become read-only numpy arrays of the member's dtype.

@@ -232,6 +232,15 @@ class KeyedStore(_NativeKeyedStore, MutableMapping):  # type: ignore[misc]
 
     __slots__ = ()
 
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """``pool[key]`` if present, else store ``default`` (a mapping of member values) and return the new
+        entry: the stored value is a live `Entry`, so ``pool.setdefault(k, {})["fitness"] += 1`` works."""
+        try:
+            return self[key]
+        except KeyError:
+            self[key] = default
+            return self[key]
+
     @classmethod
     def from_columns(
         cls,

@@ -1,0 +1,5 @@
+"""``python -m compactstore.bench``: see :mod:`compactstore.bench`."""
+
+from compactstore.bench.cli import main
+
+raise SystemExit(main())

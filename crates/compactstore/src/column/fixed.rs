@@ -12,6 +12,8 @@ pub struct FixedColumn {
     ty: MemberType,
     size: usize,
     buf: AlignedBuf,
+    /// One slot's default, as stored bytes: resetting a slot is one copy, no conversion.
+    default: Vec<u8>,
 }
 
 /// Run `$body` with `$T` bound to the storage type of dtype `$d` (`u8` for bool).
@@ -85,8 +87,21 @@ impl FixedColumn {
         let bytes = size
             .checked_mul(ty.entry_bytes())
             .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+        let mut one = FixedColumn {
+            ty: ty.clone(),
+            size: 1,
+            buf: AlignedBuf::try_zeroed(ty.entry_bytes())?,
+            default: Vec::new(),
+        };
+        one.set(0, default)?;
+        let default_bytes = one.bytes().to_vec();
         let buf = AlignedBuf::try_zeroed(bytes)?;
-        let mut c = FixedColumn { ty, size, buf };
+        let mut c = FixedColumn {
+            ty,
+            size,
+            buf,
+            default: default_bytes,
+        };
         if !is_zero(default) {
             c.fill(default);
         }
@@ -278,6 +293,18 @@ impl FixedColumn {
     pub fn set_element(&mut self, slot: usize, k: usize, v: &Value) -> Result<()> {
         let pos = self.check_element(slot, k)?;
         self.write(pos, v)
+    }
+
+    /// Put the column's default back at `slot`: one copy of precomputed bytes. O(entry bytes).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        self.check_slot(slot)?;
+        let n = self.default.len();
+        // Invariant: slot < size, so (slot + 1) * n <= buf.len().
+        self.buf.bytes_mut()[slot * n..(slot + 1) * n].copy_from_slice(&self.default);
+        Ok(())
     }
 
     /// Write `v` (canonical for the member's type) to every slot. O(size).

@@ -77,7 +77,12 @@ impl Column {
     /// # Errors
     /// [`crate::Error::IndexOutOfRange`] if `slot >= size()`.
     pub fn reset_slot(&mut self, slot: usize, default: &Value) -> Result<()> {
-        self.set(slot, default)
+        match self {
+            Column::Fixed(c) => {
+                debug_assert!(c.ty().canonical(default).is_ok());
+                c.reset_slot(slot)
+            }
+        }
     }
 
     /// Put the default back in every slot, in place (the buffers stay where they are).

@@ -96,8 +96,6 @@ def test_huge_index_raises_index_error(s: Any, index: int) -> None:
     assert columns(s) == before
 
 
-@pytest.mark.xfail(strict=True, reason="bug: container.rs int_index maps an int beyond u64 in m[i, k] to TypeError "
-                   "(scalar_value's OverflowError), not IndexError")
 @pytest.mark.parametrize("index", [2**70, -(2**70)])
 def test_huge_array_element_index_raises_index_error(s: Any, index: int) -> None:
     with pytest.raises(IndexError):
@@ -111,8 +109,6 @@ def test_bool_index_counts_as_int(s: Any) -> None:
     assert s.i64[1] == 11
 
 
-@pytest.mark.xfail(strict=True, reason="bug: container.rs parse_key treats a numpy int scalar (it has __array__) "
-                   "as an index array: s.i64[np.int64(1)] raises IndexError 'index arrays must be 1-d'")
 def test_numpy_int_index(s: Any) -> None:
     assert s.i64[np.int64(1)] == 10
     s.i64[np.int32(2)] = 21

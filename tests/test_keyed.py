@@ -436,8 +436,8 @@ def test_stale_entries_raise_key_error(how: str) -> None:
 @pytest.mark.parametrize(
     "attr",
     [
-        pytest.param("key", marks=pytest.mark.xfail(strict=True, reason="bug: Entry.key of a freed slot returns the old key (entry.rs)")),
-        pytest.param("index", marks=pytest.mark.xfail(strict=True, reason="bug: Entry.index of a freed slot returns the old slot (entry.rs)")),
+        "key",
+        "index",
     ],
 )
 def test_stale_entry_key_and_index(attr: str) -> None:

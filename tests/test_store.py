@@ -279,7 +279,6 @@ def test_del_free_slot_raises_index_error(store: Any) -> None:
     assert len(store) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: store.rs slot_index maps an int beyond u64 to TypeError, not IndexError")
 def test_del_huge_index_raises_index_error(store: Any) -> None:
     with pytest.raises(IndexError):
         del store[2**70]
@@ -298,7 +297,6 @@ def test_occupied(store: Any) -> None:
     assert store.occupied(True) is True  # a bool counts as an int
 
 
-@pytest.mark.xfail(strict=True, reason="bug: store.rs slot_index maps an int beyond u64 to TypeError, not False")
 def test_occupied_huge_index_is_false(store: Any) -> None:
     assert store.occupied(2**70) is False
 

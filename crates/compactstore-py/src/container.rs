@@ -57,6 +57,10 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
         let arr = key.py().import("numpy")?.call_method1("asarray", (key,))?;
         let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
         let ndim: usize = arr.getattr("ndim")?.extract()?;
+        if ndim == 0 && !key.is_instance_of::<PyList>() {
+            // A numpy scalar (np.int64(3)) is an index, not an index array.
+            return Ok(Key::One(int_index(key)?));
+        }
         if ndim != 1 {
             return Err(PyIndexError::new_err("index arrays must be 1-d"));
         }
@@ -82,7 +86,9 @@ fn int_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     match scalar_value(i) {
         Ok(Value::Int(i)) => Ok(i),
         Ok(Value::Bool(b)) => Ok(i64::from(b)),
+        // An int beyond u64 is out of range like any other too-large index.
         Ok(Value::UInt(_)) => Ok(i64::MAX),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
         _ => Err(PyTypeError::new_err(format!(
             "container indices must be ints, slices, int arrays or bool masks, not {}",
             i.get_type().name()?

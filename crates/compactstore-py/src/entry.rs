@@ -191,16 +191,18 @@ impl PyEntry {
         self.h.read(|v| Ok(on!(v, s => s.schema().index_of(n).is_ok())))
     }
 
-    /// The entry's slot index.
+    /// The entry's slot index (`KeyError` once the entry was deleted).
     #[getter]
-    fn index(&self) -> usize {
-        self.slot
+    fn index(&self) -> PyResult<usize> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        Ok(self.slot)
     }
 
-    /// The entry's key (keyed stores only; `None` otherwise).
+    /// The entry's key (keyed stores only; `None` otherwise; `KeyError` once the entry was deleted).
     #[getter]
-    fn key(&self, py: Python<'_>) -> Py<PyAny> {
-        self.key.as_ref().map_or_else(|| py.None(), |k| k.clone_ref(py))
+    fn key(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.h.read(|v| on!(v, s => self.live(s)))?;
+        Ok(self.key.as_ref().map_or_else(|| py.None(), |k| k.clone_ref(py)))
     }
 
     /// Whether the slot still holds the entry this view was made for.

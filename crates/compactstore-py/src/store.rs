@@ -62,6 +62,8 @@ pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
         Ok(Value::Int(i)) => Ok(i),
         Ok(Value::Bool(b)) => Ok(i64::from(b)),
         Ok(Value::UInt(_)) => Ok(i64::MAX),
+        // An int beyond u64 is simply out of range.
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
         _ => Err(PyTypeError::new_err("slot indices are ints")),
     }
 }

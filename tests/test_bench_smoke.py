@@ -85,16 +85,17 @@ def test_rows_are_numbers_or_say_why_not(run: tuple[dict[str, Any], str, Path | 
 
 
 def test_compactstore_rows_are_measured(run: tuple[dict[str, Any], str, Path | None]) -> None:
+    # memory figures at --quick sizes are noise around small numbers (they can even come out negative):
+    # only their presence is checked; timings are always positive
     data, _, _ = run
     for prefix in ("compactstore StaticStore", "compactstore DynamicStore"):
-        assert row(data, "B1", prefix)["values"]["bytes_per_entry"] > 0
-        assert row(data, "B3", prefix)["values"]["store_bytes"] > 0
+        assert "bytes_per_entry" in row(data, "B1", prefix)["values"]
+        assert "percent_of_store" in row(data, "B3", prefix)["values"]
     assert row(data, "B4", "StaticStore m[i] read")["values"]["ratio"] > 0
     assert row(data, "B4", "np.asarray(m).sum()")["values"]["ratio"] > 0
     assert row(data, "B4", "StaticStore s.add(d)")["values"]["ratio"] > 0
     assert row(data, "B4", "StaticStore np.asarray(m)[:] = arr")["values"]["bytes_per_second"] > 0
-    b5 = row(data, "B5", "compactstore DynamicStore")["values"]
-    assert b5["peak_bytes"] > 0 and b5["final_bytes"] > 0
+    assert {"peak_bytes", "final_bytes"} <= set(row(data, "B5", "compactstore DynamicStore")["values"])
 
 
 def test_missing_features_are_na_never_numbers(run: tuple[dict[str, Any], str, Path | None]) -> None:
@@ -116,9 +117,37 @@ def test_optional_libraries_are_skipped_when_missing(run: tuple[dict[str, Any], 
     for lib, section, prefix in (("pandas", "B1", "pandas"), ("pyarrow", "B2", "pyarrow Table")):
         r = row(data, section, prefix)
         if have(lib):
-            assert r["status"] == "reference" and r["values"]["bytes_per_entry"] > 0
+            assert r["status"] == "reference" and "bytes_per_entry" in r["values"]
         else:
             assert r["status"] == "skipped" and f"{lib} not installed" in r["figure"]
             assert "skipped" in text
     if png is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_pieces_are_reported_without_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever this environment has installed or built: a missing library is "skipped", a missing
+    compactstore feature "n/a", and neither has a figure."""
+    from compactstore.bench import cli
+
+    monkeypatch.setattr(cli, "have", lambda module: False)
+    monkeypatch.setattr(cli, "keyed_available", lambda: False)
+    monkeypatch.setattr(cli, "str_members_available", lambda: False)
+    sz = cli.Sizes.quick()
+    secs = {}
+    for key, (title, make) in cli.SECTIONS.items():
+        secs[key] = cli.Section(key, title)
+        make(sz, secs[key])  # builds the rows and the steps; runs nothing
+
+    def get(key: str, prefix: str) -> cli.Row:
+        return next(r for r in secs[key].rows() if r.name.startswith(prefix))
+
+    for key, prefix in (("B1", "pandas"), ("B2", "pandas"), ("B2", "pyarrow Table")):
+        r = get(key, prefix)
+        assert r.status == "skipped" and "not installed" in r.figure and not r.values
+    assert get("B2", "compactstore KeyedStore").figure == "not available yet (str members unimplemented)"
+    for key, prefix in (("B1", "compactstore KeyedStore"), ("B3", "compactstore KeyedStore"),
+                        ("B4", "pool[k][name] read"), ("B4", "pool[k, name] write"),
+                        ("B4", "KeyedStore pool[k] = d"), ("B4", "KeyedStore.from_columns")):
+        r = get(key, prefix)
+        assert r.status == "n/a" and r.figure == "n/a (not built yet)" and r.mark() == "n/a", (key, prefix)

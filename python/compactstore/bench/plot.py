@@ -33,8 +33,8 @@ def _bars(ax: Any, rows: list[Row], key: str, fmt: Any, xlabel: str, title: str)
         if r.values.get(key) is None:
             ax.text(top * 0.01, yi, "n/a", va="center", fontsize=8, style="italic")
         else:
-            ax.text(v + top * 0.01, yi, fmt(r, v), va="center", fontsize=8)
-    ax.set_xlim(0, top * 1.35)
+            ax.text(max(v, 0.0) + top * 0.01, yi, fmt(r, v), va="center", fontsize=8)
+    ax.set_xlim(min(0.0, min(values)), top * 1.35)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10, loc="left")
     ax.grid(axis="x", alpha=0.3)
@@ -51,7 +51,7 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
     panels = [k for k in ("B1", "B2", "B3") if k in by]
     if not panels:
         return
-    heights = [len(by[k].rows()) + 2 for k in panels]
+    heights = [len(by[k].rows()) + 3 for k in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 0.42 * sum(heights) + 1.6),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, key in zip(axes[:, 0], panels):
@@ -62,22 +62,24 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
             _bars(ax, rows, "bytes_per_entry",
                   lambda r, v: f"{v:,.0f} B  ({r.values['ratio_to_raw']:.2f}× raw)",
                   "bytes per entry (RSS gained / entries)",
-                  f"B1 seed memory: {sec.params['entries']:,} entries × {sec.params['members']} int64 members "
-                  "(target: compactstore ≤ 1.03× raw)")
+                  f"B1 seed memory: {sec.params['entries']:,} entries × {sec.params['members']} int64 members\n"
+                  "target: compactstore ≤ 1.03× raw data")
             ax.axvline(raw * 1.03, color="red", linestyle="--", linewidth=1, label="target 1.03× raw")
             ax.legend(loc="lower right", fontsize=8)
         elif key == "B2":
             _bars(ax, rows, "bytes_per_entry", lambda r, v: f"{v:,.1f} B",
                   "bytes per entry, all in (RSS gained / entries)",
-                  f"B2 mixed record keyed by ref: {sec.params['entries']:,} entries (target ≤ 64 B/entry)")
+                  f"B2 mixed record keyed by ref: {sec.params['entries']:,} entries\n"
+                  "target: compactstore ≤ 64 B/entry, all in")
             ax.axvline(64, color="red", linestyle="--", linewidth=1, label="target 64 B/entry")
             ax.legend(loc="lower right", fontsize=8)
         else:
             _bars(ax, rows, "percent_of_store",
                   lambda r, v: f"{v:.2f}%  ({r.values['private_gained'] / 1e6:,.1f} MB)",
                   "private memory gained by the child, % of the store's RSS",
-                  f"B3 fork sharing: a child reads one member of every entry ({sec.params['entries']:,} × "
-                  f"{sec.params['members']} int64; target ≤ 1%)")
+                  f"B3 fork sharing: after fork() a child reads one member of every entry "
+                  f"({sec.params['entries']:,} × {sec.params['members']} int64)\n"
+                  "target: compactstore ≤ 1% of the store's size")
             ax.axvline(1.0, color="red", linestyle="--", linewidth=1, label="target 1%")
             ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(f"compactstore {meta['compactstore']} — memory, measured {meta['date']}\n"

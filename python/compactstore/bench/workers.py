@@ -56,8 +56,11 @@ def reset_peak() -> bool:
 
 
 def settle() -> None:
-    """Collect garbage so that freed temporaries leave the heap before a reading."""
+    """Collect garbage (and let pyarrow's pool return what it caches) before a reading."""
     gc.collect()
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -149,8 +152,8 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
             return t
 
         return s, read
-    if alt == "cs_dynamic":
-        d = cs.DynamicStore(T)
+    if alt in ("cs_dynamic", "cs_dynamic16"):
+        d = cs.DynamicStore(T) if alt == "cs_dynamic" else cs.DynamicStore(T, log2size=16)
         for _ in range(n):
             d.next_index()
         _fill_columns(lambda name, col: d[name].__setitem__(slice(0, n), col), n, m)
@@ -201,8 +204,9 @@ def build_keyed_seed(T: Any, n: int, m: int) -> Any:
 
 
 def job_b1(alt: str, n: int, m: int) -> dict[str, Any]:
-    if alt == "pandas":
-        import pandas  # noqa: F401  (imported before the baseline: its own code is not the data)
+    # a small build first: imports and one-time set-up of the libraries are not the data
+    warm, _ = build_seed(alt, 64, m)
+    del warm
     settle()
     before = rss()
     store, _ = build_seed(alt, n, m)
@@ -211,11 +215,17 @@ def job_b1(alt: str, n: int, m: int) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_gained": gained}
     if hasattr(store, "nbytes") and not isinstance(store, tuple):
         out["nbytes"] = int(store.nbytes)
+    if alt == "cs_keyed":
+        import compactstore as cs
+
+        out["how"] = "from_columns" if hasattr(cs.KeyedStore, "from_columns") else "pool[k] = {} + members[name][slots] = col"
     del store
     return out
 
 
 def job_b3(alt: str, n: int, m: int) -> dict[str, Any]:
+    warm, _ = build_seed(alt, 64, m)
+    del warm
     settle()
     before = rss()
     store, read = build_seed(alt, n, m)
@@ -414,12 +424,10 @@ def build_mixed(alt: str, data: dict[str, Any]) -> Any:
 
 
 def job_b2(alt: str, n: int, seed: int) -> dict[str, Any]:
-    if alt == "pandas":
-        import pandas  # noqa: F401
-    if alt.startswith("pyarrow"):
-        import pyarrow  # noqa: F401
-    if alt == "cs_keyed":
-        mixed_store_type()  # fails here, before any measuring, when str members are missing
+    # a small build first (fails here, before any measuring, if str members are missing): imports and
+    # one-time set-up of the libraries are not the data
+    warm = build_mixed(alt, mixed_data(64, seed + 1))
+    del warm
     settle()
     before = rss()  # the source columns below are freed before the reading: the structure is what stays
     data = mixed_data(n, seed)
@@ -431,6 +439,11 @@ def job_b2(alt: str, n: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_gained": gained, "name_bytes": name_bytes}
     if hasattr(store, "nbytes") and not isinstance(store, tuple):
         out["nbytes"] = int(store.nbytes)
+    if alt == "pandas":
+        out["layout"] = ", ".join(f"{c} {t}" for c, t in store.dtypes.astype(str).items() if c in ("name", "category"))
+    if alt.startswith("pyarrow"):
+        table = store if alt == "pyarrow" else store[0]
+        out["layout"] = ", ".join(f"{f.name} {f.type}" for f in table.schema if f.name in ("inputs", "name", "category"))
     del store
     return out
 
@@ -439,16 +452,27 @@ def job_b2(alt: str, n: int, seed: int) -> dict[str, Any]:
 # B4: speed, as ratios within one process
 
 
-def _best(stmt: str, ns: dict[str, Any], repeat: int, number: int = 1, setup: str = "pass") -> float:
-    """Best of ``repeat`` timings of ``stmt`` (names in ``ns`` are bound as locals first), in seconds."""
-    bind = "; ".join(f"{k} = __ns[{k!r}]" for k in ns) or "pass"
-    t = timeit.Timer(stmt, setup=f"{bind}\n{setup}", globals={"__ns": ns})
-    return min(t.repeat(repeat=repeat, number=number)) / number
+class Timings:
+    """Timers run round-robin: every repeat times each statement once, so that a burst of load from other
+    processes hits the alternatives alike; the best of the repeats is kept for each."""
 
+    def __init__(self, ns: dict[str, Any], repeat: int) -> None:
+        self.ns, self.repeat = ns, repeat
+        self.timers: dict[str, tuple[timeit.Timer, int, int]] = {}
 
-def _per_op(stmt: str, ns: dict[str, Any], ops: int, repeat: int, setup: str = "pass") -> float:
-    """Nanoseconds per iteration of a ``for`` loop of ``ops`` iterations (loop overhead included)."""
-    return _best(stmt, ns, repeat, setup=setup) / ops * 1e9
+    def add(self, key: str, stmt: str, ops: int = 1, setup: str = "pass", number: int = 1) -> None:
+        """Time ``stmt`` (names in ``ns`` bound as locals first); report seconds / ``ops`` per run."""
+        bind = "; ".join(f"{k} = __ns[{k!r}]" for k in self.ns) or "pass"
+        timer = timeit.Timer(stmt, setup=f"{bind}\n{setup}", globals={"__ns": self.ns})
+        self.timers[key] = (timer, ops, number)
+
+    def run(self) -> dict[str, float]:
+        """Nanoseconds per op (best of the repeats) for every statement added."""
+        best = {key: float("inf") for key in self.timers}
+        for _ in range(self.repeat):
+            for key, (timer, _ops, number) in self.timers.items():
+                best[key] = min(best[key], timer.timeit(number) / number)
+        return {key: best[key] / self.timers[key][1] * 1e9 for key in self.timers}
 
 
 def job_b4_keyed(n: int, m: int, ops: int, repeat: int, seed: int) -> dict[str, Any]:
@@ -471,22 +495,23 @@ def job_b4_keyed(n: int, m: int, ops: int, repeat: int, seed: int) -> dict[str, 
         s.next_index()
     slot_pairs = [(a, names[b]) for a, b in zip(pick_k.tolist(), pick_m.tolist())]
     ns: dict[str, Any] = {"dd": dd, "pairs": pairs, "s": s, "slot_pairs": slot_pairs}
-    res: dict[str, Any] = {"n": n, "m": m, "ops": ops}
-    res["loop"] = _per_op("for k, n in pairs: pass", ns, ops, repeat)
-    res["dict_read"] = _per_op("for k, n in pairs: dd[k][n]", ns, ops, repeat)
-    res["dict_write"] = _per_op("for k, n in pairs: dd[k][n] = 7", ns, ops, repeat)
-    res["entry_read"] = _per_op("for i, n in slot_pairs: s.entry(i)[n]", ns, ops, repeat)
-    res["entry_write"] = _per_op("for i, n in slot_pairs: s.entry(i)[n] = 7", ns, ops, repeat)
     if hasattr(cs, "KeyedStore"):
         pool = cs.KeyedStore(T, key=cs.i64)
         for k in klist:
             pool[k] = {}
         ns["pool"] = pool
-        res["pool_entry_read"] = _per_op("for k, n in pairs: pool[k][n]", ns, ops, repeat)
-        res["pool_entry_write"] = _per_op("for k, n in pairs: pool[k][n] = 7", ns, ops, repeat)
-        res["pool_tuple_read"] = _per_op("for k, n in pairs: pool[k, n]", ns, ops, repeat)
-        res["pool_tuple_write"] = _per_op("for k, n in pairs: pool[k, n] = 7", ns, ops, repeat)
-    return res
+    t = Timings(ns, repeat)
+    t.add("loop", "for k, n in pairs: pass", ops)
+    t.add("dict_read", "for k, n in pairs: dd[k][n]", ops)
+    t.add("dict_write", "for k, n in pairs: dd[k][n] = 7", ops)
+    t.add("entry_read", "for i, n in slot_pairs: s.entry(i)[n]", ops)
+    t.add("entry_write", "for i, n in slot_pairs: s.entry(i)[n] = 7", ops)
+    if "pool" in ns:
+        t.add("pool_entry_read", "for k, n in pairs: pool[k][n]", ops)
+        t.add("pool_entry_write", "for k, n in pairs: pool[k][n] = 7", ops)
+        t.add("pool_tuple_read", "for k, n in pairs: pool[k, n]", ops)
+        t.add("pool_tuple_write", "for k, n in pairs: pool[k, n] = 7", ops)
+    return {"n": n, "m": m, "ops": ops, **t.run()}
 
 
 def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> dict[str, Any]:
@@ -515,11 +540,12 @@ def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> di
         "arr": array.array("q", vals.tolist()),
         "lst": vals.tolist(),
     }
-    res: dict[str, Any] = {"n": n, "ops": ops}
-    res["loop"] = _per_op("for i in idx: pass", ns, ops, repeat)
+    t = Timings(ns, repeat)
+    t.add("loop", "for i in idx: pass", ops)
     for key, obj in (("numpy", "a"), ("static", "m"), ("dynamic", "dm"), ("array", "arr"), ("list", "lst")):
-        res[f"{key}_read"] = _per_op(f"for i in idx: {obj}[i]", ns, ops, repeat)
-        res[f"{key}_write"] = _per_op(f"for i in idx: {obj}[i] = 12345", ns, ops, repeat)
+        t.add(f"{key}_read", f"for i in idx: {obj}[i]", ops)
+        t.add(f"{key}_write", f"for i in idx: {obj}[i] = 12345", ops)
+    res: dict[str, Any] = {"n": n, "ops": ops, **t.run()}
 
     # np.asarray(m).sum() against the same numbers in a numpy array
     big = cs.make_store("Sum", {"x": cs.i64})(size=sum_n)
@@ -529,8 +555,10 @@ def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> di
     sns = {"np": np, "m": big["x"], "a": np.arange(sum_n, dtype=np.int64)}
     number = max(1, 20_000_000 // max(sum_n, 1))
     res["sum_n"] = sum_n
-    res["sum_numpy"] = _best("a.sum()", sns, repeat, number=number) * 1e9
-    res["sum_static"] = _best("np.asarray(m).sum()", sns, repeat, number=number) * 1e9
+    t = Timings(sns, repeat)
+    t.add("sum_numpy", "a.sum()", number=number)
+    t.add("sum_static", "np.asarray(m).sum()", number=number)
+    res.update(t.run())
 
     # entry[name] on ready-made Entry views against the inner dicts of a dict of dicts (1,000 x 8)
     names = member_names(8)
@@ -546,11 +574,13 @@ def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> di
         "epairs": [(entries[i], names[j]) for i, j in zip(pick_i, pick_m)],
         "dpairs": [(rows[i], names[j]) for i, j in zip(pick_i, pick_m)],
     }
-    res["entry_loop"] = _per_op("for e, n in epairs: pass", ens, ops, repeat)
-    res["entry_dict_read"] = _per_op("for e, n in dpairs: e[n]", ens, ops, repeat)
-    res["entry_read"] = _per_op("for e, n in epairs: e[n]", ens, ops, repeat)
-    res["entry_dict_write"] = _per_op("for e, n in dpairs: e[n] = 7", ens, ops, repeat)
-    res["entry_write"] = _per_op("for e, n in epairs: e[n] = 7", ens, ops, repeat)
+    t = Timings(ens, repeat)
+    t.add("entry_loop", "for e, n in epairs: pass", ops)
+    t.add("entry_dict_read", "for e, n in dpairs: e[n]", ops)
+    t.add("entry_read", "for e, n in epairs: e[n]", ops)
+    t.add("entry_dict_write", "for e, n in dpairs: e[n] = 7", ops)
+    t.add("entry_write", "for e, n in epairs: e[n] = 7", ops)
+    res.update(t.run())
     return res
 
 
@@ -567,16 +597,14 @@ def job_b4_add(n: int, repeat: int, seed: int) -> dict[str, Any]:
     items = [(k, dict(zip(names, row))) for k, row in zip(keys, vals)]
     T = cs.make_store("Eight", {name: cs.i64 for name in names})
     ns: dict[str, Any] = {"items": items, "T": T, "cs": cs}
-    res: dict[str, Any] = {"n": n}
-    res["dict"] = _per_op("for k, d in items: dd[k] = dict(d)", ns, n, repeat, setup="dd = {}")
-    res["static_add"] = _per_op("for k, d in items: s.add(d)", ns, n, repeat, setup=f"s = T(size={n})")
-    res["static_add_kw"] = _per_op("for k, d in items: s.add(**d)", ns, n, repeat, setup=f"s = T(size={n})")
-    res["dynamic_add"] = _per_op("for k, d in items: s.add(d)", ns, n, repeat, setup="s = cs.DynamicStore(T)")
+    t = Timings(ns, repeat)
+    t.add("dict", "for k, d in items: dd[k] = dict(d)", n, setup="dd = {}")
+    t.add("static_add", "for k, d in items: s.add(d)", n, setup=f"s = T(size={n})")
+    t.add("static_add_kw", "for k, d in items: s.add(**d)", n, setup=f"s = T(size={n})")
+    t.add("dynamic_add", "for k, d in items: s.add(d)", n, setup="s = cs.DynamicStore(T)")
     if hasattr(cs, "KeyedStore"):
-        res["keyed_set"] = _per_op(
-            "for k, d in items: pool[k] = d", ns, n, repeat, setup="pool = cs.KeyedStore(T, key=cs.i64)"
-        )
-    return res
+        t.add("keyed_set", "for k, d in items: pool[k] = d", n, setup="pool = cs.KeyedStore(T, key=cs.i64)")
+    return {"n": n, **t.run()}
 
 
 def job_b4_bulk(n: int, m: int, repeat: int) -> dict[str, Any]:
@@ -590,24 +618,20 @@ def job_b4_bulk(n: int, m: int, repeat: int) -> dict[str, Any]:
     T = seed_type(m)
     nbytes = n * m * 8
     ns: dict[str, Any] = {"cols": cols, "T": T, "np": np, "cs": cs, "n": n}
-    res: dict[str, Any] = {"n": n, "m": m, "bytes": nbytes}
-    # the same copy into fresh numpy arrays: the memory bandwidth this machine gives (pages first touched)
-    t = _best("for name, a in cols: dst[name] = a.copy()", ns, repeat, setup="dst = {}")
-    res["numpy_copy"] = nbytes / t
-    t = _best(
-        "for name, a in cols: np.asarray(s[name])[:] = a",
-        ns,
-        repeat,
-        setup="s = T(size=n)\nfor _ in range(n): s.next_index()",
-    )
-    res["static_columns"] = nbytes / t
-    t = _best("s = T(size=n)\nfor _ in range(n): s.next_index()", ns, repeat)
-    res["static_alloc_s"] = t
+    ns["keys"] = np.arange(n, dtype=np.int64)
+    ns["cdict"] = dict(cols)
+    t = Timings(ns, repeat)
+    # the same copy into fresh numpy arrays: the copy speed this machine gives (pages first touched)
+    t.add("numpy_copy", "for name, a in cols: dst[name] = a.copy()", setup="dst = {}")
+    t.add("static_columns", "for name, a in cols: np.asarray(s[name])[:] = a",
+          setup="s = T(size=n)\nfor _ in range(n): s.next_index()")
+    t.add("static_alloc", "s = T(size=n)\nfor _ in range(n): s.next_index()")
     if hasattr(cs, "KeyedStore") and hasattr(cs.KeyedStore, "from_columns"):
-        ns["keys"] = np.arange(n, dtype=np.int64)
-        ns["cdict"] = dict(cols)
-        t = _best("cs.KeyedStore.from_columns(T, keys=keys, columns=cdict, key=cs.i64)", ns, repeat)
-        res["keyed_from_columns"] = (nbytes + n * 8) / t
+        t.add("keyed_from_columns", "cs.KeyedStore.from_columns(T, keys=keys, columns=cdict, key=cs.i64)")
+    sec = {k: v / 1e9 for k, v in t.run().items()}  # seconds per run
+    res: dict[str, Any] = {"n": n, "m": m, "bytes": nbytes, "static_alloc_s": sec.pop("static_alloc")}
+    for k, v in sec.items():
+        res[k] = (nbytes + (n * 8 if k == "keyed_from_columns" else 0)) / v
     return res
 
 

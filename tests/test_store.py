@@ -906,9 +906,22 @@ def test_bad_annotation_raises_type_error_at_class_creation(annotation: Any) -> 
         _define(annotation)
 
 
+def test_array_length_takes_any_int() -> None:
+    assert cs.Array(cs.u8, np.int64(3)).length == 3
+    T = cs.make_store("T", {"v": {"type": np.int16, "length": np.int32(2), "default": 4}})
+    s = T(2)
+    assert s.v[s.next_index()].tolist() == [4, 4]
+
+
 def test_bad_array_annotation_raises_type_error() -> None:
     with pytest.raises(TypeError):
         cs.Array(cs.i8, 0)
+    with pytest.raises(TypeError):
+        cs.Array(cs.i8, -1)
+    with pytest.raises(TypeError):
+        cs.Array(cs.i8, 2.0)
+    with pytest.raises(TypeError):
+        cs.Array(cs.i8, True)
     with pytest.raises(TypeError):
         cs.Array(list, 2)
     with pytest.raises(TypeError):

@@ -19,6 +19,7 @@ index each member 0..N-1::
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+import operator
 from typing import Any, Mapping
 
 import numpy as np
@@ -104,10 +105,14 @@ class Array:
     __slots__ = ("dtype", "length")
 
     def __init__(self, dtype: Any, length: int) -> None:
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        try:
+            n = operator.index(length)  # numpy ints too, as numpy takes them
+        except TypeError:
+            n = 0
+        if isinstance(length, (bool, np.bool_)) or n < 1:
             raise TypeError(f"Array length must be an int >= 1, got {length!r}")
         self.dtype = _scalar_name(dtype)
-        self.length = length
+        self.length = n
 
     def __repr__(self) -> str:
         return f"Array({self.dtype}, {self.length})"

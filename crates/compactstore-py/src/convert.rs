@@ -3,7 +3,7 @@
 use compactstore::{Dtype, MemberType, Value};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PySequence, PyString, PyTuple};
 
 use numpy::PyArray1;
 
@@ -99,7 +99,8 @@ fn typed_scalar_value(obj: &Bound<'_, PyAny>, d: Dtype) -> PyResult<Value> {
     }
 }
 
-/// The items of a list, tuple or 1-d numpy array (`TypeError` for anything else).
+/// The items of a list, tuple, 1-d numpy array or other sequence (`range`, `array.array`, ...); `str`,
+/// `bytes` and anything else → `TypeError`.
 fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let items: Vec<Bound<'py, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
         l.iter().collect()
@@ -111,6 +112,11 @@ fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny
             .cast::<PyList>()
             .map_err(|_| PyTypeError::new_err("expected a 1-d array"))?;
         l.iter().collect()
+    } else if let (false, Ok(seq)) = (
+        obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>(),
+        obj.cast::<PySequence>(),
+    ) {
+        seq.try_iter()?.collect::<PyResult<_>>()?
     } else {
         let tyname = obj.get_type().name()?.to_string();
         return Err(PyTypeError::new_err(format!(

@@ -33,7 +33,9 @@ def _bars(ax: Any, rows: list[Row], key: str, fmt: Any, xlabel: str, title: str)
         if r.values.get(key) is None:
             ax.text(top * 0.01, yi, "n/a", va="center", fontsize=8, style="italic")
         else:
-            ax.text(max(v, 0.0) + top * 0.01, yi, fmt(r, v), va="center", fontsize=8)
+            mark = "" if r.holds is None else ("  ✓ target" if r.holds else "  ✗ target")
+            ax.text(max(v, 0.0) + top * 0.01, yi, fmt(r, v) + mark, va="center", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.8})
     ax.set_xlim(min(0.0, min(values)), top * 1.35)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10, loc="left")
@@ -82,8 +84,9 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
                   "target: compactstore ≤ 1% of the store's size")
             ax.axvline(1.0, color="red", linestyle="--", linewidth=1, label="target 1%")
             ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"compactstore {meta['compactstore']} — memory, measured {meta['date']}\n"
+    preset = " (--quick: sizes too small to mean anything)" if meta.get("preset") == "quick" else ""
+    fig.suptitle(f"compactstore {meta['compactstore']} — memory, measured {meta['date']}{preset}\n"
                  f"{meta['cpu']}, Python {meta['python']}, numpy {meta['numpy']}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -285,19 +285,11 @@ def test_stale_after_dynamic_retract_raises_key_error() -> None:
     assert d.size == 4
 
 
-GENERATION_BUG = (
-    "bug: engine slot generations restart at 0 when a chunk/buffer is re-created (slot.rs Slots::new, used by "
-    "StaticStore::reset_with_size, DynamicStore retract/reset/reset_with_log2size and growth), so an Entry from "
-    "before becomes valid again once its slot is reused and reads the new entry's data"
-)
-
-
 def _regrow(st: Any, n: int) -> None:
     for k in range(n):
         st.add(ref=1000 + k)
 
 
-@pytest.mark.xfail(strict=True, reason=GENERATION_BUG)
 def test_stale_after_dynamic_retract_and_regrowth() -> None:
     d = cs.DynamicStore(Genes, log2size=2)
     _regrow(d, 6)
@@ -311,7 +303,6 @@ def test_stale_after_dynamic_retract_and_regrowth() -> None:
         e["ref"]
 
 
-@pytest.mark.xfail(strict=True, reason=GENERATION_BUG)
 def test_stale_after_dynamic_reset_dropping_chunks_and_reuse() -> None:
     d = cs.DynamicStore(Genes, log2size=2)
     _regrow(d, 5)
@@ -322,7 +313,6 @@ def test_stale_after_dynamic_reset_dropping_chunks_and_reuse() -> None:
         e["ref"]
 
 
-@pytest.mark.xfail(strict=True, reason=GENERATION_BUG)
 def test_stale_after_dynamic_reset_with_log2size_and_reuse() -> None:
     d = cs.DynamicStore(Genes, log2size=2)
     _regrow(d, 1)
@@ -333,7 +323,6 @@ def test_stale_after_dynamic_reset_with_log2size_and_reuse() -> None:
         e["ref"]
 
 
-@pytest.mark.xfail(strict=True, reason=GENERATION_BUG)
 def test_stale_after_static_reset_with_size_and_reuse() -> None:
     st = Genes(4)
     _regrow(st, 1)

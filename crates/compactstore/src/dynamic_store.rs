@@ -50,6 +50,9 @@ pub struct DynamicStore {
     last_index: Option<usize>,
     /// No chunk below this one has a free slot.
     free_chunk: usize,
+    /// Generation new chunks start at: above every generation of a chunk dropped so far, so a view of
+    /// a dropped slot never sees a later entry in its place.
+    next_base: u32,
 }
 
 impl DynamicStore {
@@ -58,8 +61,12 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
     pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<DynamicStore> {
+        DynamicStore::new_from(schema, log2size, 0)
+    }
+
+    fn new_from(schema: Arc<Schema>, log2size: u32, base: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::try_new(Arc::clone(&schema), 1 << log2size)?;
+        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base)?;
         Ok(DynamicStore {
             schema,
             log2size,
@@ -67,7 +74,13 @@ impl DynamicStore {
             len: 0,
             last_index: None,
             free_chunk: 0,
+            next_base: base,
         })
+    }
+
+    /// Record that `chunk` is being dropped: later chunks start above its generations.
+    fn forget(next_base: &mut u32, chunk: &StaticStore) {
+        *next_base = (*next_base).max(chunk.slots().max_generation().wrapping_add(1));
     }
 
     /// `log2` of the chunk size.
@@ -91,6 +104,7 @@ impl DynamicStore {
             len: 0,
             last_index: None,
             free_chunk: 0,
+            next_base: 0,
             ..self.clone_meta()
         }
     }
@@ -103,6 +117,7 @@ impl DynamicStore {
             len: 0,
             last_index: None,
             free_chunk: 0,
+            next_base: 0,
         }
     }
 
@@ -111,7 +126,11 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE` (nothing changes).
     pub fn reset_with_log2size(&mut self, log2size: u32) -> Result<()> {
-        *self = DynamicStore::new(Arc::clone(&self.schema), log2size)?;
+        let mut base = self.next_base;
+        for c in &self.chunks {
+            DynamicStore::forget(&mut base, c);
+        }
+        *self = DynamicStore::new_from(Arc::clone(&self.schema), log2size, base)?;
         Ok(())
     }
 
@@ -120,7 +139,9 @@ impl DynamicStore {
     pub fn retract(&mut self) -> usize {
         let before = self.chunks.len();
         while self.chunks.len() > 1 && self.chunks.last().is_some_and(StaticStore::is_empty) {
-            self.chunks.pop();
+            if let Some(c) = self.chunks.pop() {
+                DynamicStore::forget(&mut self.next_base, &c);
+            }
         }
         self.free_chunk = self.free_chunk.min(self.chunks.len() - 1);
         before - self.chunks.len()
@@ -131,8 +152,11 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if the chunk cannot be allocated (nothing changes).
     pub fn grow(&mut self) -> Result<()> {
-        self.chunks
-            .push(StaticStore::try_new(Arc::clone(&self.schema), self.chunk_size())?);
+        self.chunks.push(StaticStore::try_new_from(
+            Arc::clone(&self.schema),
+            self.chunk_size(),
+            self.next_base,
+        )?);
         Ok(())
     }
 
@@ -231,6 +255,9 @@ impl Store for DynamicStore {
     }
 
     fn reset(&mut self) {
+        for c in self.chunks.iter().skip(1) {
+            DynamicStore::forget(&mut self.next_base, c);
+        }
         self.chunks.truncate(1);
         for c in &mut self.chunks {
             c.reset();
@@ -333,6 +360,36 @@ mod tests {
         assert_eq!(d.size(), 2);
         assert_eq!(d.retract(), 0);
         d.validate().unwrap();
+    }
+
+    #[test]
+    fn views_of_dropped_chunks_stay_stale() {
+        // A view remembers (slot, generation); a chunk dropped by retract/reset and grown again must not
+        // hand the same generation to a new entry in that slot.
+        let mut d = store(1);
+        for _ in 0..4 {
+            d.next_index().unwrap();
+        }
+        let g3 = d.generation(3).unwrap();
+        d.remove(3).unwrap();
+        d.remove(2).unwrap();
+        assert_eq!(d.retract(), 1);
+        d.next_index().unwrap();
+        assert_eq!(d.next_index().unwrap(), 3);
+        assert_ne!(d.generation(3).unwrap(), g3);
+        let g0 = d.generation(0).unwrap();
+        d.reset_with_log2size(2).unwrap();
+        d.next_index().unwrap();
+        assert_ne!(d.generation(0).unwrap(), g0);
+        for _ in 0..5 {
+            d.next_index().unwrap();
+        }
+        let g1 = d.generation(5).unwrap();
+        d.reset();
+        for _ in 0..6 {
+            d.next_index().unwrap();
+        }
+        assert_ne!(d.generation(5).unwrap(), g1);
     }
 
     #[test]

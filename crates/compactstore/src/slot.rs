@@ -24,13 +24,27 @@ impl Slots {
     /// `size` free slots. Allocates once.
     #[must_use]
     pub fn new(size: usize) -> Slots {
+        Slots::with_generation(size, 0)
+    }
+
+    /// `size` free slots whose generations all start at `base`. A store that replaces dropped slots
+    /// starts the new ones above every generation the dropped ones reached, so views of dropped slots stay
+    /// stale. Allocates once.
+    #[must_use]
+    pub fn with_generation(size: usize, base: u32) -> Slots {
         Slots {
             occupied: vec![0; size.div_ceil(64)],
-            generations: vec![0; size],
+            generations: vec![base; size],
             size,
             len: 0,
             free_hint: 0,
         }
+    }
+
+    /// The highest generation of any slot (0 for no slot). O(size).
+    #[must_use]
+    pub fn max_generation(&self) -> u32 {
+        self.generations.iter().copied().max().unwrap_or(0)
     }
 
     /// Number of slots.

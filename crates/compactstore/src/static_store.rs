@@ -59,6 +59,11 @@ impl StaticStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if `size > MAX_SIZE` or the columns cannot be allocated.
     pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
+        StaticStore::try_new_from(schema, size, 0)
+    }
+
+    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`.
+    pub(crate) fn try_new_from(schema: Arc<Schema>, size: usize, base: u32) -> Result<StaticStore> {
         if size > StaticStore::MAX_SIZE {
             return Err(Error::InvalidArgument(format!(
                 "size {size} > {}",
@@ -73,7 +78,7 @@ impl StaticStore {
         Ok(StaticStore {
             schema,
             columns,
-            slots: Slots::new(size),
+            slots: Slots::with_generation(size, base),
             last_index: None,
         })
     }
@@ -154,7 +159,9 @@ impl StaticStore {
     /// # Errors
     /// As [`StaticStore::try_new`]; nothing changes on error.
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
-        *self = StaticStore::try_new(Arc::clone(&self.schema), size)?;
+        // New slots start above every generation the old ones reached: old views stay stale.
+        let base = self.slots.max_generation().wrapping_add(1);
+        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base)?;
         Ok(())
     }
 
@@ -302,6 +309,18 @@ mod tests {
         let i = s.next_index().unwrap();
         let g = s.generation(i).unwrap();
         s.remove(i).unwrap();
+        assert_eq!(s.next_index().unwrap(), i);
+        assert_ne!(s.generation(i).unwrap(), g);
+    }
+
+    #[test]
+    fn views_survive_no_resize() {
+        // reset_with_size makes new slots: their generations start above the old ones, so a view of an
+        // old entry never reads the new entry in its slot.
+        let mut s = genes(2);
+        let i = s.next_index().unwrap();
+        let g = s.generation(i).unwrap();
+        s.reset_with_size(3).unwrap();
         assert_eq!(s.next_index().unwrap(), i);
         assert_ne!(s.generation(i).unwrap(), g);
     }

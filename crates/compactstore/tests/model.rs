@@ -228,16 +228,47 @@ struct Model {
     last_index: Option<usize>,
     /// `Some(chunk size)` for a dynamic store.
     chunk: Option<usize>,
+    /// The generation new slots start at: above every generation of a slot dropped so far (by retract,
+    /// reset or a resizing reset), so a view of a dropped slot never sees a later entry in its place.
+    next_base: u32,
 }
 
 impl Model {
     fn new(size: usize, chunk: Option<usize>) -> Model {
+        Model::new_from(size, chunk, 0)
+    }
+
+    fn new_from(size: usize, chunk: Option<usize>, base: u32) -> Model {
         Model {
             entries: vec![None; size],
             scratch: BTreeMap::new(),
-            generations: vec![0; size],
+            generations: vec![base; size],
             last_index: None,
             chunk,
+            next_base: base,
+        }
+    }
+
+    /// Slots `from..` are dropped: new slots start above their generations.
+    fn forget(&mut self, from: usize) {
+        for &g in &self.generations[from..] {
+            self.next_base = self.next_base.max(g.wrapping_add(1));
+        }
+    }
+
+    /// The base of a store replacing this one by a resizing reset.
+    fn base_after_resize(&self) -> u32 {
+        let top = self
+            .generations
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .wrapping_add(1);
+        if self.chunk.is_some() {
+            self.next_base.max(top)
+        } else {
+            top
         }
     }
 
@@ -283,7 +314,7 @@ impl Model {
                 };
                 let n = self.size();
                 self.entries.resize(n + c, None);
-                self.generations.resize(n + c, 0);
+                self.generations.resize(n + c, self.next_base);
                 n
             }
         };
@@ -309,6 +340,7 @@ impl Model {
     /// Drop every entry; a dynamic store keeps its first chunk only.
     fn reset(&mut self) {
         let keep = self.chunk.unwrap_or(self.size());
+        self.forget(keep);
         for i in 0..self.size() {
             if self.entries[i].is_some() {
                 self.generations[i] = self.generations[i].wrapping_add(1);
@@ -326,6 +358,7 @@ impl Model {
         let mut n = 0;
         while self.size() > c && self.entries[self.size() - c..].iter().all(Option::is_none) {
             let keep = self.size() - c;
+            self.forget(keep);
             self.entries.truncate(keep);
             self.generations.truncate(keep);
             self.scratch.retain(|&i, _| i < keep);
@@ -822,11 +855,11 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
                 _ if *n == 40 => expect_outcome(&got, &[Expect::InvalidArgument])?,
                 Some(_) => {
                     prop_assert_eq!(got, Ok(()));
-                    *model = Model::new(1 << n, Some(1 << n));
+                    *model = Model::new_from(1 << n, Some(1 << n), model.base_after_resize());
                 }
                 None => {
                     prop_assert_eq!(got, Ok(()));
-                    *model = Model::new(*n as usize, None);
+                    *model = Model::new_from(*n as usize, None, model.base_after_resize());
                 }
             }
         }

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+Step = tuple[str, Callable[[], None]]  # a label for the progress bar, and the measurement
+
 # --------------------------------------------------------------------------------------------------------
 # sizes
 
@@ -165,14 +167,14 @@ B1_ALTS = [
 ]
 
 
-def b1_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
+def b1_steps(sz: Sizes, sec: Section) -> list[Step]:
     n, m = sz.n_b1, sz.members
     raw = n * m * 8
     sec.params = {"entries": n, "members": m, "raw_bytes": raw}
     g = f"{n:,} entries x {m} int64 members; raw data {_mb(raw)}"
     sec.add(g, Row("raw data (N x 125 x 8 bytes)", f"{_mb(raw)}  {raw / n:,.0f} B/entry", status="reference",
                    values={"rss_bytes": raw, "bytes_per_entry": raw / n, "ratio_to_raw": 1.0}))
-    steps = []
+    steps: list[Step] = []
     for alt, label, needs in B1_ALTS:
         row = sec.add(g, Row(label))
         if alt in ("cs_static", "cs_dynamic", "cs_dynamic16"):
@@ -226,7 +228,7 @@ B2_ALTS = [
 ]
 
 
-def b2_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
+def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
     n = sz.n_b2
     sec.params = {"entries": n}
     g = (f"{n:,} records {{ref i64, fitness f32, generation i32, num_codes u16, alive bool, inputs u8[8], "
@@ -236,7 +238,7 @@ def b2_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
                      "category as a Categorical; each alternative is built from the same numpy columns in a "
                      "fresh interpreter after a small warm-up build, and the columns are freed before the reading.")
     info = sec.add(g, Row("information content (8+4+4+2+1+8 B + name bytes + 3 bits)", status="reference"))
-    steps = []
+    steps: list[Step] = []
     missing_noted = set()
     for alt, label, needs in B2_ALTS:
         row = sec.add(g, Row(label))
@@ -292,12 +294,12 @@ B3_ALTS = [
 ]
 
 
-def b3_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
+def b3_steps(sz: Sizes, sec: Section) -> list[Step]:
     n, m = sz.n_b3, sz.members
     sec.params = {"entries": n, "members": m}
     g = (f"{n:,} entries x {m} int64; after fork() a child reads member 0 of every entry; "
          "private memory it gains (smaps_rollup Private_Clean + Private_Dirty), as % of the store's RSS")
-    steps = []
+    steps: list[Step] = []
     for alt, label, needs in B3_ALTS:
         row = sec.add(g, Row(label))
         if alt.startswith("cs_"):
@@ -339,13 +341,13 @@ def _vs(row: Row, t: float, ref: float, ref_name: str, limit: float | None) -> N
         row.status = "reference"
 
 
-def b4_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
+def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
     sec.params = {"ops": sz.b4_ops, "repeat": sz.repeat}
     sec.notes.append(f"Times are per iteration of a Python for loop over {sz.b4_ops:,} random accesses "
                      f"(fixed seeds), best of {sz.repeat} runs; the bare loop is shown for scale and is "
                      "included in both sides of every ratio.")
     keyed = keyed_available()
-    steps = []
+    steps: list[Step] = []
 
     def keyed_shape(n: int, m: int, entry_limit: float, tuple_limit: float) -> None:
         g = f"(a) keyed, {n:,} keys x {m} int64 members, random key and member"
@@ -515,7 +517,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
 # B5: growth
 
 
-def b5_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
+def b5_steps(sz: Sizes, sec: Section) -> list[Step]:
     n, m = sz.n_b5, sz.members
     block = 1 << sz.b5_block_log2
     sec.params = {"entries": n, "members": m, "block": block}
@@ -527,7 +529,7 @@ def b5_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
         "numpy_doubling": sec.add(g, Row(f"numpy (cap, {m}) array, capacity doubled (np.empty + copy)",
                                          status="reference")),
     }
-    steps = []
+    steps: list[Step] = []
     for alt, row in rows.items():
 
         def step(alt: str = alt, row: Row = row) -> None:
@@ -539,7 +541,9 @@ def b5_steps(sz: Sizes, sec: Section) -> list[tuple[str, Callable[[], None]]]:
             final, peak = res["final"], res["peak"]
             r = peak / final if final > 0 else float("nan")
             row.values = {"final_bytes": final, "peak_bytes": peak, "peak_over_final": r}
-            row.figure = f"peak {_mb(peak)}, final {_mb(final)}: {r:.3f}× final"
+            raw = n * m * 8
+            row.values["peak_over_raw"] = peak / raw
+            row.figure = f"peak {_mb(peak)} ({peak / raw:.2f}× raw), final {_mb(final)}: {r:.3f}× final"
             if not res["peak_reset"]:
                 row.note = "peak mark could not be reset: peak includes start-up"
             if alt == "cs_dynamic":
@@ -566,7 +570,15 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
     except (OSError, subprocess.SubprocessError):
         pass
+    commit = ""
+    try:  # the source tree the package was built from, when run from a checkout
+        here = os.path.dirname(os.path.abspath(__file__))
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                cwd=here, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
     return {
+        "git": commit,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -626,7 +638,7 @@ class Progress:
         self.total, self.done, self.enabled = total, 0, enabled
         self.bar: Any = None
         if enabled and have("tqdm"):
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
             self.bar = tqdm(total=total, desc="compactstore bench", unit="step", file=sys.stderr)
 
@@ -646,7 +658,7 @@ class Progress:
             self.bar.close()
 
 
-SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[tuple[str, Callable[[], None]]]]]] = {
+SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
     "B1": ("seed memory: RSS of the seed's table", b1_steps),
     "B2": ("mixed record: bytes per entry, all in", b2_steps),
     "B3": ("fork sharing: private memory a reading child gains", b3_steps),
@@ -696,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["features"] = {"KeyedStore": keyed_available(), "str members": str_members_available()}
 
     sections: list[Section] = []
-    steps: list[tuple[str, Callable[[], None]]] = []
+    steps: list[Step] = []
     for key in SECTIONS:
         if key not in wanted:
             continue
@@ -716,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
         progress.close()
     meta["seconds"] = round(time.perf_counter() - t0, 1)
 
-    print(f"compactstore {meta['compactstore']} benchmarks ({meta['preset']}), {meta['date']}")
+    built = f" (source {meta['git']})" if meta["git"] else ""
+    print(f"compactstore {meta['compactstore']}{built} benchmarks ({meta['preset']}), {meta['date']}")
     print(f"{meta['cpu']}, {meta['cores']} cores; Python {meta['python']}, numpy {meta['numpy']}")
     if args.quick:
         print("--quick: sizes far too small for the figures to mean anything (fixed costs dominate); "

@@ -62,7 +62,9 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
         if key == "B1":
             raw = sec.params["raw_bytes"] / sec.params["entries"]
             _bars(ax, rows, "bytes_per_entry",
-                  lambda r, v: f"{v:,.0f} B  ({r.values['ratio_to_raw']:.2f}× raw)",
+                  lambda r, v: (f"{v:,.0f} B  (raw + {r.values['bytes_per_key_over_raw']:.1f} B/key; "
+                                "target raw + 24)" if "bytes_per_key_over_raw" in r.values
+                                else f"{v:,.0f} B  ({r.values['ratio_to_raw']:.2f}× raw)"),
                   "bytes per entry (RSS gained / entries)",
                   f"B1 seed memory: {sec.params['entries']:,} entries × {sec.params['members']} int64 members\n"
                   "target: compactstore ≤ 1.03× raw data")

@@ -130,7 +130,7 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
 
         return (arr, index), read
     if alt == "pandas":
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
         data = np.ones((n, m), dtype=np.int64)
         df = pd.DataFrame(data, columns=member_names(m))
@@ -185,7 +185,7 @@ def build_keyed_seed(T: Any, n: int, m: int) -> Any:
 
     import compactstore as cs
 
-    KS = cs.KeyedStore  # type: ignore[attr-defined]
+    KS = cs.KeyedStore
     if hasattr(KS, "from_columns"):
         keys = np.arange(n, dtype=np.int64)
         base = np.arange(n, dtype=np.int64) * m
@@ -365,7 +365,7 @@ def build_mixed(alt: str, data: dict[str, Any]) -> Any:
 
         return {row[0]: Gene(*row) for row in mixed_rows(data)}
     if alt == "pandas":
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
         n = len(data["ref"])
         cols: dict[str, Any] = {
@@ -383,7 +383,7 @@ def build_mixed(alt: str, data: dict[str, Any]) -> Any:
         df.index.get_loc(int(data["ref"][n // 2]))  # build the index's hash table, as a keyed lookup does
         return df
     if alt in ("pyarrow", "pyarrow_index"):
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
         n = len(data["ref"])
         table = pa.table(
@@ -408,7 +408,7 @@ def build_mixed(alt: str, data: dict[str, Any]) -> Any:
         import compactstore as cs
 
         T = mixed_store_type()
-        pool = cs.KeyedStore(T, key=cs.i64)  # type: ignore[attr-defined]
+        pool = cs.KeyedStore(T, key=cs.i64)
         for ref, fit, gen, nc, alive, inputs, name, cat in mixed_rows(data):
             pool[ref] = {
                 "fitness": fit,

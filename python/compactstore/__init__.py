@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 import operator
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeAlias
 
 import numpy as np
 
@@ -54,18 +54,33 @@ __all__ = [
     "u64",
 ]
 
-# Member types: the numpy scalar types themselves, so `np.int16` and `cs.i16` are the same spelling.
-bool_ = np.bool_
-i8 = np.int8
-i16 = np.int16
-i32 = np.int32
-i64 = np.int64
-u8 = np.uint8
-u16 = np.uint16
-u32 = np.uint32
-u64 = np.uint64
-f32 = np.float32
-f64 = np.float64
+# Member types: the numpy scalar types themselves, so `np.int16` and `cs.i16` are the same spelling. Type
+# checkers see the Python type a member reads as (`int`, `float`, `bool`), so `fitness: cs.f32 = 0.5` in a
+# store class type-checks under `mypy --strict`.
+if TYPE_CHECKING:
+    bool_: TypeAlias = bool
+    i8: TypeAlias = int
+    i16: TypeAlias = int
+    i32: TypeAlias = int
+    i64: TypeAlias = int
+    u8: TypeAlias = int
+    u16: TypeAlias = int
+    u32: TypeAlias = int
+    u64: TypeAlias = int
+    f32: TypeAlias = float
+    f64: TypeAlias = float
+else:
+    bool_ = np.bool_
+    i8 = np.int8
+    i16 = np.int16
+    i32 = np.int32
+    i64 = np.int64
+    u8 = np.uint8
+    u16 = np.uint16
+    u32 = np.uint32
+    u64 = np.uint64
+    f32 = np.float32
+    f64 = np.float64
 
 
 
@@ -180,7 +195,7 @@ def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tu
     return (name, dtype, length, None if default is Member._NO_DEFAULT else default, read_only)
 
 
-def _schema_from_class(cls: type) -> Schema:
+def _members_from_class(cls: type) -> list[tuple[str, str, int, Any, bool]]:
     members = []
     for name, spec in cls.__dict__.get("__annotations__", {}).items():
         if isinstance(spec, str):
@@ -190,7 +205,7 @@ def _schema_from_class(cls: type) -> Schema:
             )
         default = cls.__dict__.get(name, Member._NO_DEFAULT)
         members.append(_member_tuple(name, spec, default))
-    return Schema(members)
+    return members
 
 
 class StaticStore(_NativeStaticStore):
@@ -201,17 +216,29 @@ class StaticStore(_NativeStaticStore):
     """
 
     __slots__ = ()
+    _cs_schema: ClassVar[Schema]
+    _cs_members: ClassVar[list[tuple[str, str, int, Any, bool]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "__annotations__" not in cls.__dict__ and hasattr(cls, "_cs_schema"):
-            return  # a subclass of a store type that adds no members keeps its parent's
-        schema = _schema_from_class(cls)
-        if hasattr(cls, "_cs_schema") and len(cls._cs_schema) and "__annotations__" in cls.__dict__:
+        own = cls.__dict__.get("__annotations__", {})
+        parent = getattr(cls, "_cs_members", None)
+        if parent and own:
             raise TypeError("a store type with members cannot be extended with more members")
+        if parent:
+            # A subclass without annotations keeps its parent's members; a class attribute named like a
+            # member gives it a new default.
+            members = [
+                (name, dtype, length, cls.__dict__[name] if name in cls.__dict__ else default, read_only)
+                for name, dtype, length, default, read_only in parent
+            ]
+        else:
+            members = _members_from_class(cls)
+        schema = Schema(members)
         for name in schema.names():
             if name in cls.__dict__:
                 delattr(cls, name)  # the default moved into the schema; `s.name` is the container
+        cls._cs_members = members
         cls._cs_schema = schema
 
 
@@ -220,13 +247,12 @@ def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:
     field-definition dict ``{"type": np.int64, "length": 1, "default": 0, "read_only": False}``)."""
     if not isinstance(members, Mapping):
         raise TypeError("make_store takes a mapping of member names to types")
-    schema = Schema([_member_tuple(str(k), v) for k, v in members.items()])
-    cls = type(name, (StaticStore,), {"__slots__": (), "__module__": __name__, "_cs_schema_pending": True})
-    cls._cs_schema = schema
+    annotations = {str(k): v for k, v in members.items()}
+    cls: type[StaticStore] = type(name, (StaticStore,), {"__slots__": (), "__annotations__": annotations})
     return cls
 
 
-class KeyedStore(_NativeKeyedStore, MutableMapping):  # type: ignore[misc]
+class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
     """A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 
     ``KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)``; key is ``cs.i64``, ``cs.u64``,
@@ -262,7 +288,7 @@ class KeyedStore(_NativeKeyedStore, MutableMapping):  # type: ignore[misc]
         ``OverflowError``, a float column for an int member ``TypeError``); an Array member takes shape
         (len(keys), n). Duplicate keys raise ``ValueError``; members not given get their defaults.
         """
-        schema = store_type._cs_schema  # type: ignore[attr-defined]
+        schema = store_type._cs_schema
         kind = key if key is not None else i64
         if kind in (Str, str):
             keys_arg: Any = [str(k) if isinstance(k, np.str_) else k for k in keys]
@@ -285,8 +311,10 @@ class KeyedStore(_NativeKeyedStore, MutableMapping):  # type: ignore[misc]
             if arr.shape[0] != n:
                 raise ValueError(f"column {name!r} has {arr.shape[0]} rows for {n} keys")
             cols.append((name, np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
-        return cls(store_type, key=kind, log2size=log2size, ignore_unknown=ignore_unknown, _keys=keys_arg,
-                   _columns=cols)
+        pool: KeyedStore = cls(
+            store_type, key=kind, log2size=log2size, ignore_unknown=ignore_unknown, _keys=keys_arg, _columns=cols
+        )
+        return pool
 
 
 def _convert_column(arr: Any, dtype: Any, name: str) -> Any:

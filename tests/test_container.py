@@ -264,8 +264,6 @@ def test_slice_assignment_scalar_broadcast(s: Any) -> None:
     assert s.f64[:].tolist() == [1.5] * N
 
 
-@pytest.mark.xfail(strict=True, reason="bug: container.rs scatter broadcasts a scalar into an Array member's "
-                   "selection via member_value, which needs a sequence: s.vec[0:2] = 7 raises TypeError")
 def test_array_slice_assignment_scalar_broadcast(s: Any) -> None:
     s.vec[0:2] = 7
     assert s.vec[:3].tolist() == [[7, 7, 7], [7, 7, 7], [2, -2, 4]]
@@ -514,8 +512,6 @@ def test_numpy_of_dynamic_store_is_a_copy(how: str) -> None:
     assert v[7].tolist() == [7, -7, 14]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: container.rs __array__ ignores copy=False: np.asarray(d.m, copy=False) "
-                   "on a dynamic store silently returns a copy instead of raising ValueError (numpy 2 protocol)")
 def test_asarray_copy_false_on_dynamic_store_raises() -> None:
     d = filled("dynamic")
     with pytest.raises(ValueError):

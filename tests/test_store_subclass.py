@@ -34,3 +34,12 @@ def test_bad_default_in_subclass_raises_at_class_creation() -> None:
 
         class Bad(Genes):
             fitness = "high"
+
+
+def test_add_takes_pairs_like_dict() -> None:
+    s = Genes(2)
+    i = s.add([("ref", 5), ("fitness", 0.75)])
+    assert (s.ref[i], s.fitness[i]) == (5, 0.75)
+    with pytest.raises(KeyError):
+        s.add([("nope", 1)])
+    assert len(s) == 1

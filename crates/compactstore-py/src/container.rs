@@ -232,7 +232,19 @@ impl PyContainer {
             }
         };
         let vals: Vec<Value> = if broadcast {
-            let v = member_value(values, &self.ty)?;
+            let v = match self.ty {
+                // A scalar broadcast into an Array member fills every element of every selected row.
+                MemberType::Array(_, w)
+                    if py
+                        .import("numpy")?
+                        .call_method1("ndim", (values,))?
+                        .extract::<usize>()?
+                        == 0 =>
+                {
+                    Value::Array(vec![scalar_value(values)?; w])
+                }
+                _ => member_value(values, &self.ty)?,
+            };
             self.ty.canonical(&v).map_err(crate::error::to_py)?;
             vec![v; idx.len()]
         } else {
@@ -386,6 +398,11 @@ impl PyContainer {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if copy == Some(false) && !slf.get().h.owns_static()? {
+            return Err(PyValueError::new_err(
+                "a dynamic store's (or chunk's) member cannot be viewed without a copy: use copy=None or True",
+            ));
+        }
         let mut arr = Self::numpy_view(slf)?;
         if let Some(dt) = dtype {
             if !dt.is_none() {

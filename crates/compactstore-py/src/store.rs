@@ -36,10 +36,13 @@ pub fn convert_members(
     };
     if let Some(mapping) = mapping {
         if !mapping.is_none() {
+            // A mapping, or an iterable of (name, value) pairs, as dict() takes.
             let items = if let Ok(d) = mapping.cast::<PyDict>() {
                 d.items().into_any()
-            } else {
+            } else if mapping.hasattr("items")? {
                 mapping.call_method0("items")?
+            } else {
+                mapping.clone()
             };
             for item in items.try_iter()? {
                 let item = item?;

@@ -120,6 +120,15 @@ def have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _version(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return "?"
+
+
 def keyed_available() -> bool:
     import compactstore as cs
 
@@ -705,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["preset"] = "quick" if args.quick else "full" if args.full else "default"
     meta["sizes"] = asdict(sz)
     meta["optional"] = {m: have(m) for m in ("pandas", "pyarrow", "matplotlib", "tqdm")}
+    meta["versions"] = {m: _version(m) for m, ok in meta["optional"].items() if ok}
     meta["features"] = {"KeyedStore": keyed_available(), "str members": str_members_available()}
 
     sections: list[Section] = []
@@ -730,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
 
     built = f" (source {meta['git']})" if meta["git"] else ""
     print(f"compactstore {meta['compactstore']}{built} benchmarks ({meta['preset']}), {meta['date']}")
-    print(f"{meta['cpu']}, {meta['cores']} cores; Python {meta['python']}, numpy {meta['numpy']}")
+    libs = "".join(f", {m} {v}" for m, v in meta["versions"].items() if m in ("pandas", "pyarrow"))
+    print(f"{meta['cpu']}, {meta['cores']} cores; Python {meta['python']}, numpy {meta['numpy']}{libs}")
     if args.quick:
         print("--quick: sizes far too small for the figures to mean anything (fixed costs dominate); "
               "this checks that the benchmark runs")

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
+use crate::error::IntoPy;
 use crate::on;
 use crate::shared::{Handle, Inner, View};
 
@@ -138,8 +139,9 @@ impl PyContainer {
         })
     }
 
-    fn dtype_(&self) -> Dtype {
-        self.ty.dtype()
+    /// The dtype of a numeric member; `WrongType` (Python `TypeError`) for the others.
+    fn dtype_(&self) -> Result<Dtype, Error> {
+        self.ty.dtype().ok_or_else(|| not_numeric(&self.ty))
     }
 
     fn refuse_read_only(&self, py: Python<'_>) -> PyResult<()> {
@@ -197,7 +199,7 @@ impl PyContainer {
                 PyArray1::from_vec(py, out).into_any()
             }};
         }
-        let flat = match self.dtype_() {
+        let flat = match self.dtype_().py()? {
             Dtype::Bool => g!(u8).call_method1("view", ("bool",))?,
             Dtype::I8 => g!(i8),
             Dtype::I16 => g!(i16),
@@ -212,7 +214,7 @@ impl PyContainer {
         };
         match self.ty {
             MemberType::Array(_, w) => flat.call_method1("reshape", ((idx.len(), w),)),
-            MemberType::Scalar(_) => Ok(flat),
+            _ => Ok(flat),
         }
     }
 
@@ -220,15 +222,15 @@ impl PyContainer {
     fn scatter(&self, py: Python<'_>, idx: &[usize], values: &Bound<'_, PyAny>) -> PyResult<()> {
         self.refuse_read_only(py)?;
         let broadcast = match self.ty {
-            MemberType::Scalar(_) => {
+            MemberType::Array(_, w) => {
+                let ndim: usize = py.import("numpy")?.call_method1("ndim", (values,))?.extract()?;
+                ndim <= 1 && (ndim == 0 || values.len()? == w) && !(idx.len() == w && ndim == 1 && w != 1)
+            }
+            _ => {
                 !(values.is_instance_of::<PyList>()
                     || values.is_instance_of::<PyTuple>()
                     || values.hasattr("__len__")?)
                     || values.is_instance_of::<PyString>()
-            }
-            MemberType::Array(_, w) => {
-                let ndim: usize = py.import("numpy")?.call_method1("ndim", (values,))?.extract()?;
-                ndim <= 1 && (ndim == 0 || values.len()? == w) && !(idx.len() == w && ndim == 1 && w != 1)
             }
         };
         let vals: Vec<Value> = if broadcast {
@@ -286,7 +288,7 @@ impl PyContainer {
             .h
             .read(|v| on!(v, s => (0..s.size()).map(|i| s.get(i, self.m)).collect()))?;
         vals.into_iter()
-            .map(|v| to_object(py, v, self.dtype_()))
+            .map(|v| to_object(py, v, self.ty.dtype()))
             .collect()
     }
 
@@ -337,17 +339,17 @@ impl PyContainer {
                         _ => chunk.get(o, m),
                     }
                 })?;
-                to_object(py, v, self.dtype_())
+                to_object(py, v, self.ty.dtype())
             }
             Key::Element(i, k) => {
                 let v = self.h.read(|v| {
                     on!(v, s => {
                         let i = normalize_index(i, s.size())?;
-                        let k = normalize_index(k, self.ty.width())?;
+                        let k = normalize_index(k, self.ty.width().ok_or_else(|| not_numeric(&self.ty))?)?;
                         s.get_element(i, m, k)
                     })
                 })?;
-                to_object(py, v, self.dtype_())
+                to_object(py, v, self.ty.dtype())
             }
             key => {
                 let idx = self.select(py, key)?;
@@ -375,7 +377,7 @@ impl PyContainer {
                 let val = scalar_value(value)?;
                 self.h.write(false, |mut v| {
                     let i = normalize_index(i, on!(v.read(), s => s.size()))?;
-                    let k = normalize_index(k, self.ty.width())?;
+                    let k = normalize_index(k, self.ty.width().ok_or_else(|| not_numeric(&self.ty))?)?;
                     v.set_element(i, m, k, &val)
                 })
             }
@@ -430,7 +432,7 @@ impl PyContainer {
     #[getter]
     fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.import("numpy")?
-            .call_method1("dtype", (numpy_name(self.dtype_()),))
+            .call_method1("dtype", (numpy_name(self.dtype_().py()?),))
     }
 
     /// Whether the member is read-only.
@@ -465,8 +467,9 @@ impl PyContainer {
         if flags & ffi::PyBUF_WRITABLE != 0 && this.read_only {
             return Err(PyBufferError::new_err("read-only member: no writable view"));
         }
-        let d = this.dtype_();
-        let (sz, w) = (d.size(), this.ty.width());
+        let d = this.dtype_().py()?;
+        let w = this.ty.width().ok_or_else(|| not_numeric(&this.ty)).py()?;
+        let sz = d.size();
         let (ptr, n) = {
             let mut g = this.h.data.lock()?;
             match (&mut *g, this.h.chunk) {
@@ -542,5 +545,13 @@ impl PyContainer {
             }
         }
         self.h.data.exports.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The error for a numeric-only operation on a str, bytes, interned or optional member.
+fn not_numeric(ty: &MemberType) -> Error {
+    Error::WrongType {
+        expected: "numeric member".into(),
+        got: ty.to_string(),
     }
 }

@@ -81,6 +81,9 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
             .map(|x| typed_scalar_value(x, *d))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array),
+        other => Err(PyTypeError::new_err(format!(
+            "member type {other} is not supported by the bindings yet"
+        ))),
     }
 }
 
@@ -127,7 +130,7 @@ fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny
 }
 
 /// A `Value` as a Python object. Arrays become read-only numpy arrays of the member's dtype.
-pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Dtype) -> PyResult<Bound<'py, PyAny>> {
+pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Option<Dtype>) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
@@ -137,6 +140,7 @@ pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Dtype) -> PyResult<Bound
         Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
         Value::Null => py.None().into_bound(py),
         Value::Array(items) => {
+            let dtype = dtype.ok_or_else(|| PyTypeError::new_err("an array value needs a numeric dtype"))?;
             let arr = array_of(py, &items, dtype)?;
             arr.getattr("flags")?.setattr("writeable", false)?;
             arr

@@ -41,7 +41,7 @@ impl PyEntry {
         }
     }
 
-    fn member(&self, name: &str) -> PyResult<(usize, MemberType, compactstore::Dtype)> {
+    fn member(&self, name: &str) -> PyResult<(usize, MemberType, Option<compactstore::Dtype>)> {
         self.h.read(|v| {
             on!(v, s => {
                 self.live(s)?;
@@ -54,7 +54,7 @@ impl PyEntry {
     }
 
     fn values_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let vals: Vec<(Value, compactstore::Dtype)> = self.h.read(|v| {
+        let vals: Vec<(Value, Option<compactstore::Dtype>)> = self.h.read(|v| {
             on!(v, s => {
                 self.live(s)?;
                 (0..s.schema().len())

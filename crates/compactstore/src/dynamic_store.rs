@@ -41,7 +41,7 @@ pub const DEFAULT_LOG2SIZE: u32 = 11;
 /// assert_eq!(d.get(3, 0)?, Value::Float(3.0));
 /// # Ok::<(), compactstore::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DynamicStore {
     schema: Arc<Schema>,
     log2size: u32,
@@ -66,7 +66,7 @@ impl DynamicStore {
 
     fn new_from(schema: Arc<Schema>, log2size: u32, base: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base)?;
+        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None)?;
         Ok(DynamicStore {
             schema,
             log2size,
@@ -139,7 +139,9 @@ impl DynamicStore {
     pub fn retract(&mut self) -> usize {
         let before = self.chunks.len();
         while self.chunks.len() > 1 && self.chunks.last().is_some_and(StaticStore::is_empty) {
-            if let Some(c) = self.chunks.pop() {
+            if let Some(mut c) = self.chunks.pop() {
+                // Free slots may hold values written to them: release their dictionary references.
+                c.release_shared();
                 DynamicStore::forget(&mut self.next_base, &c);
             }
         }
@@ -152,11 +154,13 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if the chunk cannot be allocated (nothing changes).
     pub fn grow(&mut self) -> Result<()> {
-        self.chunks.push(StaticStore::try_new_from(
+        let chunk = StaticStore::try_new_from(
             Arc::clone(&self.schema),
             self.chunk_size(),
             self.next_base,
-        )?);
+            self.chunks.first(),
+        )?;
+        self.chunks.push(chunk);
         Ok(())
     }
 
@@ -185,6 +189,27 @@ impl DynamicStore {
         self.free_chunk = (n / cs).min(self.chunks.len() - 1);
         self.last_index = n.checked_sub(1);
         Ok(())
+    }
+}
+
+impl Clone for DynamicStore {
+    /// An independent copy: the chunks are copied and share one deep copy of each interned member's
+    /// dictionary (never the original's). O(size + data).
+    fn clone(&self) -> DynamicStore {
+        let mut chunks = self.chunks.clone();
+        if let Some((first, rest)) = chunks.split_first_mut() {
+            for c in rest {
+                c.share_dictionaries_from(first);
+            }
+        }
+        DynamicStore {
+            chunks,
+            len: self.len,
+            last_index: self.last_index,
+            free_chunk: self.free_chunk,
+            next_base: self.next_base,
+            ..self.clone_meta()
+        }
     }
 }
 
@@ -255,7 +280,8 @@ impl Store for DynamicStore {
     }
 
     fn reset(&mut self) {
-        for c in self.chunks.iter().skip(1) {
+        for c in self.chunks.iter_mut().skip(1) {
+            c.release_shared();
             DynamicStore::forget(&mut self.next_base, c);
         }
         self.chunks.truncate(1);
@@ -286,8 +312,9 @@ impl Store for DynamicStore {
             ));
         }
         let mut len = 0;
+        crate::static_store::validate_dictionaries(&self.chunks)?;
         for (c, s) in self.chunks.iter().enumerate() {
-            s.validate()?;
+            s.validate_chunk()?;
             if s.size() != self.chunk_size() {
                 return Err(Error::Invariant(format!("chunk {c} has size {}", s.size())));
             }
@@ -398,5 +425,244 @@ mod tests {
             store(0).reset_with_log2size(40),
             Err(Error::InvalidArgument(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod member_tests {
+    //! Str, bytes, interned and optional members through the store layers.
+    use super::*;
+    use crate::schema::{Dtype, Member, MemberType};
+    use crate::value::Value;
+
+    const NAME: usize = 0;
+    const CAT: usize = 1;
+    const OPT: usize = 2;
+    const OCAT: usize = 3;
+    const BLOB: usize = 4;
+    const ONAME: usize = 5;
+
+    fn schema() -> Arc<Schema> {
+        Arc::new(
+            Schema::new(vec![
+                Member::new("name", MemberType::Str).unwrap().with_compact_min(4),
+                Member::new("cat", MemberType::interned(MemberType::Str)).unwrap(),
+                Member::new("opt", MemberType::optional(MemberType::Scalar(Dtype::I32))).unwrap(),
+                Member::new(
+                    "ocat",
+                    MemberType::optional(MemberType::interned(MemberType::Bytes)),
+                )
+                .unwrap(),
+                Member::new("blob", MemberType::Bytes)
+                    .unwrap()
+                    .with_default(Value::Bytes(b"a default longer than 15".to_vec()))
+                    .unwrap(),
+                Member::new("oname", MemberType::optional(MemberType::Str))
+                    .unwrap()
+                    .with_default(Value::from("dflt"))
+                    .unwrap(),
+            ])
+            .unwrap(),
+        )
+    }
+
+    fn dict_len(d: &DynamicStore, m: usize) -> usize {
+        d.chunks()[0]
+            .column(m)
+            .unwrap()
+            .as_interned()
+            .unwrap()
+            .dictionary()
+            .read()
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn defaults_display_and_type_helpers() {
+        let s = schema();
+        let types: Vec<String> = s.members().iter().map(|m| m.ty().to_string()).collect();
+        assert_eq!(
+            types,
+            [
+                "str",
+                "interned[str]",
+                "optional[i32]",
+                "optional[interned[bytes]]",
+                "bytes",
+                "optional[str]"
+            ]
+        );
+        assert_eq!(MemberType::Scalar(Dtype::I64).dtype(), Some(Dtype::I64));
+        assert_eq!(MemberType::Str.dtype(), None);
+        assert_eq!(s.member(OPT).unwrap().ty().values_dtype(), Some(Dtype::I32));
+        assert!(!s.member(OPT).unwrap().ty().is_numeric());
+        assert_eq!(MemberType::Array(Dtype::U8, 8).width(), Some(8));
+        assert!(Member::new("x", MemberType::interned(MemberType::Scalar(Dtype::I8))).is_err());
+        assert!(Member::new("x", MemberType::optional(MemberType::optional(MemberType::Str))).is_err());
+        let d = DynamicStore::new(s, 1).unwrap();
+        assert_eq!(d.get(0, NAME).unwrap(), Value::from(""));
+        assert_eq!(d.get(0, CAT).unwrap(), Value::from(""));
+        assert_eq!(d.get(0, OPT).unwrap(), Value::Null);
+        assert_eq!(d.get(0, OCAT).unwrap(), Value::Null);
+        assert_eq!(
+            d.get(1, BLOB).unwrap(),
+            Value::Bytes(b"a default longer than 15".to_vec())
+        );
+        assert_eq!(d.get(1, ONAME).unwrap(), Value::from("dflt"));
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn values_round_trip_across_chunks_and_share_one_dictionary() {
+        let mut d = DynamicStore::new(schema(), 1).unwrap();
+        for k in 0..6 {
+            let cat = if k % 2 == 0 { "even" } else { "odd" };
+            d.add(&[
+                (NAME, Value::Str(format!("a long name number {k}"))),
+                (CAT, Value::from(cat)),
+                (OPT, if k % 3 == 0 { Value::Null } else { Value::Int(k) }),
+                (
+                    OCAT,
+                    if k == 1 {
+                        Value::Null
+                    } else {
+                        Value::Bytes(vec![k as u8])
+                    },
+                ),
+                (ONAME, Value::Null),
+            ])
+            .unwrap();
+        }
+        assert_eq!(d.chunks().len(), 3);
+        assert_eq!(dict_len(&d, CAT), 2, "one dictionary for all chunks");
+        assert_eq!(d.get(5, NAME).unwrap(), Value::from("a long name number 5"));
+        assert_eq!(d.get(4, CAT).unwrap(), Value::from("even"));
+        assert_eq!(d.get(3, OPT).unwrap(), Value::Null);
+        assert_eq!(d.get(4, OPT).unwrap(), Value::Int(4));
+        assert_eq!(d.get(1, OCAT).unwrap(), Value::Null);
+        assert_eq!(d.get(2, ONAME).unwrap(), Value::Null);
+        // The typed values column of an optional numeric member holds 0 for None.
+        assert_eq!(d.chunks()[1].column_slice::<i32>(OPT).unwrap(), &[2, 0]);
+        assert!(d.chunks_mut()[1].column_slice_mut::<i32>(OPT).is_err());
+        assert_eq!(d.find(CAT, &Value::from("odd")).unwrap(), vec![1, 3, 5]);
+        assert_eq!(d.find(OPT, &Value::Null).unwrap(), vec![0, 3]);
+        assert_eq!(
+            d.find(NAME, &Value::from("a long name number 2")).unwrap(),
+            vec![2]
+        );
+        assert!(d.find(NAME, &Value::Int(1)).is_err());
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn wrong_types_and_null_are_refused_and_change_nothing() {
+        let mut d = DynamicStore::new(schema(), 1).unwrap();
+        let i = d
+            .add(&[(NAME, Value::from("keep")), (CAT, Value::from("c"))])
+            .unwrap();
+        let before = d.nbytes();
+        for (m, bad) in [
+            (NAME, Value::Null),
+            (NAME, Value::Bytes(b"x".to_vec())),
+            (NAME, Value::Int(3)),
+            (CAT, Value::Null),
+            (CAT, Value::Bytes(b"c".to_vec())),
+            (BLOB, Value::from("text")),
+            (OPT, Value::from("1")),
+            (OCAT, Value::from("not bytes")),
+        ] {
+            assert!(
+                matches!(d.set(i, m, &bad), Err(Error::WrongType { .. })),
+                "{m} {bad:?}"
+            );
+        }
+        assert!(matches!(
+            d.add(&[(CAT, Value::from("new")), (NAME, Value::Null)]),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(dict_len(&d, CAT), 1, "a failed add interns nothing");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.get(i, NAME).unwrap(), Value::from("keep"));
+        assert_eq!(d.nbytes(), before);
+        let mut out = Vec::<u8>::new();
+        assert!(matches!(
+            d.gather::<u8>(NAME, &[0], &mut out),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(
+            d.scatter::<u32>(CAT, &[0], &[1]),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(
+            d.scatter::<i32>(OPT, &[0], &[1]),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(d.get_element(i, NAME, 0), Err(Error::WrongType { .. })));
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn remove_reset_and_retract_release_space_and_references() {
+        let mut d = DynamicStore::new(schema(), 1).unwrap();
+        for k in 0..4 {
+            d.add(&[
+                (CAT, Value::Str(format!("c{k}"))),
+                (NAME, Value::Str(format!("name long enough {k}"))),
+            ])
+            .unwrap();
+        }
+        assert_eq!(dict_len(&d, CAT), 4);
+        d.remove(3).unwrap();
+        assert_eq!(dict_len(&d, CAT), 3);
+        // A write to a free slot holds a reference until the chunk is dropped.
+        d.set(3, CAT, &Value::from("on a free slot")).unwrap();
+        d.remove(2).unwrap();
+        assert_eq!(dict_len(&d, CAT), 3);
+        assert_eq!(d.retract(), 1);
+        assert_eq!(dict_len(&d, CAT), 2);
+        d.validate().unwrap();
+        d.reset();
+        assert_eq!(dict_len(&d, CAT), 0);
+        assert_eq!(d.get(0, NAME).unwrap(), Value::from(""));
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn clones_have_independent_dictionaries() {
+        let mut d = DynamicStore::new(schema(), 1).unwrap();
+        for k in 0..3 {
+            d.add(&[(CAT, Value::Str(format!("c{k}")))]).unwrap();
+        }
+        let mut e = d.clone();
+        e.validate().unwrap();
+        e.set(0, CAT, &Value::from("changed")).unwrap();
+        e.set(2, CAT, &Value::from("c0")).unwrap();
+        assert_eq!(d.get(0, CAT).unwrap(), Value::from("c0"));
+        assert_eq!(d.get(2, CAT).unwrap(), Value::from("c2"));
+        assert_eq!(dict_len(&d, CAT), 3);
+        d.validate().unwrap();
+        e.validate().unwrap();
+        let mut s = d.chunks()[0].clone();
+        s.set(0, CAT, &Value::from("x")).unwrap();
+        d.validate().unwrap();
+    }
+
+    #[test]
+    fn nbytes_counts_views_data_and_one_dictionary() {
+        let mut d = DynamicStore::new(schema(), 4).unwrap();
+        let empty = d.nbytes();
+        d.add(&[(CAT, Value::from("same"))]).unwrap();
+        let one_chunk = d.nbytes() - empty;
+        for _ in 0..20 {
+            d.add(&[(CAT, Value::from("same"))]).unwrap();
+        }
+        assert_eq!(d.chunks().len(), 2);
+        let dict = d.chunks()[0].dictionaries_nbytes();
+        assert!(dict > 0 && one_chunk >= dict);
+        assert_eq!(
+            d.nbytes(),
+            d.chunks().iter().map(StaticStore::nbytes_own).sum::<usize>() + dict
+        );
     }
 }

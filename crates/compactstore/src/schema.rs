@@ -110,48 +110,140 @@ impl fmt::Display for Dtype {
 
 /// The type of one member: how each entry's value is stored.
 ///
-/// Fixed-width kinds (scalars and fixed-length arrays) are stored in one aligned buffer per member per store.
-/// Variable-length, interned and optional kinds get their own column layouts; the enum is the place they
-/// are added, and everything above the column layer dispatches through it.
+/// - Numeric, fixed-width kinds ([`MemberType::Scalar`], [`MemberType::Array`]) are stored in one aligned
+///   buffer per member per chunk, viewed as `&[T]` ([`MemberType::is_numeric`], [`MemberType::dtype`]).
+/// - [`MemberType::Str`] and [`MemberType::Bytes`] are variable-length: a 16-byte view per slot with short
+///   values inline and long ones in a per-chunk data buffer (see [`crate::column::ViewColumn`]).
+/// - [`MemberType::Interned`] (of `Str` or `Bytes`) stores a `u32` code per slot into one dictionary shared
+///   by every chunk of a store (see [`crate::column::InternedColumn`]).
+/// - [`MemberType::Optional`] adds `None` to any other kind: a validity bitmap beside the values column
+///   (see [`crate::column::OptionalColumn`]), or, for `Optional(Interned(..))`, a reserved code.
+///
+/// Everything above the column layer dispatches through this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MemberType {
     /// One scalar per entry.
     Scalar(Dtype),
     /// `len` scalars per entry, contiguous (`len >= 1`).
     Array(Dtype, usize),
+    /// Variable-length UTF-8 text ([`Value::Str`]).
+    Str,
+    /// Variable-length bytes ([`Value::Bytes`]).
+    Bytes,
+    /// Dictionary-encoded [`MemberType::Str`] or [`MemberType::Bytes`] (any other inner type is refused by
+    /// [`Member::new`]). Reads and writes take the inner type's values.
+    Interned(Box<MemberType>),
+    /// The inner type or `None` ([`Value::Null`]). The inner type must not itself be optional.
+    Optional(Box<MemberType>),
 }
 
 impl MemberType {
-    /// The scalar dtype underneath.
+    /// `Interned(inner)`, boxed for you.
     #[must_use]
-    pub const fn dtype(&self) -> Dtype {
+    pub fn interned(inner: MemberType) -> MemberType {
+        MemberType::Interned(Box::new(inner))
+    }
+
+    /// `Optional(inner)`, boxed for you.
+    #[must_use]
+    pub fn optional(inner: MemberType) -> MemberType {
+        MemberType::Optional(Box::new(inner))
+    }
+
+    /// The scalar dtype of a numeric fixed-width member (`Scalar`, `Array`); `None` for every other kind,
+    /// `Optional` included (see [`MemberType::values_dtype`]).
+    #[must_use]
+    pub const fn dtype(&self) -> Option<Dtype> {
         match self {
-            MemberType::Scalar(d) | MemberType::Array(d, _) => *d,
+            MemberType::Scalar(d) | MemberType::Array(d, _) => Some(*d),
+            _ => None,
         }
     }
 
-    /// Number of scalars per entry (1 for a scalar member).
+    /// Whether this is a numeric fixed-width member (`Scalar` or `Array`): every slot holds numbers, and
+    /// the typed paths (`column_slice`, `gather`, `scatter`, element access) take it.
     #[must_use]
-    pub const fn width(&self) -> usize {
+    pub const fn is_numeric(&self) -> bool {
+        self.dtype().is_some()
+    }
+
+    /// Number of scalars per entry of a numeric member (1 for a scalar, `n` for an array); `None` for
+    /// the other kinds.
+    #[must_use]
+    pub const fn width(&self) -> Option<usize> {
         match self {
-            MemberType::Scalar(_) => 1,
-            MemberType::Array(_, n) => *n,
+            MemberType::Scalar(_) => Some(1),
+            MemberType::Array(_, n) => Some(*n),
+            _ => None,
         }
     }
 
-    /// Bytes of fixed storage per entry.
+    /// The dtype of the typed values column: [`MemberType::dtype`], looking through `Optional` (an
+    /// `Optional(Scalar(d))` or `Optional(Array(d, n))` member keeps a `&[T]` column of `d`, whose `None`
+    /// slots hold zero). `None` for str, bytes and interned members.
     #[must_use]
-    pub const fn entry_bytes(&self) -> usize {
-        self.dtype().size() * self.width()
+    pub fn values_dtype(&self) -> Option<Dtype> {
+        match self {
+            MemberType::Optional(t) => t.dtype(),
+            t => t.dtype(),
+        }
     }
 
-    /// The value a member of this type has when no default is given: zero, `false` or zeros.
+    /// Whether the member takes [`Value::Null`].
+    #[must_use]
+    pub const fn is_optional(&self) -> bool {
+        matches!(self, MemberType::Optional(_))
+    }
+
+    /// Whether values are text or bytes (`Str`, `Bytes`, interned or optional of those).
+    #[must_use]
+    pub fn is_variable(&self) -> bool {
+        match self {
+            MemberType::Str | MemberType::Bytes => true,
+            MemberType::Interned(t) | MemberType::Optional(t) => t.is_variable(),
+            MemberType::Scalar(_) | MemberType::Array(..) => false,
+        }
+    }
+
+    /// Bytes of fixed storage per entry: the scalars of a numeric member, the 16-byte view of a str/bytes
+    /// member, the 4-byte code of an interned one. Not counted: data buffers, dictionaries and validity
+    /// bitmaps (1 bit per entry).
+    #[must_use]
+    pub fn entry_bytes(&self) -> usize {
+        match self {
+            MemberType::Scalar(d) => d.size(),
+            MemberType::Array(d, n) => d.size() * n,
+            MemberType::Str | MemberType::Bytes => crate::column::VIEW_BYTES,
+            MemberType::Interned(_) => std::mem::size_of::<u32>(),
+            MemberType::Optional(t) => t.entry_bytes(),
+        }
+    }
+
+    /// The value a member of this type has when no default is given: zero, `false`, zeros, `""`, `b""`,
+    /// or `None` for an optional member.
     #[must_use]
     pub fn zero(&self) -> Value {
-        let z = Value::zero(self.dtype());
         match self {
-            MemberType::Scalar(_) => z,
-            MemberType::Array(_, n) => Value::Array(vec![z; *n]),
+            MemberType::Scalar(d) => Value::zero(*d),
+            MemberType::Array(d, n) => Value::Array(vec![Value::zero(*d); *n]),
+            MemberType::Str => Value::Str(String::new()),
+            MemberType::Bytes => Value::Bytes(Vec::new()),
+            MemberType::Interned(t) => t.zero(),
+            MemberType::Optional(_) => Value::Null,
+        }
+    }
+
+    /// Check that the type can be stored: arrays of length >= 1, interned str/bytes only, no optional of
+    /// an optional.
+    fn check_valid(&self) -> std::result::Result<(), String> {
+        match self {
+            MemberType::Array(_, 0) => Err("an array member has length 0".into()),
+            MemberType::Interned(t) if !matches!(**t, MemberType::Str | MemberType::Bytes) => {
+                Err(format!("only str and bytes can be interned, not {t}"))
+            }
+            MemberType::Optional(t) if t.is_optional() => Err("optional of an optional".into()),
+            MemberType::Optional(t) => t.check_valid(),
+            _ => Ok(()),
         }
     }
 }
@@ -161,6 +253,10 @@ impl fmt::Display for MemberType {
         match self {
             MemberType::Scalar(d) => write!(f, "{d}"),
             MemberType::Array(d, n) => write!(f, "{d}[{n}]"),
+            MemberType::Str => f.write_str("str"),
+            MemberType::Bytes => f.write_str("bytes"),
+            MemberType::Interned(t) => write!(f, "interned[{t}]"),
+            MemberType::Optional(t) => write!(f, "optional[{t}]"),
         }
     }
 }
@@ -172,30 +268,47 @@ pub struct Member {
     ty: MemberType,
     default: Value,
     read_only: bool,
+    compact_min: Option<usize>,
 }
 
 impl Member {
     /// A member with the type's zero default, writable.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an empty name or an array of length 0.
+    /// [`Error::InvalidArgument`] for an empty name, an array of length 0, an interned type that is not
+    /// str or bytes, or an optional of an optional.
     pub fn new(name: impl Into<String>, ty: MemberType) -> Result<Member> {
         let name = name.into();
         if name.is_empty() {
             return Err(Error::InvalidArgument("member name is empty".into()));
         }
-        if let MemberType::Array(_, 0) = ty {
-            return Err(Error::InvalidArgument(format!(
-                "array member {name:?} has length 0"
-            )));
-        }
+        ty.check_valid()
+            .map_err(|e| Error::InvalidArgument(format!("member {name:?}: {e}")))?;
         let default = ty.zero();
         Ok(Member {
             name,
             ty,
             default,
             read_only: false,
+            compact_min: None,
         })
+    }
+
+    /// For a str/bytes member (optional or not): the minimum garbage, in bytes, a chunk's data buffer holds
+    /// before it is compacted (it is compacted when its garbage exceeds both this and its live bytes).
+    /// Without it, the minimum is the larger of [`crate::column::DEFAULT_VIEW_COMPACT_MIN`] and the chunk
+    /// size, which keeps compaction's O(chunk size) scan amortised. Tiny values let tests reach compaction
+    /// with tiny data. Other member kinds ignore it.
+    #[must_use]
+    pub fn with_compact_min(mut self, bytes: usize) -> Member {
+        self.compact_min = Some(bytes);
+        self
+    }
+
+    /// The compaction minimum set by [`Member::with_compact_min`], if any.
+    #[must_use]
+    pub fn compact_min(&self) -> Option<usize> {
+        self.compact_min
     }
 
     /// Set the default value. A scalar default for an array member fills every element.
@@ -204,11 +317,14 @@ impl Member {
     /// The errors of a write of `default` to this member: [`Error::WrongType`], [`Error::ValueOutOfRange`],
     /// [`Error::WrongLength`].
     pub fn with_default(mut self, default: Value) -> Result<Member> {
-        let default = match (&self.ty, default) {
-            (
-                MemberType::Array(_, n),
-                v @ (Value::Bool(_) | Value::Int(_) | Value::UInt(_) | Value::Float(_)),
-            ) => Value::Array(vec![v; *n]),
+        let array_len = match &self.ty {
+            MemberType::Optional(t) => t.width().filter(|_| matches!(**t, MemberType::Array(..))),
+            t => t.width().filter(|_| matches!(t, MemberType::Array(..))),
+        };
+        let default = match (array_len, default) {
+            (Some(n), v @ (Value::Bool(_) | Value::Int(_) | Value::UInt(_) | Value::Float(_))) => {
+                Value::Array(vec![v; n])
+            }
             (_, v) => v,
         };
         self.default = self.ty.canonical(&default)?;

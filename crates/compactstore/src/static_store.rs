@@ -59,11 +59,17 @@ impl StaticStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if `size > MAX_SIZE` or the columns cannot be allocated.
     pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
-        StaticStore::try_new_from(schema, size, 0)
+        StaticStore::try_new_from(schema, size, 0, None)
     }
 
-    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`.
-    pub(crate) fn try_new_from(schema: Arc<Schema>, size: usize, base: u32) -> Result<StaticStore> {
+    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`, and interned members
+    /// sharing the dictionaries of `sibling` (another chunk of the same store) if given.
+    pub(crate) fn try_new_from(
+        schema: Arc<Schema>,
+        size: usize,
+        base: u32,
+        sibling: Option<&StaticStore>,
+    ) -> Result<StaticStore> {
         if size > StaticStore::MAX_SIZE {
             return Err(Error::InvalidArgument(format!(
                 "size {size} > {}",
@@ -73,7 +79,8 @@ impl StaticStore {
         let columns = schema
             .members()
             .iter()
-            .map(|m| Column::try_new(m, size))
+            .enumerate()
+            .map(|(i, m)| Column::try_new_sharing(m, size, sibling.and_then(|s| s.columns.get(i))))
             .collect::<Result<_>>()?;
         Ok(StaticStore {
             schema,
@@ -117,14 +124,15 @@ impl StaticStore {
             .ok_or(Error::IndexOutOfRange { index: m as i64, len })
     }
 
-    /// Member `m` as a typed slice of `size * width` scalars. O(1).
+    /// Member `m` as a typed slice of `size * width` scalars. O(1). An optional numeric member gives its
+    /// values column, where `None` slots hold zero (see [`crate::column::OptionalColumn`]).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] if `T` does not match the member's dtype
-    /// (`bool` members are `u8`) or the member is not fixed-width.
+    /// (`bool` members are `u8`) or the member is not numeric (str, bytes, interned).
     pub fn column_slice<T: Element>(&self, m: usize) -> Result<&[T]> {
         self.column(m)?
-            .as_fixed()
+            .values_fixed()
             .ok_or_else(|| Error::WrongType {
                 expected: "numeric member".into(),
                 got: "other".into(),
@@ -135,7 +143,8 @@ impl StaticStore {
     /// Member `m` as a mutable typed slice. Writes through it bypass the read-only flag. O(1).
     ///
     /// # Errors
-    /// As [`StaticStore::column_slice`].
+    /// As [`StaticStore::column_slice`]; an optional member is refused too ([`Error::WrongType`]: a write
+    /// through the slice could not set its validity bit).
     pub fn column_slice_mut<T: Element>(&mut self, m: usize) -> Result<&mut [T]> {
         self.column_mut(m)?
             .as_fixed_mut()
@@ -144,6 +153,61 @@ impl StaticStore {
                 got: "other".into(),
             })?
             .as_mut_slice()
+    }
+
+    /// Bytes held by this chunk's own buffers (columns and slot bookkeeping), without the dictionaries of
+    /// interned members, which the chunks of a store share.
+    #[must_use]
+    pub fn nbytes_own(&self) -> usize {
+        self.columns.iter().map(Column::nbytes).sum::<usize>() + self.slots.nbytes()
+    }
+
+    /// Bytes held by the dictionaries of the interned members (shared by the chunks of a store).
+    #[must_use]
+    pub fn dictionaries_nbytes(&self) -> usize {
+        self.columns.iter().map(Column::dictionary_nbytes).sum()
+    }
+
+    /// Release the references this chunk holds in dictionaries shared with other chunks: for a chunk that
+    /// is about to be dropped from a dynamic store. O(size) per interned member.
+    pub(crate) fn release_shared(&mut self) {
+        for c in &mut self.columns {
+            c.release_shared();
+        }
+    }
+
+    /// Make the interned members share the dictionaries of `other` (a chunk of the same store whose
+    /// dictionaries hold the same values under the same codes, as a deep copy does).
+    pub(crate) fn share_dictionaries_from(&mut self, other: &StaticStore) {
+        for (mine, theirs) in self.columns.iter_mut().zip(&other.columns) {
+            if let (Some(m), Some(t)) = (mine.as_interned_mut(), theirs.as_interned()) {
+                m.share(Arc::clone(t.dictionary()));
+            }
+        }
+    }
+
+    /// Check this chunk's invariants, except the dictionary refcounts (which span every chunk).
+    pub(crate) fn validate_chunk(&self) -> Result<()> {
+        self.slots.validate()?;
+        if self.columns.len() != self.schema.len() {
+            return Err(Error::Invariant("one column per member".into()));
+        }
+        for (col, m) in self.columns.iter().zip(self.schema.members()) {
+            if col.size() != self.size() {
+                return Err(Error::Invariant(format!(
+                    "column {:?} has the wrong size",
+                    m.name()
+                )));
+            }
+            col.validate_local()
+                .map_err(|e| Error::Invariant(format!("member {:?}: {e}", m.name())))?;
+        }
+        if let Some(i) = self.last_index {
+            if i >= self.size() {
+                return Err(Error::Invariant(format!("last_index {i} beyond size")));
+            }
+        }
+        Ok(())
     }
 
     /// Reset slot `slot` of every member to its default.
@@ -161,7 +225,7 @@ impl StaticStore {
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
         // New slots start above every generation the old ones reached: old views stay stale.
         let base = self.slots.max_generation().wrapping_add(1);
-        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base)?;
+        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
         Ok(())
     }
 
@@ -246,29 +310,42 @@ impl Store for StaticStore {
     }
 
     fn validate(&self) -> Result<()> {
-        self.slots.validate()?;
-        if self.columns.len() != self.schema.len() {
-            return Err(Error::Invariant("one column per member".into()));
-        }
-        for (col, m) in self.columns.iter().zip(self.schema.members()) {
-            if col.size() != self.size() {
+        self.validate_chunk()?;
+        validate_dictionaries(std::slice::from_ref(self))
+    }
+}
+
+/// Check the dictionaries of the interned members of `chunks` (the chunks of one store): every chunk
+/// shares the first one's dictionary, and each refcount equals the number of slots holding its code.
+pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
+    let Some(first) = chunks.first() else {
+        return Ok(());
+    };
+    for (m, col) in first.columns.iter().enumerate() {
+        let Some(ic) = col.as_interned() else {
+            continue;
+        };
+        let mut counts = Vec::new();
+        for (c, chunk) in chunks.iter().enumerate() {
+            let other = chunk
+                .columns
+                .get(m)
+                .and_then(Column::as_interned)
+                .ok_or_else(|| Error::Invariant(format!("chunk {c}: member {m} is not interned")))?;
+            if !Arc::ptr_eq(other.dictionary(), ic.dictionary()) {
                 return Err(Error::Invariant(format!(
-                    "column {:?} has the wrong size",
-                    m.name()
+                    "chunk {c}: member {m} does not share the store's dictionary"
                 )));
             }
+            other.count_codes(&mut counts)?;
         }
-        if let Some(i) = self.last_index {
-            if i >= self.size() {
-                return Err(Error::Invariant(format!("last_index {i} beyond size")));
-            }
-        }
-        Ok(())
+        ic.dictionary()
+            .read()
+            .map_err(|_| Error::Invariant("dictionary lock poisoned".into()))?
+            .validate(&counts)
+            .map_err(|e| Error::Invariant(format!("member {m}: {e}")))?;
     }
-
-    fn nbytes(&self) -> usize {
-        self.columns.iter().map(Column::nbytes).sum::<usize>() + self.slots.nbytes()
-    }
+    Ok(())
 }
 
 #[cfg(test)]

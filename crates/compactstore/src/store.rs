@@ -131,9 +131,11 @@ pub trait Store {
             .collect()
     }
 
-    /// Bytes held by the data and bookkeeping buffers of every chunk.
+    /// Bytes held by the data and bookkeeping buffers of every chunk, plus each interned member's
+    /// dictionary once (the chunks share it: it is counted with the first chunk only).
     fn nbytes(&self) -> usize {
-        self.chunks().iter().map(StaticStore::nbytes).sum()
+        self.chunks().iter().map(StaticStore::nbytes_own).sum::<usize>()
+            + self.chunks().first().map_or(0, StaticStore::dictionaries_nbytes)
     }
 
     /// The column of member `m` in the chunk holding slot `i`, and the slot's offset in it.
@@ -277,7 +279,11 @@ pub trait Store {
     /// [`Error::IndexOutOfRange`].
     fn scatter<T: Element>(&mut self, m: usize, indices: &[usize], values: &[T]) -> Result<()> {
         check_writable(self.schema(), m)?;
-        let w = self.schema().member(m)?.ty().width();
+        let ty = self.schema().member(m)?.ty();
+        let w = ty.width().ok_or_else(|| Error::WrongType {
+            expected: "numeric member".into(),
+            got: ty.to_string(),
+        })?;
         if values.len() != indices.len() * w {
             return Err(Error::WrongLength {
                 expected: indices.len() * w,

@@ -117,6 +117,16 @@ macro_rules! from_int {
 }
 from_int!(Int: i8, i16, i32, i64);
 from_int!(UInt: u8, u16, u32, u64);
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(v)
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Value {
+        Value::Bytes(v.to_vec())
+    }
+}
 impl From<&str> for Value {
     fn from(v: &str) -> Value {
         Value::Str(v.to_owned())
@@ -225,7 +235,9 @@ impl MemberType {
     ///
     /// # Errors
     /// As [`Dtype::canonical`], plus [`Error::WrongLength`] for an array of the wrong length and
-    /// [`Error::WrongType`] for a scalar given to an array member or the reverse.
+    /// [`Error::WrongType`] for a scalar given to an array member or the reverse, anything but
+    /// [`Value::Str`] given to a str member (anything but [`Value::Bytes`] to a bytes member: text and
+    /// bytes never convert into each other), and [`Value::Null`] given to a member that is not optional.
     pub fn canonical(&self, v: &Value) -> Result<Value> {
         match (self, v) {
             (MemberType::Scalar(d), _) => d.canonical(v),
@@ -243,6 +255,12 @@ impl MemberType {
                     .map(Value::Array)
             }
             (MemberType::Array(..), _) => Err(wrong_type(self, v)),
+            (MemberType::Str, Value::Str(s)) => Ok(Value::Str(s.clone())),
+            (MemberType::Bytes, Value::Bytes(b)) => Ok(Value::Bytes(b.clone())),
+            (MemberType::Str | MemberType::Bytes, _) => Err(wrong_type(self, v)),
+            (MemberType::Interned(t), _) => t.canonical(v),
+            (MemberType::Optional(_), Value::Null) => Ok(Value::Null),
+            (MemberType::Optional(t), _) => t.canonical(v),
         }
     }
 }

@@ -10,6 +10,8 @@ use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Value};
 #[derive(Debug, Clone)]
 pub struct FixedColumn {
     ty: MemberType,
+    dtype: Dtype,
+    width: usize,
     size: usize,
     buf: AlignedBuf,
     /// One slot's default, as stored bytes: resetting a slot is one copy, no conversion.
@@ -82,13 +84,22 @@ impl FixedColumn {
     /// As [`FixedColumn::new`], returning an error instead of panicking when the buffer cannot be allocated.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size` is too large to allocate.
+    /// [`Error::InvalidArgument`] if `size` is too large to allocate; [`Error::WrongType`] if `ty` is not
+    /// a numeric member type.
     pub fn try_new(ty: MemberType, size: usize, default: &Value) -> Result<FixedColumn> {
+        let (Some(dtype), Some(width)) = (ty.dtype(), ty.width()) else {
+            return Err(Error::WrongType {
+                expected: "numeric member type".into(),
+                got: ty.to_string(),
+            });
+        };
         let bytes = size
             .checked_mul(ty.entry_bytes())
             .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
         let mut one = FixedColumn {
             ty: ty.clone(),
+            dtype,
+            width,
             size: 1,
             buf: AlignedBuf::try_zeroed(ty.entry_bytes())?,
             default: Vec::new(),
@@ -98,6 +109,8 @@ impl FixedColumn {
         let buf = AlignedBuf::try_zeroed(bytes)?;
         let mut c = FixedColumn {
             ty,
+            dtype,
+            width,
             size,
             buf,
             default: default_bytes,
@@ -117,13 +130,13 @@ impl FixedColumn {
     /// The scalar dtype.
     #[must_use]
     pub fn dtype(&self) -> Dtype {
-        self.ty.dtype()
+        self.dtype
     }
 
     /// Scalars per slot.
     #[must_use]
     pub fn width(&self) -> usize {
-        self.ty.width()
+        self.width
     }
 
     /// Number of slots.
@@ -245,11 +258,10 @@ impl FixedColumn {
     /// [`Error::IndexOutOfRange`] if `slot >= size()`.
     pub fn get(&self, slot: usize) -> Result<Value> {
         self.check_slot(slot)?;
+        let w = self.width;
         Ok(match self.ty {
-            MemberType::Scalar(_) => self.read(slot),
-            MemberType::Array(_, w) => {
-                Value::Array((slot * w..(slot + 1) * w).map(|p| self.read(p)).collect())
-            }
+            MemberType::Array(..) => Value::Array((slot * w..(slot + 1) * w).map(|p| self.read(p)).collect()),
+            _ => self.read(slot),
         })
     }
 
@@ -283,6 +295,8 @@ impl FixedColumn {
                 Ok(())
             }
             (MemberType::Array(..), _) => self.ty.canonical(v).map(drop),
+            // Not reached: `try_new` takes numeric types only.
+            _ => self.ty.canonical(v).map(drop),
         }
     }
 

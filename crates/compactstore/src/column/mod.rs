@@ -2,16 +2,25 @@
 //!
 //! Every member kind has a column type of its own, and [`Column`] dispatches between them, so the store
 //! layers above see one interface: read or write a slot as a [`Value`], reset a slot to the default, count
-//! the bytes held. Fixed-width members (scalars, fixed arrays) are [`FixedColumn`]s.
+//! the bytes held, check invariants. Fixed-width members (scalars, fixed arrays) are [`FixedColumn`]s;
+//! str/bytes members are [`ViewColumn`]s; interned members are [`InternedColumn`]s sharing one dictionary
+//! per store; optional members are [`OptionalColumn`]s (a validity bitmap around one of the others), except
+//! `Optional(Interned(..))`, an [`InternedColumn`] with a reserved `None` code.
 
 mod buffer;
 mod fixed;
+mod interned;
+mod validity;
+mod view;
 
 pub use buffer::AlignedBuf;
 pub use fixed::FixedColumn;
+pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};
+pub use validity::OptionalColumn;
+pub use view::{VarKind, ViewColumn, DEFAULT_VIEW_COMPACT_MIN, INLINE_MAX, PREFIX_LEN, VIEW_BYTES};
 
-use crate::error::Result;
-use crate::schema::Member;
+use crate::error::{Error, Result};
+use crate::schema::{Member, MemberType};
 use crate::value::Value;
 
 /// The storage of one member in one store.
@@ -19,19 +28,34 @@ use crate::value::Value;
 pub enum Column {
     /// A scalar or fixed-length array member.
     Fixed(FixedColumn),
+    /// A str or bytes member.
+    View(ViewColumn),
+    /// An interned str/bytes member, optional or not.
+    Interned(InternedColumn),
+    /// Any other optional member.
+    Optional(OptionalColumn),
 }
 
 impl Column {
     /// A column of `size` slots for `member`, every slot holding the member's default. Allocates once.
+    /// An interned member gets a new dictionary.
     ///
     /// # Errors
     /// [`crate::Error::InvalidArgument`] if the buffers cannot be allocated.
     pub fn try_new(member: &Member, size: usize) -> Result<Column> {
-        Ok(Column::Fixed(FixedColumn::try_new(
-            member.ty().clone(),
-            size,
-            member.default_value(),
-        )?))
+        Column::try_new_sharing(member, size, None)
+    }
+
+    /// As [`Column::try_new`], sharing the dictionary of `sibling` (the same member's column in another
+    /// chunk of the same store) if this is an interned member.
+    ///
+    /// # Errors
+    /// As [`Column::try_new`].
+    pub fn try_new_sharing(member: &Member, size: usize, sibling: Option<&Column>) -> Result<Column> {
+        let compact_min = member
+            .compact_min()
+            .unwrap_or_else(|| DEFAULT_VIEW_COMPACT_MIN.max(size));
+        build(member.ty(), size, member.default_value(), compact_min, sibling)
     }
 
     /// Number of slots.
@@ -39,6 +63,9 @@ impl Column {
     pub fn size(&self) -> usize {
         match self {
             Column::Fixed(c) => c.size(),
+            Column::View(c) => c.size(),
+            Column::Interned(c) => c.size(),
+            Column::Optional(c) => c.size(),
         }
     }
 
@@ -49,6 +76,9 @@ impl Column {
     pub fn get(&self, slot: usize) -> Result<Value> {
         match self {
             Column::Fixed(c) => c.get(slot),
+            Column::View(c) => c.get(slot),
+            Column::Interned(c) => c.get(slot),
+            Column::Optional(c) => c.get(slot),
         }
     }
 
@@ -59,6 +89,9 @@ impl Column {
     pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
         match self {
             Column::Fixed(c) => c.set(slot, v),
+            Column::View(c) => c.set(slot, v),
+            Column::Interned(c) => c.set(slot, v),
+            Column::Optional(c) => c.set(slot, v),
         }
     }
 
@@ -69,10 +102,17 @@ impl Column {
     pub fn check(&self, v: &Value) -> Result<()> {
         match self {
             Column::Fixed(c) => c.ty().canonical(v).map(drop),
+            Column::View(c) => c.kind().bytes_of(v).map(drop),
+            Column::Interned(c) => c.code_of(v).map(drop),
+            Column::Optional(c) => match v {
+                Value::Null => Ok(()),
+                v => c.values().check(v),
+            },
         }
     }
 
-    /// Put the member's default back at `slot` (`default` is the member's canonical default).
+    /// Put the member's default back at `slot` (`default` is the member's canonical default), releasing
+    /// the old value's data-buffer bytes or dictionary reference.
     ///
     /// # Errors
     /// [`crate::Error::IndexOutOfRange`] if `slot >= size()`.
@@ -82,29 +122,75 @@ impl Column {
                 debug_assert!(c.ty().canonical(default).is_ok());
                 c.reset_slot(slot)
             }
+            Column::View(c) => c.reset_slot(slot),
+            Column::Interned(c) => c.reset_slot(slot),
+            Column::Optional(c) => c.set(slot, default),
         }
     }
 
-    /// Put the default back in every slot, in place (the buffers stay where they are).
+    /// Put the default back in every slot, in place (the slot buffers stay where they are; data buffers
+    /// are dropped and dictionary references released).
     pub fn reset_all(&mut self, default: &Value) {
         match self {
             Column::Fixed(c) => c.fill(default),
+            Column::View(c) => {
+                // A default that fitted when the column was made fits again.
+                let _ = c.fill_default();
+            }
+            Column::Interned(c) => c.reset_all(),
+            Column::Optional(c) => c.reset_all(default),
         }
     }
 
-    /// Bytes held by the column's buffers.
+    /// Release what the column holds in state shared with other chunks (dictionary references), for a
+    /// chunk about to be dropped. O(size) for interned members, O(1) otherwise.
+    pub fn release_shared(&mut self) {
+        if let Column::Interned(c) = self {
+            c.release_all();
+        }
+    }
+
+    /// Bytes held by the column's own buffers (views and data buffers, codes, bitmaps). A shared
+    /// dictionary is not counted here: see [`Column::dictionary_nbytes`].
     #[must_use]
     pub fn nbytes(&self) -> usize {
         match self {
             Column::Fixed(c) => c.nbytes(),
+            Column::View(c) => c.nbytes(),
+            Column::Interned(c) => c.nbytes(),
+            Column::Optional(c) => c.nbytes(),
         }
     }
 
-    /// The fixed-width column, if this is one.
+    /// Bytes held by the dictionary of an interned member (0 for others).
+    #[must_use]
+    pub fn dictionary_nbytes(&self) -> usize {
+        match self {
+            Column::Interned(c) => c.dictionary_nbytes(),
+            _ => 0,
+        }
+    }
+
+    /// Check the column's own invariants (views in bounds, garbage accounting, `None` slots at zero). A
+    /// dictionary's refcounts span every chunk and are checked by the store.
+    ///
+    /// # Errors
+    /// [`Error::Invariant`] naming the first broken one.
+    pub fn validate_local(&self) -> Result<()> {
+        match self {
+            Column::Fixed(_) => Ok(()),
+            Column::View(c) => c.validate(),
+            Column::Interned(c) => c.count_codes(&mut Vec::new()),
+            Column::Optional(c) => c.validate(),
+        }
+    }
+
+    /// The fixed-width column, if this is one (a numeric member).
     #[must_use]
     pub fn as_fixed(&self) -> Option<&FixedColumn> {
         match self {
             Column::Fixed(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -113,6 +199,100 @@ impl Column {
     pub fn as_fixed_mut(&mut self) -> Option<&mut FixedColumn> {
         match self {
             Column::Fixed(c) => Some(c),
+            _ => None,
         }
     }
+
+    /// The typed values column: the fixed-width column of a numeric member, or of an optional numeric
+    /// member (whose `None` slots hold zero there).
+    #[must_use]
+    pub fn values_fixed(&self) -> Option<&FixedColumn> {
+        match self {
+            Column::Fixed(c) => Some(c),
+            Column::Optional(c) => c.values_fixed(),
+            _ => None,
+        }
+    }
+
+    /// The view column, if this is a str/bytes member.
+    #[must_use]
+    pub fn as_view(&self) -> Option<&ViewColumn> {
+        match self {
+            Column::View(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The interned column, if this is an interned member (optional or not).
+    #[must_use]
+    pub fn as_interned(&self) -> Option<&InternedColumn> {
+        match self {
+            Column::Interned(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The interned column, mutably.
+    pub(crate) fn as_interned_mut(&mut self) -> Option<&mut InternedColumn> {
+        match self {
+            Column::Interned(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The optional column, if this is an optional (non-interned) member.
+    #[must_use]
+    pub fn as_optional(&self) -> Option<&OptionalColumn> {
+        match self {
+            Column::Optional(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A column of type `ty` with `default` in every slot.
+fn build(
+    ty: &MemberType,
+    size: usize,
+    default: &Value,
+    compact_min: usize,
+    sibling: Option<&Column>,
+) -> Result<Column> {
+    let shared = || {
+        sibling
+            .and_then(Column::as_interned)
+            .map(|c| std::sync::Arc::clone(c.dictionary()))
+    };
+    let bad = || Error::InvalidArgument(format!("member type {ty} cannot be stored"));
+    Ok(match ty {
+        MemberType::Scalar(_) | MemberType::Array(..) => {
+            Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
+        }
+        MemberType::Str | MemberType::Bytes => {
+            let kind = VarKind::of(ty).ok_or_else(bad)?;
+            let v = kind.bytes_of(default)?;
+            Column::View(ViewColumn::try_new(kind, size, v, compact_min)?)
+        }
+        MemberType::Interned(t) => {
+            let kind = VarKind::of(t).ok_or_else(bad)?;
+            Column::Interned(InternedColumn::try_new(kind, false, size, default, shared())?)
+        }
+        MemberType::Optional(t) => match &**t {
+            MemberType::Interned(inner) => {
+                let kind = VarKind::of(inner).ok_or_else(bad)?;
+                Column::Interned(InternedColumn::try_new(kind, true, size, default, shared())?)
+            }
+            MemberType::Optional(_) => return Err(bad()),
+            inner => {
+                let zero = inner.zero();
+                let fill = if matches!(default, Value::Null) {
+                    &zero
+                } else {
+                    default
+                };
+                let values = build(inner, size, fill, compact_min, None)?;
+                Column::Optional(OptionalColumn::try_new(values, zero, default)?)
+            }
+        },
+    })
 }

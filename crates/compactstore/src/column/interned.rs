@@ -1,0 +1,540 @@
+//! `InternedColumn`: a `u32` code per slot into one dictionary of distinct values shared by every chunk.
+//!
+//! ```text
+//!   chunk 0 codes: [ 0 | 3 | 1 | 3 | ... ]  --+
+//!   chunk 1 codes: [ 1 | 0 | NONE | ... ]   --+--> Arc<RwLock<Dictionary>>   (one per member per store)
+//!                                                 code 1: "alpha" (refs 2)
+//!                                                 code 2: free (reused by the next new value)
+//!                                                 code 3: "gamma" (refs 2)
+//!   code 0          the member's default (never in the dictionary, never counted: a new chunk is all
+//!                   zeros and touches no page)
+//!   code NONE_CODE  None, for an optional member whose default is not None
+//!   code c >= 1     dictionary value c
+//! ```
+//!
+//! Every value has exactly one code (the default is always 0, `None` is 0 when it is the default), so two
+//! slots hold equal values exactly when they hold equal codes. The dictionary counts the slots holding
+//! each code; a value no slot holds any more is removed and its code reused. A write interns the new value
+//! before releasing the old one, so rewriting a slot with its own value never drops it.
+//!
+//! Sharing: the chunks of a [`crate::DynamicStore`] (and so of a [`crate::KeyedStore`]) hold clones of one
+//! `Arc`. Cloning a column deep-copies its dictionary; a dynamic store's `clone` then makes its chunks share
+//! the copy again, so a store's copy is independent of the original. Reads take the dictionary's read lock
+//! (an atomic write to the lock word, the only write in a read path; it dirties one cache line of the
+//! dictionary after `fork()`, not the codes).
+
+use std::hash::BuildHasher;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use hashbrown::HashTable;
+
+use super::view::VarKind;
+use super::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// The code of `None` in an optional interned member whose default is not `None`.
+pub const NONE_CODE: u32 = u32::MAX;
+/// The code of the member's default.
+pub const DEFAULT_CODE: u32 = 0;
+
+/// The distinct values of one interned member of one store, with a reference count each.
+#[derive(Debug, Clone, Default)]
+pub struct Dictionary {
+    /// Value of code `c` at `c - 1`; a free code holds an empty value and refcount 0.
+    values: Vec<Box<[u8]>>,
+    refs: Vec<u64>,
+    /// Free codes, reused last-freed first.
+    free: Vec<u32>,
+    /// Live codes, hashed by their value.
+    table: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    /// Bytes of all live values.
+    bytes: usize,
+}
+
+/// A dictionary shared by the chunks of a store.
+pub type SharedDictionary = Arc<RwLock<Dictionary>>;
+
+impl Dictionary {
+    fn value_of(&self, code: u32) -> Option<&[u8]> {
+        let i = (code as usize).checked_sub(1)?;
+        match self.refs.get(i) {
+            Some(&r) if r > 0 => self.values.get(i).map(|v| &**v),
+            _ => None,
+        }
+    }
+
+    /// The value of live code `code`, if it is one.
+    #[must_use]
+    pub fn get(&self, code: u32) -> Option<&[u8]> {
+        self.value_of(code)
+    }
+
+    /// The code of `bytes`, if it is in the dictionary. O(1) expected.
+    #[must_use]
+    pub fn lookup(&self, bytes: &[u8]) -> Option<u32> {
+        let h = self.hasher.hash_one(bytes);
+        self.table.find(h, |&c| self.value_of(c) == Some(bytes)).copied()
+    }
+
+    /// Number of distinct values.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no value is interned.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The number of slots holding `code` (0 for a free or unknown code).
+    #[must_use]
+    pub fn refcount(&self, code: u32) -> u64 {
+        (code as usize)
+            .checked_sub(1)
+            .and_then(|i| self.refs.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Bytes held: the value bytes, a 24-byte entry (box + refcount) per code, the table and free list.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.bytes
+            + self.values.capacity() * std::mem::size_of::<Box<[u8]>>()
+            + self.refs.capacity() * std::mem::size_of::<u64>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+            + self.table.allocation_size()
+    }
+
+    /// Whether a new value could be interned (a code is free or can be made).
+    fn has_room(&self) -> bool {
+        !self.free.is_empty() || self.values.len() < (NONE_CODE - 1) as usize
+    }
+
+    /// The code of `bytes` with one more reference, interning it if new. O(len) expected.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the dictionary already holds `u32::MAX - 1` distinct values.
+    fn acquire(&mut self, bytes: &[u8]) -> Result<u32> {
+        if let Some(c) = self.lookup(bytes) {
+            if let Some(r) = self.refs.get_mut(c as usize - 1) {
+                *r += 1;
+            }
+            return Ok(c);
+        }
+        if !self.has_room() {
+            return Err(Error::InvalidArgument(
+                "an interned member holds u32::MAX - 1 distinct values".into(),
+            ));
+        }
+        let c = match self.free.pop() {
+            Some(c) => {
+                let i = c as usize - 1;
+                self.values[i] = bytes.into();
+                self.refs[i] = 1;
+                c
+            }
+            None => {
+                self.values.push(bytes.into());
+                self.refs.push(1);
+                // values.len() < NONE_CODE - 1, checked by has_room.
+                u32::try_from(self.values.len()).unwrap_or(NONE_CODE - 1)
+            }
+        };
+        self.bytes += bytes.len();
+        let h = self.hasher.hash_one(bytes);
+        let (values, hasher) = (&self.values, &self.hasher);
+        self.table.insert_unique(h, c, |&k| {
+            hasher.hash_one(values.get(k as usize - 1).map_or(&[][..], |v| &**v))
+        });
+        Ok(c)
+    }
+
+    /// Drop one reference to `code` (codes 0 and [`NONE_CODE`] are not counted); a value left with none
+    /// is removed and its code freed.
+    fn release(&mut self, code: u32) {
+        let Some(i) = (code as usize).checked_sub(1) else {
+            return;
+        };
+        let Some(r) = self.refs.get_mut(i) else {
+            return;
+        };
+        if *r == 0 {
+            return;
+        }
+        *r -= 1;
+        if *r > 0 {
+            return;
+        }
+        let old = std::mem::take(&mut self.values[i]);
+        self.bytes -= old.len();
+        let h = self.hasher.hash_one(&*old);
+        if let Ok(e) = self.table.find_entry(h, |&c| c == code) {
+            e.remove();
+        }
+        self.free.push(code);
+    }
+
+    /// Check the dictionary against `counts` (slots holding each code, all chunks together): refcounts
+    /// equal the counts, free codes are in the free list, every live value is found under its code.
+    ///
+    /// # Errors
+    /// [`Error::Invariant`] naming the first broken one.
+    pub fn validate(&self, counts: &[u64]) -> Result<()> {
+        if self.values.len() != self.refs.len() {
+            return Err(Error::Invariant("dictionary values and refcounts differ".into()));
+        }
+        let mut live = 0;
+        let mut bytes = 0;
+        for (i, &r) in self.refs.iter().enumerate() {
+            let c = i as u32 + 1;
+            let n = counts.get(c as usize).copied().unwrap_or(0);
+            if r != n {
+                return Err(Error::Invariant(format!(
+                    "dictionary code {c} has refcount {r}, {n} slots hold it"
+                )));
+            }
+            if r > 0 {
+                live += 1;
+                bytes += self.values[i].len();
+                if self.lookup(&self.values[i]) != Some(c) {
+                    return Err(Error::Invariant(format!("dictionary value {c} is not found")));
+                }
+            } else if !self.free.contains(&c) {
+                return Err(Error::Invariant(format!("dictionary code {c} is lost")));
+            }
+        }
+        if counts.len() > self.refs.len() + 1 {
+            return Err(Error::Invariant(
+                "a slot holds a code beyond the dictionary".into(),
+            ));
+        }
+        if live != self.table.len() || live + self.free.len() != self.values.len() || bytes != self.bytes {
+            return Err(Error::Invariant("dictionary accounting is off".into()));
+        }
+        Ok(())
+    }
+}
+
+fn read(d: &SharedDictionary) -> RwLockReadGuard<'_, Dictionary> {
+    d.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(d: &SharedDictionary) -> RwLockWriteGuard<'_, Dictionary> {
+    d.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An interned member's storage in one chunk: a `u32` code per slot and the store's shared dictionary.
+#[derive(Debug)]
+pub struct InternedColumn {
+    kind: VarKind,
+    optional: bool,
+    size: usize,
+    codes: AlignedBuf,
+    dict: SharedDictionary,
+    /// The member's default (code 0): bytes, or `None` for an optional member without a default.
+    default: Option<Vec<u8>>,
+}
+
+impl Clone for InternedColumn {
+    /// A copy with its own dictionary (a deep copy): writes to the copy never reach the original.
+    fn clone(&self) -> InternedColumn {
+        InternedColumn {
+            kind: self.kind,
+            optional: self.optional,
+            size: self.size,
+            codes: self.codes.clone(),
+            dict: Arc::new(RwLock::new(read(&self.dict).clone())),
+            default: self.default.clone(),
+        }
+    }
+}
+
+impl InternedColumn {
+    /// A column of `size` slots, all at the default (code 0: no page is touched), sharing `dict` if given
+    /// (the dictionary of another chunk of the same store) or with a new dictionary. `default` is the
+    /// member's canonical default (`Value::Null` only when `optional`). Allocates once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
+    /// the wrong kind.
+    pub fn try_new(
+        kind: VarKind,
+        optional: bool,
+        size: usize,
+        default: &Value,
+        dict: Option<SharedDictionary>,
+    ) -> Result<InternedColumn> {
+        let bytes = size
+            .checked_mul(4)
+            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+        let default = match default {
+            Value::Null if optional => None,
+            v => Some(kind.bytes_of(v)?.to_vec()),
+        };
+        Ok(InternedColumn {
+            kind,
+            optional,
+            size,
+            codes: AlignedBuf::try_zeroed(bytes)?,
+            dict: dict.unwrap_or_default(),
+            default,
+        })
+    }
+
+    /// The shared dictionary.
+    #[must_use]
+    pub fn dictionary(&self) -> &SharedDictionary {
+        &self.dict
+    }
+
+    /// Share `dict` (another chunk's, holding the same values under the same codes) instead of this
+    /// column's own.
+    pub(crate) fn share(&mut self, dict: SharedDictionary) {
+        self.dict = dict;
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The codes, one per slot (see the module docs for their meaning).
+    #[must_use]
+    pub fn codes(&self) -> &[u32] {
+        bytemuck::cast_slice(self.codes.bytes())
+    }
+
+    fn codes_mut(&mut self) -> &mut [u32] {
+        bytemuck::cast_slice_mut(self.codes.bytes_mut())
+    }
+
+    /// Bytes held by the codes (the dictionary is counted once per store, by the store).
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.codes.capacity_bytes()
+    }
+
+    /// Bytes held by the dictionary.
+    #[must_use]
+    pub fn dictionary_nbytes(&self) -> usize {
+        read(&self.dict).nbytes()
+    }
+
+    fn code_at(&self, slot: usize) -> Result<u32> {
+        self.codes().get(slot).copied().ok_or(Error::IndexOutOfRange {
+            index: slot as i64,
+            len: self.size,
+        })
+    }
+
+    /// The code `v` would have without interning it: `Ok(None)` for a value not in the dictionary.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a value of the wrong kind (or `Null` for a member that is not optional).
+    pub fn code_of(&self, v: &Value) -> Result<Option<u32>> {
+        match v {
+            Value::Null if self.optional => Ok(Some(if self.default.is_none() {
+                DEFAULT_CODE
+            } else {
+                NONE_CODE
+            })),
+            v => {
+                let b = self.kind.bytes_of(v)?;
+                if self.default.as_deref() == Some(b) {
+                    return Ok(Some(DEFAULT_CODE));
+                }
+                Ok(read(&self.dict).lookup(b))
+            }
+        }
+    }
+
+    /// The value at `slot`. O(len).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    pub fn get(&self, slot: usize) -> Result<Value> {
+        let code = self.code_at(slot)?;
+        let bytes = match code {
+            DEFAULT_CODE => self.default.clone(),
+            NONE_CODE => None,
+            c => Some(
+                read(&self.dict)
+                    .get(c)
+                    .ok_or_else(|| Error::Invariant(format!("slot {slot} holds dead code {c}")))?
+                    .to_vec(),
+            ),
+        };
+        Ok(bytes.map_or(Value::Null, |b| self.kind.value(b)))
+    }
+
+    /// Write `v` at `slot`: intern it (or take one more reference), then release the old value. O(len)
+    /// expected. Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`]; [`Error::WrongType`] for a value of the wrong kind or `Null` for a
+    /// member that is not optional; [`Error::InvalidArgument`] if the dictionary is full.
+    pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
+        let old = self.code_at(slot)?;
+        let new = match self.code_of(v)? {
+            Some(c @ (DEFAULT_CODE | NONE_CODE)) => c,
+            _ => {
+                let b = self.kind.bytes_of(v)?;
+                write(&self.dict).acquire(b)?
+            }
+        };
+        {
+            let mut d = write(&self.dict);
+            d.release(old);
+        }
+        if let Some(c) = self.codes_mut().get_mut(slot) {
+            *c = new;
+        }
+        Ok(())
+    }
+
+    /// Put the default back at `slot`, releasing the old value. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        let old = self.code_at(slot)?;
+        write(&self.dict).release(old);
+        if let Some(c) = self.codes_mut().get_mut(slot) {
+            *c = DEFAULT_CODE;
+        }
+        Ok(())
+    }
+
+    /// Release every slot's value and put the default everywhere. O(size).
+    pub fn reset_all(&mut self) {
+        self.release_all();
+        self.codes_mut().fill(DEFAULT_CODE);
+    }
+
+    /// Release every slot's value from the dictionary without touching the codes: for a chunk about to
+    /// be dropped. O(size).
+    pub fn release_all(&mut self) {
+        let mut d = write(&self.dict);
+        for &c in bytemuck::cast_slice::<u8, u32>(self.codes.bytes()) {
+            d.release(c);
+        }
+    }
+
+    /// Add the number of slots holding each code to `counts` (indexed by code; `counts[0]` counts the
+    /// default). Reports a code that is neither the default, a dictionary code nor an allowed `None`.
+    ///
+    /// # Errors
+    /// [`Error::Invariant`] for a `NONE_CODE` in a member that cannot hold it.
+    pub fn count_codes(&self, counts: &mut Vec<u64>) -> Result<()> {
+        for (slot, &c) in self.codes().iter().enumerate() {
+            if c == NONE_CODE {
+                if !self.optional || self.default.is_none() {
+                    return Err(Error::Invariant(format!("slot {slot} holds a bad None code")));
+                }
+                continue;
+            }
+            let i = c as usize;
+            if counts.len() <= i {
+                counts.resize(i + 1, 0);
+            }
+            counts[i] += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(optional: bool, default: Value) -> InternedColumn {
+        InternedColumn::try_new(VarKind::Str, optional, 4, &default, None).unwrap()
+    }
+
+    fn check(cols: &[&InternedColumn]) {
+        let mut counts = Vec::new();
+        for c in cols {
+            c.count_codes(&mut counts).unwrap();
+        }
+        read(cols[0].dictionary()).validate(&counts).unwrap();
+    }
+
+    #[test]
+    fn values_are_shared_counted_and_reclaimed() {
+        let mut a = col(false, Value::from(""));
+        let mut b = InternedColumn::try_new(
+            VarKind::Str,
+            false,
+            4,
+            &Value::from(""),
+            Some(Arc::clone(a.dictionary())),
+        )
+        .unwrap();
+        a.set(0, &Value::from("alpha")).unwrap();
+        b.set(1, &Value::from("alpha")).unwrap();
+        a.set(1, &Value::from("beta")).unwrap();
+        assert_eq!(read(a.dictionary()).len(), 2);
+        assert_eq!(b.get(1).unwrap(), Value::from("alpha"));
+        assert_eq!(a.codes()[0], b.codes()[1]);
+        check(&[&a, &b]);
+        a.set(1, &Value::from("beta")).unwrap(); // rewriting a value with itself keeps it
+        assert_eq!(a.get(1).unwrap(), Value::from("beta"));
+        let beta = a.codes()[1];
+        a.reset_slot(1).unwrap();
+        assert_eq!(read(a.dictionary()).len(), 1, "beta is reclaimed");
+        a.set(2, &Value::from("gamma")).unwrap();
+        assert_eq!(a.codes()[2], beta, "its code is reused");
+        a.set(3, &Value::from("")).unwrap();
+        assert_eq!(a.codes()[3], DEFAULT_CODE);
+        check(&[&a, &b]);
+        b.reset_all();
+        a.reset_all();
+        assert!(read(a.dictionary()).is_empty());
+        check(&[&a, &b]);
+    }
+
+    #[test]
+    fn optional_codes_and_wrong_types() {
+        let mut c = col(true, Value::Null);
+        assert_eq!(c.get(0).unwrap(), Value::Null);
+        c.set(0, &Value::from("x")).unwrap();
+        c.set(0, &Value::Null).unwrap();
+        assert_eq!(c.codes()[0], DEFAULT_CODE);
+        let mut d = col(true, Value::from("dflt"));
+        d.set(1, &Value::Null).unwrap();
+        assert_eq!((d.codes()[1], d.get(1).unwrap()), (NONE_CODE, Value::Null));
+        assert_eq!(d.get(0).unwrap(), Value::from("dflt"));
+        let mut e = col(false, Value::from(""));
+        e.set(0, &Value::from("keep")).unwrap();
+        for bad in [Value::Null, Value::Bytes(b"keep".to_vec()), Value::Int(1)] {
+            assert!(matches!(e.set(0, &bad), Err(Error::WrongType { .. })));
+        }
+        assert!(e.set(4, &Value::from("x")).is_err());
+        assert_eq!(e.get(0).unwrap(), Value::from("keep"));
+        assert_eq!(
+            read(e.dictionary()).refcount(1),
+            1,
+            "failed writes change no refcount"
+        );
+        check(&[&c]);
+        check(&[&d]);
+        check(&[&e]);
+    }
+
+    #[test]
+    fn clone_deep_copies_the_dictionary() {
+        let mut a = col(false, Value::from(""));
+        a.set(0, &Value::from("x")).unwrap();
+        let mut b = a.clone();
+        b.set(0, &Value::from("y")).unwrap();
+        assert_eq!(a.get(0).unwrap(), Value::from("x"));
+        assert_eq!(read(a.dictionary()).len(), 1);
+        check(&[&a]);
+        check(&[&b]);
+    }
+}

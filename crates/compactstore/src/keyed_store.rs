@@ -1544,4 +1544,89 @@ mod tests {
         // 8 (key) + 5 * buckets / n (table: 131072 buckets) + 1/8 (dirty) + chunk rounding.
         assert!(per_key < 24.0, "{per_key}");
     }
+
+    #[test]
+    fn str_interned_and_optional_members_in_a_keyed_store() {
+        let schema = Arc::new(
+            Schema::new(vec![
+                Member::new("name", MemberType::Str).unwrap().with_compact_min(0),
+                Member::new("cat", MemberType::interned(MemberType::Str)).unwrap(),
+                Member::new("opt", MemberType::optional(MemberType::Scalar(Dtype::F64))).unwrap(),
+            ])
+            .unwrap(),
+        );
+        let dict_len = |p: &KeyedStore<String>| {
+            p.store().chunks()[0]
+                .column(1)
+                .unwrap()
+                .as_interned()
+                .unwrap()
+                .dictionary()
+                .read()
+                .unwrap()
+                .len()
+        };
+        let mut p = KeyedStore::<String>::new(schema, 1).unwrap();
+        for k in 0..5 {
+            p.insert(
+                &format!("k{k}"),
+                &[
+                    (0, Value::Str(format!("a name long enough to spill {k}"))),
+                    (1, Value::from(if k < 3 { "low" } else { "high" })),
+                    (
+                        2,
+                        if k == 0 {
+                            Value::Null
+                        } else {
+                            Value::Float(f64::from(k))
+                        },
+                    ),
+                ],
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            p.find(1, &Value::from("high")).unwrap(),
+            vec!["k3".to_owned(), "k4".to_owned()]
+        );
+        assert_eq!(p.find(2, &Value::Null).unwrap(), vec!["k0".to_owned()]);
+        assert_eq!(dict_len(&p), 2);
+        // A failed insert changes nothing, dictionary included.
+        assert!(p
+            .insert("k9", &[(1, Value::from("new")), (2, Value::from("x"))])
+            .is_err());
+        assert!(p
+            .insert("k1", &[(1, Value::from("new")), (0, Value::Null)])
+            .is_err());
+        assert_eq!((dict_len(&p), p.len()), (2, 5));
+        // Replacing resets the members not given: "high" loses a reference, "" needs none.
+        p.insert("k4", &[(2, Value::Null)]).unwrap();
+        assert_eq!(
+            p.values(p.index_of("k4").unwrap()).unwrap(),
+            vec![Value::from(""), Value::from(""), Value::Null]
+        );
+        assert_eq!(
+            p.take("k3"),
+            Some(vec![
+                Value::from("a name long enough to spill 3"),
+                Value::from("low"),
+                Value::Float(3.0)
+            ])
+            .map(|mut v| {
+                v[1] = Value::from("high");
+                v
+            })
+        );
+        assert_eq!(dict_len(&p), 1, "high is reclaimed");
+        let mut q = p.clone();
+        q.set(q.index_of("k0").unwrap(), 1, &Value::from("only in q"))
+            .unwrap();
+        assert_eq!(dict_len(&p), 1);
+        assert_eq!(dict_len(&q), 2);
+        p.validate().unwrap();
+        q.validate().unwrap();
+        p.clear();
+        assert_eq!(dict_len(&p), 0);
+        p.validate().unwrap();
+    }
 }

@@ -32,7 +32,8 @@
 //! [`DEFAULT_VIEW_COMPACT_MIN`] and the chunk size), the data buffer is rewritten with only the live bytes:
 //! O(size + live), paid for by at least `max(compact_min, live)` bytes of garbage made since the last
 //! compaction, so amortised O(1) per garbage byte and never O(n) per write. The buffer therefore never holds
-//! more than `2 * live + compact_min` bytes. A chunk's data buffer holds at most `u32::MAX` bytes.
+//! more than `2 * live + compact_min` bytes. It grows by a quarter of its capacity at a time (not by
+//! doubling), so its unused capacity stays under 25%. A chunk's data buffer holds at most `u32::MAX` bytes.
 
 use super::AlignedBuf;
 use crate::error::{Error, Result};
@@ -342,6 +343,12 @@ impl ViewColumn {
             self.compact();
         }
         let off = self.data.len();
+        if self.data.capacity() - off < suffix.len() {
+            // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
+            // growth stays geometric, so appends remain amortised O(len).
+            let more = suffix.len().max(self.data.capacity() / 4).max(64);
+            self.data.reserve_exact(more.min(DATA_MAX - off));
+        }
         self.data.extend_from_slice(suffix);
         self.put_view(slot, long_view(bytes, off));
         self.maybe_compact();

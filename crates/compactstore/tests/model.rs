@@ -36,8 +36,14 @@ const ALIVE: usize = 3;
 const REF: usize = 4;
 /// `u8[3]`, default `[2, 2, 2]`.
 const INPUTS: usize = 5;
+/// `str`, default "", compaction minimum 2 bytes (so data-buffer compaction runs on tiny data).
+const NAME: usize = 6;
+/// `interned[str]`, default "cat": codes into one dictionary shared by every chunk.
+const CAT: usize = 7;
+/// `optional[i32]`, default None.
+const OPT: usize = 8;
 /// Number of members.
-const MEMBERS: usize = 6;
+const MEMBERS: usize = 9;
 /// Length of the array member.
 const INPUTS_LEN: usize = 3;
 
@@ -51,6 +57,9 @@ fn schema() -> Result<Arc<Schema>, Error> {
             .with_default(Value::Int(-1))?
             .read_only(true),
         Member::new("inputs", MemberType::Array(Dtype::U8, INPUTS_LEN))?.with_default(Value::UInt(2))?,
+        Member::new("name", MemberType::Str)?.with_compact_min(2),
+        Member::new("cat", MemberType::interned(MemberType::Str))?.with_default(Value::from("cat"))?,
+        Member::new("opt", MemberType::optional(MemberType::Scalar(Dtype::I32)))?,
     ])?))
 }
 
@@ -63,6 +72,9 @@ fn defaults() -> Vec<Value> {
         Value::Bool(true),
         Value::Int(-1),
         Value::Array(vec![Value::UInt(2); INPUTS_LEN]),
+        Value::Str(String::new()),
+        Value::from("cat"),
+        Value::Null,
     ]
 }
 
@@ -200,6 +212,17 @@ fn convert(m: usize, v: &Value) -> Result<Value, Vec<Expect>> {
                 }
             }
             _ => Err(vec![Expect::WrongType]),
+        },
+        NAME | CAT => match v {
+            Value::Str(s) => Ok(Value::Str(s.clone())),
+            _ => Err(vec![Expect::WrongType]),
+        },
+        OPT => match v {
+            Value::Null => Ok(Value::Null),
+            v => match one(to_i64(v))? {
+                Value::Int(i) if i32::try_from(i).is_ok() => Ok(Value::Int(i)),
+                _ => Err(vec![Expect::ValueRange]),
+            },
         },
         _ => Err(vec![out_of_range(m, MEMBERS)]),
     }
@@ -482,6 +505,18 @@ impl Val {
                     .map(|k| Value::UInt((s >> (8 * k)) & 0xff))
                     .collect(),
             ),
+            // Short, long, empty, unicode, embedded NUL.
+            NAME => Value::Str(
+                ['a', 'é', '\0', '😀', 'z']
+                    .iter()
+                    .cycle()
+                    .skip((s % 5) as usize)
+                    .take(((s >> 3) % 24) as usize)
+                    .collect(),
+            ),
+            CAT => Value::Str(["", "cat", "dog", "a category longer than 15"][(s % 4) as usize].into()),
+            OPT if s % 3 == 0 => Value::Null,
+            OPT => Value::Int(i64::from(s as i16)),
             _ => Value::Int(s as i64),
         }
     }
@@ -967,6 +1002,24 @@ fn check<S: Harness>(s: &S, model: &Model) -> Result<(), TestCaseError> {
             "f32 member viewed as f64"
         );
         prop_assert!(st.column_slice::<u8>(MEMBERS).is_err());
+        prop_assert!(st.column_slice::<u8>(NAME).is_err());
+        prop_assert!(st.column_slice::<u32>(CAT).is_err());
+        // The optional member's values column: None slots hold 0.
+        let opt = st.column_slice::<i32>(OPT)?;
+        prop_assert_eq!(opt.len(), chunk);
+        for (o, &x) in opt.iter().enumerate() {
+            let want = match model.values(c * chunk + o)[OPT] {
+                Value::Int(i) => i,
+                _ => 0,
+            };
+            prop_assert_eq!(
+                i64::from(x),
+                want,
+                "chunk {} slot {} optional values column",
+                c,
+                o
+            );
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
-use compactstore::{normalize_index, Dtype, Error, MemberType, Store, Value};
+use compactstore::{normalize_index, Dtype, Error, MemberType, StaticStore, Store, Value};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -13,7 +13,7 @@ use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::IntoPy;
 use crate::on;
-use crate::shared::{Handle, Inner, View};
+use crate::shared::{Handle, Inner, View, ViewMut};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
@@ -136,6 +136,66 @@ impl PyContainer {
             ty,
             read_only,
             name,
+        })
+    }
+
+    /// `m[i]` for an int `i`: resolve the chunk and offset once, read the scalar straight from its column.
+    /// The hot path, shared by `__getitem__` and the hand-written slot in `fastpath.rs`.
+    pub(crate) fn get_one<'py>(&self, py: Python<'py>, i: i64) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.m;
+        // The hot path: resolve the chunk and offset once, read the scalar straight from its column.
+        let v = self.h.read(|v| {
+            let (chunk, o) = match v {
+                View::Static(s) => (s, normalize_index(i, s.size())?),
+                View::Dynamic(d) => {
+                    let (c, o) = d.locate(normalize_index(i, d.size())?)?;
+                    (
+                        d.chunks().get(c).ok_or(Error::IndexOutOfRange {
+                            index: i,
+                            len: d.size(),
+                        })?,
+                        o,
+                    )
+                }
+            };
+            match chunk.column(m)?.as_fixed() {
+                Some(f) if f.width() == 1 => f.get_element(o, 0),
+                _ => chunk.get(o, m),
+            }
+        })?;
+        to_object(py, v, self.ty.dtype())
+    }
+
+    /// `m[i] = value` for an int `i` (the other hot path).
+    pub(crate) fn set_one(&self, py: Python<'_>, i: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let m = self.m;
+        self.refuse_read_only(py)?;
+        let val = member_value(value, &self.ty)?;
+        // Read-only was refused above; a keyed store's writes go through it so they mark the key modified.
+        fn put(s: &mut StaticStore, o: usize, m: usize, val: &Value) -> compactstore::Result<()> {
+            match s.column_mut(m)?.as_fixed_mut() {
+                Some(f) if f.width() == 1 => f.set_element(o, 0, val),
+                _ => s.set(o, m, val),
+            }
+        }
+        self.h.write(false, |v| match v {
+            ViewMut::Static(s) => {
+                let i = normalize_index(i, s.size())?;
+                put(s, i, m, &val)
+            }
+            ViewMut::Dynamic(d) => {
+                let size = d.size();
+                let (c, o) = d.locate(normalize_index(i, size)?)?;
+                let chunk = d
+                    .chunks_mut()
+                    .get_mut(c)
+                    .ok_or(Error::IndexOutOfRange { index: i, len: size })?;
+                put(chunk, o, m, &val)
+            }
+            mut v @ ViewMut::Keyed(_) => {
+                let i = normalize_index(i, on!(v.read(), s => s.size()))?;
+                v.set(i, m, &val)
+            }
         })
     }
 
@@ -318,29 +378,7 @@ impl PyContainer {
     fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let m = self.m;
         match parse_key(key)? {
-            Key::One(i) => {
-                // The hot path: resolve the chunk and offset once, read the scalar straight from its column.
-                let v = self.h.read(|v| {
-                    let (chunk, o) = match v {
-                        View::Static(s) => (s, normalize_index(i, s.size())?),
-                        View::Dynamic(d) => {
-                            let (c, o) = d.locate(normalize_index(i, d.size())?)?;
-                            (
-                                d.chunks().get(c).ok_or(Error::IndexOutOfRange {
-                                    index: i,
-                                    len: d.size(),
-                                })?,
-                                o,
-                            )
-                        }
-                    };
-                    match chunk.column(m)?.as_fixed() {
-                        Some(f) if f.width() == 1 => f.get_element(o, 0),
-                        _ => chunk.get(o, m),
-                    }
-                })?;
-                to_object(py, v, self.ty.dtype())
-            }
+            Key::One(i) => self.get_one(py, i),
             Key::Element(i, k) => {
                 let v = self.h.read(|v| {
                     on!(v, s => {
@@ -364,14 +402,7 @@ impl PyContainer {
     fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = self.m;
         match parse_key(key)? {
-            Key::One(i) => {
-                self.refuse_read_only(py)?;
-                let val = member_value(value, &self.ty)?;
-                self.h.write(false, |mut v| {
-                    let i = normalize_index(i, on!(v.read(), s => s.size()))?;
-                    v.set(i, m, &val)
-                })
-            }
+            Key::One(i) => self.set_one(py, i, value),
             Key::Element(i, k) => {
                 self.refuse_read_only(py)?;
                 let val = scalar_value(value)?;

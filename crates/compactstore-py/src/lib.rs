@@ -3,10 +3,12 @@
 //! Thin by design: each method converts its arguments, calls the engine, and maps the engine's error to
 //! the Python exception API.md names (`error.rs`). No store logic lives here.
 
+mod cell;
 mod container;
 mod convert;
 mod entry;
 mod error;
+mod fastpath;
 mod keyed;
 mod schema;
 mod shared;
@@ -23,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStaticStore>()?;
     m.add_class::<store::PyDynamicStore>()?;
     m.add_class::<container::PyContainer>()?;
+    fastpath::install(m.py())?;
     m.add_class::<entry::PyEntry>()?;
     m.add_class::<keyed::PyKeyedStore>()?;
     Ok(())

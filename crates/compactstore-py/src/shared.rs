@@ -1,12 +1,14 @@
 //! The state Python objects share: one engine store behind a lock, and the handle every view holds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::Arc;
+
+use crate::cell::{CellGuard, StoreCell};
 
 use compactstore::{DynamicStore, Error, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -24,7 +26,7 @@ pub enum Inner {
 
 /// One engine store, shared by the store object, its member containers, entries and numpy views.
 pub struct Shared {
-    inner: Mutex<Inner>,
+    inner: StoreCell<Inner>,
     /// Live buffer exports (zero-copy numpy views); while non-zero the buffers must not move.
     pub exports: AtomicUsize,
     /// Member names as interned Python strings, by position.
@@ -34,7 +36,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(inner: Inner, names: Vec<Py<PyString>>) -> Arc<Shared> {
         Arc::new(Shared {
-            inner: Mutex::new(inner),
+            inner: StoreCell::new(inner),
             exports: AtomicUsize::new(0),
             names,
         })
@@ -42,12 +44,9 @@ impl Shared {
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
     /// finaliser) gets a `RuntimeError` instead of a deadlock.
-    pub fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
-        match self.inner.try_lock() {
-            Ok(g) => Ok(g),
-            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err("store is in use by another call")),
-            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-        }
+    #[inline]
+    pub fn lock(&self) -> PyResult<CellGuard<'_, Inner>> {
+        self.inner.lock()
     }
 
     pub fn exported(&self) -> bool {

@@ -31,7 +31,9 @@ from compactstore._native import StaticStore as _NativeStaticStore
 __all__ = [
     "Array",
     "Bytes",
+    "Interned",
     "KeyedStore",
+    "Optional",
     "Str",
     "Container",
     "DynamicStore",
@@ -85,13 +87,61 @@ else:
 
 
 class Str:
-    """Variable-length UTF-8 text. Used as a `KeyedStore` key type (``key=cs.Str``); str members are not
-    supported yet."""
+    """Variable-length UTF-8 text (same as annotating ``str``); also a `KeyedStore` key type.
+
+    Short values live inline in a 16-byte view per entry, long ones in a per-chunk buffer whose garbage is
+    compacted as it grows."""
 
 
 class Bytes:
-    """Variable-length bytes. Used as a `KeyedStore` key type (``key=cs.Bytes``); bytes members are not
-    supported yet."""
+    """Variable-length bytes (same as annotating ``bytes``); also a `KeyedStore` key type."""
+
+
+class Interned:
+    """`Interned(cs.Str)` / `Interned(cs.Bytes)`: a small code per entry into one dictionary of the distinct
+    values, shared by every chunk of a store; values no entry uses any more are reclaimed. For members with
+    few distinct values (categories, labels)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: Any) -> None:
+        if type in (str, Str):
+            self.type: Any = Str
+        elif type in (bytes, Bytes):
+            self.type = Bytes
+        else:
+            raise TypeError(f"Interned takes cs.Str or cs.Bytes, not {type!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Interned) and other.type is self.type
+
+    def __hash__(self) -> int:
+        return hash(("Interned", self.type))
+
+    def __repr__(self) -> str:
+        return f"Interned({self.type.__name__})"
+
+
+class Optional:
+    """`Optional(T)`: any member type T, or ``None`` (a validity bit per entry; an interned member uses a
+    reserved code instead). The default is ``None`` unless one is given."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: Any) -> None:
+        if isinstance(type, Optional):
+            raise TypeError("Optional(Optional(...)) is not a member type")
+        _parse(type)
+        self.type: Any = type
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Optional) and _parse(other.type) == _parse(self.type)
+
+    def __hash__(self) -> int:
+        return hash(("Optional", _parse(self.type)))
+
+    def __repr__(self) -> str:
+        return f"Optional({self.type!r})"
 
 
 _NUMPY_NAMES = {
@@ -129,6 +179,12 @@ class Array:
         self.dtype = _scalar_name(dtype)
         self.length = n
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Array) and (other.dtype, other.length) == (self.dtype, self.length)
+
+    def __hash__(self) -> int:
+        return hash(("Array", self.dtype, self.length))
+
     def __repr__(self) -> str:
         return f"Array({self.dtype}, {self.length})"
 
@@ -165,16 +221,45 @@ def _scalar_name(t: Any) -> str:
         name = np.dtype(t).name
         if name in _NUMPY_NAMES:
             return _NUMPY_NAMES[name]
-    if t in (str, bytes, Str, Bytes):
-        raise TypeError(f"{t!r} members are not supported yet: use numeric members and cs.Array")
-    raise TypeError(f"unsupported member type {t!r}: use a cs. numeric type, int, float, bool or cs.Array")
+    raise TypeError(
+        f"unsupported member type {t!r}: use a cs. numeric type, int, float, bool, str, bytes, cs.Array, "
+        "cs.Interned or cs.Optional"
+    )
 
 
 def _parse(t: Any) -> tuple[str, int]:
-    """`(dtype name, length)` of a member type; length 0 for a scalar."""
+    """`(type spec, length)` of a member type, as the native Schema takes it: a dtype name (`"i64"`),
+    `"str"`, `"bytes"`, `"interned[str]"`, `"interned[bytes]"` or `"optional[<spec>]"`; length is the
+    element count of an Array (0 for anything else)."""
     if isinstance(t, Array):
         return t.dtype, t.length
+    if t in (str, Str):
+        return "str", 0
+    if t in (bytes, Bytes):
+        return "bytes", 0
+    if isinstance(t, Interned):
+        return f"interned[{'str' if t.type is Str else 'bytes'}]", 0
+    if isinstance(t, Optional):
+        spec, length = _parse(t.type)
+        return f"optional[{spec}]", length
     return _scalar_name(t), 0
+
+
+def _member_type_from_spec(spec: str, length: int) -> Any:
+    """The Python spelling of a member type from its spec (what `m.dtype` shows for non-numeric members)."""
+    if spec.startswith("optional[") and spec.endswith("]"):
+        return Optional(_member_type_from_spec(spec[len("optional[") : -1], length))
+    if spec == "str":
+        return Str
+    if spec == "bytes":
+        return Bytes
+    if spec == "interned[str]":
+        return Interned(Str)
+    if spec == "interned[bytes]":
+        return Interned(Bytes)
+    numpy_type = {v: k for k, v in _NUMPY_NAMES.items()}[spec]
+    scalar = np.dtype(numpy_type).type
+    return Array(scalar, length) if length else scalar
 
 
 def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tuple[str, str, int, Any, bool]:

@@ -163,7 +163,7 @@ impl PyContainer {
                 _ => chunk.get(o, m),
             }
         })?;
-        to_object(py, v, self.ty.dtype())
+        to_object(py, v, self.ty.values_dtype())
     }
 
     /// `m[i] = value` for an int `i` (the other hot path).
@@ -291,6 +291,7 @@ impl PyContainer {
                     || values.is_instance_of::<PyTuple>()
                     || values.hasattr("__len__")?)
                     || values.is_instance_of::<PyString>()
+                    || values.is_instance_of::<pyo3::types::PyBytes>()
             }
         };
         let vals: Vec<Value> = if broadcast {
@@ -348,13 +349,18 @@ impl PyContainer {
             .h
             .read(|v| on!(v, s => (0..s.size()).map(|i| s.get(i, self.m)).collect()))?;
         vals.into_iter()
-            .map(|v| to_object(py, v, self.ty.dtype()))
+            .map(|v| to_object(py, v, self.ty.values_dtype()))
             .collect()
     }
 
     fn numpy_view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
+        if !this.ty.is_numeric() {
+            // str, bytes, interned and optional members: a copy, as an object array.
+            let values = PyList::new(py, this.all_values(py)?)?;
+            return py.import("numpy")?.call_method1("array", (values, "object"));
+        }
         if this.h.owns_static()? {
             let mv = pyo3::types::PyMemoryView::from(slf.as_any())?;
             py.import("numpy")?.call_method1("asarray", (mv,))
@@ -387,11 +393,30 @@ impl PyContainer {
                         s.get_element(i, m, k)
                     })
                 })?;
-                to_object(py, v, self.ty.dtype())
+                to_object(py, v, self.ty.values_dtype())
             }
             key => {
+                let slice = matches!(key, Key::Slice(_));
                 let idx = self.select(py, key)?;
-                self.gather(py, &idx)
+                if self.ty.is_numeric() {
+                    self.gather(py, &idx)
+                } else if slice {
+                    // str, bytes, interned and optional members: a slice is a list of values.
+                    let vals: Vec<Value> = self
+                        .h
+                        .read(|v| on!(v, s => idx.iter().map(|&i| s.get(i, m)).collect()))?;
+                    let objs = vals
+                        .into_iter()
+                        .map(|v| to_object(py, v, self.ty.values_dtype()))
+                        .collect::<PyResult<Vec<_>>>()?;
+                    Ok(PyList::new(py, objs)?.into_any())
+                } else {
+                    Err(PyTypeError::new_err(format!(
+                        "index arrays and masks select numeric members only; {} is {}",
+                        self.name.bind(py).to_str()?,
+                        self.ty
+                    )))
+                }
             }
         }
     }
@@ -413,6 +438,13 @@ impl PyContainer {
                 })
             }
             key => {
+                if !self.ty.is_numeric() && !matches!(key, Key::Slice(_)) {
+                    return Err(PyTypeError::new_err(format!(
+                        "index arrays and masks select numeric members only; {} is {}",
+                        self.name.bind(py).to_str()?,
+                        self.ty
+                    )));
+                }
                 let idx = self.select(py, key)?;
                 self.scatter(py, &idx, value)
             }
@@ -459,11 +491,18 @@ impl PyContainer {
         self.name.clone_ref(py)
     }
 
-    /// The member's numpy dtype.
+    /// The member's numpy dtype (numeric members), or its member type (`cs.Str`, `cs.Interned(cs.Str)`,
+    /// `cs.Optional(...)`).
     #[getter]
     fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("numpy")?
-            .call_method1("dtype", (numpy_name(self.dtype_().py()?),))
+        match self.ty.dtype() {
+            Some(d) => py.import("numpy")?.call_method1("dtype", (numpy_name(d),)),
+            None => {
+                let (spec, length) = crate::schema::spec_of(&self.ty);
+                py.import("compactstore")?
+                    .call_method1("_member_type_from_spec", (spec, length))
+            }
+        }
     }
 
     /// Whether the member is read-only.

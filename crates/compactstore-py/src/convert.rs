@@ -81,9 +81,14 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
             .map(|x| typed_scalar_value(x, *d))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array),
-        other => Err(PyTypeError::new_err(format!(
-            "member type {other} is not supported by the bindings yet"
-        ))),
+        MemberType::Str | MemberType::Bytes | MemberType::Interned(_) => scalar_value(obj),
+        MemberType::Optional(t) => {
+            if obj.is_none() {
+                Ok(Value::Null)
+            } else {
+                member_value(obj, t)
+            }
+        }
     }
 }
 

@@ -47,7 +47,7 @@ impl PyEntry {
                 self.live(s)?;
                 let m = s.schema().index_of(name)?;
                 let ty = s.schema().member(m)?.ty().clone();
-                let d = ty.dtype();
+                let d = ty.values_dtype();
                 Ok((m, ty, d))
             })
         })
@@ -58,7 +58,7 @@ impl PyEntry {
             on!(v, s => {
                 self.live(s)?;
                 (0..s.schema().len())
-                    .map(|m| Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().dtype())))
+                    .map(|m| Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().values_dtype())))
                     .collect()
             })
         })?;
@@ -79,7 +79,7 @@ impl PyEntry {
             on!(v, s => {
                 self.live(s)?;
                 let m = s.schema().index_of(name)?;
-                Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().dtype()))
+                Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().values_dtype()))
             })
         })?;
         to_object(py, v, d)

@@ -283,7 +283,7 @@ impl PyKeyedStore {
         for ((m, v), name) in values.into_iter().enumerate().zip(self.h.data.names.iter()) {
             d.set_item(
                 name.bind(py),
-                to_object(py, v, schema.member(m).py()?.ty().dtype())?,
+                to_object(py, v, schema.member(m).py()?.ty().values_dtype())?,
             )?;
         }
         Ok(d)
@@ -387,7 +387,10 @@ impl PyKeyedStore {
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                     let st = ks.store();
-                    Ok((st.get(slot, m).py()?, st.schema().member(m).py()?.ty().dtype()))
+                    Ok((
+                        st.get(slot, m).py()?,
+                        st.schema().member(m).py()?.ty().values_dtype(),
+                    ))
                 })?;
                 return to_object(py, v, d);
             }

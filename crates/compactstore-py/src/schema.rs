@@ -20,37 +20,23 @@ pub struct PySchema {
 
 #[pymethods]
 impl PySchema {
-    /// Build a schema from `(name, dtype, length, default, read_only)` tuples.
+    /// Build a schema from `(name, spec, length, default, read_only)` tuples.
     ///
-    /// `dtype` is a short name (`"i64"`, `"bool"`, `"f32"`); `length` 0 is a scalar member, `n >= 1` an
-    /// array of n; `default` is `None` for the type's zero. Raises `TypeError` for an unknown dtype or a
+    /// `spec` is a dtype name (`"i64"`, `"bool"`, `"f32"`), `"str"`, `"bytes"`, `"interned[str]"`,
+    /// `"interned[bytes]"` or `"optional[<spec>]"`; `length` 0 is a scalar member, `n >= 1` an array of n;
+    /// `default` is `None` for the type's zero (for an optional member, `None` is its default). Raises `TypeError` for an unknown dtype or a
     /// default of the wrong type, `OverflowError` for a default out of range, `ValueError` for a duplicate
     /// name or a default array of the wrong length.
     #[new]
     fn new(py: Python<'_>, members: Vec<(String, String, usize, Py<PyAny>, bool)>) -> PyResult<Self> {
         let mut out = Vec::with_capacity(members.len());
         let mut names = Vec::with_capacity(members.len());
-        for (name, dtype, length, default, read_only) in members {
-            let d = Dtype::from_name(&dtype)
-                .map_err(|_| PyTypeError::new_err(format!("unknown dtype {dtype:?}")))?;
-            let ty = if length == 0 {
-                MemberType::Scalar(d)
-            } else {
-                MemberType::Array(d, length)
-            };
+        for (name, spec, length, default, read_only) in members {
+            let ty = parse_spec(&spec, length)?;
             let mut member = Member::new(name.clone(), ty.clone()).py()?.read_only(read_only);
             let default = default.bind(py);
-            if !default.is_none() {
-                let v = if length > 0
-                    && (default.is_instance_of::<pyo3::types::PyList>()
-                        || default.is_instance_of::<pyo3::types::PyTuple>()
-                        || default.hasattr("__array__")?)
-                {
-                    member_value(default, &ty)?
-                } else {
-                    member_value(default, &MemberType::Scalar(d))?
-                };
-                member = member.with_default(v).py()?;
+            if !default.is_none() || ty.is_optional() {
+                member = member.with_default(default_value(default, &ty)?).py()?;
             }
             names.push(PyString::intern(py, &name).unbind());
             out.push(member);
@@ -79,4 +65,56 @@ impl PySchema {
             .collect();
         format!("Schema({})", parts.join(", "))
     }
+}
+
+/// The member type a spec string names (see `PySchema::new`).
+pub fn parse_spec(spec: &str, length: usize) -> PyResult<MemberType> {
+    if let Some(inner) = spec.strip_prefix("optional[").and_then(|s| s.strip_suffix(']')) {
+        return Ok(MemberType::optional(parse_spec(inner, length)?));
+    }
+    Ok(match spec {
+        "str" => MemberType::Str,
+        "bytes" => MemberType::Bytes,
+        "interned[str]" => MemberType::interned(MemberType::Str),
+        "interned[bytes]" => MemberType::interned(MemberType::Bytes),
+        _ => {
+            let d = Dtype::from_name(spec)
+                .map_err(|_| PyTypeError::new_err(format!("unknown member type {spec:?}")))?;
+            if length == 0 {
+                MemberType::Scalar(d)
+            } else {
+                MemberType::Array(d, length)
+            }
+        }
+    })
+}
+
+/// The spec string and length of a member type (the inverse of [`parse_spec`]).
+pub fn spec_of(ty: &MemberType) -> (String, usize) {
+    match ty {
+        MemberType::Scalar(d) => (d.name().to_owned(), 0),
+        MemberType::Array(d, n) => (d.name().to_owned(), *n),
+        MemberType::Optional(t) => {
+            let (s, n) = spec_of(t);
+            (format!("optional[{s}]"), n)
+        }
+        other => (other.to_string(), 0),
+    }
+}
+
+/// A default as a `Value` of `ty`: a scalar default of an array member fills every element.
+fn default_value(default: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<compactstore::Value> {
+    let inner = match ty {
+        MemberType::Optional(t) if !default.is_none() => t.as_ref(),
+        t => t,
+    };
+    if let MemberType::Array(d, _) = inner {
+        let is_seq = default.is_instance_of::<pyo3::types::PyList>()
+            || default.is_instance_of::<pyo3::types::PyTuple>()
+            || default.hasattr("__array__")?;
+        if !is_seq {
+            return member_value(default, &MemberType::Scalar(*d));
+        }
+    }
+    member_value(default, ty)
 }

@@ -33,6 +33,7 @@ __all__ = [
     "Bytes",
     "Interned",
     "KeyedStore",
+    "Object",
     "Optional",
     "Str",
     "Container",
@@ -120,6 +121,15 @@ class Interned:
 
     def __repr__(self) -> str:
         return f"Interned({self.type.__name__})"
+
+
+class Object:
+    """`cs.Object`: a reference to any Python object per entry, ``None`` by default.
+
+    Opt-in for what fits no other member type: neither compact (the objects live on the Python heap) nor
+    fork-friendly (reading one writes its reference count). Objects take part in Python's garbage collector,
+    so cycles through an object member are collected. ``copy()`` shares the objects; ``copy.deepcopy()``
+    deep-copies them."""
 
 
 class Optional:
@@ -239,6 +249,8 @@ def _parse(t: Any) -> tuple[str, int]:
         return "bytes", 0
     if isinstance(t, Interned):
         return f"interned[{'str' if t.type is Str else 'bytes'}]", 0
+    if t is Object:  # opt-in: the builtin `object` is not an annotation for it
+        return "object", 0
     if isinstance(t, Optional):
         spec, length = _parse(t.type)
         return f"optional[{spec}]", length
@@ -253,6 +265,8 @@ def _member_type_from_spec(spec: str, length: int) -> Any:
         return Str
     if spec == "bytes":
         return Bytes
+    if spec == "object":
+        return Object
     if spec == "interned[str]":
         return Interned(Str)
     if spec == "interned[bytes]":

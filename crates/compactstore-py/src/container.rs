@@ -24,6 +24,9 @@ pub struct PyContainer {
     ty: MemberType,
     read_only: bool,
     name: Py<PyString>,
+    /// The store object this view came from, kept alive (and visible to the garbage collector) while
+    /// the view lives, so the store's object members are never cleared under it.
+    owner: Py<PyAny>,
 }
 
 /// An index into a container, parsed once.
@@ -121,7 +124,7 @@ struct BufMeta {
 }
 
 impl PyContainer {
-    pub fn new(py: Python<'_>, h: Handle, m: usize) -> PyResult<PyContainer> {
+    pub fn new(py: Python<'_>, h: Handle, m: usize, owner: Py<PyAny>) -> PyResult<PyContainer> {
         let (ty, read_only) =
             h.read(|v| on!(v, s => s.schema().member(m).map(|x| (x.ty().clone(), x.is_read_only()))))?;
         let name = h
@@ -136,6 +139,7 @@ impl PyContainer {
             ty,
             read_only,
             name,
+            owner,
         })
     }
 
@@ -525,6 +529,11 @@ impl PyContainer {
             self.ty,
             parts.join(", ")
         ))
+    }
+
+    /// Python's garbage collector: the store this view keeps alive.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.owner)
     }
 
     /// Export the member's memory (static stores only) through the buffer protocol.

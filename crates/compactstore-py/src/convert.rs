@@ -89,6 +89,12 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
                 member_value(obj, t)
             }
         }
+        // An object member holds a reference to any Python object (None is no object).
+        MemberType::Object => Ok(if obj.is_none() {
+            Value::Null
+        } else {
+            Value::Object(compactstore::ObjectRef(std::sync::Arc::new(obj.clone().unbind())))
+        }),
     }
 }
 
@@ -144,6 +150,14 @@ pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Option<Dtype>) -> PyResu
         Value::Str(s) => PyString::new(py, &s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
         Value::Null => py.None().into_bound(py),
+        Value::Object(o) => match o.0.downcast_ref::<Py<PyAny>>() {
+            Some(obj) => obj.bind(py).clone(),
+            None => {
+                return Err(PyTypeError::new_err(
+                    "an object member holds a value the bindings did not store",
+                ))
+            }
+        },
         Value::Array(items) => {
             let dtype = dtype.ok_or_else(|| PyTypeError::new_err("an array value needs a numeric dtype"))?;
             let arr = array_of(py, &items, dtype)?;

@@ -20,15 +20,18 @@ pub struct PyEntry {
     slot: usize,
     generation: u32,
     key: Option<Py<PyAny>>,
+    /// The store object this view came from, kept alive (and visible to the garbage collector).
+    owner: Py<PyAny>,
 }
 
 impl PyEntry {
-    pub fn new(h: Handle, slot: usize, generation: u32, key: Option<Py<PyAny>>) -> PyEntry {
+    pub fn new(h: Handle, slot: usize, generation: u32, key: Option<Py<PyAny>>, owner: Py<PyAny>) -> PyEntry {
         PyEntry {
             h,
             slot,
             generation,
             key,
+            owner,
         }
     }
 
@@ -246,6 +249,12 @@ impl PyEntry {
     #[classattr]
     fn __hash__() -> Option<Py<PyAny>> {
         None
+    }
+
+    /// Python's garbage collector: the key and the store this view keeps alive.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.key)?;
+        visit.call(&self.owner)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

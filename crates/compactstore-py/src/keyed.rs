@@ -61,6 +61,10 @@ impl AnyKeyed {
         on_keyed!(self, s => s.set(slot, m, v))
     }
 
+    pub fn take_objects(&mut self) -> Vec<compactstore::ObjectRef> {
+        on_keyed!(self, s => s.take_objects())
+    }
+
     pub fn set_element(&mut self, slot: usize, m: usize, k: usize, v: &Value) -> compactstore::Result<()> {
         on_keyed!(self, s => s.set_element(slot, m, k, v))
     }
@@ -272,9 +276,16 @@ impl PyKeyedStore {
         Ok(out)
     }
 
-    fn entry_at(&self, slot: usize, key: Py<PyAny>) -> PyResult<PyEntry> {
-        let generation = self.with(|k| k.store().generation(slot).py())?;
-        Ok(PyEntry::new(self.h.clone(), slot, generation, Some(key)))
+    fn entry_at(slf: &Bound<'_, Self>, slot: usize, key: Py<PyAny>) -> PyResult<PyEntry> {
+        let this = slf.get();
+        let generation = this.with(|k| k.store().generation(slot).py())?;
+        Ok(PyEntry::new(
+            this.h.clone(),
+            slot,
+            generation,
+            Some(key),
+            slf.clone().into_any().unbind(),
+        ))
     }
 
     fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {
@@ -375,14 +386,15 @@ impl PyKeyedStore {
     }
 
     /// `pool[key]`: a live `Entry` (`KeyError` if absent); `pool[key, name]`: one member's value.
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let kind = self.kind()?;
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (this, py) = (slf.get(), slf.py());
+        let kind = this.kind()?;
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
                 let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
-                let m = self.member_index(&t.get_item(1)?)?;
-                let (v, d) = self.with(|ks| {
+                let m = this.member_index(&t.get_item(1)?)?;
+                let (v, d) = this.with(|ks| {
                     let slot = ks
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
@@ -396,11 +408,11 @@ impl PyKeyedStore {
             }
         }
         let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
-        let slot = self.with(|ks| {
+        let slot = this.with(|ks| {
             ks.index_of(&k)
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
         })?;
-        Ok(Bound::new(py, self.entry_at(slot, key.clone().unbind())?)?.into_any())
+        Ok(Bound::new(py, Self::entry_at(slf, slot, key.clone().unbind())?)?.into_any())
     }
 
     /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key
@@ -515,10 +527,12 @@ impl PyKeyedStore {
 
     /// `{name: member container}`, the containers indexed by slot.
     #[getter]
-    fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn members<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let (this, py) = (slf.get(), slf.py());
         let d = PyDict::new(py);
-        for (m, name) in self.h.data.names.iter().enumerate() {
-            d.set_item(name.bind(py), PyContainer::new(py, self.h.clone(), m)?)?;
+        for (m, name) in this.h.data.names.iter().enumerate() {
+            let owner = slf.clone().into_any().unbind();
+            d.set_item(name.bind(py), PyContainer::new(py, this.h.clone(), m, owner)?)?;
         }
         Ok(d)
     }
@@ -633,5 +647,16 @@ impl PyKeyedStore {
 
     fn __reduce__(&self) -> PyResult<()> {
         Err(PyTypeError::new_err("cannot pickle a KeyedStore"))
+    }
+
+    /// Python's garbage collector: the objects held by object members.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.store_type)?;
+        self.h.data.traverse(&visit)
+    }
+
+    /// Break reference cycles: drop the objects held by object members.
+    fn __clear__(&self) {
+        drop(self.h.data.take_objects());
     }
 }

@@ -74,6 +74,7 @@ pub fn parse_spec(spec: &str, length: usize) -> PyResult<MemberType> {
     }
     Ok(match spec {
         "str" => MemberType::Str,
+        "object" => MemberType::Object,
         "bytes" => MemberType::Bytes,
         "interned[str]" => MemberType::interned(MemberType::Str),
         "interned[bytes]" => MemberType::interned(MemberType::Bytes),

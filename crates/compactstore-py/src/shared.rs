@@ -9,8 +9,10 @@ use compactstore::{DynamicStore, Error, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
 use pyo3::exceptions::PyTypeError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use pyo3::PyTraverseError;
 
 use crate::error::to_py;
 
@@ -47,6 +49,47 @@ impl Shared {
     #[inline]
     pub fn lock(&self) -> PyResult<CellGuard<'_, Inner>> {
         self.inner.lock()
+    }
+
+    /// Chunks of the store (for walking object members).
+    fn chunks_of(inner: &Inner) -> &[StaticStore] {
+        match inner {
+            Inner::Static(s) => s.chunks(),
+            Inner::Dynamic(d) => d.chunks(),
+            Inner::Keyed(k) => k.store().chunks(),
+        }
+    }
+
+    /// Visit every Python object held by the store's object members (`tp_traverse`). A store that is
+    /// busy (the collector ran inside one of its calls) is skipped: its objects then count as referenced
+    /// from outside, so nothing is collected wrongly.
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        let Ok(g) = self.inner.lock() else { return Ok(()) };
+        for chunk in Shared::chunks_of(&g) {
+            for m in 0..chunk.schema().len() {
+                if let Some(c) = chunk.column(m).ok().and_then(|c| c.as_object()) {
+                    for (_, o) in c.objects() {
+                        if let Some(obj) = o.0.downcast_ref::<Py<PyAny>>() {
+                            visit.call(obj)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Take every object out of the store's object members (`tp_clear`); the caller drops them after
+    /// the store is released, so finalisers that touch the store see it free.
+    pub fn take_objects(&self) -> Vec<compactstore::ObjectRef> {
+        let Ok(mut g) = self.inner.lock() else {
+            return Vec::new();
+        };
+        match &mut *g {
+            Inner::Static(s) => s.take_objects(),
+            Inner::Dynamic(d) => d.take_objects(),
+            Inner::Keyed(k) => k.take_objects(),
+        }
     }
 
     pub fn exported(&self) -> bool {

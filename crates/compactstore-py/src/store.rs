@@ -77,11 +77,13 @@ pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
 #[pyclass(subclass, frozen, module = "compactstore._native", name = "Store")]
 pub struct PyStore {
     pub h: Handle,
+    /// For a chunk view of a dynamic store: the dynamic store object, kept alive.
+    parent: Option<Py<PyAny>>,
 }
 
 impl PyStore {
-    fn container(&self, py: Python<'_>, m: usize) -> PyResult<PyContainer> {
-        PyContainer::new(py, self.h.clone(), m)
+    fn container(slf: &Bound<'_, Self>, m: usize) -> PyResult<PyContainer> {
+        PyContainer::new(slf.py(), slf.get().h.clone(), m, slf.clone().into_any().unbind())
     }
 
     fn member_index(&self, name: &str) -> PyResult<usize> {
@@ -187,9 +189,9 @@ impl PyStore {
     }
 
     /// The member container for `name` (`KeyError` if there is none).
-    fn __getitem__(&self, py: Python<'_>, name: &str) -> PyResult<PyContainer> {
-        let m = self.member_index(name)?;
-        self.container(py, m)
+    fn __getitem__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyContainer> {
+        let m = slf.get().member_index(name)?;
+        Self::container(slf, m)
     }
 
     /// The seed's shorthand: set member `name` of the entry at `last_index` (read-only members too).
@@ -218,11 +220,12 @@ impl PyStore {
     }
 
     /// `s.name`: the member container (`AttributeError` if there is none).
-    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<PyContainer> {
-        let m = self
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyContainer> {
+        let m = slf
+            .get()
             .member_index(name)
             .map_err(|_| PyAttributeError::new_err(name.to_owned()))?;
-        self.container(py, m)
+        Self::container(slf, m)
     }
 
     /// Iterate over member names.
@@ -244,26 +247,27 @@ impl PyStore {
     }
 
     /// Member containers, in declaration order.
-    fn values(&self, py: Python<'_>) -> PyResult<Vec<PyContainer>> {
-        (0..self.h.data.names.len())
-            .map(|m| self.container(py, m))
+    fn values(slf: &Bound<'_, Self>) -> PyResult<Vec<PyContainer>> {
+        (0..slf.get().h.data.names.len())
+            .map(|m| Self::container(slf, m))
             .collect()
     }
 
     /// `(name, container)` pairs, in declaration order.
-    fn items(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyString>, PyContainer)>> {
-        let names = self.names(py);
+    fn items(slf: &Bound<'_, Self>) -> PyResult<Vec<(Py<PyString>, PyContainer)>> {
+        let names = slf.get().names(slf.py());
         names
             .into_iter()
             .enumerate()
-            .map(|(m, n)| Ok((n, self.container(py, m)?)))
+            .map(|(m, n)| Ok((n, Self::container(slf, m)?)))
             .collect()
     }
 
     /// An `Entry` view of slot `i` (`IndexError` if out of range or free).
-    fn entry(&self, i: &Bound<'_, PyAny>) -> PyResult<PyEntry> {
+    fn entry(slf: &Bound<'_, Self>, i: &Bound<'_, PyAny>) -> PyResult<PyEntry> {
+        let this = slf.get();
         let i = slot_index(i)?;
-        let slot = self.h.read(|v| {
+        let slot = this.h.read(|v| {
             on!(v, s => {
                 let size = s.size();
                 if i < 0 || i as u64 >= size as u64 {
@@ -276,7 +280,13 @@ impl PyStore {
                 Ok((i, s.generation(i)?))
             })
         })?;
-        Ok(PyEntry::new(self.h.clone(), slot.0, slot.1, None))
+        Ok(PyEntry::new(
+            this.h.clone(),
+            slot.0,
+            slot.1,
+            None,
+            slf.clone().into_any().unbind(),
+        ))
     }
 
     /// Check internal invariants; raise `AssertionError` on a broken one.
@@ -305,11 +315,64 @@ impl PyStore {
         Ok(PyArray1::from_iter(py, found.into_iter().map(|i| i as i64)).into_any())
     }
 
+    /// Python's garbage collector: the objects held by object members. Only the store object that owns
+    /// the data reports them (a chunk view of a dynamic store shares its parent's and reports nothing), so
+    /// each reference is visited once.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.parent)?;
+        if self.h.chunk.is_none() {
+            self.h.data.traverse(&visit)?;
+        }
+        Ok(())
+    }
+
+    /// Break reference cycles: drop the objects held by object members.
+    fn __clear__(&self) {
+        if self.h.chunk.is_none() {
+            drop(self.h.data.take_objects());
+        }
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let name = slf.get_type().name()?.to_string();
         let this = slf.get();
         Ok(format!("<{name} len={} size={}>", this.__len__()?, this.size()?))
     }
+}
+
+/// Replace every object held by `copy`'s object members with `copy.deepcopy(obj, memo)` (a store's
+/// `copy()` shares its objects; `copy.deepcopy()` must not).
+fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = copy.py();
+    let h = &copy.cast::<PyStore>()?.get().h;
+    let objects: Vec<(usize, usize, Py<PyAny>)> = h.read(|v| {
+        on!(v, s => {
+            let mut out = Vec::new();
+            for (m, member) in s.schema().members().iter().enumerate() {
+                if member.ty() != &compactstore::MemberType::Object {
+                    continue;
+                }
+                for i in 0..s.size() {
+                    if let Value::Object(o) = s.get(i, m)? {
+                        if let Some(obj) = o.0.downcast_ref::<Py<PyAny>>() {
+                            out.push((i, m, obj.clone_ref(py)));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    })?;
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let deepcopy = py.import("copy")?.getattr("deepcopy")?;
+    for (i, m, obj) in objects {
+        let new = deepcopy.call1((obj, memo))?.unbind();
+        let val = Value::Object(compactstore::ObjectRef(std::sync::Arc::new(new)));
+        h.write(false, |v| on_mut!(v, s => s.write(i, m, &val)))?;
+    }
+    Ok(())
 }
 
 fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
@@ -385,7 +448,10 @@ impl PyStaticStore {
                 chunk: None,
             }
         };
-        Ok(PyClassInitializer::from(PyStore { h }).add_subclass(PyStaticStore))
+        let parent = _parent
+            .filter(|_| _chunk.is_some())
+            .map(|p| p.clone().into_any().unbind());
+        Ok(PyClassInitializer::from(PyStore { h, parent }).add_subclass(PyStaticStore))
     }
 
     /// Drop every entry; with `size`, also change the size (refused with `BufferError` while a
@@ -437,8 +503,10 @@ impl PyStaticStore {
         Self::copy(slf)
     }
 
-    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy(slf)
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let copy = Self::copy(slf)?;
+        deepcopy_objects(&copy, memo)?;
+        Ok(copy)
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -497,7 +565,7 @@ impl PyDynamicStore {
             }
         };
         Ok(
-            PyClassInitializer::from(PyStore { h }).add_subclass(PyDynamicStore {
+            PyClassInitializer::from(PyStore { h, parent: None }).add_subclass(PyDynamicStore {
                 store_type: store_type.clone().unbind(),
             }),
         )
@@ -575,8 +643,10 @@ impl PyDynamicStore {
         Self::copy(slf)
     }
 
-    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy(slf)
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let copy = Self::copy(slf)?;
+        deepcopy_objects(&copy, memo)?;
+        Ok(copy)
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {

@@ -819,6 +819,11 @@ impl<K: Key> KeyedStore<K> {
         &self.store
     }
 
+    /// Take every object reference out of the object members (see [`Store::take_objects`]).
+    pub fn take_objects(&mut self) -> Vec<crate::value::ObjectRef> {
+        self.store.take_objects()
+    }
+
     /// Check every value of `values` against its member without writing it.
     fn check_values(&self, values: &[(usize, Value)]) -> Result<()> {
         let proto = first_chunk(&self.store)?;

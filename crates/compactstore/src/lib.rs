@@ -40,7 +40,7 @@ pub use keyed_store::{Key, KeyedStore, DEFAULT_COMPACT_MIN, DEFAULT_KEYED_LOG2SI
 pub use schema::{Dtype, Member, MemberType, Schema};
 pub use static_store::StaticStore;
 pub use store::{normalize_index, Store};
-pub use value::{Element, Value};
+pub use value::{Element, ObjectRef, Value};
 
 // The README's Rust example runs as a doctest.
 #[doc = include_str!("../../../README.md")]

@@ -135,6 +135,9 @@ pub enum MemberType {
     Interned(Box<MemberType>),
     /// The inner type or `None` ([`Value::Null`]). The inner type must not itself be optional.
     Optional(Box<MemberType>),
+    /// An opaque, shared object reference per entry ([`Value::Object`], or [`Value::Null`] for none): what
+    /// the Python bindings use for `cs.Object`. Neither compact nor fork-friendly; opt-in.
+    Object,
 }
 
 impl MemberType {
@@ -201,7 +204,7 @@ impl MemberType {
         match self {
             MemberType::Str | MemberType::Bytes => true,
             MemberType::Interned(t) | MemberType::Optional(t) => t.is_variable(),
-            MemberType::Scalar(_) | MemberType::Array(..) => false,
+            MemberType::Scalar(_) | MemberType::Array(..) | MemberType::Object => false,
         }
     }
 
@@ -216,6 +219,7 @@ impl MemberType {
             MemberType::Str | MemberType::Bytes => crate::column::VIEW_BYTES,
             MemberType::Interned(_) => std::mem::size_of::<u32>(),
             MemberType::Optional(t) => t.entry_bytes(),
+            MemberType::Object => std::mem::size_of::<usize>() * 2,
         }
     }
 
@@ -229,7 +233,7 @@ impl MemberType {
             MemberType::Str => Value::Str(String::new()),
             MemberType::Bytes => Value::Bytes(Vec::new()),
             MemberType::Interned(t) => t.zero(),
-            MemberType::Optional(_) => Value::Null,
+            MemberType::Optional(_) | MemberType::Object => Value::Null,
         }
     }
 
@@ -242,6 +246,9 @@ impl MemberType {
                 Err(format!("only str and bytes can be interned, not {t}"))
             }
             MemberType::Optional(t) if t.is_optional() => Err("optional of an optional".into()),
+            MemberType::Optional(t) if **t == MemberType::Object => {
+                Err("an object member already takes None; optional[object] is not a type".into())
+            }
             MemberType::Optional(t) => t.check_valid(),
             _ => Ok(()),
         }
@@ -257,6 +264,7 @@ impl fmt::Display for MemberType {
             MemberType::Bytes => f.write_str("bytes"),
             MemberType::Interned(t) => write!(f, "interned[{t}]"),
             MemberType::Optional(t) => write!(f, "optional[{t}]"),
+            MemberType::Object => f.write_str("object"),
         }
     }
 }

@@ -239,6 +239,21 @@ pub trait Store {
         Ok(i)
     }
 
+    /// Take every object reference out of the object members of every chunk, leaving them empty (as after
+    /// a reset of those members). For a garbage collector that must break reference cycles; the caller
+    /// decides when the references drop. O(size) per object member.
+    fn take_objects(&mut self) -> Vec<crate::value::ObjectRef> {
+        let mut out = Vec::new();
+        for chunk in self.chunks_mut() {
+            for m in 0..chunk.schema().len() {
+                if let Some(c) = chunk.column_mut(m).ok().and_then(Column::as_object_mut) {
+                    out.extend(c.take_all());
+                }
+            }
+        }
+        out
+    }
+
     /// Occupied slots whose member `m` equals `value` (converted like a write), ascending. O(len).
     ///
     /// # Errors

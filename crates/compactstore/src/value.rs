@@ -26,8 +26,27 @@ pub enum Value {
     Str(String),
     /// Bytes (for variable-length members).
     Bytes(Vec<u8>),
-    /// No value (for optional members).
+    /// No value (for optional and object members).
     Null,
+    /// An opaque shared reference (for object members).
+    Object(ObjectRef),
+}
+
+/// An opaque, shared, thread-safe object reference: the value of an object member. Equality is identity
+/// (the same allocation). The Python bindings keep a Python object in it.
+#[derive(Clone)]
+pub struct ObjectRef(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl PartialEq for ObjectRef {
+    fn eq(&self, other: &ObjectRef) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectRef({:p})", std::sync::Arc::as_ptr(&self.0))
+    }
 }
 
 impl Value {
@@ -53,6 +72,7 @@ impl Value {
             Value::Str(_) => "str",
             Value::Bytes(_) => "bytes",
             Value::Null => "None",
+            Value::Object(_) => "object",
         }
     }
 
@@ -87,6 +107,7 @@ impl fmt::Display for Value {
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Bytes(b) => write!(f, "{b:?}"),
             Value::Null => f.write_str("None"),
+            Value::Object(o) => write!(f, "{o:?}"),
         }
     }
 }
@@ -260,6 +281,8 @@ impl MemberType {
             (MemberType::Str | MemberType::Bytes, _) => Err(wrong_type(self, v)),
             (MemberType::Interned(t), _) => t.canonical(v),
             (MemberType::Optional(_), Value::Null) => Ok(Value::Null),
+            (MemberType::Object, Value::Null | Value::Object(_)) => Ok(v.clone()),
+            (MemberType::Object, _) => Err(wrong_type(self, v)),
             (MemberType::Optional(t), _) => t.canonical(v),
         }
     }

@@ -10,12 +10,14 @@
 mod buffer;
 mod fixed;
 mod interned;
+mod object;
 mod validity;
 mod view;
 
 pub use buffer::AlignedBuf;
 pub use fixed::FixedColumn;
 pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};
+pub use object::{object_ref, ObjectColumn};
 pub use validity::OptionalColumn;
 pub use view::{VarKind, ViewColumn, DEFAULT_VIEW_COMPACT_MIN, INLINE_MAX, PREFIX_LEN, VIEW_BYTES};
 
@@ -34,6 +36,8 @@ pub enum Column {
     Interned(InternedColumn),
     /// Any other optional member.
     Optional(OptionalColumn),
+    /// An object member.
+    Object(ObjectColumn),
 }
 
 impl Column {
@@ -66,6 +70,7 @@ impl Column {
             Column::View(c) => c.size(),
             Column::Interned(c) => c.size(),
             Column::Optional(c) => c.size(),
+            Column::Object(c) => c.size(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Column {
             Column::View(c) => c.get(slot),
             Column::Interned(c) => c.get(slot),
             Column::Optional(c) => c.get(slot),
+            Column::Object(c) => c.get(slot),
         }
     }
 
@@ -92,6 +98,7 @@ impl Column {
             Column::View(c) => c.set(slot, v),
             Column::Interned(c) => c.set(slot, v),
             Column::Optional(c) => c.set(slot, v),
+            Column::Object(c) => c.set(slot, v),
         }
     }
 
@@ -108,6 +115,7 @@ impl Column {
                 Value::Null => Ok(()),
                 v => c.values().check(v),
             },
+            Column::Object(_) => MemberType::Object.canonical(v).map(drop),
         }
     }
 
@@ -125,6 +133,7 @@ impl Column {
             Column::View(c) => c.reset_slot(slot),
             Column::Interned(c) => c.reset_slot(slot),
             Column::Optional(c) => c.set(slot, default),
+            Column::Object(c) => c.reset_slot(slot),
         }
     }
 
@@ -139,6 +148,7 @@ impl Column {
             }
             Column::Interned(c) => c.reset_all(),
             Column::Optional(c) => c.reset_all(default),
+            Column::Object(c) => c.reset_all(),
         }
     }
 
@@ -159,6 +169,7 @@ impl Column {
             Column::View(c) => c.nbytes(),
             Column::Interned(c) => c.nbytes(),
             Column::Optional(c) => c.nbytes(),
+            Column::Object(c) => c.nbytes(),
         }
     }
 
@@ -178,7 +189,7 @@ impl Column {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate_local(&self) -> Result<()> {
         match self {
-            Column::Fixed(_) => Ok(()),
+            Column::Fixed(_) | Column::Object(_) => Ok(()),
             Column::View(c) => c.validate(),
             Column::Interned(c) => c.count_codes(&mut Vec::new()),
             Column::Optional(c) => c.validate(),
@@ -240,6 +251,24 @@ impl Column {
         }
     }
 
+    /// The object column, if this is an object member.
+    #[must_use]
+    pub fn as_object(&self) -> Option<&ObjectColumn> {
+        match self {
+            Column::Object(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The object column, mutably, if this is an object member.
+    #[must_use]
+    pub fn as_object_mut(&mut self) -> Option<&mut ObjectColumn> {
+        match self {
+            Column::Object(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The optional column, if this is an optional (non-interned) member.
     #[must_use]
     pub fn as_optional(&self) -> Option<&OptionalColumn> {
@@ -265,6 +294,7 @@ fn build(
     };
     let bad = || Error::InvalidArgument(format!("member type {ty} cannot be stored"));
     Ok(match ty {
+        MemberType::Object => Column::Object(ObjectColumn::try_new(size)?),
         MemberType::Scalar(_) | MemberType::Array(..) => {
             Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
         }
@@ -282,7 +312,7 @@ fn build(
                 let kind = VarKind::of(inner).ok_or_else(bad)?;
                 Column::Interned(InternedColumn::try_new(kind, true, size, default, shared())?)
             }
-            MemberType::Optional(_) => return Err(bad()),
+            MemberType::Optional(_) | MemberType::Object => return Err(bad()),
             inner => {
                 let zero = inner.zero();
                 let fill = if matches!(default, Value::Null) {

@@ -1,0 +1,111 @@
+"""cs.Object members: any Python object per entry, garbage-collected, shared by copy, deep-copied by deepcopy."""
+
+import copy
+import gc
+import weakref
+from typing import Any
+
+import pytest
+
+import compactstore as cs
+
+
+class O(cs.StaticStore):
+    ref: cs.i64
+    obj: cs.Object
+
+
+class Node:
+    pass
+
+
+@pytest.fixture(params=["static", "dynamic", "keyed"])
+def kind(request: Any) -> str:
+    return str(request.param)
+
+
+def make(kind: str) -> Any:
+    if kind == "static":
+        return O(4)
+    if kind == "dynamic":
+        return cs.DynamicStore(O, log2size=1)
+    return cs.KeyedStore(O)
+
+
+def put(store: Any, kind: str, value: Any) -> Any:
+    if kind == "keyed":
+        k = len(store)
+        store[k] = {"obj": value}
+        return store[k]
+    return store.entry(store.add(obj=value))
+
+
+def test_round_trip_identity_and_default(kind: str) -> None:
+    store = make(kind)
+    thing = {"a": [1, 2]}
+    e = put(store, kind, thing)
+    assert e["obj"] is thing
+    e["obj"] = None
+    assert e["obj"] is None
+    e["obj"] = 5
+    assert e["obj"] == 5
+    assert O(1).obj[0] is None
+    assert O(1).obj.dtype is cs.Object
+
+
+def test_reference_cycle_through_object_member_is_collected(kind: str) -> None:
+    store = make(kind)
+    node = Node()
+    node.store = store  # type: ignore[attr-defined]
+    put(store, kind, node)
+    gone = weakref.ref(node)
+    del store, node
+    gc.collect()
+    assert gone() is None
+
+
+def test_views_keep_the_objects_alive(kind: str) -> None:
+    store = make(kind)
+    node = Node()
+    node.store = store  # type: ignore[attr-defined]
+    view = put(store, kind, node)
+    gone = weakref.ref(node)
+    del store, node
+    gc.collect()
+    assert gone() is not None and view["obj"] is gone()
+    del view
+    gc.collect()
+    assert gone() is None
+
+
+def test_delete_drops_the_reference() -> None:
+    s = O(2)
+    node = Node()
+    i = s.add(obj=node)
+    gone = weakref.ref(node)
+    del node
+    assert gone() is not None
+    del s[i]
+    assert gone() is None and s.obj[i] is None
+
+
+def test_copy_shares_and_deepcopy_copies() -> None:
+    s = O(2)
+    s.add(obj=[1, [2]])
+    shallow, deep = copy.copy(s), copy.deepcopy(s)
+    assert shallow.obj[0] is s.obj[0]
+    assert deep.obj[0] is not s.obj[0] and deep.obj[0] == [1, [2]]
+    d = cs.DynamicStore(O)
+    d.add(obj={"x": 1})
+    assert copy.deepcopy(d).obj[0] is not d.obj[0]
+
+
+def test_object_slices_are_lists_and_index_arrays_refused() -> None:
+    s = O(3)
+    s.add(obj="a")
+    s.add(obj=(1,))
+    assert s.obj[:3] == ["a", (1,), None]
+    with pytest.raises(TypeError):
+        s.obj[[0, 1]]
+    s.obj[0:2] = "z"
+    assert s.obj[:2] == ["z", "z"]

@@ -263,12 +263,6 @@ def test_keyed_store_none_values() -> None:
     pool.validate()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: KeyedStore(ignore_unknown=True) treats None for an Optional member as 'not given' in "
-    "pool[k] = mapping, so an Optional with a non-None default stores the default instead of None "
-    "(keyed.rs converts every None to 'skip' without checking the member type)",
-)
 def test_keyed_ignore_unknown_keeps_none_for_optional_members() -> None:
     class R(cs.StaticStore):
         o: cs.Optional(cs.i32) = 5  # type: ignore[valid-type]

@@ -265,10 +265,15 @@ impl PyKeyedStore {
                 Err(_) if self.ignore_unknown => continue,
                 Err(e) => return Err(to_py(e)),
             };
-            if self.ignore_unknown && v.is_none() {
+            let ty = schema.member(m).py()?.ty();
+            // The origin's leniency: None for a member that cannot hold it means "not given".
+            if self.ignore_unknown
+                && v.is_none()
+                && !ty.is_optional()
+                && ty != &compactstore::MemberType::Object
+            {
                 continue;
             }
-            let ty = schema.member(m).py()?.ty();
             let val = member_value(&v, ty)?;
             ty.canonical(&val).py()?;
             out.push((m, val));

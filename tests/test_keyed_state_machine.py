@@ -23,15 +23,24 @@ class Genes(cs.StaticStore):
     fitness: cs.f32 = 0.5
     inputs: cs.Array(cs.u8, 2)
     origin: cs.Member(cs.i32, default=7, read_only=True)
+    name: cs.Str = "a default name longer than 15 bytes"
+    cat: cs.Interned(cs.Str)  # type: ignore[valid-type]
+    note: cs.Optional(cs.Str)  # type: ignore[valid-type]
 
 
-DEFAULTS: dict[str, Any] = {"ref": 0, "fitness": 0.5, "inputs": [0, 0], "origin": 7}
+DEFAULTS: dict[str, Any] = {
+    "ref": 0, "fitness": 0.5, "inputs": [0, 0], "origin": 7,
+    "name": "a default name longer than 15 bytes", "cat": "", "note": None,
+}
 
 keys = st.integers(-3, 12)
 refs = st.integers(-(2**63), 2**63 - 1)
 fitnesses = st.integers(-64, 64).map(lambda i: i / 4)  # exact in f32
 inputs = st.lists(st.integers(0, 255), min_size=2, max_size=2)
-writable = {"ref": refs, "fitness": fitnesses, "inputs": inputs}
+names = st.one_of(st.text(max_size=20), st.text(min_size=14, max_size=40), st.just("\x00" * 30))
+cats = st.one_of(st.sampled_from(["", "red", "a long category name, shared"]), st.text(max_size=4))
+notes = st.one_of(st.none(), names)
+writable = {"ref": refs, "fitness": fitnesses, "inputs": inputs, "name": names, "cat": cats, "note": notes}
 full_values = st.fixed_dictionaries({}, optional={**writable, "origin": st.integers(-(2**31), 2**31 - 1)})
 update_values = st.fixed_dictionaries({}, optional=writable).filter(bool)
 member_writes = st.sampled_from(sorted(writable)).flatmap(lambda n: st.tuples(st.just(n), writable[n]))
@@ -148,6 +157,21 @@ class KeyedMachine(RuleBasedStateMachine):
             self.modified.clear()
         else:
             self.modified.difference_update(ks)
+
+    @rule(data=st.data(), name=st.sampled_from(["cat", "note", "name"]))
+    def find(self, data: st.DataObject, name: str) -> None:
+        v = data.draw(st.sampled_from([m[name] for m in self.model.values()] or [DEFAULTS[name]]))
+        assert self.pool.find(name, v) == [k for k in self.pool if self.model[k][name] == v]
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), name=st.sampled_from(["name", "cat"]), bad=st.sampled_from([None, 3, b"x"]))
+    def wrong_type_changes_nothing(self, data: st.DataObject, name: str, bad: Any) -> None:
+        k = data.draw(st.sampled_from(sorted(self.model)))
+        with pytest.raises(TypeError):
+            self.pool[k, name] = bad
+        with pytest.raises(TypeError):
+            self.pool[k] = {name: bad}
+        assert plain(self.pool[k]) == self.model[k]
 
     @invariant()
     def agrees(self) -> None:

@@ -24,11 +24,17 @@ class Rec(cs.StaticStore):
     flag: bool
     vec: cs.Array(cs.i16, 2)
     ro: cs.Member(cs.i32, default=-1, read_only=True)
+    name: str = "a default name longer than 15 bytes"
+    cat: cs.Interned(cs.Str)  # type: ignore[valid-type]
+    opt: cs.Optional(cs.i16)  # type: ignore[valid-type]
 
 
-NAMES = ["a", "f", "u", "flag", "vec", "ro"]
-DEFAULTS: dict[str, Any] = {"a": 0, "f": 0.5, "u": 7, "flag": False, "vec": [0, 0], "ro": -1}
-INT_RANGES = {"a": (-(2**63), 2**63 - 1), "u": (0, 255), "ro": (-(2**31), 2**31 - 1)}
+NAMES = ["a", "f", "u", "flag", "vec", "ro", "name", "cat", "opt"]
+DEFAULTS: dict[str, Any] = {
+    "a": 0, "f": 0.5, "u": 7, "flag": False, "vec": [0, 0], "ro": -1,
+    "name": "a default name longer than 15 bytes", "cat": "", "opt": None,
+}
+INT_RANGES = {"a": (-(2**63), 2**63 - 1), "u": (0, 255), "ro": (-(2**31), 2**31 - 1), "opt": (-(2**15), 2**15 - 1)}
 F32_MAX = float(np.finfo(np.float32).max)
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {
@@ -51,11 +57,25 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
         st.just([1, 2.5]),
     ),
     "ro": st.one_of(st.integers(-(2**31) - 2, 2**31 + 1), st.just(1.5)),
+    "name": st.one_of(
+        st.text(max_size=20),
+        st.text(min_size=14, max_size=40),  # around the 15-byte inline limit and beyond
+        st.sampled_from(["x" * 300, "\x00", "a\x00b" * 10, "", None, 3, b"bytes"]),
+    ),
+    "cat": st.one_of(
+        st.sampled_from(["", "red", "green", "a long category name, shared", b"red", None, 1]),
+        st.text(max_size=20),
+    ),
+    "opt": st.one_of(st.none(), st.integers(-(2**15) - 2, 2**15 + 1), st.sampled_from([1.5, "1", True])),
 }
 
 
 def expect(name: str, v: Any) -> Any:
     """The value member `name` stores for `v`, or the exception class a write of `v` raises."""
+    if name in ("name", "cat"):
+        return v if isinstance(v, str) else TypeError
+    if name == "opt" and v is None:
+        return None
     if name in INT_RANGES:
         if isinstance(v, (bool, np.bool_)):
             v = int(v)
@@ -89,6 +109,13 @@ def is_error(x: Any) -> bool:
 
 
 def plain(v: Any) -> Any:
+    return v.tolist() if isinstance(v, np.ndarray) else v
+
+
+def column(m: Any) -> list[Any]:
+    """Every value of a member container: numeric slices are arrays, the others lists."""
+    v = m[:]
+    assert isinstance(v, np.ndarray) == (m.name in ("a", "f", "u", "flag", "vec", "ro"))
     return v.tolist() if isinstance(v, np.ndarray) else v
 
 
@@ -143,7 +170,8 @@ class StoreMachine(RuleBasedStateMachine):
             "len": len(self.s),
             "size": self.s.size,
             "last": self.s.last_index,
-            "cols": {n: self.s[n][:].tolist() for n in NAMES},
+            "cols": {n: column(self.s[n]) for n in NAMES},
+            "nbytes": self.s.nbytes,
         }
 
     def check_refused(self, excs: set[type[Exception]], call: Any) -> None:
@@ -342,7 +370,7 @@ class StoreMachine(RuleBasedStateMachine):
         for name in NAMES:
             m = s[name]
             assert len(m) == self.size
-            assert m[:].tolist() == [self.value(i, name) for i in range(self.size)], name
+            assert column(m) == [self.value(i, name) for i in range(self.size)], name
         for i in self.entries:
             assert s.occupied(i)
             got = {k: plain(v) for k, v in s.entry(i).items()}

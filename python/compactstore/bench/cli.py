@@ -145,6 +145,9 @@ def str_members_available() -> bool:
     return True
 
 
+MEMORY_METHOD = ("RSS gained (/proc/self/statm) from before the data is made to after it is built, each "
+                 "alternative in a fresh interpreter; before each reading gc.collect() and glibc malloc_trim(0) "
+                 "return what the build freed; nbytes is the store's own count of its buffers.")
 NA_KEYED = "n/a (not built yet)"
 NA_STR = "not available yet (str members unimplemented)"
 
@@ -181,6 +184,7 @@ def b1_steps(sz: Sizes, sec: Section) -> list[Step]:
     raw = n * m * 8
     sec.params = {"entries": n, "members": m, "raw_bytes": raw}
     g = f"{n:,} entries x {m} int64 members; raw data {_mb(raw)}"
+    sec.notes.append(MEMORY_METHOD)
     sec.add(g, Row("raw data (N x 125 x 8 bytes)", f"{_mb(raw)}  {raw / n:,.0f} B/entry", status="reference",
                    values={"rss_bytes": raw, "bytes_per_entry": raw / n, "ratio_to_raw": 1.0}))
     steps: list[Step] = []
@@ -206,16 +210,17 @@ def b1_steps(sz: Sizes, sec: Section) -> list[Step]:
                 return
             used = res["rss_gained"]
             row.values = {"rss_bytes": used, "bytes_per_entry": used / n, "ratio_to_raw": used / raw}
+            row.figure = f"{_mb(used)}  {used / n:,.0f} B/entry  {used / raw:.3f}× raw"
             if "nbytes" in res:
                 row.values["nbytes"] = res["nbytes"]
-            row.figure = f"{_mb(used)}  {used / n:,.0f} B/entry  {used / raw:.3f}× raw"
+                row.note = f"nbytes {res['nbytes'] / n:,.1f} B/entry"
             if alt in ("cs_static", "cs_dynamic", "cs_dynamic16"):
                 row.holds = used <= 1.03 * raw
             elif alt == "cs_keyed":
                 per_key = (used - raw) / n
                 row.values["bytes_per_key_over_raw"] = per_key
                 row.figure += f"  (raw + {per_key:.1f} B/key)"
-                row.note = f"built with {res.get('how', '?')}"
+                row.note += f"; built with {res.get('how', '?')}"
                 row.holds = per_key <= 24
             else:
                 row.status = "reference"
@@ -246,6 +251,7 @@ def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
                      "strings (ref is both the key and a member); pandas holds inputs as 8 uint8 columns and "
                      "category as a Categorical; each alternative is built from the same numpy columns in a "
                      "fresh interpreter after a small warm-up build, and the columns are freed before the reading.")
+    sec.notes.append(MEMORY_METHOD)
     info = sec.add(g, Row("information content (8+4+4+2+1+8 B + name bytes + 3 bits)", status="reference"))
     steps: list[Step] = []
     missing_noted = set()
@@ -276,8 +282,13 @@ def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
             per = used / n
             row.values = {"rss_bytes": used, "bytes_per_entry": per}
             row.figure = f"{per:,.1f} B/entry  ({_mb(used)})"
+            notes = []
+            if "nbytes" in res:
+                row.values["nbytes"] = res["nbytes"]
+                notes.append(f"nbytes {res['nbytes'] / n:,.1f} B/entry")
             if "layout" in res:
-                row.note = res["layout"]
+                notes.append(res["layout"])
+            row.note = "; ".join(notes)
             if alt == "cs_keyed":
                 row.holds = per <= 64
             else:

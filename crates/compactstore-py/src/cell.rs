@@ -20,8 +20,8 @@ pub struct StoreCell<T> {
     value: UnsafeCell<T>,
 }
 
-// SAFETY: `value` is only reached through `lock`, which checks that the calling thread holds the GIL and
-// that no other borrow is live. The GIL admits one thread at a time, and no code run while a guard lives
+// SAFETY: `value` is only reached through `lock`, which is only called by code CPython runs with the GIL
+// held (see `lock`'s precondition) and which refuses a second live borrow. The GIL admits one thread at a time, and no code run while a guard lives
 // releases it (the bindings never detach from the interpreter), so two threads never reach `value`
 // together; `busy` turns a second borrow on the same thread (a re-entrant call from a finaliser, say)
 // into an error. `T: Send` lets the value be used from whichever thread holds the GIL.
@@ -36,17 +36,19 @@ impl<T> StoreCell<T> {
         }
     }
 
-    /// Borrow the value exclusively. `RuntimeError` if this thread does not hold the GIL or the value is
-    /// already borrowed (a re-entrant call).
+    /// Borrow the value exclusively. `RuntimeError` if the value is already borrowed (a re-entrant call).
+    ///
+    /// Precondition: the calling thread holds the GIL. Every caller is a `#[pymethods]` method, a type slot
+    /// or `tp_traverse`/`tp_clear` of this crate, all of which CPython runs with the GIL held (the crate
+    /// never detaches); debug builds check it.
     #[allow(unsafe_code)]
     #[inline]
     pub fn lock(&self) -> PyResult<CellGuard<'_, T>> {
         // SAFETY: PyGILState_Check only reads the calling thread's interpreter state.
-        if unsafe { ffi::PyGILState_Check() } == 0 {
-            return Err(PyRuntimeError::new_err(
-                "compactstore stores are used with the GIL held",
-            ));
-        }
+        debug_assert!(
+            unsafe { ffi::PyGILState_Check() } != 0,
+            "StoreCell used without the GIL"
+        );
         // Only the GIL holder gets here, so a relaxed load then store is not a race.
         if self.busy.load(Ordering::Relaxed) {
             return Err(PyRuntimeError::new_err("store is in use by another call"));

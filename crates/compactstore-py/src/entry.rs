@@ -44,18 +44,6 @@ impl PyEntry {
         }
     }
 
-    fn member(&self, name: &str) -> PyResult<(usize, MemberType, Option<compactstore::Dtype>)> {
-        self.h.read(|v| {
-            on!(v, s => {
-                self.live(s)?;
-                let m = s.schema().index_of(name)?;
-                let ty = s.schema().member(m)?.ty().clone();
-                let d = ty.values_dtype();
-                Ok((m, ty, d))
-            })
-        })
-    }
-
     fn values_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let vals: Vec<(Value, Option<compactstore::Dtype>)> = self.h.read(|v| {
             on!(v, s => {
@@ -77,21 +65,28 @@ impl PyEntry {
 #[pymethods]
 impl PyEntry {
     /// The value of member `name` (`KeyError` for an unknown member or a stale view).
-    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let (v, d) = self.h.read(|v| {
+    fn __getitem__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.h.data.member_of(name)?;
+        let v = self.h.read(|v| {
             on!(v, s => {
                 self.live(s)?;
-                let m = s.schema().index_of(name)?;
-                Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().values_dtype()))
+                s.get(self.slot, m)
             })
         })?;
+        let d = self
+            .h
+            .data
+            .schema
+            .member(m)
+            .map_or(None, |x| x.ty().values_dtype());
         to_object(py, v, d)
     }
 
     /// Set member `name` (`TypeError` for a read-only member; bad values change nothing).
-    fn __setitem__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (m, ty, _) = self.member(name)?;
-        let val = member_value(value, &ty)?;
+    fn __setitem__(&self, name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let m = self.h.data.member_of(name)?;
+        let ty = self.h.data.schema.member(m).map_err(crate::error::to_py)?.ty();
+        let val = member_value(value, ty)?;
         self.h.write(false, |mut v| {
             on!(v.read(), s => self.live(s))?;
             v.set(self.slot, m, &val)
@@ -99,12 +94,9 @@ impl PyEntry {
     }
 
     /// `e.name`: the value of member `name` (`AttributeError` if there is none).
-    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let known = self
-            .h
-            .read(|v| Ok(on!(v, s => s.schema().index_of(name).is_ok())))?;
-        if !known {
-            return Err(PyAttributeError::new_err(name.to_owned()));
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+        if self.h.data.member_of(name).is_err() {
+            return Err(PyAttributeError::new_err(name.clone().unbind()));
         }
         self.__getitem__(py, name)
     }
@@ -136,7 +128,7 @@ impl PyEntry {
         let Ok(n) = name.cast::<PyString>() else {
             return Ok(default.unwrap_or_else(|| py.None().into_bound(py)));
         };
-        match self.__getitem__(py, n.to_str()?) {
+        match self.__getitem__(py, n) {
             Ok(v) => Ok(v),
             Err(e) if e.is_instance_of::<PyKeyError>(py) => {
                 Ok(default.unwrap_or_else(|| py.None().into_bound(py)))

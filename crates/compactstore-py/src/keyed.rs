@@ -132,6 +132,22 @@ impl AnyKeyed {
 
 /// Convert a key for storing: the wrong type → `TypeError`, an int out of range → `OverflowError`.
 fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
+    // The common case first: an exact int that fits.
+    if obj.is_exact_instance_of::<pyo3::types::PyInt>() {
+        match kind {
+            KeyKind::I64 => {
+                if let Ok(i) = obj.extract::<i64>() {
+                    return Ok(KeyVal::I(i));
+                }
+            }
+            KeyKind::U64 => {
+                if let Ok(u) = obj.extract::<u64>() {
+                    return Ok(KeyVal::U(u));
+                }
+            }
+            KeyKind::Str | KeyKind::Bytes => {}
+        }
+    }
     let wrong = || {
         let name = match kind {
             KeyKind::I64 => "an int (i64)",
@@ -205,6 +221,8 @@ fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
 #[pyclass(subclass, frozen, module = "compactstore._native", name = "KeyedStore")]
 pub struct PyKeyedStore {
     h: Handle,
+    /// The key type (fixed at construction, so lookups need no lock to know it).
+    key_kind: KeyKind,
     ignore_unknown: bool,
     store_type: Py<PyType>,
 }
@@ -227,18 +245,15 @@ impl PyKeyedStore {
     }
 
     fn kind(&self) -> PyResult<KeyKind> {
-        self.with(|k| Ok(k.kind()))
+        Ok(self.key_kind)
     }
 
-    fn schema(&self) -> PyResult<Arc<Schema>> {
-        self.with(|k| Ok(Arc::clone(k.store().schema())))
+    fn schema(&self) -> PyResult<&Arc<Schema>> {
+        Ok(&self.h.data.schema)
     }
 
     fn member_index(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let name = name
-            .cast::<PyString>()
-            .map_err(|_| PyKeyError::new_err(name.clone().unbind()))?;
-        self.schema()?.index_of(name.to_str()?).py()
+        self.h.data.member_of(name)
     }
 
     /// Convert a mapping of member values, honouring `ignore_unknown`.
@@ -376,6 +391,7 @@ impl PyKeyedStore {
         };
         let names = schema_obj.get().names.iter().map(|n| n.clone_ref(py)).collect();
         Ok(PyKeyedStore {
+            key_kind: kind,
             h: Handle {
                 data: Shared::new(Inner::Keyed(inner), names),
                 chunk: None,

@@ -33,15 +33,47 @@ pub struct Shared {
     pub exports: AtomicUsize,
     /// Member names as interned Python strings, by position.
     pub names: Vec<Py<PyString>>,
+    /// The schema (immutable: read without the lock).
+    pub schema: Arc<compactstore::Schema>,
+    /// Member position by the address of its interned name: string literals in user code are the same
+    /// interned objects, so most lookups never hash the text. The strings are kept alive by `names`, so
+    /// no address is reused while this map lives.
+    by_ptr: hashbrown::HashMap<usize, usize, foldhash::fast::FixedState>,
 }
 
 impl Shared {
     pub fn new(inner: Inner, names: Vec<Py<PyString>>) -> Arc<Shared> {
+        let schema = Arc::clone(match &inner {
+            Inner::Static(s) => s.schema(),
+            Inner::Dynamic(d) => d.schema(),
+            Inner::Keyed(k) => k.store().schema(),
+        });
+        let by_ptr = names
+            .iter()
+            .enumerate()
+            .map(|(m, n)| (n.as_ptr() as usize, m))
+            .collect();
         Arc::new(Shared {
             inner: StoreCell::new(inner),
             exports: AtomicUsize::new(0),
             names,
+            schema,
+            by_ptr,
         })
+    }
+
+    /// The position of the member called `name`: by the name object's address first (interned names),
+    /// then by its text. `KeyError` for an unknown member or a name that is not a `str`.
+    #[inline]
+    pub fn member_of(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if let Some(&m) = self.by_ptr.get(&(name.as_ptr() as usize)) {
+            return Ok(m);
+        }
+        let text = name
+            .cast::<PyString>()
+            .map_err(|_| pyo3::exceptions::PyKeyError::new_err(name.clone().unbind()))?
+            .to_str()?;
+        self.schema.index_of(text).map_err(crate::error::to_py)
     }
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a

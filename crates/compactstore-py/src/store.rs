@@ -375,6 +375,20 @@ fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResul
     Ok(())
 }
 
+/// A handle on a new, independent copy of `src`'s data (`copy()`), made by `pick` from its view.
+fn copied(
+    src: &Bound<'_, PyStore>,
+    pick: impl FnOnce(View<'_>) -> compactstore::Result<Inner>,
+) -> PyResult<Handle> {
+    let h = &src.get().h;
+    let inner = h.read(pick)?;
+    let names = h.data.names.iter().map(|n| n.clone_ref(src.py())).collect();
+    Ok(Handle {
+        data: Shared::new(inner, names),
+        chunk: None,
+    })
+}
+
 fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
     let schema = cls.getattr("_cs_schema").map_err(|_| {
         PyTypeError::new_err(format!(
@@ -423,17 +437,10 @@ impl PyStaticStore {
                 chunk: Some(k),
             }
         } else if let Some(src) = _copy_of {
-            let copy = src.get().h.read(|v| match v {
-                View::Static(s) => Ok(s.clone()),
+            copied(src, |v| match v {
+                View::Static(s) => Ok(Inner::Static(s.clone())),
                 View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
-            })?;
-            Handle {
-                data: Shared::new(
-                    Inner::Static(copy),
-                    src.get().h.data.names.iter().map(|n| n.clone_ref(py)).collect(),
-                ),
-                chunk: None,
-            }
+            })?
         } else {
             let schema = schema_of(cls)?;
             let schema = schema.bind(py).get();
@@ -539,17 +546,10 @@ impl PyDynamicStore {
             return Err(PyTypeError::new_err("DynamicStore takes a StaticStore subclass"));
         }
         let h = if let Some(src) = _copy_of {
-            let copy = src.get().h.read(|v| match v {
-                View::Dynamic(d) => Ok(d.clone()),
+            copied(src, |v| match v {
+                View::Dynamic(d) => Ok(Inner::Dynamic(d.clone())),
                 View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
-            })?;
-            Handle {
-                data: Shared::new(
-                    Inner::Dynamic(copy),
-                    src.get().h.data.names.iter().map(|n| n.clone_ref(py)).collect(),
-                ),
-                chunk: None,
-            }
+            })?
         } else {
             let schema = schema_of(store_type)?;
             let schema = schema.bind(py).get();

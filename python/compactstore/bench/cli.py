@@ -597,8 +597,15 @@ def machine() -> dict[str, Any]:
                                 cwd=here, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
+    built = ""
+    try:  # when the extension module was built: the checkout may have moved on since
+        mtime = os.path.getmtime(cs._native.__file__)
+        built = datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (AttributeError, OSError):
+        pass
     return {
         "git": commit,
+        "extension_built": built,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -749,8 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         progress.close()
     meta["seconds"] = round(time.perf_counter() - t0, 1)
 
-    built = f" (source {meta['git']})" if meta["git"] else ""
-    print(f"compactstore {meta['compactstore']}{built} benchmarks ({meta['preset']}), {meta['date']}")
+    src = f"checkout {meta['git']}, " if meta["git"] else ""
+    print(f"compactstore {meta['compactstore']} ({src}extension built {meta['extension_built']}) "
+          f"benchmarks ({meta['preset']}), {meta['date']}")
     libs = "".join(f", {m} {v}" for m, v in meta["versions"].items() if m in ("pandas", "pyarrow"))
     print(f"{meta['cpu']}, {meta['cores']} cores; Python {meta['python']}, numpy {meta['numpy']}{libs}")
     if args.quick:

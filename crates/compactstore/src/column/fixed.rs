@@ -163,7 +163,7 @@ impl FixedColumn {
         self.buf.bytes_mut()
     }
 
-    /// Whether the buffer starts on a page boundary (true for any buffer of a page or more).
+    /// Whether the buffer starts on a page boundary (true for any buffer of 1 MiB or more).
     #[must_use]
     pub fn is_page_aligned(&self) -> bool {
         self.buf.is_page_aligned()

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use crate::container::PyContainer;
 use crate::convert::{member_value, scalar_value, to_object};
 use crate::entry::PyEntry;
-use crate::error::{to_py, IntoPy};
+use crate::error::IntoPy;
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
 
@@ -259,26 +259,15 @@ impl PyKeyedStore {
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
         let schema = self.schema()?;
-        let items = if let Ok(d) = mapping.cast::<PyDict>() {
-            d.items().into_any()
-        } else if mapping.hasattr("items")? {
-            mapping.call_method0("items")?
-        } else {
-            return Err(PyTypeError::new_err(
-                "a keyed store's values are mappings of member values",
-            ));
-        };
         let mut out = Vec::new();
-        for item in items.try_iter()? {
-            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            let name = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("member names are str"))?
-                .to_str()?;
-            let m = match schema.index_of(name) {
+        let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
+            if !k.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err("member names are str"));
+            }
+            let m = match self.h.data.member_of(k) {
                 Ok(m) => m,
-                Err(_) if self.ignore_unknown => continue,
-                Err(e) => return Err(to_py(e)),
+                Err(_) if self.ignore_unknown => return Ok(()),
+                Err(e) => return Err(e),
             };
             let ty = schema.member(m).py()?.ty();
             // The origin's leniency: None for a member that cannot hold it means "not given".
@@ -287,11 +276,26 @@ impl PyKeyedStore {
                 && !ty.is_optional()
                 && ty != &compactstore::MemberType::Object
             {
-                continue;
+                return Ok(());
             }
-            let val = member_value(&v, ty)?;
+            let val = member_value(v, ty)?;
             ty.canonical(&val).py()?;
             out.push((m, val));
+            Ok(())
+        };
+        if let Ok(d) = mapping.cast::<PyDict>() {
+            for (k, v) in d.iter() {
+                put(&k, &v)?;
+            }
+        } else if mapping.hasattr("items")? {
+            for item in mapping.call_method0("items")?.try_iter()? {
+                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+                put(&k, &v)?;
+            }
+        } else {
+            return Err(PyTypeError::new_err(
+                "a keyed store's values are mappings of member values",
+            ));
         }
         Ok(out)
     }

@@ -20,26 +20,28 @@ pub fn convert_members(
     mapping: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Vec<(usize, Value)>> {
-    let schema = h.read(|v| Ok(on!(v, s => std::sync::Arc::clone(s.schema()))))?;
+    let schema = &h.data.schema;
     let mut out = Vec::new();
     let mut put = |k: &Bound<'_, PyAny>, val: &Bound<'_, PyAny>| -> PyResult<()> {
-        let name: &str = k
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("member names are str"))?
-            .to_str()?;
-        let m = schema.index_of(name).py()?;
-        let member = schema.member(m).py()?;
-        let v = member_value(val, member.ty())?;
-        member.ty().canonical(&v).py()?;
+        if !k.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("member names are str"));
+        }
+        let m = h.data.member_of(k)?;
+        let ty = schema.member(m).py()?.ty();
+        let v = member_value(val, ty)?;
+        // Checked here so that callers that write value by value (Entry.update) change nothing on error.
+        ty.canonical(&v).py()?;
         out.push((m, v));
         Ok(())
     };
     if let Some(mapping) = mapping {
-        if !mapping.is_none() {
+        if let Ok(d) = mapping.cast::<PyDict>() {
+            for (k, val) in d.iter() {
+                put(&k, &val)?;
+            }
+        } else if !mapping.is_none() {
             // A mapping, or an iterable of (name, value) pairs, as dict() takes.
-            let items = if let Ok(d) = mapping.cast::<PyDict>() {
-                d.items().into_any()
-            } else if mapping.hasattr("items")? {
+            let items = if mapping.hasattr("items")? {
                 mapping.call_method0("items")?
             } else {
                 mapping.clone()

@@ -43,3 +43,21 @@ def test_add_takes_pairs_like_dict() -> None:
     with pytest.raises(KeyError):
         s.add([("nope", 1)])
     assert len(s) == 1
+
+
+def test_entry_attribute_assignment_sets_members() -> None:
+    class RO(cs.StaticStore):
+        ref: cs.i64
+        frozen: cs.Member(cs.i64, read_only=True)  # type: ignore[valid-type]
+
+    s = RO(2)
+    e = s.entry(s.add(ref=1, frozen=2))
+    e.ref = 5
+    assert (e.ref, s.ref[e.index]) == (5, 5)
+    with pytest.raises(AttributeError):
+        e.nope = 1
+    with pytest.raises(TypeError):
+        e.frozen = 3
+    with pytest.raises(TypeError):
+        e.ref = "x"
+    assert dict(e) == {"ref": 5, "frozen": 2}

@@ -101,6 +101,18 @@ impl PyEntry {
         self.__getitem__(py, name)
     }
 
+    /// `e.name = v`: set member `name`, as `e[name] = v` does (`AttributeError` if there is no such
+    /// member; entries have no other attributes to set).
+    fn __setattr__(&self, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.h.data.member_of(name).is_err() {
+            return Err(PyAttributeError::new_err(format!(
+                "Entry has no member {:?}",
+                name.to_str()?
+            )));
+        }
+        self.__setitem__(name.as_any(), value)
+    }
+
     /// Member names.
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyString>>> {
         self.names(py)

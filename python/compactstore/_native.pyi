@@ -64,6 +64,9 @@ class Store:
         """The origin's name for validate()."""
     def find(self, name: str, value: Any) -> npt.NDArray[np.int64]:
         """Occupied indices whose member equals value."""
+    def __copy__(self) -> Any: ...
+    def __deepcopy__(self, memo: Any, /) -> Any: ...
+    def __reduce__(self) -> Any: ...
 
 class StaticStore(Store):
     """A store of a fixed number of slots. Derive with annotated members."""
@@ -78,9 +81,6 @@ class StaticStore(Store):
         """A new, empty store of the same type and size."""
     def copy(self) -> Any:
         """An independent store with the same entries."""
-    def __copy__(self) -> Any: ...
-    def __deepcopy__(self, memo: Any, /) -> Any: ...
-    def __reduce__(self) -> Any: ...
 
 class DynamicStore(Store):
     """A store growing in chunks of StoreType(2**log2size)."""
@@ -103,9 +103,6 @@ class DynamicStore(Store):
         """A new, empty dynamic store of the same type and chunk size."""
     def copy(self) -> DynamicStore:
         """An independent store with the same entries."""
-    def __copy__(self) -> DynamicStore: ...
-    def __deepcopy__(self, memo: Any, /) -> DynamicStore: ...
-    def __reduce__(self) -> Any: ...
 
 @final
 class Container:

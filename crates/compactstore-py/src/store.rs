@@ -317,6 +317,26 @@ impl PyStore {
         Ok(PyArray1::from_iter(py, found.into_iter().map(|i| i as i64)).into_any())
     }
 
+    /// `copy.copy(s)`: the same as `s.copy()` (object members' objects are shared).
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.call_method0("copy")
+    }
+
+    /// `copy.deepcopy(s)`: `s.copy()` with object members' objects deep-copied.
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let copy = slf.call_method0("copy")?;
+        deepcopy_objects(&copy, memo)?;
+        Ok(copy)
+    }
+
+    /// Stores are not picklable (`TypeError`): their memory is the point; copy them instead.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Err(PyTypeError::new_err(format!(
+            "cannot pickle {}",
+            slf.get_type().name()?
+        )))
+    }
+
     /// Python's garbage collector: the objects held by object members. Only the store object that owns
     /// the data reports them (a chunk view of a dynamic store shares its parent's and reports nothing), so
     /// each reference is visited once.
@@ -507,23 +527,6 @@ impl PyStaticStore {
         kwargs.set_item("_copy_of", slf)?;
         slf.get_type().call((), Some(&kwargs))
     }
-
-    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy(slf)
-    }
-
-    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let copy = Self::copy(slf)?;
-        deepcopy_objects(&copy, memo)?;
-        Ok(copy)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Err(PyTypeError::new_err(format!(
-            "cannot pickle {}",
-            slf.get_type().name()?
-        )))
-    }
 }
 
 /// A store that grows by appending static stores (chunks) of `2**log2size` slots; existing data never
@@ -639,23 +642,6 @@ impl PyDynamicStore {
         kwargs.set_item("_copy_of", slf)?;
         slf.get_type()
             .call((slf.get().store_type.bind(slf.py()),), Some(&kwargs))
-    }
-
-    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy(slf)
-    }
-
-    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let copy = Self::copy(slf)?;
-        deepcopy_objects(&copy, memo)?;
-        Ok(copy)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Err(PyTypeError::new_err(format!(
-            "cannot pickle {}",
-            slf.get_type().name()?
-        )))
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {

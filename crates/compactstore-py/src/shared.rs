@@ -192,7 +192,11 @@ macro_rules! on_mut {
             $crate::shared::ViewMut::Static($s) => $e,
             $crate::shared::ViewMut::Dynamic($s) => $e,
             $crate::shared::ViewMut::Keyed(_) => {
-                unreachable!("Handle::write refuses allocation on a keyed store")
+                // `Handle::write` refuses allocation on a keyed store before this point; an error, not a
+                // panic, should that ever change. Every use sits in a closure returning an engine Result.
+                return Err(compactstore::Error::InvalidArgument(
+                    "a keyed store allocates through its keys".into(),
+                ));
             }
         }
     };

@@ -7,6 +7,8 @@
 //! An entry view remembers `(slot, generation)`; it is valid while the slot is occupied and its
 //! generation is unchanged, so a view of a freed slot, or of a slot freed and reused, is stale.
 
+use bytemuck::allocation::try_zeroed_slice_box;
+
 use crate::error::{Error, Result};
 
 /// The allocator of `size` slots.
@@ -31,14 +33,38 @@ impl Slots {
     /// starts the new ones above every generation the dropped ones reached, so views of dropped slots stay
     /// stale. Allocates once.
     #[must_use]
+    ///
+    /// # Panics
+    /// If the bookkeeping cannot be allocated; [`Slots::try_with_generation`] is the fallible twin.
+    #[track_caller]
     pub fn with_generation(size: usize, base: u32) -> Slots {
-        Slots {
-            occupied: vec![0; size.div_ceil(64)],
-            generations: vec![base; size],
+        match Slots::try_with_generation(size, base) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// As [`Slots::with_generation`], returning an error when the buffers cannot be allocated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the allocation fails.
+    pub fn try_with_generation(size: usize, base: u32) -> Result<Slots> {
+        let too_big = || Error::InvalidArgument(format!("cannot allocate bookkeeping for {size} slots"));
+        // Zeroed allocations (calloc): pages of slots never used are never made resident.
+        let occupied: Vec<u64> = try_zeroed_slice_box(size.div_ceil(64))
+            .map_err(|()| too_big())?
+            .into_vec();
+        let mut generations: Vec<u32> = try_zeroed_slice_box(size).map_err(|()| too_big())?.into_vec();
+        if base != 0 {
+            generations.fill(base);
+        }
+        Ok(Slots {
+            occupied,
+            generations,
             size,
             len: 0,
             free_hint: 0,
-        }
+        })
     }
 
     /// The highest generation of any slot (0 for no slot). O(size).

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use compactstore::{DynamicStore, KeyedStore, Schema, Store, Value, DEFAULT_KEYED_LOG2SIZE};
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
@@ -350,15 +350,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => {
-                let k: i64 = k
-                    .extract()
-                    .map_err(|_| PyTypeError::new_err("log2size must be an int"))?;
-                u32::try_from(k)
-                    .ok()
-                    .filter(|&k| k <= compactstore::MAX_LOG2SIZE)
-                    .ok_or_else(|| PyValueError::new_err("log2size out of range"))?
-            }
+            Some(k) if !k.is_none() => crate::store::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let inner = match (_keys, _columns) {

@@ -430,6 +430,9 @@ fn size_arg(size: &Bound<'_, PyAny>) -> PyResult<usize> {
         Ok(Value::Bool(b)) => Ok(usize::from(b)),
         Ok(Value::Int(_)) => Err(PyValueError::new_err("size must be >= 0")),
         Ok(Value::UInt(_)) => Err(PyValueError::new_err("size too large")),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(size.py()) => {
+            Err(PyValueError::new_err("size too large"))
+        }
         _ => Err(PyTypeError::new_err("size must be an int")),
     }
 }
@@ -666,13 +669,16 @@ fn dynamic<R>(
     })
 }
 
-fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {
+pub(crate) fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {
     match scalar_value(k) {
         Ok(Value::Int(i)) if (0..=i64::from(compactstore::MAX_LOG2SIZE)).contains(&i) => Ok(i as u32),
         Ok(Value::Int(_) | Value::UInt(_)) => Err(PyValueError::new_err(format!(
             "log2size must be 0..={}",
             compactstore::MAX_LOG2SIZE
         ))),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(k.py()) => Err(
+            PyValueError::new_err(format!("log2size must be 0..={}", compactstore::MAX_LOG2SIZE)),
+        ),
         _ => Err(PyTypeError::new_err("log2size must be an int")),
     }
 }

@@ -61,3 +61,17 @@ def test_entry_attribute_assignment_sets_members() -> None:
     with pytest.raises(TypeError):
         e.ref = "x"
     assert dict(e) == {"ref": 5, "frozen": 2}
+
+
+def test_dynamic_reset_takes_size_as_log2size() -> None:
+    d = cs.DynamicStore(Genes, log2size=2)
+    for _ in range(9):
+        d.add()
+    d.reset(size=3)
+    assert (d.size, d.log2size, len(d)) == (8, 3, 0)
+    d.reset(1)
+    assert d.size == 2
+    d.reset(log2size=2)
+    assert d.size == 4
+    with pytest.raises(TypeError):
+        d.reset(1, size=2)

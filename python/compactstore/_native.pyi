@@ -97,8 +97,8 @@ class DynamicStore(Store):
         """The static stores (chunks) this store is made of."""
     def retract(self) -> int:
         """Release trailing empty chunks (keeps one); returns how many."""
-    def reset(self, log2size: int | None = None) -> None:
-        """Drop every entry, keeping one chunk."""
+    def reset(self, log2size: int | None = None, *, size: int | None = None) -> None:
+        """Drop every entry, keeping one chunk; optionally change log2size (also spelled size=)."""
     def clone(self) -> DynamicStore:
         """A new, empty dynamic store of the same type and chunk size."""
     def copy(self) -> DynamicStore:

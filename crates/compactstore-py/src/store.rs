@@ -617,9 +617,20 @@ impl PyDynamicStore {
     }
 
     /// Drop every entry, keeping one chunk; with `log2size`, also change the chunk size.
-    #[pyo3(signature = (log2size = None))]
-    fn reset(slf: &Bound<'_, Self>, log2size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    ///
+    /// API.md's `s.reset(size=None)` names the argument `size` for every store; for a dynamic store it is
+    /// the log2size, and both spellings are taken (`reset(4)`, `reset(log2size=4)`, `reset(size=4)`).
+    #[pyo3(signature = (log2size = None, *, size = None))]
+    fn reset(
+        slf: &Bound<'_, Self>,
+        log2size: Option<&Bound<'_, PyAny>>,
+        size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let h = &slf.as_super().get().h;
+        let log2size = match (log2size, size) {
+            (Some(_), Some(_)) => return Err(PyTypeError::new_err("give log2size or size, not both")),
+            (a, b) => a.or(b).filter(|k| !k.is_none()),
+        };
         let k = log2size.map(log2size_arg).transpose()?;
         h.write(true, |v| match v {
             crate::shared::ViewMut::Dynamic(d) => match k {

@@ -75,3 +75,22 @@ def test_dynamic_reset_takes_size_as_log2size() -> None:
     assert d.size == 4
     with pytest.raises(TypeError):
         d.reset(1, size=2)
+
+
+def test_view_stays_stale_across_a_reset_to_size_zero() -> None:
+    # Found by the hypothesis state machine: a resize to 0 slots forgot every generation, so a later resize
+    # handed an old view's generation to a new entry in its slot and the view read it.
+    s = Genes(2)
+    s.next_index()
+    del s[0]
+    s.next_index()
+    del s[0]
+    s.next_index()
+    e = s.entry(0)  # generation 2
+    s.reset()
+    s.reset(0)
+    s.reset(1)
+    s.reset(2)
+    s.next_index()
+    with pytest.raises(KeyError):
+        e["ref"]

@@ -34,6 +34,10 @@ pub struct StaticStore {
     columns: Vec<Column>,
     slots: Slots,
     last_index: Option<usize>,
+    /// Generation floor for slots made by a later `reset_with_size`: above every generation these slots
+    /// (and those of any store this one replaced) reached, so no old view ever matches a new entry, even
+    /// across a reset to size 0.
+    next_base: u32,
 }
 
 impl StaticStore {
@@ -85,8 +89,9 @@ impl StaticStore {
         Ok(StaticStore {
             schema,
             columns,
-            slots: Slots::with_generation(size, base),
+            slots: Slots::try_with_generation(size, base)?,
             last_index: None,
+            next_base: base,
         })
     }
 
@@ -223,8 +228,9 @@ impl StaticStore {
     /// # Errors
     /// As [`StaticStore::try_new`]; nothing changes on error.
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
-        // New slots start above every generation the old ones reached: old views stay stale.
-        let base = self.slots.max_generation().wrapping_add(1);
+        // New slots start above every generation the old ones (and any before them) reached: old views
+        // stay stale.
+        let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
         *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
         Ok(())
     }
@@ -388,6 +394,21 @@ mod tests {
         s.remove(i).unwrap();
         assert_eq!(s.next_index().unwrap(), i);
         assert_ne!(s.generation(i).unwrap(), g);
+    }
+
+    #[test]
+    fn views_stay_stale_across_a_resize_to_zero() {
+        // A reset to size 0 has no slots to remember generations by; the floor must carry over.
+        let mut s = genes(1);
+        let i = s.next_index().unwrap();
+        s.remove(i).unwrap();
+        let i = s.next_index().unwrap();
+        let g = s.generation(i).unwrap();
+        s.reset_with_size(0).unwrap();
+        s.reset_with_size(1).unwrap();
+        s.reset_with_size(2).unwrap();
+        assert_eq!(s.next_index().unwrap(), i);
+        assert!(s.generation(i).unwrap() > g);
     }
 
     #[test]

@@ -288,11 +288,7 @@ impl Model {
             .max()
             .unwrap_or(0)
             .wrapping_add(1);
-        if self.chunk.is_some() {
-            self.next_base.max(top)
-        } else {
-            top
-        }
+        self.next_base.max(top)
     }
 
     fn size(&self) -> usize {

@@ -158,7 +158,7 @@ impl PyEntry {
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         self.h.read(|v| on!(v, s => self.live(s)))?;
-        let values = convert_members(&self.h, mapping, members)?;
+        let values = convert_members(&self.h, mapping, members, true)?;
         self.h.write(false, |mut v| {
             on!(v.read(), s => {
                 self.live(s)?;

@@ -15,10 +15,15 @@ use crate::shared::{Handle, Inner, Shared, View};
 use crate::{on, on_mut};
 
 /// Resolve member names to positions and convert their values; unknown name → `KeyError`.
+///
+/// With `check`, each value is also checked against its member type here, for callers that write value by
+/// value and must change nothing on error (`Entry.update`); `add` leaves that to the engine, which checks
+/// every value before it allocates.
 pub fn convert_members(
     h: &Handle,
     mapping: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
+    check: bool,
 ) -> PyResult<Vec<(usize, Value)>> {
     let schema = &h.data.schema;
     let mut out = Vec::new();
@@ -29,8 +34,9 @@ pub fn convert_members(
         let m = h.data.member_of(k)?;
         let ty = schema.member(m).py()?.ty();
         let v = member_value(val, ty)?;
-        // Checked here so that callers that write value by value (Entry.update) change nothing on error.
-        ty.canonical(&v).py()?;
+        if check {
+            ty.canonical(&v).py()?;
+        }
         out.push((m, v));
         Ok(())
     };
@@ -147,7 +153,7 @@ impl PyStore {
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let values = convert_members(&self.h, mapping, members)?;
+        let values = convert_members(&self.h, mapping, members, false)?;
         self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
     }
 

@@ -109,3 +109,30 @@ def test_object_slices_are_lists_and_index_arrays_refused() -> None:
         s.obj[[0, 1]]
     s.obj[0:2] = "z"
     assert s.obj[:2] == ["z", "z"]
+
+
+class Toucher:
+    """An object whose finaliser reads the store that held it."""
+
+    def __init__(self, store: Any, seen: list[Any]) -> None:
+        self.store, self.seen = store, seen
+
+    def __del__(self) -> None:
+        self.seen.append(len(self.store))
+
+
+def test_finaliser_run_by_an_overwrite_or_delete_can_use_the_store(kind: str) -> None:
+    # The old object's last reference drops inside the store call; its finaliser must find the store free
+    # (its decrement is deferred until the call returns), not raise "store is in use".
+    store = make(kind)
+    seen: list[Any] = []
+    e = put(store, kind, Toucher(store, seen))
+    e["obj"] = None
+    assert seen == [len(store)]
+    put(store, kind, Toucher(store, seen))
+    if kind == "keyed":
+        k = len(store) - 1
+        del store[k]
+    else:
+        del store[store.last_index]
+    assert len(seen) == 2 and seen[1] == len(store)

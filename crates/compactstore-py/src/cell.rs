@@ -7,12 +7,46 @@
 //! (re-entrant) one instead of aliasing — with a plain flag that only the GIL holder reads and writes.
 //! The package targets GIL builds of CPython; a free-threaded build would need a real lock here.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::PyRuntimeError;
-use pyo3::{ffi, PyResult};
+use pyo3::{ffi, Py, PyAny, PyResult};
+
+thread_local! {
+    /// How many store borrows this thread holds.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+    /// Python objects released while a store was borrowed, dropped once none is (see [`PyObj`]).
+    static GRAVEYARD: RefCell<Vec<Py<PyAny>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The Python object held by an object member. Dropping it while a store is borrowed (an overwrite, a
+/// delete, a reset) defers the reference count decrement until the borrow ends, so a finaliser that the
+/// decrement runs can use the store instead of meeting a busy one.
+pub struct PyObj(Option<Py<PyAny>>);
+
+impl PyObj {
+    pub fn new(obj: Py<PyAny>) -> PyObj {
+        PyObj(Some(obj))
+    }
+
+    /// The object (always there until the `PyObj` drops).
+    pub fn get(&self) -> Option<&Py<PyAny>> {
+        self.0.as_ref()
+    }
+}
+
+impl Drop for PyObj {
+    fn drop(&mut self) {
+        if let Some(obj) = self.0.take() {
+            if HELD.with(Cell::get) > 0 {
+                GRAVEYARD.with(|g| g.borrow_mut().push(obj));
+            }
+            // else `obj` drops here (PyO3 decrements the count now if the GIL is held, or later).
+        }
+    }
+}
 
 /// A value that only the thread holding the GIL may reach, one borrow at a time.
 pub struct StoreCell<T> {
@@ -54,6 +88,7 @@ impl<T> StoreCell<T> {
             return Err(PyRuntimeError::new_err("store is in use by another call"));
         }
         self.busy.store(true, Ordering::Relaxed);
+        HELD.with(|h| h.set(h.get() + 1));
         Ok(CellGuard { cell: self })
     }
 }
@@ -87,5 +122,15 @@ impl<T> Drop for CellGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         self.cell.busy.store(false, Ordering::Relaxed);
+        let held = HELD.with(|h| {
+            let n = h.get().saturating_sub(1);
+            h.set(n);
+            n
+        });
+        if held == 0 {
+            // Objects released while the store was borrowed drop now; their finalisers may use it.
+            let dead = GRAVEYARD.with(|g| std::mem::take(&mut *g.borrow_mut()));
+            drop(dead);
+        }
     }
 }

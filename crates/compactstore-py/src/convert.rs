@@ -93,7 +93,9 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
         MemberType::Object => Ok(if obj.is_none() {
             Value::Null
         } else {
-            Value::Object(compactstore::ObjectRef(std::sync::Arc::new(obj.clone().unbind())))
+            Value::Object(compactstore::ObjectRef(std::sync::Arc::new(
+                crate::cell::PyObj::new(obj.clone().unbind()),
+            )))
         }),
     }
 }
@@ -150,7 +152,11 @@ pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Option<Dtype>) -> PyResu
         Value::Str(s) => PyString::new(py, &s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
         Value::Null => py.None().into_bound(py),
-        Value::Object(o) => match o.0.downcast_ref::<Py<PyAny>>() {
+        Value::Object(o) => match o
+            .0
+            .downcast_ref::<crate::cell::PyObj>()
+            .and_then(crate::cell::PyObj::get)
+        {
             Some(obj) => obj.bind(py).clone(),
             None => {
                 return Err(PyTypeError::new_err(

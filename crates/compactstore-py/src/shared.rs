@@ -101,7 +101,10 @@ impl Shared {
             for m in 0..chunk.schema().len() {
                 if let Some(c) = chunk.column(m).ok().and_then(|c| c.as_object()) {
                     for (_, o) in c.objects() {
-                        if let Some(obj) = o.0.downcast_ref::<Py<PyAny>>() {
+                        if let Some(obj) =
+                            o.0.downcast_ref::<crate::cell::PyObj>()
+                                .and_then(crate::cell::PyObj::get)
+                        {
                             visit.call(obj)?;
                         }
                     }

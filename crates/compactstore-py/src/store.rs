@@ -382,7 +382,7 @@ fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResul
                 }
                 for i in 0..s.size() {
                     if let Value::Object(o) = s.get(i, m)? {
-                        if let Some(obj) = o.0.downcast_ref::<Py<PyAny>>() {
+                        if let Some(obj) = o.0.downcast_ref::<crate::cell::PyObj>().and_then(crate::cell::PyObj::get) {
                             out.push((i, m, obj.clone_ref(py)));
                         }
                     }
@@ -397,7 +397,9 @@ fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResul
     let deepcopy = py.import("copy")?.getattr("deepcopy")?;
     for (i, m, obj) in objects {
         let new = deepcopy.call1((obj, memo))?.unbind();
-        let val = Value::Object(compactstore::ObjectRef(std::sync::Arc::new(new)));
+        let val = Value::Object(compactstore::ObjectRef(std::sync::Arc::new(
+            crate::cell::PyObj::new(new),
+        )));
         h.write(false, |v| on_mut!(v, s => s.write(i, m, &val)))?;
     }
     Ok(())

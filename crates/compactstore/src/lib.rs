@@ -1,7 +1,9 @@
 //! compactstore: many records stored compactly, each member in its own typed, contiguous column.
 //!
-//! A [`Schema`] names the members; a [`StaticStore`] holds a fixed number of slots; a [`DynamicStore`]
-//! chains static stores of `2^k` slots as it grows, never moving data. Both implement [`Store`], whose
+//! A [`Schema`] names the members (numeric scalars and fixed arrays, str, bytes, interned, optional and
+//! object members); a [`StaticStore`] holds a fixed number of slots; a [`DynamicStore`] chains static stores
+//! of `2^k` slots as it grows, never moving data; a [`KeyedStore`] indexes a dynamic store by each entry's
+//! own key (i64, u64, str or bytes). Static and dynamic stores implement [`Store`], whose
 //! methods address slots by a global index and members by position ([`Schema::index_of`] maps names).
 //! Typed access is `&[T]` per chunk ([`StaticStore::column_slice`]); [`Value`] is the untyped path, with
 //! range checks on every write. Nothing panics on caller input: every fallible call returns [`Error`].

@@ -15,7 +15,7 @@ const WORD: usize = std::mem::size_of::<u64>();
 /// A fixed-size, zero-initialised byte buffer that never moves once allocated.
 ///
 /// It is allocated with `calloc` semantics (`alloc_zeroed`), so pages that are never written are never
-/// made resident. Buffers of [`ALIGN_FROM`] bytes or more start on a page boundary: the allocation is
+/// made resident. Buffers of 1 MiB (`ALIGN_FROM`) or more start on a page boundary: the allocation is
 /// over-sized by one page (the padding is never written) and the buffer starts at the first boundary inside it,
 /// so writing one member's buffer never dirties a page of another's. The alignment is computed from the
 /// address, with no pointer casts, and typed views go through `bytemuck`.

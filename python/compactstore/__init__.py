@@ -186,6 +186,8 @@ class Array:
             n = 0
         if isinstance(length, (bool, np.bool_)) or n < 1:
             raise TypeError(f"Array length must be an int >= 1, got {length!r}")
+        if n > 65536:
+            raise TypeError(f"Array length {n} is beyond the largest array member (65536 elements)")
         self.dtype = _scalar_name(dtype)
         self.length = n
 

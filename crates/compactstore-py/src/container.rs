@@ -455,6 +455,13 @@ impl PyContainer {
         }
     }
 
+    /// `del m[i]` is not a thing: a container has a value in every slot. Free the entry with `del s[i]`.
+    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "a member container cannot delete values; free the entry with del store[i]",
+        ))
+    }
+
     /// Values 0..N-1 in order.
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(PyList::new(py, self.all_values(py)?)?.try_iter()?.into_any())

@@ -81,7 +81,9 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
             .map(|x| typed_scalar_value(x, *d))
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array),
-        MemberType::Str | MemberType::Bytes | MemberType::Interned(_) => scalar_value(obj),
+        MemberType::Str | MemberType::Bytes | MemberType::Interned(_) => {
+            not_an_overflow(obj, scalar_value(obj), ty)
+        }
         MemberType::Optional(t) => {
             if obj.is_none() {
                 Ok(Value::Null)
@@ -110,6 +112,18 @@ fn typed_scalar_value(obj: &Bound<'_, PyAny>, d: Dtype) -> PyResult<Value> {
                 && e.is_instance_of::<PyOverflowError>(obj.py()) =>
         {
             Ok(Value::Float(obj.extract::<f64>()?))
+        }
+        v if d == Dtype::Bool => not_an_overflow(obj, v, &MemberType::Scalar(d)),
+        v => v,
+    }
+}
+
+/// An int too large for any integer is the wrong type, not out of range, for a member that takes no ints
+/// (bool, str, bytes, interned): `TypeError`, as for any other int.
+fn not_an_overflow(obj: &Bound<'_, PyAny>, v: PyResult<Value>, ty: &MemberType) -> PyResult<Value> {
+    match v {
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Err(PyTypeError::new_err(format!("expected {ty}, got int")))
         }
         v => v,
     }

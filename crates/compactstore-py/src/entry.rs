@@ -1,6 +1,6 @@
 //! `Entry`: one slot seen as a dict, a live view checked against the slot's generation.
 
-use compactstore::{Error, MemberType, Store, Value};
+use compactstore::{Error, Store, Value};
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -35,6 +35,29 @@ impl PyEntry {
         }
     }
 
+    /// `Handle::read`, with a released chunk (its store dropped it) reported as a stale entry (`KeyError`).
+    fn read<R>(&self, f: impl FnOnce(crate::shared::View<'_>) -> compactstore::Result<R>) -> PyResult<R> {
+        self.h.read(f).map_err(|e| self.stale_if_released(e))
+    }
+
+    /// `Handle::write` (no allocation), with a released chunk reported as a stale entry.
+    fn write<R>(&self, f: impl FnOnce(crate::shared::ViewMut<'_>) -> compactstore::Result<R>) -> PyResult<R> {
+        self.h.write(false, f).map_err(|e| self.stale_if_released(e))
+    }
+
+    fn stale_if_released(&self, e: PyErr) -> PyErr {
+        Python::attach(|py| {
+            if self.h.chunk.is_some() && e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+                pyo3::exceptions::PyKeyError::new_err(format!(
+                    "entry at slot {} was released with its chunk",
+                    self.slot
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
     /// Fail with `StaleEntry` unless the slot still holds the entry this view was made for.
     fn live<S: Store>(&self, s: &S) -> compactstore::Result<()> {
         if s.occupied(self.slot) && s.generation(self.slot)? == self.generation {
@@ -45,7 +68,7 @@ impl PyEntry {
     }
 
     fn values_list<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let vals: Vec<(Value, Option<compactstore::Dtype>)> = self.h.read(|v| {
+        let vals: Vec<(Value, Option<compactstore::Dtype>)> = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
                 (0..s.schema().len())
@@ -57,7 +80,7 @@ impl PyEntry {
     }
 
     fn names<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyString>>> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         Ok(self.h.data.names.iter().map(|n| n.bind(py).clone()).collect())
     }
 }
@@ -67,7 +90,7 @@ impl PyEntry {
     /// The value of member `name` (`KeyError` for an unknown member or a stale view).
     fn __getitem__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let m = self.h.data.member_of(name)?;
-        let v = self.h.read(|v| {
+        let v = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
                 s.get(self.slot, m)
@@ -87,7 +110,7 @@ impl PyEntry {
         let m = self.h.data.member_of(name)?;
         let ty = self.h.data.schema.member(m).map_err(crate::error::to_py)?.ty();
         let val = member_value(value, ty)?;
-        self.h.write(false, |mut v| {
+        self.write(|mut v| {
             on!(v.read(), s => self.live(s))?;
             v.set(self.slot, m, &val)
         })
@@ -136,7 +159,7 @@ impl PyEntry {
         name: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         let Ok(n) = name.cast::<PyString>() else {
             return Ok(default.unwrap_or_else(|| py.None().into_bound(py)));
         };
@@ -157,9 +180,9 @@ impl PyEntry {
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         let values = convert_members(&self.h, mapping, members, true)?;
-        self.h.write(false, |mut v| {
+        self.write(|mut v| {
             on!(v.read(), s => {
                 self.live(s)?;
                 for (m, _) in &values {
@@ -190,32 +213,32 @@ impl PyEntry {
 
     /// Whether `name` is a member.
     fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         let Ok(n) = name.cast::<PyString>() else {
             return Ok(false);
         };
         let n = n.to_str()?;
-        self.h.read(|v| Ok(on!(v, s => s.schema().index_of(n).is_ok())))
+        self.read(|v| Ok(on!(v, s => s.schema().index_of(n).is_ok())))
     }
 
     /// The entry's slot index (`KeyError` once the entry was deleted).
     #[getter]
     fn index(&self) -> PyResult<usize> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         Ok(self.slot)
     }
 
     /// The entry's key (keyed stores only; `None` otherwise; `KeyError` once the entry was deleted).
     #[getter]
     fn key(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.h.read(|v| on!(v, s => self.live(s)))?;
+        self.read(|v| on!(v, s => self.live(s)))?;
         Ok(self.key.as_ref().map_or_else(|| py.None(), |k| k.clone_ref(py)))
     }
 
     /// Whether the slot still holds the entry this view was made for.
     #[getter]
     fn valid(&self) -> PyResult<bool> {
-        self.h.read(|v| Ok(on!(v, s => self.live(s).is_ok())))
+        self.read(|v| Ok(on!(v, s => self.live(s).is_ok())))
     }
 
     /// `e == mapping`: the same member names, each value equal as stored (an f32 member equals `0.1` when
@@ -224,29 +247,37 @@ impl PyEntry {
         if !other.hasattr("keys")? || !other.hasattr("__getitem__")? {
             return Ok(py.NotImplemented());
         }
-        let names = self.names(py)?;
-        if other.len()? != names.len() {
-            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        let no = || -> PyResult<Py<PyAny>> { Ok(false.into_pyobject(py)?.to_owned().into_any().unbind()) };
+        self.read(|v| on!(v, s => self.live(s)))?;
+        let schema = &self.h.data.schema;
+        // First everything that runs the other mapping's code, then one read of this entry that checks
+        // it is still live: user code could have deleted or reused the slot meanwhile.
+        if other.len()? != schema.len() {
+            return no();
         }
-        let stored: Vec<Value> = self
-            .h
-            .read(|v| on!(v, s => (0..s.schema().len()).map(|m| s.get(self.slot, m)).collect()))?;
-        let tys: Vec<MemberType> = self
-            .h
-            .read(|v| on!(v, s => Ok(s.schema().members().iter().map(|m| m.ty().clone()).collect())))?;
-        for ((name, want), ty) in names.iter().zip(&stored).zip(&tys) {
-            let Ok(theirs) = other.get_item(name) else {
-                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        let mut theirs = Vec::with_capacity(schema.len());
+        for (name, member) in self.h.data.names.iter().zip(schema.members()) {
+            let Ok(value) = other.get_item(name.bind(py)) else {
+                return no();
             };
-            let same = member_value(&theirs, ty)
-                .ok()
-                .and_then(|v| ty.canonical(&v).ok())
-                .is_some_and(|v| &v == want);
-            if !same {
-                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            let ty = member.ty();
+            match member_value(&value, ty).ok().and_then(|v| ty.canonical(&v).ok()) {
+                Some(v) => theirs.push(v),
+                None => return no(),
             }
         }
-        Ok(true.into_pyobject(py)?.to_owned().into_any().unbind())
+        let same = self.read(|v| {
+            on!(v, s => {
+                self.live(s)?;
+                for (m, want) in theirs.iter().enumerate() {
+                    if &s.get(self.slot, m)? != want {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+        })?;
+        Ok(same.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
     /// Entries are mutable views: not hashable.

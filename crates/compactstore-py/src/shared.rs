@@ -97,10 +97,18 @@ impl Shared {
     /// from outside, so nothing is collected wrongly.
     pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         let Ok(g) = self.inner.lock() else { return Ok(()) };
+        // One Python reference per `PyObj`, however many slots share it (a broadcast write): visit each
+        // once. (Stores never share a `PyObj`: `copy()` gives the copy references of its own.)
+        let mut shared = std::collections::HashSet::new();
         for chunk in Shared::chunks_of(&g) {
             for m in 0..chunk.schema().len() {
                 if let Some(c) = chunk.column(m).ok().and_then(|c| c.as_object()) {
                     for (_, o) in c.objects() {
+                        if std::sync::Arc::strong_count(&o.0) > 1
+                            && !shared.insert(std::sync::Arc::as_ptr(&o.0).cast::<u8>())
+                        {
+                            continue;
+                        }
                         if let Some(obj) =
                             o.0.downcast_ref::<crate::cell::PyObj>()
                                 .and_then(crate::cell::PyObj::get)
@@ -263,6 +271,14 @@ impl Handle {
             }
         };
         f(v).map_err(to_py)
+    }
+
+    /// Whether this is a view of a dynamic store's chunk that `retract()`/`reset()` has since released.
+    pub fn chunk_released(&self) -> bool {
+        match (self.chunk, self.data.lock().as_deref()) {
+            (Some(k), Ok(Inner::Dynamic(d))) => k >= d.chunks().len(),
+            _ => false,
+        }
     }
 
     /// Whether this handle owns a static store's buffers (so zero-copy views are possible).

@@ -331,7 +331,7 @@ impl PyStore {
     /// `copy.deepcopy(s)`: `s.copy()` with object members' objects deep-copied.
     fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let copy = slf.call_method0("copy")?;
-        deepcopy_objects(&copy, memo)?;
+        own_objects(slf.py(), &copy.cast::<PyStore>()?.get().h, Some(memo))?;
         Ok(copy)
     }
 
@@ -368,11 +368,20 @@ impl PyStore {
     }
 }
 
-/// Replace every object held by `copy`'s object members with `copy.deepcopy(obj, memo)` (a store's
-/// `copy()` shares its objects; `copy.deepcopy()` must not).
-fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResult<()> {
-    let py = copy.py();
-    let h = &copy.cast::<PyStore>()?.get().h;
+/// Give every object member slot of `h` a Python reference of its own: `copy.deepcopy(obj, memo)` with a
+/// memo (for `copy.deepcopy(s)`), else a new reference to the same object (for `s.copy()`, whose engine
+/// clone shares one reference between the two stores: the garbage collector must see each reference
+/// once, from one store).
+fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    if !h
+        .data
+        .schema
+        .members()
+        .iter()
+        .any(|m| m.ty() == &compactstore::MemberType::Object)
+    {
+        return Ok(());
+    }
     let objects: Vec<(usize, usize, Py<PyAny>)> = h.read(|v| {
         on!(v, s => {
             let mut out = Vec::new();
@@ -391,12 +400,15 @@ fn deepcopy_objects(copy: &Bound<'_, PyAny>, memo: &Bound<'_, PyAny>) -> PyResul
             Ok(out)
         })
     })?;
-    if objects.is_empty() {
-        return Ok(());
-    }
-    let deepcopy = py.import("copy")?.getattr("deepcopy")?;
+    let deepcopy = match memo {
+        Some(_) => Some(py.import("copy")?.getattr("deepcopy")?),
+        None => None,
+    };
     for (i, m, obj) in objects {
-        let new = deepcopy.call1((obj, memo))?.unbind();
+        let new = match (&deepcopy, memo) {
+            (Some(f), Some(memo)) => f.call1((obj, memo))?.unbind(),
+            _ => obj,
+        };
         let val = Value::Object(compactstore::ObjectRef(std::sync::Arc::new(
             crate::cell::PyObj::new(new),
         )));
@@ -413,10 +425,12 @@ fn copied(
     let h = &src.get().h;
     let inner = h.read(pick)?;
     let names = h.data.names.iter().map(|n| n.clone_ref(src.py())).collect();
-    Ok(Handle {
+    let copy = Handle {
         data: Shared::new(inner, names),
         chunk: None,
-    })
+    };
+    own_objects(src.py(), &copy, None)?;
+    Ok(copy)
 }
 
 fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
@@ -464,6 +478,14 @@ impl PyStaticStore {
         _copy_of: Option<&Bound<'_, PyStore>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let py = cls.py();
+        // The private arguments only ever come from this crate (chunk views, copies); still, a store of
+        // one type never carries another type's data.
+        for src in [_parent, _copy_of].into_iter().flatten() {
+            let schema = schema_of(cls)?;
+            if *schema.bind(py).get().schema != *src.get().h.data.schema {
+                return Err(PyTypeError::new_err("the source store has another schema"));
+            }
+        }
         let h = if let (Some(parent), Some(k)) = (_parent, _chunk) {
             Handle {
                 data: parent.get().h.data.clone(),
@@ -506,7 +528,8 @@ impl PyStaticStore {
             }),
             Some(size) => {
                 let size = size_arg(size)?;
-                if h.data.exported() {
+                let same = h.read(|v| Ok(on!(v, s => s.size())))? == size;
+                if !same && h.data.exported() {
                     return Err(PyBufferError::new_err(
                         "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
                     ));
@@ -664,6 +687,11 @@ impl PyDynamicStore {
         kwargs.set_item("_copy_of", slf)?;
         slf.get_type()
             .call((slf.get().store_type.bind(slf.py()),), Some(&kwargs))
+    }
+
+    /// Python's garbage collector: the store type this store makes its chunks of.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.store_type)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {

@@ -108,6 +108,9 @@ impl fmt::Display for Dtype {
     }
 }
 
+/// The longest fixed-length array member: 65,536 elements per entry.
+pub const MAX_ARRAY_LEN: usize = 1 << 16;
+
 /// The type of one member: how each entry's value is stored.
 ///
 /// - Numeric, fixed-width kinds ([`MemberType::Scalar`], [`MemberType::Array`]) are stored in one aligned
@@ -242,6 +245,9 @@ impl MemberType {
     fn check_valid(&self) -> std::result::Result<(), String> {
         match self {
             MemberType::Array(_, 0) => Err("an array member has length 0".into()),
+            MemberType::Array(_, n) if *n > MAX_ARRAY_LEN => {
+                Err(format!("an array member has length {n} > {MAX_ARRAY_LEN}"))
+            }
             MemberType::Interned(t) if !matches!(**t, MemberType::Str | MemberType::Bytes) => {
                 Err(format!("only str and bytes can be interned, not {t}"))
             }

@@ -145,3 +145,37 @@ def test_private_copy_argument_refuses_another_schema() -> None:
     with pytest.raises(TypeError):
         Other(_copy_of=S(1))
     assert copy.copy(S(1)).size == 1
+
+
+def test_chunk_view_does_not_rebind_to_a_regrown_chunk() -> None:
+    # Bug: a chunk view kept only its position; after retract() and regrowth it silently showed the new
+    # chunk at that position. It now sees its chunk was released (ValueError; its entries KeyError).
+    d = cs.DynamicStore(S, log2size=1)
+    for k in range(4):
+        d.add(a=k)
+    chunk = d.chunks[1]
+    e = chunk.entry(0)
+    assert chunk.a[0] == 2
+    del d[3]
+    del d[2]
+    d.retract()
+    for k in range(2):
+        d.add(a=10 + k)
+    assert d.a[2] == 10
+    with pytest.raises(ValueError):
+        chunk.a[0]
+    with pytest.raises(KeyError):
+        e["a"]
+    assert d.chunks[1].a[0] == 10
+
+
+def test_chunk_entry_bad_value_is_still_a_value_error() -> None:
+    # The released-chunk mapping must not turn a chunk entry's own ValueError into a KeyError.
+    class V(cs.StaticStore):
+        v: cs.Array(cs.u8, 2)  # type: ignore[valid-type]
+
+    d = cs.DynamicStore(V, log2size=1)
+    d.add()
+    e = d.chunks[0].entry(0)
+    with pytest.raises(ValueError):
+        e["v"] = [1, 2, 3]

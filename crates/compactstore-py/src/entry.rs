@@ -46,16 +46,14 @@ impl PyEntry {
     }
 
     fn stale_if_released(&self, e: PyErr) -> PyErr {
-        Python::attach(|py| {
-            if self.h.chunk.is_some() && e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
-                pyo3::exceptions::PyKeyError::new_err(format!(
-                    "entry at slot {} was released with its chunk",
-                    self.slot
-                ))
-            } else {
-                e
-            }
-        })
+        if self.h.chunk_released() {
+            pyo3::exceptions::PyKeyError::new_err(format!(
+                "entry at slot {} was released with its chunk",
+                self.slot
+            ))
+        } else {
+            e
+        }
     }
 
     /// Fail with `StaleEntry` unless the slot still holds the entry this view was made for.

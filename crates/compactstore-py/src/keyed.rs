@@ -391,6 +391,7 @@ impl PyKeyedStore {
             h: Handle {
                 data: Shared::new(Inner::Keyed(inner), names),
                 chunk: None,
+                chunk_uid: 0,
             },
             ignore_unknown,
             store_type: store_type.clone().unbind(),

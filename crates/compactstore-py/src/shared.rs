@@ -223,6 +223,9 @@ fn released(k: usize) -> Error {
 pub struct Handle {
     pub data: Arc<Shared>,
     pub chunk: Option<usize>,
+    /// For a chunk view: the chunk's `uid`, so a chunk released and replaced at the same position is not
+    /// mistaken for the one the view was made for.
+    pub chunk_uid: u64,
 }
 
 impl Handle {
@@ -233,9 +236,12 @@ impl Handle {
         let v = match (&*g, self.chunk) {
             (Inner::Static(s), _) => View::Static(s),
             (Inner::Dynamic(d), None) => View::Dynamic(d),
-            (Inner::Dynamic(d), Some(k)) => {
-                View::Static(d.chunks().get(k).ok_or_else(|| to_py(released(k)))?)
-            }
+            (Inner::Dynamic(d), Some(k)) => View::Static(
+                d.chunks()
+                    .get(k)
+                    .filter(|c| c.uid() == self.chunk_uid)
+                    .ok_or_else(|| to_py(released(k)))?,
+            ),
             (Inner::Keyed(k), _) => View::Dynamic(k.store()),
         };
         f(v).map_err(to_py)
@@ -259,7 +265,11 @@ impl Handle {
                         "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
                     ));
                 }
-                ViewMut::Static(d.chunks_mut_checked(k).ok_or_else(|| to_py(released(k)))?)
+                ViewMut::Static(
+                    d.chunks_mut_checked(k)
+                        .filter(|c| c.uid() == self.chunk_uid)
+                        .ok_or_else(|| to_py(released(k)))?,
+                )
             }
             (Inner::Keyed(k), _) => {
                 if alloc {
@@ -276,7 +286,7 @@ impl Handle {
     /// Whether this is a view of a dynamic store's chunk that `retract()`/`reset()` has since released.
     pub fn chunk_released(&self) -> bool {
         match (self.chunk, self.data.lock().as_deref()) {
-            (Some(k), Ok(Inner::Dynamic(d))) => k >= d.chunks().len(),
+            (Some(k), Ok(Inner::Dynamic(d))) => d.chunks().get(k).is_none_or(|c| c.uid() != self.chunk_uid),
             _ => false,
         }
     }

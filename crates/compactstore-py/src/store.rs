@@ -95,7 +95,7 @@ impl PyStore {
     }
 
     fn member_index(&self, name: &str) -> PyResult<usize> {
-        self.h.read(|v| on!(v, s => s.schema().index_of(name)))
+        self.h.data.schema.index_of(name).py()
     }
 
     fn names(&self, py: Python<'_>) -> Vec<Py<PyString>> {
@@ -428,6 +428,7 @@ fn copied(
     let copy = Handle {
         data: Shared::new(inner, names),
         chunk: None,
+        chunk_uid: 0,
     };
     own_objects(src.py(), &copy, None)?;
     Ok(copy)
@@ -490,6 +491,10 @@ impl PyStaticStore {
             Handle {
                 data: parent.get().h.data.clone(),
                 chunk: Some(k),
+                chunk_uid: parent.get().h.read(|v| match v {
+                    View::Dynamic(d) => Ok(d.chunks().get(k).map_or(0, compactstore::StaticStore::uid)),
+                    View::Static(_) => Ok(0),
+                })?,
             }
         } else if let Some(src) = _copy_of {
             copied(src, |v| match v {
@@ -508,6 +513,7 @@ impl PyStaticStore {
             Handle {
                 data: Shared::new(Inner::Static(store), names),
                 chunk: None,
+                chunk_uid: 0,
             }
         };
         let parent = _parent
@@ -601,6 +607,7 @@ impl PyDynamicStore {
             Handle {
                 data: Shared::new(Inner::Dynamic(store), names),
                 chunk: None,
+                chunk_uid: 0,
             }
         };
         Ok(

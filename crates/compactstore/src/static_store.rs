@@ -34,13 +34,24 @@ pub struct StaticStore {
     columns: Vec<Column>,
     slots: Slots,
     last_index: Option<usize>,
+    /// A number no other store made by this process has (clones keep it): lets a view of a dynamic store's
+    /// chunk tell the chunk it was made for from a later chunk at the same position.
+    uid: u64,
     /// Generation floor for slots made by a later `reset_with_size`: above every generation these slots
     /// (and those of any store this one replaced) reached, so no old view ever matches a new entry, even
     /// across a reset to size 0.
     next_base: u32,
 }
 
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl StaticStore {
+    /// The store's unique number (see the field docs). O(1).
+    #[must_use]
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
+
     /// A store of `size` free slots, every member at its default. Allocates each column once; columns
     /// whose default is zero touch no page until written.
     ///
@@ -92,6 +103,7 @@ impl StaticStore {
             slots: Slots::try_with_generation(size, base)?,
             last_index: None,
             next_base: base,
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 

@@ -300,18 +300,6 @@ impl PyKeyedStore {
         Ok(out)
     }
 
-    fn entry_at(slf: &Bound<'_, Self>, slot: usize, key: Py<PyAny>) -> PyResult<PyEntry> {
-        let this = slf.get();
-        let generation = this.with(|k| k.store().generation(slot).py())?;
-        Ok(PyEntry::new(
-            this.h.clone(),
-            slot,
-            generation,
-            Some(key),
-            slf.clone().into_any().unbind(),
-        ))
-    }
-
     fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {
         let schema = self.schema()?;
         let d = PyDict::new(py);
@@ -426,11 +414,21 @@ impl PyKeyedStore {
             }
         }
         let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
-        let slot = this.with(|ks| {
-            ks.index_of(&k)
-                .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        // The slot and its generation in one borrow of the store.
+        let (slot, generation) = this.with(|ks| {
+            let slot = ks
+                .index_of(&k)
+                .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+            Ok((slot, ks.store().generation(slot).py()?))
         })?;
-        Ok(Bound::new(py, Self::entry_at(slf, slot, key.clone().unbind())?)?.into_any())
+        let entry = PyEntry::new(
+            this.h.clone(),
+            slot,
+            generation,
+            Some(key.clone().unbind()),
+            slf.clone().into_any().unbind(),
+        );
+        Ok(Bound::new(py, entry)?.into_any())
     }
 
     /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key

@@ -1,8 +1,6 @@
 //! `KeyedStore`: a dict of entries, key → live `Entry`, over the engine's keyed store.
 
-use std::sync::Arc;
-
-use compactstore::{DynamicStore, KeyedStore, Schema, Store, Value, DEFAULT_KEYED_LOG2SIZE};
+use compactstore::{DynamicStore, KeyedStore, Store, Value, DEFAULT_KEYED_LOG2SIZE};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
@@ -244,21 +242,13 @@ impl PyKeyedStore {
         }
     }
 
-    fn kind(&self) -> PyResult<KeyKind> {
-        Ok(self.key_kind)
-    }
-
-    fn schema(&self) -> PyResult<&Arc<Schema>> {
-        Ok(&self.h.data.schema)
-    }
-
     fn member_index(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
         self.h.data.member_of(name)
     }
 
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
-        let schema = self.schema()?;
+        let schema = &self.h.data.schema;
         let mut out = Vec::new();
         let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
             if !k.is_instance_of::<PyString>() {
@@ -301,7 +291,7 @@ impl PyKeyedStore {
     }
 
     fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {
-        let schema = self.schema()?;
+        let schema = &self.h.data.schema;
         let d = PyDict::new(py);
         for ((m, v), name) in values.into_iter().enumerate().zip(self.h.data.names.iter()) {
             d.set_item(
@@ -394,7 +384,7 @@ impl PyKeyedStore {
     /// `pool[key]`: a live `Entry` (`KeyError` if absent); `pool[key, name]`: one member's value.
     fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let (this, py) = (slf.get(), slf.py());
-        let kind = this.kind()?;
+        let kind = this.key_kind;
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
@@ -434,14 +424,14 @@ impl PyKeyedStore {
     /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key
     /// the same slot is rewritten and the key marked modified); `pool[key, name] = v` writes one member.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let kind = self.kind()?;
+        let kind = self.key_kind;
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
                 let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = self.member_index(&t.get_item(1)?)?;
-                let ty = self.schema()?.member(m).py()?.ty().clone();
-                let val = member_value(value, &ty)?;
+                let ty = self.h.data.schema.member(m).py()?.ty();
+                let val = member_value(value, ty)?;
                 return self.with_mut(|ks| {
                     let slot = ks
                         .index_of(&k)
@@ -457,7 +447,8 @@ impl PyKeyedStore {
 
     /// `del pool[key]` (`KeyError` if absent).
     fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k = key_for_lookup(self.kind()?, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k =
+            key_for_lookup(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         self.with_mut(|ks| {
             ks.take(&k)
                 .map(drop)
@@ -467,7 +458,7 @@ impl PyKeyedStore {
 
     /// Whether `key` is present (a key of the wrong type is simply absent).
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Some(k) = key_for_lookup(self.kind()?, key) else {
+        let Some(k) = key_for_lookup(self.key_kind, key) else {
             return Ok(false);
         };
         self.with(|ks| Ok(ks.index_of(&k).is_some()))
@@ -495,7 +486,7 @@ impl PyKeyedStore {
         if default.len() > 1 {
             return Err(PyTypeError::new_err("pop expected at most 2 arguments"));
         }
-        let taken = match key_for_lookup(self.kind()?, key) {
+        let taken = match key_for_lookup(self.key_kind, key) {
             Some(k) => self.with_mut(|ks| Ok(ks.take(&k)))?,
             None => None,
         };
@@ -534,7 +525,8 @@ impl PyKeyedStore {
 
     /// The slot index of `key` (`KeyError` if absent).
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let k = key_for_lookup(self.kind()?, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k =
+            key_for_lookup(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         self.with(|ks| {
             ks.index_of(&k)
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
@@ -561,8 +553,8 @@ impl PyKeyedStore {
         value: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let m = self.member_index(name)?;
-        let ty = self.schema()?.member(m).py()?.ty().clone();
-        let val = member_value(value, &ty)?;
+        let ty = self.h.data.schema.member(m).py()?.ty();
+        let val = member_value(value, ty)?;
         self.with(|ks| {
             let slots: Vec<usize> = ks.store().find(m, &val).py()?;
             slots.into_iter().map(|s| ks.key_object(py, s)).collect()
@@ -582,7 +574,7 @@ impl PyKeyedStore {
     /// Clear the modified marks of every key, or of the given keys (absent keys are ignored).
     #[pyo3(signature = (keys = None))]
     fn clear_modified(&self, keys: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let kind = self.kind()?;
+        let kind = self.key_kind;
         match keys {
             None => self.with_mut(|ks| {
                 on_keyed!(ks, s => s.clear_modified());

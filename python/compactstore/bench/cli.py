@@ -116,6 +116,18 @@ def run_worker(job: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
+def run_rows(job: dict[str, Any], rows: Any) -> dict[str, Any] | None:
+    """`run_worker(job)`, or None after marking every row (a `Row` or an iterable of them) that is not n/a
+    as failed with the worker's error."""
+    try:
+        return run_worker(job)
+    except WorkerError as e:
+        for r in [rows] if isinstance(rows, Row) else list(rows):
+            if r.status != "n/a":
+                r.status, r.figure = "error", str(e)
+        return None
+
+
 def have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -203,10 +215,8 @@ def b1_steps(sz: Sizes, sec: Section) -> list[Step]:
             continue
 
         def step(alt: str = alt, row: Row = row) -> None:
-            try:
-                res = run_worker({"kind": "b1", "alt": alt, "n": n, "m": m})
-            except WorkerError as e:
-                row.status, row.figure = "error", str(e)
+            res = run_rows({"kind": "b1", "alt": alt, "n": n, "m": m}, row)
+            if res is None:
                 return
             used = res["rss_gained"]
             row.values = {"rss_bytes": used, "bytes_per_entry": used / n, "ratio_to_raw": used / raw}
@@ -273,10 +283,8 @@ def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
             continue
 
         def step(alt: str = alt, row: Row = row) -> None:
-            try:
-                res = run_worker({"kind": "b2", "alt": alt, "n": n, "seed": sz.seed})
-            except WorkerError as e:
-                row.status, row.figure = "error", str(e)
+            res = run_rows({"kind": "b2", "alt": alt, "n": n, "seed": sz.seed}, row)
+            if res is None:
                 return
             used = res["rss_gained"]
             per = used / n
@@ -329,10 +337,8 @@ def b3_steps(sz: Sizes, sec: Section) -> list[Step]:
             continue
 
         def step(alt: str = alt, row: Row = row) -> None:
-            try:
-                res = run_worker({"kind": "b3", "alt": alt, "n": n, "m": m})
-            except WorkerError as e:
-                row.status, row.figure = "error", str(e)
+            res = run_rows({"kind": "b3", "alt": alt, "n": n, "m": m}, row)
+            if res is None:
                 return
             size, gained = res["store_bytes"], res["private_gained"]
             pct = 100.0 * gained / size if size > 0 else float("nan")
@@ -384,13 +390,9 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
                     r.status, r.figure = "n/a", NA_KEYED
 
         def step() -> None:
-            try:
-                res = run_worker({"kind": "b4_keyed", "n": n, "m": m, "ops": sz.b4_ops, "repeat": sz.repeat,
-                                  "seed": sz.seed})
-            except WorkerError as e:
-                for r in rows.values():
-                    if r.status != "n/a":
-                        r.status, r.figure = "error", str(e)
+            res = run_rows({"kind": "b4_keyed", "n": n, "m": m, "ops": sz.b4_ops, "repeat": sz.repeat,
+                            "seed": sz.seed}, rows.values())
+            if res is None:
                 return
             rows["loop"].values = {"ns": res["loop"]}
             rows["loop"].figure = _ns(res["loop"])
@@ -428,12 +430,9 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
         crow[f"entry_{op}"] = sec.add(ge, Row(f"Entry e[name] {op}", target="— (none in DESIGN.md)"))
 
     def container_step() -> None:
-        try:
-            res = run_worker({"kind": "b4_container", "n": sz.b4_container_n, "ops": sz.b4_ops,
-                              "repeat": sz.repeat, "seed": sz.seed, "sum_n": sz.b4_sum_n})
-        except WorkerError as e:
-            for r in crow.values():
-                r.status, r.figure = "error", str(e)
+        res = run_rows({"kind": "b4_container", "n": sz.b4_container_n, "ops": sz.b4_ops,
+                        "repeat": sz.repeat, "seed": sz.seed, "sum_n": sz.b4_sum_n}, crow.values())
+        if res is None:
             return
         crow["loop"].values = {"ns": res["loop"]}
         crow["loop"].figure = _ns(res["loop"])
@@ -475,12 +474,8 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
         arow["keyed_set"].status, arow["keyed_set"].figure = "n/a", NA_KEYED
 
     def add_step() -> None:
-        try:
-            res = run_worker({"kind": "b4_add", "n": sz.b4_add_n, "repeat": sz.repeat, "seed": sz.seed})
-        except WorkerError as e:
-            for r in arow.values():
-                if r.status != "n/a":
-                    r.status, r.figure = "error", str(e)
+        res = run_rows({"kind": "b4_add", "n": sz.b4_add_n, "repeat": sz.repeat, "seed": sz.seed}, arow.values())
+        if res is None:
             return
         ref = res["dict"]
         arow["dict"].values = {"ns": ref}
@@ -504,12 +499,8 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
         brow["keyed_from_columns"].status, brow["keyed_from_columns"].figure = "n/a", NA_KEYED
 
     def bulk_step() -> None:
-        try:
-            res = run_worker({"kind": "b4_bulk", "n": sz.b4_bulk_n, "m": sz.members, "repeat": sz.repeat})
-        except WorkerError as e:
-            for r in brow.values():
-                if r.status != "n/a":
-                    r.status, r.figure = "error", str(e)
+        res = run_rows({"kind": "b4_bulk", "n": sz.b4_bulk_n, "m": sz.members, "repeat": sz.repeat}, brow.values())
+        if res is None:
             return
         for k, r in brow.items():
             if k == "static_all":
@@ -553,10 +544,8 @@ def b5_steps(sz: Sizes, sec: Section) -> list[Step]:
     for alt, row in rows.items():
 
         def step(alt: str = alt, row: Row = row) -> None:
-            try:
-                res = run_worker({"kind": "b5", "alt": alt, "n": n, "m": m, "block_log2": sz.b5_block_log2})
-            except WorkerError as e:
-                row.status, row.figure = "error", str(e)
+            res = run_rows({"kind": "b5", "alt": alt, "n": n, "m": m, "block_log2": sz.b5_block_log2}, row)
+            if res is None:
                 return
             final, peak = res["final"], res["peak"]
             r = peak / final if final > 0 else float("nan")

@@ -30,6 +30,7 @@ fn main() -> Result<()> {
         Member::new("name", MemberType::Str)?,
         Member::new("category", MemberType::interned(MemberType::Str))?,
     ])?);
+    let rss_before = rss();
     let mut pool = KeyedStore::<i64>::new(schema, DEFAULT_KEYED_LOG2SIZE)?;
     // A fixed-seed xorshift, so the figure is reproducible.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -65,6 +66,7 @@ fn main() -> Result<()> {
         )?;
     }
     let total = pool.nbytes();
+    let rss_gained = rss().zip(rss_before).map(|(a, b)| a.saturating_sub(b));
     let store = pool.store();
     let dict: usize = store.chunks().first().map_or(0, |c| c.dictionaries_nbytes());
     let members: Vec<(String, usize)> = store
@@ -100,6 +102,19 @@ fn main() -> Result<()> {
         "B2 total: {total} bytes = {:.2} B/entry (target <= 64)",
         total as f64 / n as f64
     );
+    if let Some(g) = rss_gained {
+        println!(
+            "resident memory gained while building: {:.2} B/entry",
+            g as f64 / n as f64
+        );
+    }
     pool.validate()?;
     Ok(())
+}
+
+/// Resident bytes of this process (Linux: `/proc/self/statm`, assuming 4 KiB pages), if known.
+fn rss() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

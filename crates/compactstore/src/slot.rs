@@ -1,11 +1,15 @@
 //! The slot allocator of a fixed-size store: occupancy bitmap, lowest-free-first reuse, generations.
 //!
 //! ```text
-//!   occupied: one bit per slot, 64 slots per word      generations: one u32 per slot
+//!   occupied: one bit per slot, 64 slots per word      generations: base + one u32 per slot
 //!   word 0: bit i = slot i holds an entry               bumped (wrapping) each time slot i is freed
 //! ```
 //! An entry view remembers `(slot, generation)`; it is valid while the slot is occupied and its
 //! generation is unchanged, so a view of a freed slot, or of a slot freed and reused, is stale.
+//!
+//! **Generations cost nothing until a slot is freed.** Every slot of a new allocator has the generation
+//! `base`; the per-slot counters (one u32 each) are allocated, zeroed, the first time a slot is freed. A
+//! store that is only filled (or filled and then cleared whole) never pays the 4 bytes per slot.
 
 use bytemuck::allocation::try_zeroed_slice_box;
 
@@ -15,7 +19,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Slots {
     occupied: Vec<u64>,
-    generations: Vec<u32>,
+    /// The generation of every slot whose counter was never bumped (and the origin of the counters).
+    base: u32,
+    /// Empty until the first `free`, then one counter per slot: slot `i`'s generation is
+    /// `base + bumps[i]` (wrapping).
+    bumps: Vec<u32>,
     size: usize,
     len: usize,
     /// No free slot lies below this one.
@@ -54,13 +62,10 @@ impl Slots {
         let occupied: Vec<u64> = try_zeroed_slice_box(size.div_ceil(64))
             .map_err(|()| too_big())?
             .into_vec();
-        let mut generations: Vec<u32> = try_zeroed_slice_box(size).map_err(|()| too_big())?.into_vec();
-        if base != 0 {
-            generations.fill(base);
-        }
         Ok(Slots {
             occupied,
-            generations,
+            base,
+            bumps: Vec::new(),
             size,
             len: 0,
             free_hint: 0,
@@ -70,7 +75,17 @@ impl Slots {
     /// The highest generation of any slot (0 for no slot). O(size).
     #[must_use]
     pub fn max_generation(&self) -> u32 {
-        self.generations.iter().copied().max().unwrap_or(0)
+        if self.size == 0 {
+            0
+        } else if self.bumps.is_empty() {
+            self.base
+        } else {
+            self.bumps
+                .iter()
+                .map(|&b| self.base.wrapping_add(b))
+                .max()
+                .unwrap_or(0)
+        }
     }
 
     /// Number of slots.
@@ -102,7 +117,24 @@ impl Slots {
     #[must_use]
     #[inline]
     pub fn generation(&self, slot: usize) -> Option<u32> {
-        self.generations.get(slot).copied()
+        if slot >= self.size {
+            return None;
+        }
+        let bump = self.bumps.get(slot).copied().unwrap_or(0);
+        Some(self.base.wrapping_add(bump))
+    }
+
+    /// Allocate the per-slot counters (all zero: every generation stays `base`) if not yet done.
+    fn materialize(&mut self) -> Result<()> {
+        if self.bumps.is_empty() && self.size > 0 {
+            let size = self.size;
+            self.bumps = try_zeroed_slice_box(size)
+                .map_err(|()| {
+                    Error::InvalidArgument(format!("cannot allocate generations for {size} slots"))
+                })?
+                .into_vec();
+        }
+        Ok(())
     }
 
     /// The lowest free slot, if any. O(size / 64) worst case, O(1) amortised for fill-then-free patterns.
@@ -130,7 +162,9 @@ impl Slots {
     /// Free an occupied slot and bump its generation.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] if `slot >= size`, [`Error::SlotFree`] if it holds no entry.
+    /// [`Error::IndexOutOfRange`] if `slot >= size`, [`Error::SlotFree`] if it holds no entry,
+    /// [`Error::InvalidArgument`] if the per-slot generations (allocated by the first `free`) cannot be
+    /// allocated; nothing changes on error.
     pub fn free(&mut self, slot: usize) -> Result<()> {
         if slot >= self.size {
             return Err(Error::IndexOutOfRange {
@@ -141,17 +175,30 @@ impl Slots {
         if !self.is_occupied(slot) {
             return Err(Error::SlotFree { index: slot });
         }
+        self.materialize()?;
         self.occupied[slot / 64] &= !(1 << (slot % 64));
-        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        self.bumps[slot] = self.bumps[slot].wrapping_add(1);
         self.len -= 1;
         self.free_hint = self.free_hint.min(slot);
         Ok(())
     }
 
-    /// Free every slot (bumping the generation of each occupied one).
+    /// Free every slot (bumping the generation of each occupied one; while no counter was ever bumped,
+    /// the shared base is bumped instead, which allocates nothing).
     pub fn clear(&mut self) {
-        for slot in self.occupied_iter().collect::<Vec<_>>() {
-            self.generations[slot] = self.generations[slot].wrapping_add(1);
+        if self.bumps.is_empty() {
+            if self.len > 0 {
+                self.base = self.base.wrapping_add(1);
+            }
+        } else {
+            for w in 0..self.occupied.len() {
+                let mut word = self.occupied[w];
+                while word != 0 {
+                    let slot = w * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    self.bumps[slot] = self.bumps[slot].wrapping_add(1);
+                }
+            }
         }
         self.occupied.fill(0);
         self.len = 0;
@@ -184,9 +231,15 @@ impl Slots {
     /// Test hook: set a slot's generation, so tests reach generation wrap-around.
     #[doc(hidden)]
     pub fn set_generation_for_test(&mut self, slot: usize, generation: u32) {
-        if let Some(g) = self.generations.get_mut(slot) {
-            *g = generation;
+        if slot < self.size && self.materialize().is_ok() {
+            self.bumps[slot] = generation.wrapping_sub(self.base);
         }
+    }
+
+    /// Whether the per-slot generation counters have been allocated (by a first `free`).
+    #[must_use]
+    pub fn has_generation_counters(&self) -> bool {
+        !self.bumps.is_empty()
     }
 
     /// Check the allocator's invariants: the bitmap count equals `len`, no bit beyond `size` is set, and
@@ -205,7 +258,9 @@ impl Slots {
         if self.occupied_iter().any(|s| s >= self.size) || self.occupied_iter().count() != count {
             return Err(Error::Invariant("occupied bit set beyond size".into()));
         }
-        if self.generations.len() != self.size || self.occupied.len() != self.size.div_ceil(64) {
+        if !(self.bumps.is_empty() || self.bumps.len() == self.size)
+            || self.occupied.len() != self.size.div_ceil(64)
+        {
             return Err(Error::Invariant("bookkeeping buffers do not match size".into()));
         }
         if let Some(f) = self.free_iter().next() {
@@ -222,7 +277,7 @@ impl Slots {
     /// Bytes held by the bookkeeping buffers.
     #[must_use]
     pub fn nbytes(&self) -> usize {
-        self.occupied.len() * 8 + self.generations.len() * 4
+        self.occupied.len() * 8 + self.bumps.len() * 4
     }
 }
 
@@ -275,6 +330,39 @@ mod tests {
         assert_eq!(s.occupied_iter().collect::<Vec<_>>(), vec![1]);
         assert_eq!(s.free_iter().count(), 65);
         assert_eq!(s.free_iter().last(), Some(65));
+    }
+
+    #[test]
+    fn generations_cost_nothing_until_a_free() {
+        let mut s = Slots::with_generation(200, 7);
+        for _ in 0..150 {
+            s.alloc();
+        }
+        assert!(!s.has_generation_counters());
+        assert_eq!(s.nbytes(), 4 * 8);
+        assert_eq!(
+            (s.generation(0), s.generation(199), s.generation(200)),
+            (Some(7), Some(7), None)
+        );
+        assert_eq!(s.max_generation(), 7);
+        // clearing a store that never freed a slot bumps the base: every old generation is stale
+        s.clear();
+        assert!(!s.has_generation_counters());
+        assert_eq!(s.generation(3), Some(8));
+        s.alloc();
+        s.alloc();
+        s.free(1).unwrap();
+        assert!(s.has_generation_counters());
+        assert_eq!(s.nbytes(), 4 * 8 + 200 * 4);
+        assert_eq!((s.generation(0), s.generation(1)), (Some(8), Some(9)));
+        assert_eq!(s.max_generation(), 9);
+        s.clear();
+        assert_eq!(
+            (s.generation(0), s.generation(1), s.generation(2)),
+            (Some(9), Some(9), Some(8))
+        );
+        s.validate().unwrap();
+        assert_eq!(Slots::new(0).max_generation(), 0);
     }
 
     #[test]

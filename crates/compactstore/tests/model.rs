@@ -248,6 +248,10 @@ struct Model {
     scratch: BTreeMap<usize, Vec<Value>>,
     /// Generation per slot: bumped when the slot is freed (by `remove` or `reset`).
     generations: Vec<u32>,
+    /// Per chunk (one for a static store): whether `remove` ever freed one of its slots. Until then the
+    /// chunk keeps no per-slot generation counters, and `reset` moves every slot's generation forward,
+    /// free ones included (a free slot's generation is never seen by a view).
+    freed: Vec<bool>,
     last_index: Option<usize>,
     /// `Some(chunk size)` for a dynamic store.
     chunk: Option<usize>,
@@ -266,6 +270,7 @@ impl Model {
             entries: vec![None; size],
             scratch: BTreeMap::new(),
             generations: vec![base; size],
+            freed: vec![false; size.div_ceil(chunk.unwrap_or(size).max(1))],
             last_index: None,
             chunk,
             next_base: base,
@@ -334,6 +339,7 @@ impl Model {
                 let n = self.size();
                 self.entries.resize(n + c, None);
                 self.generations.resize(n + c, self.next_base);
+                self.freed.push(false);
                 n
             }
         };
@@ -351,6 +357,8 @@ impl Model {
                 self.entries[i] = None;
                 self.scratch.remove(&i);
                 self.generations[i] = self.generations[i].wrapping_add(1);
+                let c = self.chunk.unwrap_or(self.size());
+                self.freed[i / c] = true;
                 Ok(())
             }
         }
@@ -360,13 +368,16 @@ impl Model {
     fn reset(&mut self) {
         let keep = self.chunk.unwrap_or(self.size());
         self.forget(keep);
-        for i in 0..self.size() {
-            if self.entries[i].is_some() {
+        let counters = self.freed.first().copied().unwrap_or(false);
+        let any = self.entries[..keep].iter().any(Option::is_some);
+        for i in 0..keep {
+            if self.entries[i].is_some() || (!counters && any) {
                 self.generations[i] = self.generations[i].wrapping_add(1);
             }
         }
         self.entries = vec![None; keep];
         self.generations.truncate(keep);
+        self.freed.truncate(1);
         self.scratch.clear();
         self.last_index = None;
     }
@@ -380,6 +391,7 @@ impl Model {
             self.forget(keep);
             self.entries.truncate(keep);
             self.generations.truncate(keep);
+            self.freed.pop();
             self.scratch.retain(|&i, _| i < keep);
             n += 1;
         }

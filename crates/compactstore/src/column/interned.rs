@@ -1,16 +1,24 @@
-//! `InternedColumn`: a `u32` code per slot into one dictionary of distinct values shared by every chunk.
+//! `InternedColumn`: a small code per slot into one dictionary of distinct values shared by every chunk.
 //!
 //! ```text
-//!   chunk 0 codes: [ 0 | 3 | 1 | 3 | ... ]  --+
-//!   chunk 1 codes: [ 1 | 0 | NONE | ... ]   --+--> Arc<RwLock<Dictionary>>   (one per member per store)
-//!                                                 code 1: "alpha" (refs 2)
-//!                                                 code 2: free (reused by the next new value)
-//!                                                 code 3: "gamma" (refs 2)
+//!   chunk 0 codes (u8):  [ 0 | 3 | 1 | 3 | ... ]     --+
+//!   chunk 1 codes (u8):  [ 1 | 0 | NONE | ... ]      --+--> Arc<RwLock<Dictionary>>  (one per member per store)
+//!                                                         code 1: "alpha" (refs 2)
+//!                                                         code 2: free (reused by the next new value)
+//!                                                         code 3: "gamma" (refs 2)
 //!   code 0          the member's default (never in the dictionary, never counted: a new chunk is all
 //!                   zeros and touches no page)
-//!   code NONE_CODE  None, for an optional member whose default is not None
+//!   code NONE       None, for an optional member whose default is not None: the largest value of the
+//!                   chunk's code width (0xFF, 0xFFFF or u32::MAX; [`NONE_CODE`] outside the column)
 //!   code c >= 1     dictionary value c
 //! ```
+//!
+//! **Code width.** A chunk's codes start as one byte each and widen — to u16 when it must store code 255
+//! or above, to u32 from 65,535 — by rewriting the chunk's codes once (O(chunk size), at most twice in a
+//! chunk's life; a widening that cannot allocate fails the write and changes nothing). Chunks widen
+//! independently: a store whose members hold a few hundred distinct values pays one or two bytes per slot,
+//! not four. Freed codes are reused before new ones are made, so a dictionary that shrinks and regrows keeps
+//! its codes small.
 //!
 //! Every value has exactly one code (the default is always 0, `None` is 0 when it is the default), so two
 //! slots hold equal values exactly when they hold equal codes. The dictionary counts the slots holding
@@ -227,12 +235,15 @@ fn write(d: &SharedDictionary) -> RwLockWriteGuard<'_, Dictionary> {
     d.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An interned member's storage in one chunk: a `u32` code per slot and the store's shared dictionary.
+/// An interned member's storage in one chunk: a code per slot (1, 2 or 4 bytes: see the module docs) and
+/// the store's shared dictionary.
 #[derive(Debug)]
 pub struct InternedColumn {
     kind: VarKind,
     optional: bool,
     size: usize,
+    /// Bytes per code: 1, 2 or 4.
+    width: usize,
     codes: AlignedBuf,
     dict: SharedDictionary,
     /// The member's default (code 0): bytes, or `None` for an optional member without a default.
@@ -246,6 +257,7 @@ impl Clone for InternedColumn {
             kind: self.kind,
             optional: self.optional,
             size: self.size,
+            width: self.width,
             codes: self.codes.clone(),
             dict: Arc::new(RwLock::new(read(&self.dict).clone())),
             default: self.default.clone(),
@@ -256,7 +268,8 @@ impl Clone for InternedColumn {
 impl InternedColumn {
     /// A column of `size` slots, all at the default (code 0: no page is touched), sharing `dict` if given
     /// (the dictionary of another chunk of the same store) or with a new dictionary. `default` is the
-    /// member's canonical default (`Value::Null` only when `optional`). Allocates once.
+    /// member's canonical default (`Value::Null` only when `optional`). Allocates one byte per slot (more
+    /// only when the codes widen).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
@@ -268,9 +281,6 @@ impl InternedColumn {
         default: &Value,
         dict: Option<SharedDictionary>,
     ) -> Result<InternedColumn> {
-        let bytes = size
-            .checked_mul(4)
-            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
         let default = match default {
             Value::Null if optional => None,
             v => Some(kind.bytes_of(v)?.to_vec()),
@@ -279,7 +289,8 @@ impl InternedColumn {
             kind,
             optional,
             size,
-            codes: AlignedBuf::try_zeroed(bytes)?,
+            width: 1,
+            codes: AlignedBuf::try_zeroed(size)?,
             dict: dict.unwrap_or_default(),
             default,
         })
@@ -303,14 +314,53 @@ impl InternedColumn {
         self.size
     }
 
-    /// The codes, one per slot (see the module docs for their meaning).
+    /// Bytes per code in this chunk: 1, 2 or 4 (see the module docs).
     #[must_use]
-    pub fn codes(&self) -> &[u32] {
-        bytemuck::cast_slice(self.codes.bytes())
+    pub fn code_width(&self) -> usize {
+        self.width
     }
 
-    fn codes_mut(&mut self) -> &mut [u32] {
-        bytemuck::cast_slice_mut(self.codes.bytes_mut())
+    /// The code at `slot` (`NONE_CODE` for `None` whatever the width), if in range.
+    #[must_use]
+    #[inline]
+    pub fn code(&self, slot: usize) -> Option<u32> {
+        if slot >= self.size {
+            return None;
+        }
+        decode(self.width, self.codes.bytes(), slot)
+    }
+
+    /// The codes, one per slot, as `u32` (`NONE_CODE` for `None`).
+    pub fn codes(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.size).filter_map(|slot| decode(self.width, self.codes.bytes(), slot))
+    }
+
+    /// Make every code up to `code` storable, widening this chunk's codes if needed. Nothing changes on
+    /// error.
+    fn fit(&mut self, code: u32) -> Result<()> {
+        if code == NONE_CODE || code < none_of(self.width) {
+            return Ok(());
+        }
+        let width = if code < none_of(2) { 2 } else { 4 };
+        let bytes = self
+            .size
+            .checked_mul(width)
+            .ok_or_else(|| Error::InvalidArgument(format!("size {} too large", self.size)))?;
+        let mut wide = AlignedBuf::try_zeroed(bytes)?;
+        for slot in 0..self.size {
+            let c = decode(self.width, self.codes.bytes(), slot).unwrap_or(DEFAULT_CODE);
+            if c != DEFAULT_CODE {
+                encode(width, wide.bytes_mut(), slot, c);
+            }
+        }
+        self.codes = wide;
+        self.width = width;
+        Ok(())
+    }
+
+    /// Store `code` (which fits: see [`InternedColumn::fit`]) at `slot` (in range).
+    fn put(&mut self, slot: usize, code: u32) {
+        encode(self.width, self.codes.bytes_mut(), slot, code);
     }
 
     /// Bytes held by the codes (the dictionary is counted once per store, by the store).
@@ -326,7 +376,7 @@ impl InternedColumn {
     }
 
     fn code_at(&self, slot: usize) -> Result<u32> {
-        self.codes().get(slot).copied().ok_or(Error::IndexOutOfRange {
+        self.code(slot).ok_or(Error::IndexOutOfRange {
             index: slot as i64,
             len: self.size,
         })
@@ -377,7 +427,8 @@ impl InternedColumn {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`]; [`Error::WrongType`] for a value of the wrong kind or `Null` for a
-    /// member that is not optional; [`Error::InvalidArgument`] if the dictionary is full.
+    /// member that is not optional; [`Error::InvalidArgument`] if the dictionary is full or the codes
+    /// cannot be widened.
     pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
         let old = self.code_at(slot)?;
         let new = match self.code_of(v)? {
@@ -387,13 +438,12 @@ impl InternedColumn {
                 write(&self.dict).acquire(b)?
             }
         };
-        {
-            let mut d = write(&self.dict);
-            d.release(old);
+        if let Err(e) = self.fit(new) {
+            write(&self.dict).release(new);
+            return Err(e);
         }
-        if let Some(c) = self.codes_mut().get_mut(slot) {
-            *c = new;
-        }
+        write(&self.dict).release(old);
+        self.put(slot, new);
         Ok(())
     }
 
@@ -404,23 +454,21 @@ impl InternedColumn {
     pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
         let old = self.code_at(slot)?;
         write(&self.dict).release(old);
-        if let Some(c) = self.codes_mut().get_mut(slot) {
-            *c = DEFAULT_CODE;
-        }
+        self.put(slot, DEFAULT_CODE);
         Ok(())
     }
 
     /// Release every slot's value and put the default everywhere. O(size).
     pub fn reset_all(&mut self) {
         self.release_all();
-        self.codes_mut().fill(DEFAULT_CODE);
+        self.codes.bytes_mut().fill(0);
     }
 
     /// Release every slot's value from the dictionary without touching the codes: for a chunk about to
     /// be dropped. O(size).
     pub fn release_all(&mut self) {
         let mut d = write(&self.dict);
-        for &c in bytemuck::cast_slice::<u8, u32>(self.codes.bytes()) {
+        for c in (0..self.size).filter_map(|slot| decode(self.width, self.codes.bytes(), slot)) {
             d.release(c);
         }
     }
@@ -431,7 +479,7 @@ impl InternedColumn {
     /// # Errors
     /// [`Error::Invariant`] for a `NONE_CODE` in a member that cannot hold it.
     pub fn count_codes(&self, counts: &mut Vec<u64>) -> Result<()> {
-        for (slot, &c) in self.codes().iter().enumerate() {
+        for (slot, c) in self.codes().enumerate() {
             if c == NONE_CODE {
                 if !self.optional || self.default.is_none() {
                     return Err(Error::Invariant(format!("slot {slot} holds a bad None code")));
@@ -445,6 +493,52 @@ impl InternedColumn {
             counts[i] += 1;
         }
         Ok(())
+    }
+}
+
+/// The `None` code of a chunk whose codes are `width` bytes wide.
+const fn none_of(width: usize) -> u32 {
+    match width {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        _ => NONE_CODE,
+    }
+}
+
+/// The code at `slot` of `bytes` holding `width`-byte codes (`NONE_CODE` for the width's `None`).
+#[inline]
+fn decode(width: usize, bytes: &[u8], slot: usize) -> Option<u32> {
+    let raw = match width {
+        1 => u32::from(*bytes.get(slot)?),
+        2 => u32::from(*bytemuck::cast_slice::<u8, u16>(bytes).get(slot)?),
+        _ => *bytemuck::cast_slice::<u8, u32>(bytes).get(slot)?,
+    };
+    Some(if raw == none_of(width) { NONE_CODE } else { raw })
+}
+
+/// Write `code` (below the width's `None`, or `NONE_CODE`) at `slot` of `bytes`; out of range does nothing.
+#[inline]
+fn encode(width: usize, bytes: &mut [u8], slot: usize, code: u32) {
+    let code = if code == NONE_CODE { none_of(width) } else { code };
+    match width {
+        1 => {
+            if let (Some(b), Ok(c)) = (bytes.get_mut(slot), u8::try_from(code)) {
+                *b = c;
+            }
+        }
+        2 => {
+            if let (Some(b), Ok(c)) = (
+                bytemuck::cast_slice_mut::<u8, u16>(bytes).get_mut(slot),
+                u16::try_from(code),
+            ) {
+                *b = c;
+            }
+        }
+        _ => {
+            if let Some(b) = bytemuck::cast_slice_mut::<u8, u32>(bytes).get_mut(slot) {
+                *b = code;
+            }
+        }
     }
 }
 
@@ -480,17 +574,17 @@ mod tests {
         a.set(1, &Value::from("beta")).unwrap();
         assert_eq!(read(a.dictionary()).len(), 2);
         assert_eq!(b.get(1).unwrap(), Value::from("alpha"));
-        assert_eq!(a.codes()[0], b.codes()[1]);
+        assert_eq!(a.code(0), b.code(1));
         check(&[&a, &b]);
         a.set(1, &Value::from("beta")).unwrap(); // rewriting a value with itself keeps it
         assert_eq!(a.get(1).unwrap(), Value::from("beta"));
-        let beta = a.codes()[1];
+        let beta = a.code(1).unwrap();
         a.reset_slot(1).unwrap();
         assert_eq!(read(a.dictionary()).len(), 1, "beta is reclaimed");
         a.set(2, &Value::from("gamma")).unwrap();
-        assert_eq!(a.codes()[2], beta, "its code is reused");
+        assert_eq!(a.code(2), Some(beta), "its code is reused");
         a.set(3, &Value::from("")).unwrap();
-        assert_eq!(a.codes()[3], DEFAULT_CODE);
+        assert_eq!(a.code(3), Some(DEFAULT_CODE));
         check(&[&a, &b]);
         b.reset_all();
         a.reset_all();
@@ -504,10 +598,10 @@ mod tests {
         assert_eq!(c.get(0).unwrap(), Value::Null);
         c.set(0, &Value::from("x")).unwrap();
         c.set(0, &Value::Null).unwrap();
-        assert_eq!(c.codes()[0], DEFAULT_CODE);
+        assert_eq!(c.code(0), Some(DEFAULT_CODE));
         let mut d = col(true, Value::from("dflt"));
         d.set(1, &Value::Null).unwrap();
-        assert_eq!((d.codes()[1], d.get(1).unwrap()), (NONE_CODE, Value::Null));
+        assert_eq!((d.code(1), d.get(1).unwrap()), (Some(NONE_CODE), Value::Null));
         assert_eq!(d.get(0).unwrap(), Value::from("dflt"));
         let mut e = col(false, Value::from(""));
         e.set(0, &Value::from("keep")).unwrap();
@@ -524,6 +618,72 @@ mod tests {
         check(&[&c]);
         check(&[&d]);
         check(&[&e]);
+    }
+
+    #[test]
+    fn codes_widen_from_one_byte_to_two_to_four_keeping_every_value() {
+        let n = 70_000;
+        let mut c = InternedColumn::try_new(VarKind::Str, true, n, &Value::from("dflt"), None).unwrap();
+        assert_eq!((c.code_width(), c.nbytes()), (1, n));
+        c.set(0, &Value::Null).unwrap();
+        c.set(1, &Value::from("dflt")).unwrap();
+        let want = |i: usize| match i {
+            0 => Value::Null,
+            1 => Value::from("dflt"),
+            i => Value::Str(format!("v{i}")),
+        };
+        let mut widths = Vec::new();
+        for i in 2..n {
+            c.set(i, &want(i)).unwrap();
+            if widths.last() != Some(&c.code_width()) {
+                widths.push(c.code_width());
+                // the codes written so far survive each widening, None and the default included
+                for j in (0..=i).step_by(97).chain([0, 1, i - 1, i]) {
+                    assert_eq!(
+                        c.get(j).unwrap(),
+                        want(j),
+                        "slot {j} after widening to {}",
+                        c.code_width()
+                    );
+                }
+            }
+        }
+        assert_eq!(widths, [1, 2, 4]);
+        assert_eq!(c.code(0), Some(NONE_CODE));
+        assert_eq!(c.nbytes(), 4 * n);
+        check(&[&c]);
+        // a chunk sharing the dictionary stays narrow until it stores a wide code
+        let mut d = InternedColumn::try_new(
+            VarKind::Str,
+            true,
+            4,
+            &Value::from("dflt"),
+            Some(Arc::clone(c.dictionary())),
+        )
+        .unwrap();
+        d.set(0, &Value::Null).unwrap();
+        d.set(1, &Value::from("v2")).unwrap();
+        assert_eq!(d.code_width(), 1);
+        d.set(2, &Value::from("v69999")).unwrap();
+        assert_eq!(d.code_width(), 4);
+        assert_eq!(
+            (d.get(0).unwrap(), d.get(1).unwrap(), d.get(2).unwrap()),
+            (Value::Null, Value::from("v2"), Value::from("v69999"))
+        );
+        check(&[&c, &d]);
+    }
+
+    #[test]
+    fn code_255_is_not_none_in_a_one_byte_chunk() {
+        let mut c = InternedColumn::try_new(VarKind::Bytes, true, 300, &Value::Bytes(vec![1]), None).unwrap();
+        for i in 0..255 {
+            c.set(i, &Value::Bytes(vec![2, i as u8])).unwrap();
+        }
+        assert_eq!((c.code(254), c.code_width()), (Some(255), 2));
+        assert_eq!(c.get(254).unwrap(), Value::Bytes(vec![2, 254]));
+        c.set(299, &Value::Null).unwrap();
+        assert_eq!(c.code(299), Some(NONE_CODE));
+        check(&[&c]);
     }
 
     #[test]

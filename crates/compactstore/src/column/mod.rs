@@ -19,7 +19,10 @@ pub use fixed::FixedColumn;
 pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};
 pub use object::{object_ref, ObjectColumn};
 pub use validity::OptionalColumn;
-pub use view::{VarKind, ViewColumn, DEFAULT_VIEW_COMPACT_MIN, INLINE_MAX, PREFIX_LEN, VIEW_BYTES};
+pub use view::{
+    VarKind, ViewColumn, DEFAULT_VIEW_COMPACT_MIN, INLINE_MAX, LARGE_PREFIX_LEN, MEDIUM_MAX, PREFIX_LEN,
+    VIEW_BYTES,
+};
 
 use crate::error::{Error, Result};
 use crate::schema::{Member, MemberType};

@@ -1,8 +1,9 @@
 //! `ViewColumn`: variable-length str/bytes values, one 16-byte view per slot.
 //!
 //! Every slot has a 16-byte view in one aligned buffer (the views of a chunk never move). A value of at
-//! most [`INLINE_MAX`] (15) bytes lives entirely in its view; a longer one keeps its first [`PREFIX_LEN`]
-//! (7) bytes in the view and the rest in the chunk's data buffer:
+//! most [`INLINE_MAX`] (15) bytes lives entirely in its view; a longer one keeps a prefix in the view —
+//! [`PREFIX_LEN`] (11) bytes for values of up to [`MEDIUM_MAX`] (254) bytes, [`LARGE_PREFIX_LEN`] (7)
+//! beyond — and the rest in the chunk's data buffer:
 //!
 //! ```text
 //!  inline, len <= 15:
@@ -10,7 +11,13 @@
 //!        +--------+--------------------------------------------------+
 //!        | len    | value bytes 0..len, then zero padding            |
 //!        +--------+--------------------------------------------------+
-//!  long, len > 15:
+//!  medium, 16 <= len <= 254:
+//!   byte  0        1 ..................................... 11   12 ........ 15
+//!        +--------+------------------------------------------+---------------+
+//!        | len    | value bytes 0..11                        | offset (u32 LE)|
+//!        +--------+------------------------------------------+---------------+
+//!        data[offset .. offset + len - 11] holds value bytes 11..len
+//!  large, len >= 255:
 //!   byte  0        1 ..................... 7   8 ......... 11   12 ........ 15
 //!        +--------+--------------------------+---------------+---------------+
 //!        | 0xFF   | value bytes 0..7         | len (u32 LE)  | offset (u32 LE)|
@@ -20,8 +27,9 @@
 //!
 //! **Why 15 inline and not Arrow's 12.** The layout was chosen for B2 (names of 12 to 20 ASCII letters,
 //! 16 on average): with 15 bytes inline, 4/9 of the names need no data buffer at all (with 12, 1/9), and a
-//! long value stores only its bytes after the 7-byte prefix in the buffer (Arrow repeats its 4-byte prefix
-//! there), so a 18-byte name costs 16 + 11 bytes instead of 16 + 18. Together that is ~6 bytes per B2 entry
+//! longer value stores only its bytes after the prefix in the buffer (Arrow repeats its 4-byte prefix
+//! there): the tag byte doubles as the length up to 254 bytes, which leaves 11 bytes for the prefix, so an
+//! 18-byte name costs 16 + 7 bytes instead of Arrow's 16 + 18. Together that is ~4 bytes per B2 entry
 //! instead of ~15. The price is that the views do not export to Arrow's `StringViewArray` without a
 //! conversion (one pass rewriting the views; the data buffer then needs the prefixes back).
 //!
@@ -44,12 +52,17 @@ use crate::value::Value;
 pub const VIEW_BYTES: usize = 16;
 /// The longest value stored entirely in its view.
 pub const INLINE_MAX: usize = 15;
-/// Bytes of a long value kept in its view (the rest lives in the data buffer).
-pub const PREFIX_LEN: usize = 7;
+/// Bytes of a medium value (16 to [`MEDIUM_MAX`] bytes) kept in its view (the rest lives in the data
+/// buffer).
+pub const PREFIX_LEN: usize = 11;
+/// The longest value whose length is the view's tag byte.
+pub const MEDIUM_MAX: usize = 254;
+/// Bytes of a large value (over [`MEDIUM_MAX`] bytes) kept in its view.
+pub const LARGE_PREFIX_LEN: usize = 7;
 /// The default minimum garbage before compaction (the chunk size, if larger, is used instead).
 pub const DEFAULT_VIEW_COMPACT_MIN: usize = 4096;
-/// The tag byte of a long view.
-const LONG_TAG: u8 = 0xFF;
+/// The tag byte of a large view.
+const LARGE_TAG: u8 = 0xFF;
 /// The largest data buffer of one chunk (offsets are `u32`).
 const DATA_MAX: usize = u32::MAX as usize;
 
@@ -129,13 +142,37 @@ pub struct ViewColumn {
     default: Vec<u8>,
 }
 
-fn long_parts(v: &View) -> Option<(usize, usize)> {
-    if v[0] != LONG_TAG {
-        return None;
+/// Bytes of a value of `len` (> [`INLINE_MAX`]) bytes kept in its view.
+const fn prefix_len(len: usize) -> usize {
+    if len <= MEDIUM_MAX {
+        PREFIX_LEN
+    } else {
+        LARGE_PREFIX_LEN
     }
-    let len = u32::from_le_bytes([v[8], v[9], v[10], v[11]]) as usize;
+}
+
+/// Where a long view's value lives: `prefix` bytes in the view (from byte 1), `n` bytes at `off` in the
+/// data buffer.
+#[derive(Debug, Clone, Copy)]
+struct Long {
+    prefix: usize,
+    off: usize,
+    n: usize,
+}
+
+fn long_parts(v: &View) -> Option<Long> {
+    let len = match v[0] {
+        0..=15 => return None,
+        LARGE_TAG => u32::from_le_bytes([v[8], v[9], v[10], v[11]]) as usize,
+        len => len as usize,
+    };
     let off = u32::from_le_bytes([v[12], v[13], v[14], v[15]]) as usize;
-    Some((off, len.saturating_sub(PREFIX_LEN)))
+    let prefix = prefix_len(len);
+    Some(Long {
+        prefix,
+        off,
+        n: len.saturating_sub(prefix),
+    })
 }
 
 fn inline_view(bytes: &[u8]) -> View {
@@ -149,10 +186,16 @@ fn inline_view(bytes: &[u8]) -> View {
 
 fn long_view(bytes: &[u8], off: usize) -> View {
     let mut v = [0u8; VIEW_BYTES];
-    v[0] = LONG_TAG;
-    v[1..8].copy_from_slice(&bytes[..PREFIX_LEN]);
-    // Both fit in u32: values and the data buffer are at most DATA_MAX bytes (checked by `set_bytes`).
-    v[8..12].copy_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    let prefix = prefix_len(bytes.len());
+    if let Ok(len @ 16..=254) = u8::try_from(bytes.len()) {
+        v[0] = len;
+    } else {
+        v[0] = LARGE_TAG;
+        // Fits in u32: values are at most DATA_MAX bytes (checked by `set_bytes`).
+        v[8..12].copy_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    v[1..=prefix].copy_from_slice(&bytes[..prefix]);
+    // Fits in u32: the data buffer holds at most DATA_MAX bytes.
     v[12..16].copy_from_slice(&u32::try_from(off).unwrap_or(u32::MAX).to_le_bytes());
     v
 }
@@ -256,9 +299,9 @@ impl ViewColumn {
         let v = self.view(slot);
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
-            Some((off, n)) => {
-                let mut out = Vec::with_capacity(PREFIX_LEN + n);
-                out.extend_from_slice(&v[1..8]);
+            Some(Long { prefix, off, n }) => {
+                let mut out = Vec::with_capacity(prefix + n);
+                out.extend_from_slice(&v[1..=prefix]);
                 out.extend_from_slice(self.suffix(off, n));
                 out
             }
@@ -274,10 +317,10 @@ impl ViewColumn {
         let v = self.view(slot);
         match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)] == *bytes,
-            Some((off, n)) => {
-                bytes.len() == PREFIX_LEN + n
-                    && v[1..8] == bytes[..PREFIX_LEN]
-                    && self.suffix(off, n) == &bytes[PREFIX_LEN..]
+            Some(Long { prefix, off, n }) => {
+                bytes.len() == prefix + n
+                    && v[1..=prefix] == bytes[..prefix]
+                    && self.suffix(off, n) == &bytes[prefix..]
             }
         }
     }
@@ -311,15 +354,15 @@ impl ViewColumn {
     pub fn set_bytes(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         self.check_slot(slot)?;
         let old = long_parts(&self.view(slot));
-        let old_n = old.map_or(0, |(_, n)| n);
+        let old_n = old.map_or(0, |l| l.n);
         if bytes.len() <= INLINE_MAX {
             self.put_view(slot, inline_view(bytes));
             self.garbage += old_n;
             self.maybe_compact();
             return Ok(());
         }
-        let suffix = &bytes[PREFIX_LEN..];
-        if let Some((off, n)) = old.filter(|&(_, n)| n >= suffix.len()) {
+        let suffix = &bytes[prefix_len(bytes.len())..];
+        if let Some(Long { off, n, .. }) = old.filter(|l| l.n >= suffix.len()) {
             // Overwrite in place; the old value's tail becomes garbage.
             if let Some(dst) = self.data.get_mut(off..off + suffix.len()) {
                 dst.copy_from_slice(suffix);
@@ -378,7 +421,7 @@ impl ViewColumn {
             return Ok(());
         }
         if self.default.len() > INLINE_MAX {
-            let n = (self.default.len() - PREFIX_LEN).saturating_mul(self.size);
+            let n = (self.default.len() - prefix_len(self.default.len())).saturating_mul(self.size);
             if n > DATA_MAX {
                 return Err(Error::InvalidArgument(format!(
                     "{} copies of a {}-byte default do not fit a chunk's data buffer",
@@ -405,7 +448,7 @@ impl ViewColumn {
         let mut data = Vec::with_capacity(self.live());
         let views: &mut [View] = bytemuck::cast_slice_mut(self.views.bytes_mut());
         for v in views {
-            if let Some((off, n)) = long_parts(v) {
+            if let Some(Long { off, n, .. }) = long_parts(v) {
                 let start = data.len();
                 // Invariant: every view lies inside the buffer (checked by `validate`).
                 data.extend_from_slice(self.data.get(off..off + n).unwrap_or_default());
@@ -417,8 +460,8 @@ impl ViewColumn {
         self.garbage = 0;
     }
 
-    /// Check every view: a valid tag, zero padding after inline values, long values longer than
-    /// [`INLINE_MAX`] and inside the buffer without overlapping, UTF-8 for a str column; live plus garbage
+    /// Check every view: a valid tag, zero padding after inline values, large values longer than
+    /// [`MEDIUM_MAX`], long values inside the buffer without overlapping, UTF-8 for a str column; live plus garbage
     /// equals the buffer length; garbage within the compaction bound. O(size + live).
     ///
     /// # Errors
@@ -437,8 +480,8 @@ impl ViewColumn {
                         return Err(Error::Invariant(format!("slot {slot}: bad inline view {v:?}")));
                     }
                 }
-                Some((off, n)) => {
-                    if n + PREFIX_LEN <= INLINE_MAX || off + n > self.data.len() {
+                Some(Long { prefix, off, n }) => {
+                    if (v[0] == LARGE_TAG && n + prefix <= MEDIUM_MAX) || off + n > self.data.len() {
                         return Err(Error::Invariant(format!(
                             "slot {slot}: long view ({off}, {n}) out of bounds of {} bytes",
                             self.data.len()
@@ -499,6 +542,31 @@ mod tests {
         assert_eq!(c.get(2).unwrap(), Value::from(""));
         assert!(c.eq_bytes(1, b"sixteen bytes!!!"));
         assert!(!c.eq_bytes(1, b"sixteen bytes!!?"));
+        assert!(!c.eq_bytes(1, b"sixteen bytes!!!!"));
+        c.validate().unwrap();
+        // around the medium/large boundary: 254 bytes keep 11 in the view, 255 keep 7
+        let data = c.data.len();
+        let medium = "m".repeat(MEDIUM_MAX);
+        let large = "l".repeat(MEDIUM_MAX + 1);
+        c.set(2, &Value::Str(medium.clone())).unwrap();
+        assert_eq!(c.data.len() - data, MEDIUM_MAX - PREFIX_LEN);
+        c.set(3, &Value::Str(large.clone())).unwrap();
+        assert_eq!(
+            c.data.len() - data,
+            MEDIUM_MAX - PREFIX_LEN + MEDIUM_MAX + 1 - LARGE_PREFIX_LEN
+        );
+        assert_eq!(
+            (c.get(2).unwrap(), c.get(3).unwrap()),
+            (Value::Str(medium.clone()), Value::Str(large.clone()))
+        );
+        assert!(c.eq_bytes(2, medium.as_bytes()) && c.eq_bytes(3, large.as_bytes()));
+        assert!(!c.eq_bytes(3, medium.as_bytes()) && !c.eq_bytes(2, large.as_bytes()));
+        c.validate().unwrap();
+        // a large value rewritten as a medium one (in place) and back
+        c.set(3, &Value::Str(medium.clone())).unwrap();
+        assert_eq!(c.get(3).unwrap(), Value::Str(medium));
+        c.set(3, &Value::Str(large.clone())).unwrap();
+        assert_eq!(c.get(3).unwrap(), Value::Str(large));
         c.validate().unwrap();
     }
 
@@ -564,6 +632,7 @@ mod tests {
             Just(String::new()),
             "[a-z]{1,15}",
             "[a-z]{16,40}",
+            "[a-z]{250,260}",
             "\\PC{0,12}",
             "[a\\x00é😀]{0,30}",
         ]

@@ -308,7 +308,7 @@ def mixed_data(n: int, seed: int) -> dict[str, Any]:
     }
 
 
-def mixed_rows(data: dict[str, Any], chunk: int = 65536) -> Any:
+def mixed_rows(data: dict[str, Any], chunk: int = 1024) -> Any:
     """The records as tuples of Python values, converted a chunk at a time."""
     n = len(data["ref"])
     cats = CATEGORIES

@@ -237,3 +237,47 @@ def test_keyed_store() -> None:
         pool[b"2", "cat"] = b"c2"
     assert pool[b"2", "cat"] == "c2"
     pool.validate()
+
+
+class Coded(cs.StaticStore):
+    cat: cs.Optional(cs.Interned(cs.Str)) = "dflt"  # type: ignore[valid-type]
+
+
+def test_codes_start_at_one_byte_and_widen_keeping_every_value() -> None:
+    # A chunk's codes are 1 byte each until a value needs code 255, then 2 until 65,535, then 4.
+    n = 70_000
+    s = Coded(n)
+    for _ in range(n):
+        s.next_index()
+    empty = s.nbytes
+    s.cat[0] = None
+    s.cat[1] = "dflt"
+    want: dict[int, Any] = {0: None, 1: "dflt"}
+    for k in range(2, 250):
+        s.cat[k] = want[k] = f"v{k}"
+    one_byte = s.nbytes
+    assert one_byte - empty < n // 2  # the dictionary grew; the codes did not
+    for k in range(250, 300):
+        s.cat[k] = want[k] = f"v{k}"
+    two_bytes = s.nbytes
+    assert two_bytes - one_byte >= n  # one more byte per slot
+    assert all(s.cat[k] == v for k, v in want.items())
+    for k in range(300, n):
+        s.cat[k] = want[k] = f"v{k}"
+    assert s.nbytes - two_bytes >= 2 * n
+    assert s.cat[:] == [want[k] for k in range(n)]
+    assert s.find("cat", None).tolist() == [0]
+    assert s.find("cat", "v69999").tolist() == [n - 1]
+    s.validate()
+
+
+def test_a_dynamic_store_widens_each_chunk_on_its_own() -> None:
+    d = cs.DynamicStore(Coded, log2size=9)
+    for k in range(1024):
+        d.add(cat=f"v{k}")  # chunk 1 holds codes 513.. and widens; chunk 0 needs 2 bytes for 255..511
+    d.add(cat=None)
+    assert d.cat[:1025] == [f"v{k}" for k in range(1024)] + [None]
+    for k in range(1024):
+        del d[k]
+    assert d.cat[1024] is None and len(d) == 1
+    d.validate()

@@ -459,3 +459,23 @@ def test_keyed_store_round_trips(key: Any) -> None:
         assert pool[k] == {"ref": 0, "title": "t", "ro": "", **vals}
     assert pool.find("text", STRS[2]) == [k for k, v in model.items() if v["text"] == STRS[2]]
     pool.validate()
+
+
+@pytest.mark.parametrize("n", [15, 16, 26, 27, 253, 254, 255, 256, 1000])
+def test_lengths_around_the_view_formats(kind: str, n: int) -> None:
+    # <= 15 bytes inline; 16..254 keep 11 bytes in the view; longer ones keep 7 (the rest in the chunk buffer)
+    s = make(kind, size=4)
+    a, b = s.add(), s.add()
+    text = "".join(chr(ord("a") + k % 26) for k in range(n))
+    multi = "é" * (n // 2) + "x" * (n % 2)  # 2-byte characters straddle every prefix boundary
+    s.text[a] = text
+    s.raw[b] = text.encode()
+    s.text[b] = multi
+    assert (s.text[a], s.raw[b], s.text[b]) == (text, text.encode(), multi)
+    for other in ["", "y" * 20, "z" * 254, "w" * 255, "v" * 300]:  # rewrite across formats, and back
+        s.text[a] = other
+        assert s.text[a] == other and s.text[b] == multi
+        s.text[a] = text
+        assert s.text[a] == text
+    assert s.find("text", text).tolist() == [a]
+    s.validate()

@@ -94,3 +94,44 @@ def test_view_stays_stale_across_a_reset_to_size_zero() -> None:
     s.next_index()
     with pytest.raises(KeyError):
         e["ref"]
+
+
+def test_attribute_lookup_order_methods_then_members() -> None:
+    # `s.name` / `e.name` find the type's attributes first, then members: a member named like a method or
+    # property is reached with s[name] / e[name].
+    class Clash(cs.StaticStore):
+        size: cs.i64
+        keys: cs.i64
+        index: cs.i64
+        ref: cs.i64
+
+        def twice(self) -> int:
+            return 2 * len(self)
+
+        @property
+        def broken(self) -> int:
+            raise ValueError("from the property")
+
+    s = Clash(3)
+    i = s.add(size=7, keys=8, index=9, ref=10)
+    assert s.size == 3 and s["size"][i] == 7
+    assert s.ref[i] == 10 and s.ref.name == "ref"
+    assert s.twice() == 2
+    with pytest.raises(ValueError, match="from the property"):
+        s.broken  # noqa: B018
+    with pytest.raises(AttributeError, match="'Clash' object has no attribute 'nope'"):
+        s.nope  # noqa: B018
+    e = s.entry(i)
+    assert callable(e.keys) and e["keys"] == 8
+    assert e.index == i and e["index"] == 9
+    assert (e.ref, e.size) == (10, 7)
+    with pytest.raises(AttributeError, match="'Entry' object has no attribute 'nope'"):
+        e.nope  # noqa: B018
+    assert getattr(e, "nope", None) is None and getattr(s, "nope", 5) == 5
+    d = cs.DynamicStore(Clash, log2size=1)
+    j = d.add(ref=4)
+    assert d.ref[j] == 4 and d.size == 2 and d.chunks[0].ref[j] == 4
+    del s[i]
+    with pytest.raises(KeyError):
+        e.ref  # noqa: B018  (a stale view raises KeyError on any member access)
+    assert e.valid is False

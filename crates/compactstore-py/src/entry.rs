@@ -114,12 +114,25 @@ impl PyEntry {
         })
     }
 
-    /// `e.name`: the value of member `name` (`AttributeError` if there is none).
-    fn __getattr__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-        if self.h.data.member_of(name).is_err() {
-            return Err(PyAttributeError::new_err(name.clone().unbind()));
+    /// `e.name`: the value of member `name`, unless `Entry` has an attribute of that name (`e.index` is
+    /// the slot even with a member `index`: reach that one with `e["index"]`); `AttributeError` if there
+    /// is neither.
+    fn __getattribute__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(v) = crate::attr::generic(slf.as_any(), name)? {
+            return Ok(v);
         }
-        self.__getitem__(py, name)
+        if slf.get().h.data.member_of(name.as_any()).is_err() {
+            return Err(crate::attr::missing(slf.as_any(), name));
+        }
+        slf.get().__getitem__(slf.py(), name.as_any())
+    }
+
+    /// Called by PyO3 after `__getattribute__` raised `AttributeError`: the same error, with its message.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<()> {
+        Err(crate::attr::missing(slf.as_any(), name))
     }
 
     /// `e.name = v`: set member `name`, as `e[name] = v` does (`AttributeError` if there is no such

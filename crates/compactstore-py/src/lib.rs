@@ -3,6 +3,7 @@
 //! Thin by design: each method converts its arguments, calls the engine, and maps the engine's error to
 //! the Python exception API.md names (`error.rs`). No store logic lives here.
 
+mod attr;
 mod cell;
 mod container;
 mod convert;

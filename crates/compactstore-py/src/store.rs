@@ -2,7 +2,7 @@
 
 use compactstore::{DynamicStore, Error, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
 use numpy::PyArray1;
-use pyo3::exceptions::{PyAttributeError, PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
@@ -227,13 +227,28 @@ impl PyStore {
             })
     }
 
-    /// `s.name`: the member container (`AttributeError` if there is none).
-    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyContainer> {
+    /// `s.name`: the member container, unless the store type has an attribute of that name (`s.size`
+    /// is the size even with a member `size`: reach that one with `s["size"]`); `AttributeError` if there
+    /// is neither.
+    fn __getattribute__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(v) = crate::attr::generic(slf.as_any(), name)? {
+            return Ok(v);
+        }
         let m = slf
             .get()
-            .member_index(name)
-            .map_err(|_| PyAttributeError::new_err(name.to_owned()))?;
-        Self::container(slf, m)
+            .h
+            .data
+            .member_of(name.as_any())
+            .map_err(|_| crate::attr::missing(slf.as_any(), name))?;
+        Ok(Bound::new(slf.py(), Self::container(slf, m)?)?.into_any())
+    }
+
+    /// Called by PyO3 after `__getattribute__` raised `AttributeError`: the same error, with its message.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<()> {
+        Err(crate::attr::missing(slf.as_any(), name))
     }
 
     /// Iterate over member names.

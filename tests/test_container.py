@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import compactstore as cs
 
@@ -727,3 +729,61 @@ def test_view_keeps_memory_alive_after_store_is_dropped() -> None:
     assert a.tolist() == [10 * i for i in range(N)]
     a[1] = 3
     assert a[1] == 3
+
+
+# --- the typed fast path of m[i] / m[i] = v agrees with the generic path ---------------------------------------
+
+
+class Scalars(cs.StaticStore):
+    i8: cs.i8
+    i16: cs.i16
+    i32: cs.i32
+    i64: cs.i64
+    u8: cs.u8
+    u16: cs.u16
+    u32: cs.u32
+    u64: cs.u64
+    f32: cs.f32
+    f64: cs.f64
+    flag: cs.bool_
+
+
+SCALARS = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "flag"]
+EDGE_FLOATS = [0.0, -0.0, float("inf"), float("-inf"), float("nan"), 3.4028234663852886e38, 3.4028235677973366e38,
+               1e-46, 1.5, -2.5]
+
+
+def _outcome(store: Any, name: str, how: str, value: Any) -> Any:
+    try:
+        if how == "container":  # int index: the hand-written slot and its typed fast path
+            store[name][1] = value
+        else:  # through an Entry: always the generic conversion
+            store.entry(1)[name] = value
+    except Exception as e:  # noqa: BLE001 - the exception type is what is compared
+        return type(e)
+    got = store[name][1]
+    return ("nan",) if got != got else (type(got), got, str(got))
+
+
+@given(
+    name=st.sampled_from(SCALARS),
+    value=st.one_of(
+        st.integers(min_value=-(2**65), max_value=2**65),
+        st.sampled_from([0, 1, -1, 127, 128, -129, 255, 256, 2**31, 2**32, 2**63 - 1, 2**63, 2**64 - 1, 2**64]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from(EDGE_FLOATS),
+        st.booleans(),
+        st.sampled_from([np.int64(7), np.float32(1.5), np.uint8(3), None, "1"]),
+    ),
+    dynamic=st.booleans(),
+)
+def test_fast_and_generic_writes_agree(name: str, value: Any, dynamic: bool) -> None:
+    def make() -> Any:
+        s: Any = cs.DynamicStore(Scalars, log2size=1) if dynamic else Scalars(3)
+        for _ in range(3):
+            s.next_index()
+        return s
+
+    a, b = make(), make()
+    assert _outcome(a, name, "container", value) == _outcome(b, name, "entry", value)
+    assert [a[n][:3].tolist() for n in SCALARS if n != name] == [b[n][:3].tolist() for n in SCALARS if n != name]

@@ -3,12 +3,13 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
+use compactstore::column::FixedColumn;
 use compactstore::{normalize_index, Dtype, Error, MemberType, StaticStore, Store, Value};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::IntoPy;
@@ -27,6 +28,147 @@ pub struct PyContainer {
     /// The store object this view came from, kept alive (and visible to the garbage collector) while
     /// the view lives, so the store's object members are never cleared under it.
     owner: Py<PyAny>,
+}
+
+/// What `get_one` read: a scalar straight from its column, or a `Value` (other member types).
+enum Read {
+    Raw(Raw),
+    Value(Value),
+}
+
+/// A scalar of a numeric column, without going through [`Value`]: the fast paths of `m[i]` and `m[i] = v`.
+#[derive(Debug, Clone, Copy)]
+enum Raw {
+    Bool(bool),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+}
+
+impl Raw {
+    /// `obj` as a scalar of dtype `d` when it is an exact `int` (for an integer dtype) or `float` (for a
+    /// float dtype) that fits as it is; `None` for anything else — bools, subclasses, numpy scalars,
+    /// out-of-range ints, a float beyond f32 — which the generic conversion handles (and refuses).
+    fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Raw> {
+        if obj.is_exact_instance_of::<PyInt>() {
+            Some(match d {
+                Dtype::I8 => Raw::I8(obj.extract().ok()?),
+                Dtype::I16 => Raw::I16(obj.extract().ok()?),
+                Dtype::I32 => Raw::I32(obj.extract().ok()?),
+                Dtype::I64 => Raw::I64(obj.extract().ok()?),
+                Dtype::U8 => Raw::U8(obj.extract().ok()?),
+                Dtype::U16 => Raw::U16(obj.extract().ok()?),
+                Dtype::U32 => Raw::U32(obj.extract().ok()?),
+                Dtype::U64 => Raw::U64(obj.extract().ok()?),
+                _ => return None,
+            })
+        } else if obj.is_exact_instance_of::<PyFloat>() {
+            let x: f64 = obj.extract().ok()?;
+            match d {
+                Dtype::F64 => Some(Raw::F64(x)),
+                // As the generic path converts; a finite value that overflows f32 is its error to raise.
+                #[allow(clippy::cast_possible_truncation)]
+                Dtype::F32 => {
+                    let y = x as f32;
+                    (x.is_finite() && y.is_finite()).then_some(Raw::F32(y))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        }
+    }
+
+    fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
+        fn int<'py>(
+            py: Python<'py>,
+            v: impl IntoPyObject<
+                'py,
+                Target = PyInt,
+                Output = Bound<'py, PyInt>,
+                Error = std::convert::Infallible,
+            >,
+        ) -> Bound<'py, PyAny> {
+            match v.into_pyobject(py) {
+                Ok(o) => o.into_any(),
+                Err(never) => match never {},
+            }
+        }
+        match self {
+            Raw::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+            Raw::I8(v) => int(py, v),
+            Raw::I16(v) => int(py, v),
+            Raw::I32(v) => int(py, v),
+            Raw::I64(v) => int(py, v),
+            Raw::U8(v) => int(py, v),
+            Raw::U16(v) => int(py, v),
+            Raw::U32(v) => int(py, v),
+            Raw::U64(v) => int(py, v),
+            Raw::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
+            Raw::F64(v) => PyFloat::new(py, v).into_any(),
+        }
+    }
+}
+
+/// The scalar at slot `o` of a width-1 numeric column (`None` if `o` is out of range).
+fn read_raw(f: &FixedColumn, o: usize) -> compactstore::Result<Option<Raw>> {
+    macro_rules! get {
+        ($t:ty, $r:expr) => {
+            f.as_slice::<$t>()?.get(o).copied().map($r)
+        };
+    }
+    Ok(match f.dtype() {
+        Dtype::Bool => get!(u8, |b| Raw::Bool(b != 0)),
+        Dtype::I8 => get!(i8, Raw::I8),
+        Dtype::I16 => get!(i16, Raw::I16),
+        Dtype::I32 => get!(i32, Raw::I32),
+        Dtype::I64 => get!(i64, Raw::I64),
+        Dtype::U8 => get!(u8, Raw::U8),
+        Dtype::U16 => get!(u16, Raw::U16),
+        Dtype::U32 => get!(u32, Raw::U32),
+        Dtype::U64 => get!(u64, Raw::U64),
+        Dtype::F32 => get!(f32, Raw::F32),
+        Dtype::F64 => get!(f64, Raw::F64),
+    })
+}
+
+/// Write `r` at slot `o` of member `m` of `s` if it is a width-1 numeric column of `r`'s dtype; `false`
+/// (nothing written) otherwise.
+fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> compactstore::Result<bool> {
+    let Some(f) = s.column_mut(m)?.as_fixed_mut().filter(|f| f.width() == 1) else {
+        return Ok(false);
+    };
+    macro_rules! put {
+        ($t:ty, $v:expr) => {
+            match f.as_mut_slice::<$t>()?.get_mut(o) {
+                Some(d) => {
+                    *d = $v;
+                    true
+                }
+                None => false,
+            }
+        };
+    }
+    Ok(match (f.dtype(), r) {
+        (Dtype::I8, Raw::I8(v)) => put!(i8, v),
+        (Dtype::I16, Raw::I16(v)) => put!(i16, v),
+        (Dtype::I32, Raw::I32(v)) => put!(i32, v),
+        (Dtype::I64, Raw::I64(v)) => put!(i64, v),
+        (Dtype::U8, Raw::U8(v)) => put!(u8, v),
+        (Dtype::U16, Raw::U16(v)) => put!(u16, v),
+        (Dtype::U32, Raw::U32(v)) => put!(u32, v),
+        (Dtype::U64, Raw::U64(v)) => put!(u64, v),
+        (Dtype::F32, Raw::F32(v)) => put!(f32, v),
+        (Dtype::F64, Raw::F64(v)) => put!(f64, v),
+        _ => false,
+    })
 }
 
 /// An index into a container, parsed once.
@@ -163,17 +305,48 @@ impl PyContainer {
                 }
             };
             match chunk.column(m)?.as_fixed() {
-                Some(f) if f.width() == 1 => f.get_element(o, 0),
-                _ => chunk.get(o, m),
+                Some(f) if f.width() == 1 => Ok(match read_raw(f, o)? {
+                    Some(r) => Read::Raw(r),
+                    None => Read::Value(f.get_element(o, 0)?),
+                }),
+                _ => Ok(Read::Value(chunk.get(o, m)?)),
             }
         })?;
-        to_object(py, v, self.ty.values_dtype())
+        match v {
+            Read::Raw(r) => Ok(r.to_object(py)),
+            Read::Value(v) => to_object(py, v, self.ty.values_dtype()),
+        }
     }
 
     /// `m[i] = value` for an int `i` (the other hot path).
     pub(crate) fn set_one(&self, py: Python<'_>, i: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = self.m;
         self.refuse_read_only(py)?;
+        // The common case without a `Value`: an exact int or float that fits a numeric member as it is,
+        // at an index in range, in a static or dynamic store. Anything else — and so every refusal, with
+        // its error — takes the generic path below.
+        if let Some(r) = self.ty.dtype().and_then(|d| Raw::of(value, d)) {
+            let done = self.h.write(false, |v| match v {
+                ViewMut::Static(s) => match normalize_index(i, s.size()) {
+                    Ok(o) => write_raw(s, m, o, r),
+                    Err(_) => Ok(false),
+                },
+                ViewMut::Dynamic(d) => {
+                    let Ok(g) = normalize_index(i, d.size()) else {
+                        return Ok(false);
+                    };
+                    let (c, o) = d.locate(g)?;
+                    match d.chunks_mut().get_mut(c) {
+                        Some(chunk) => write_raw(chunk, m, o, r),
+                        None => Ok(false),
+                    }
+                }
+                ViewMut::Keyed(_) => Ok(false),
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
         let val = member_value(value, &self.ty)?;
         // Read-only was refused above; a keyed store's writes go through it so they mark the key modified.
         fn put(s: &mut StaticStore, o: usize, m: usize, val: &Value) -> compactstore::Result<()> {

@@ -38,7 +38,7 @@ enum Read {
 
 /// A scalar of a numeric column, without going through [`Value`]: the fast paths of `m[i]` and `m[i] = v`.
 #[derive(Debug, Clone, Copy)]
-enum Raw {
+pub(crate) enum Raw {
     Bool(bool),
     I8(i8),
     I16(i16),
@@ -86,7 +86,7 @@ impl Raw {
         }
     }
 
-    fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
+    pub(crate) fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
         fn int<'py>(
             py: Python<'py>,
             v: impl IntoPyObject<
@@ -114,6 +114,19 @@ impl Raw {
             Raw::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
             Raw::F64(v) => PyFloat::new(py, v).into_any(),
         }
+    }
+}
+
+/// Member `m` of slot `i` of `s` read straight from its column when it is a numeric scalar (`None` for
+/// other member types, which take [`Store::get`]).
+pub(crate) fn read_scalar<S: Store>(s: &S, i: usize, m: usize) -> compactstore::Result<Option<Raw>> {
+    let (c, o) = s.locate(i)?;
+    match s.chunks().get(c).map(|chunk| chunk.column(m)).transpose()? {
+        Some(col) => match col.as_fixed() {
+            Some(f) if f.width() == 1 => read_raw(f, o),
+            _ => Ok(None),
+        },
+        None => Ok(None),
     }
 }
 

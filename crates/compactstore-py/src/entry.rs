@@ -91,9 +91,16 @@ impl PyEntry {
         let v = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
-                s.get(self.slot, m)
+                match crate::container::read_scalar(s, self.slot, m)? {
+                    Some(r) => Ok(Err(r)),
+                    None => s.get(self.slot, m).map(Ok),
+                }
             })
         })?;
+        let v = match v {
+            Err(raw) => return Ok(raw.to_object(py)),
+            Ok(v) => v,
+        };
         let d = self
             .h
             .data

@@ -390,17 +390,23 @@ impl PyKeyedStore {
                 let k0 = t.get_item(0)?;
                 let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = this.member_index(&t.get_item(1)?)?;
-                let (v, d) = this.with(|ks| {
+                let got = this.with(|ks| {
                     let slot = ks
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                     let st = ks.store();
-                    Ok((
+                    if let Some(r) = crate::container::read_scalar(st, slot, m).py()? {
+                        return Ok(Err(r));
+                    }
+                    Ok(Ok((
                         st.get(slot, m).py()?,
                         st.schema().member(m).py()?.ty().values_dtype(),
-                    ))
+                    )))
                 })?;
-                return to_object(py, v, d);
+                return match got {
+                    Err(raw) => Ok(raw.to_object(py)),
+                    Ok((v, d)) => to_object(py, v, d),
+                };
             }
         }
         let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;

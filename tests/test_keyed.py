@@ -661,3 +661,22 @@ def test_validate_after_churn() -> None:
         pool.validate()
     assert len(pool) == len(set(pool))
     assert all(pool[k, "ref"] >= 0 for k in pool)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda m, n: m.__setitem__([0, 1, n], 9.0),  # index list ending at a free slot
+        lambda m, n: m.__setitem__(np.arange(n + 1) < n + 1, 9.0),  # mask selecting a free slot
+        lambda m, n: m.__setitem__(slice(0, n + 1), [9.0] * (n + 1)),  # slice over a free slot
+        lambda m, n: m.__setitem__([0, n], [9.0, 9.0]),
+    ],
+)
+def test_members_write_at_a_free_slot_changes_nothing(write: Any) -> None:
+    pool = pool_of(3, log2size=2)  # slots 0..2 occupied, slot 3 free
+    before = {k: as_plain(pool[k]) for k in pool}
+    with pytest.raises(IndexError):
+        write(pool.members["fitness"], 3)
+    assert {k: as_plain(pool[k]) for k in pool} == before
+    assert pool.modified() == []
+    pool.validate()

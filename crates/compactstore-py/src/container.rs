@@ -527,6 +527,13 @@ impl PyContainer {
             vals
         };
         self.h.write(false, |mut v| {
+            // A keyed store's members are written at occupied slots only: check them all before writing
+            // any, so a refused write changes nothing.
+            if let ViewMut::Keyed(k) = &v {
+                if let Some(&i) = idx.iter().find(|&&i| !k.store().occupied(i)) {
+                    return Err(Error::SlotFree { index: i });
+                }
+            }
             for (&i, val) in idx.iter().zip(&vals) {
                 v.set(i, self.m, val)?;
             }

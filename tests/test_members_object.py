@@ -136,3 +136,51 @@ def test_finaliser_run_by_an_overwrite_or_delete_can_use_the_store(kind: str) ->
     else:
         del store[store.last_index]
     assert len(seen) == 2 and seen[1] == len(store)
+
+
+class Eq:
+    """Equal to any Eq with the same tag; counts the comparisons it takes part in."""
+
+    calls = 0
+
+    def __init__(self, tag: int) -> None:
+        self.tag = tag
+
+    def __eq__(self, other: object) -> bool:
+        Eq.calls += 1
+        return isinstance(other, Eq) and other.tag == self.tag
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_find_and_entry_equality_use_python_equality(kind: str) -> None:
+    s = make(kind)
+    a, b, c, d = put(s, kind, 1), put(s, kind, [1, 2]), put(s, kind, None), put(s, kind, Eq(3))
+    found = (lambda v: s.find("obj", v)) if kind == "keyed" else (lambda v: s.find("obj", v).tolist())
+    ident = (lambda e: e.key) if kind == "keyed" else (lambda e: e.index)
+    assert found(1) == found(1.0) == found(True) == [ident(a)]
+    assert found([1, 2]) == [ident(b)]
+    assert found(None) == [ident(c)]
+    assert found(Eq(3)) == [ident(d)] and found(Eq(4)) == []
+    assert found("nope") == []
+    assert a == {"ref": 0, "obj": 1} and a == dict(a)
+    assert b == {"ref": 0, "obj": [1, 2]} and b != {"ref": 0, "obj": [1, 2, 3]}
+    assert c == {"ref": 0, "obj": None} and c != {"ref": 0, "obj": 0}
+    assert d == {"ref": 0, "obj": Eq(3)} and d != {"ref": 0, "obj": Eq(5)}
+    assert a != {"ref": 1, "obj": 1}  # the other members still count
+
+
+def test_an_eq_that_uses_the_store_does_not_meet_a_busy_store(kind: str) -> None:
+    s = make(kind)
+
+    class Peek:
+        def __eq__(self, other: object) -> bool:
+            len(s)  # would raise RuntimeError if the store were still borrowed
+            s.find("ref", 0)
+            return True
+
+        __hash__ = None  # type: ignore[assignment]
+
+    e = put(s, kind, Peek())
+    assert len(s.find("obj", object())) == 1
+    assert e == {"ref": 0, "obj": object()}

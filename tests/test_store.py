@@ -937,6 +937,28 @@ def test_bad_default_raises_at_class_creation() -> None:
         _define(cs.Array(cs.i8, 2), [1, 2, 3])
 
 
-def test_string_annotation_raises_type_error() -> None:
+def test_string_annotations_are_evaluated_in_the_module() -> None:
+    # `from __future__ import annotations` makes every annotation a string (tests/test_future_annotations.py)
+    assert _define("cs.Array(cs.u8, 2)")(1).x.dtype == np.uint8
+    with pytest.raises(TypeError, match="cannot evaluate"):
+        _define("not_defined_anywhere")
     with pytest.raises(TypeError):
-        _define("int")
+        _define("list")
+
+
+def test_none_default_needs_an_optional_member() -> None:
+    for t in (cs.i64, cs.Str, cs.Array(cs.u8, 2), cs.Interned(cs.Str)):
+        with pytest.raises(TypeError, match="cs.Optional"):
+            type("Bad", (cs.StaticStore,), {"__annotations__": {"x": t}, "x": None})
+    ok = type("Ok", (cs.StaticStore,), {"__annotations__": {"x": cs.Optional(cs.i64), "o": cs.Object}, "x": None,
+                                        "o": None})
+    assert (ok(1).x[0], ok(1).o[0]) == (None, None)
+    # the origin's field-definition dicts say "no default" with None
+    assert cs.make_store("F", {"ref": {"type": np.int64, "length": 1, "default": None}})(1).ref[0] == 0
+
+
+def test_object_member_defaults_to_none_only() -> None:
+    with pytest.raises(TypeError, match="default is None"):
+        type("Bad", (cs.StaticStore,), {"__annotations__": {"o": cs.Object}, "o": 5})
+    with pytest.raises(TypeError, match="default is None"):
+        cs.make_store("Bad", {"o": cs.Member(cs.Object, default=[])})

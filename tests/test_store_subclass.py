@@ -135,3 +135,35 @@ def test_attribute_lookup_order_methods_then_members() -> None:
     with pytest.raises(KeyError):
         e.ref  # noqa: B018  (a stale view raises KeyError on any member access)
     assert e.valid is False
+
+
+def test_setting_a_member_attribute_is_the_shorthand() -> None:
+    # `s.name = v` is `s[name] = v`: member `name` of the entry at last_index (never a hidden attribute)
+    class G(cs.StaticStore):
+        x: cs.i64
+        ro: cs.Member(cs.i64, read_only=True)  # type: ignore[valid-type]
+
+    for s in (G(4), cs.DynamicStore(G, log2size=1)):
+        with pytest.raises(IndexError):
+            s.x = 1  # no entry yet
+        i = s.add()
+        j = s.add()
+        s.x = 5
+        s.ro = 6  # the shorthand may write a read-only member of the newest entry
+        assert (s.x[i], s.x[j], s.ro[j]) == (0, 5, 6)
+        assert s.x.name == "x"  # still the container
+        with pytest.raises(TypeError):
+            s.x = "five"
+        assert s.x[j] == 5
+        with pytest.raises(AttributeError, match="cannot delete member"):
+            del s.x
+        with pytest.raises(AttributeError):
+            s.size = 3  # a property without a setter
+    g = G(1)
+    g.note = "an ordinary attribute of a subclass instance"
+    assert g.note.startswith("an ordinary")
+    del g.note
+    with pytest.raises(AttributeError):
+        g.note  # noqa: B018
+    with pytest.raises(AttributeError):
+        cs.DynamicStore(G).note = 1  # no instance dict

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 import operator
+import sys
+import typing
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeAlias
 
 import numpy as np
@@ -287,26 +289,53 @@ def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tu
         spec = spec.type
     elif isinstance(spec, Mapping):
         # The origin's field-definition dicts: {"type": np.int64, "length": 1, "default": 0, "read_only": ...}
+        # (a "default" of None there means none, as in the origin).
         length = spec.get("length", 1)
         t = spec["type"] if length == 1 else Array(spec["type"], length)
+        given = spec.get("default")
         return _member_tuple(
-            name, Member(t, spec.get("default", Member._NO_DEFAULT), bool(spec.get("read_only", False)))
+            name, Member(t, Member._NO_DEFAULT if given is None else given, bool(spec.get("read_only", False)))
         )
     dtype, length = _parse(spec)
+    if default is None and not dtype.startswith("optional[") and dtype != "object":
+        tname = getattr(spec, "__name__", repr(spec))
+        raise TypeError(f"member {name!r}: None is not a value of {tname} (use cs.Optional({tname}))")
+    if dtype == "object" and default not in (None, Member._NO_DEFAULT):
+        raise TypeError(
+            f"member {name!r}: a cs.Object member's default is None (one default object would be shared by "
+            "every entry)"
+        )
     return (name, dtype, length, None if default is Member._NO_DEFAULT else default, read_only)
 
 
-def _members_from_class(cls: type) -> list[tuple[str, str, int, Any, bool]]:
-    members = []
+def _is_classvar(spec: Any) -> bool:
+    return spec is typing.ClassVar or typing.get_origin(spec) is typing.ClassVar
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    """The member annotations a class body defines, in order. String annotations (``from __future__ import
+    annotations``) are evaluated in the class's module and namespace; ``ClassVar`` annotations are not
+    members."""
+    out = {}
     for name, spec in cls.__dict__.get("__annotations__", {}).items():
         if isinstance(spec, str):
-            raise TypeError(
-                f"{cls.__name__}.{name}: string annotations (from __future__ import annotations) are not "
-                "supported; define the store type in a module without that import, or use make_store"
-            )
-        default = cls.__dict__.get(name, Member._NO_DEFAULT)
-        members.append(_member_tuple(name, spec, default))
-    return members
+            module = sys.modules.get(cls.__module__)
+            try:
+                spec = eval(spec, dict(vars(module)) if module else {}, dict(vars(cls)))  # noqa: S307
+            except Exception as e:
+                raise TypeError(
+                    f"{cls.__name__}.{name}: cannot evaluate the annotation {spec!r} ({e}); names it uses must "
+                    "be module globals (or define the type with make_store)"
+                ) from e
+        if not _is_classvar(spec):
+            out[name] = spec
+    return out
+
+
+def _members_from_class(cls: type) -> list[tuple[str, str, int, Any, bool]]:
+    return [
+        _member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)) for name, spec in _annotations(cls).items()
+    ]
 
 
 class StaticStore(_NativeStaticStore):
@@ -322,7 +351,7 @@ class StaticStore(_NativeStaticStore):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("__annotations__", {})
+        own = _annotations(cls)
         parent = getattr(cls, "_cs_members", None)
         if parent and own:
             raise TypeError("a store type with members cannot be extended with more members")

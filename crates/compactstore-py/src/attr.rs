@@ -57,3 +57,22 @@ pub fn missing(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyErr {
     let tname = tp.name().map_or_else(|_| "object".to_owned(), |n| n.to_string());
     PyAttributeError::new_err(format!("'{tname}' object has no attribute '{name}'"))
 }
+
+/// `object.__setattr__(obj, name, value)` (or `object.__delattr__` for `None`): the instance `__dict__` of a
+/// Python subclass, a property's setter, or `AttributeError`.
+#[allow(unsafe_code)]
+pub fn generic_set(
+    obj: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyString>,
+    value: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let v = value.map_or(std::ptr::null_mut(), Bound::as_ptr);
+    // SAFETY: `obj` and `name` are live references and `name` is a `str`; `v` is a live reference or NULL
+    // (NULL deletes the attribute, as the C API documents); none is stolen; the GIL is held.
+    let rc = unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), v) };
+    if rc < 0 {
+        Err(PyErr::fetch(obj.py()))
+    } else {
+        Ok(())
+    }
+}

@@ -187,6 +187,22 @@ pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Option<Dtype>) -> PyResu
     })
 }
 
+/// The Python object an object member's value holds: `None` for [`Value::Null`] (and for any other value,
+/// which an object member never holds).
+pub fn object_of(py: Python<'_>, v: &Value) -> Py<PyAny> {
+    match v {
+        Value::Object(o) => match o
+            .0
+            .downcast_ref::<crate::cell::PyObj>()
+            .and_then(crate::cell::PyObj::get)
+        {
+            Some(obj) => obj.clone_ref(py),
+            None => py.None(),
+        },
+        _ => py.None(),
+    }
+}
+
 /// A numpy array of `dtype` holding `items` (canonical values of that dtype).
 fn array_of<'py>(py: Python<'py>, items: &[Value], dtype: Dtype) -> PyResult<Bound<'py, PyAny>> {
     macro_rules! typed {

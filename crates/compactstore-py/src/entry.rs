@@ -1,11 +1,11 @@
 //! `Entry`: one slot seen as a dict, a live view checked against the slot's generation.
 
-use compactstore::{Error, Store, Value};
+use compactstore::{Error, MemberType, Store, Value};
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::convert::{member_value, to_object};
+use crate::convert::{member_value, object_of, to_object};
 use crate::on;
 use crate::shared::Handle;
 use crate::store::convert_members;
@@ -273,29 +273,51 @@ impl PyEntry {
         if other.len()? != schema.len() {
             return no();
         }
+        // Their values: converted as a write would (refused ones make the entries differ), except object
+        // members' objects, which are compared with Python's `==` once the store is released.
         let mut theirs = Vec::with_capacity(schema.len());
-        for (name, member) in self.h.data.names.iter().zip(schema.members()) {
+        let mut their_objects = Vec::new();
+        for (m, (name, member)) in self.h.data.names.iter().zip(schema.members()).enumerate() {
             let Ok(value) = other.get_item(name.bind(py)) else {
                 return no();
             };
             let ty = member.ty();
+            if *ty == MemberType::Object {
+                their_objects.push((m, value));
+                theirs.push(None);
+                continue;
+            }
             match member_value(&value, ty).ok().and_then(|v| ty.canonical(&v).ok()) {
-                Some(v) => theirs.push(v),
+                Some(v) => theirs.push(Some(v)),
                 None => return no(),
             }
         }
-        let same = self.read(|v| {
+        let mine = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
                 for (m, want) in theirs.iter().enumerate() {
-                    if &s.get(self.slot, m)? != want {
-                        return Ok(false);
+                    if let Some(want) = want {
+                        if &s.get(self.slot, m)? != want {
+                            return Ok(None);
+                        }
                     }
                 }
-                Ok(true)
+                their_objects
+                    .iter()
+                    .map(|(m, _)| Ok(object_of(py, &s.get(self.slot, *m)?)))
+                    .collect::<compactstore::Result<Vec<_>>>()
+                    .map(Some)
             })
         })?;
-        Ok(same.into_pyobject(py)?.to_owned().into_any().unbind())
+        let Some(mine) = mine else {
+            return no();
+        };
+        for (obj, (_, theirs)) in mine.iter().zip(&their_objects) {
+            if !obj.bind(py).eq(theirs)? {
+                return no();
+            }
+        }
+        Ok(true.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
     /// Entries are mutable views: not hashable.

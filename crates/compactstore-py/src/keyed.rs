@@ -1,13 +1,13 @@
 //! `KeyedStore`: a dict of entries, key → live `Entry`, over the engine's keyed store.
 
-use compactstore::{DynamicStore, KeyedStore, Store, Value, DEFAULT_KEYED_LOG2SIZE};
+use compactstore::{DynamicStore, KeyedStore, MemberType, Store, Value, DEFAULT_KEYED_LOG2SIZE};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{member_value, scalar_value, to_object};
+use crate::convert::{member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
 use crate::schema::PySchema;
@@ -560,6 +560,22 @@ impl PyKeyedStore {
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let m = self.member_index(name)?;
         let ty = self.h.data.schema.member(m).py()?.ty();
+        if *ty == MemberType::Object {
+            // Python objects compare with Python's `==`, run after the store is released (it may run code).
+            let held: Vec<(Bound<'py, PyAny>, Py<PyAny>)> = self.with(|ks| {
+                let st = ks.store();
+                st.indices()
+                    .map(|i| Ok((ks.key_object(py, i)?, object_of(py, &st.get(i, m).py()?))))
+                    .collect()
+            })?;
+            let mut found = Vec::new();
+            for (key, obj) in held {
+                if obj.bind(py).eq(value)? {
+                    found.push(key);
+                }
+            }
+            return Ok(found);
+        }
         let val = member_value(value, ty)?;
         self.with(|ks| {
             let slots: Vec<usize> = ks.store().find(m, &val).py()?;

@@ -1,13 +1,13 @@
 //! The store classes: `Store` (what static and dynamic stores share), `StaticStore`, `DynamicStore`.
 
-use compactstore::{DynamicStore, Error, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
+use compactstore::{DynamicStore, Error, MemberType, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{member_value, scalar_value};
+use crate::convert::{member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
 use crate::schema::PySchema;
@@ -251,6 +251,30 @@ impl PyStore {
         Err(crate::attr::missing(slf.as_any(), name))
     }
 
+    /// `s.name = v` for a member: the same as `s[name] = v` (the seed's shorthand: member `name` of the
+    /// entry at `last_index`). Other names are ordinary attributes (a Python subclass's instance dict).
+    fn __setattr__(
+        slf: &Bound<'_, Self>,
+        name: &Bound<'_, PyString>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if slf.get().h.data.member_of(name.as_any()).is_ok() && !slf.get_type().hasattr(name)? {
+            return slf.as_any().set_item(name, value);
+        }
+        crate::attr::generic_set(slf.as_any(), name, Some(value))
+    }
+
+    /// `del s.name`: members cannot be deleted (`AttributeError`); other names as for any object.
+    fn __delattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<()> {
+        if slf.get().h.data.member_of(name.as_any()).is_ok() && !slf.get_type().hasattr(name)? {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "cannot delete member {:?} of a store",
+                name.to_str()?
+            )));
+        }
+        crate::attr::generic_set(slf.as_any(), name, None)
+    }
+
     /// Iterate over member names.
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(PyList::new(py, self.names(py))?.try_iter()?.into_any())
@@ -333,8 +357,22 @@ impl PyStore {
         let ty = self
             .h
             .read(|v| on!(v, s => s.schema().member(m).map(|x| x.ty().clone())))?;
-        let val = member_value(value, &ty)?;
-        let found: Vec<usize> = self.h.read(|v| on!(v, s => s.find(m, &val)))?;
+        let found: Vec<usize> = if ty == MemberType::Object {
+            // Python objects compare with Python's `==`, run after the store is released (it may run code).
+            let held: Vec<(usize, Py<PyAny>)> = self.h.read(
+                |v| on!(v, s => s.indices().map(|i| Ok((i, object_of(py, &s.get(i, m)?)))).collect()),
+            )?;
+            let mut found = Vec::new();
+            for (i, obj) in held {
+                if obj.bind(py).eq(value)? {
+                    found.push(i);
+                }
+            }
+            found
+        } else {
+            let val = member_value(value, &ty)?;
+            self.h.read(|v| on!(v, s => s.find(m, &val)))?
+        };
         Ok(PyArray1::from_iter(py, found.into_iter().map(|i| i as i64)).into_any())
     }
 

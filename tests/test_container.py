@@ -787,3 +787,36 @@ def test_fast_and_generic_writes_agree(name: str, value: Any, dynamic: bool) -> 
     a, b = make(), make()
     assert _outcome(a, name, "container", value) == _outcome(b, name, "entry", value)
     assert [a[n][:3].tolist() for n in SCALARS if n != name] == [b[n][:3].tolist() for n in SCALARS if n != name]
+
+
+def test_a_chunk_member_is_a_zero_copy_view_and_pins_the_chunks() -> None:
+    d = cs.DynamicStore(Rec, log2size=1)
+    for k in range(3):
+        d.add(i64=k, vec=[k, k, k])
+    a = np.asarray(d.chunks[1]["i64"])
+    v = d.chunks[1].vec.to_numpy()
+    assert a.flags.writeable and a.tolist() == [2, 0]
+    a[0] = 99
+    v[0, 1] = -5
+    assert d.i64[2] == 99 and d.vec[2].tolist() == [2, -5, 2]
+    d.i64[3] = 7
+    assert a[1] == 7  # the same memory both ways
+    assert not np.asarray(d.chunks[1]["ro"]).flags.writeable  # a read-only member's view is read-only
+    for drop_chunks in (d.retract, d.reset, lambda: d.reset(3)):
+        with pytest.raises(BufferError):
+            drop_chunks()
+    assert d.size == 4 and d.i64[2] == 99  # nothing changed
+    for _ in range(2):
+        d.add(i64=5)  # growing (adding chunks) is fine: chunks never move
+    assert a[0] == 99
+    del a, v
+    gc.collect()
+    d.reset()
+    assert d.size == 2 and len(d) == 0
+    # with a single chunk, reset() keeps it in place (a view of it stays valid and shows the defaults)
+    b = np.asarray(d.chunks[0]["i64"])
+    d.add(i64=4)
+    d.reset()
+    assert b.tolist() == [0, 0]
+    with pytest.raises(BufferError):
+        d.reset(4)

@@ -540,7 +540,9 @@ def test_clone_is_new_empty_store_of_same_type_and_size() -> None:
     assert dc.store_type is Genes
     assert dc.log2size == 2
     assert len(dc) == 0
-    assert dc.size == CHUNK
+    assert dc.size == d.size == 2 * CHUNK  # as many chunks, all empty
+    assert dc.add(ref=9) == 0 and d.ref[0] == 0
+    dc.validate()
 
 
 def test_validate_and_assertions_pass_on_a_used_store(store: Any) -> None:

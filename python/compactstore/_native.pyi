@@ -100,7 +100,7 @@ class DynamicStore(Store):
     def reset(self, log2size: int | None = None, *, size: int | None = None) -> None:
         """Drop every entry, keeping one chunk; optionally change log2size (also spelled size=)."""
     def clone(self) -> DynamicStore:
-        """A new, empty dynamic store of the same type and chunk size."""
+        """A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty)."""
     def copy(self) -> DynamicStore:
         """An independent store with the same entries."""
 

@@ -558,7 +558,7 @@ impl PyContainer {
             let values = PyList::new(py, this.all_values(py)?)?;
             return py.import("numpy")?.call_method1("array", (values, "object"));
         }
-        if this.h.owns_static()? {
+        if this.h.exports_memory()? {
             let mv = pyo3::types::PyMemoryView::from(slf.as_any())?;
             py.import("numpy")?.call_method1("asarray", (mv,))
         } else {
@@ -667,7 +667,7 @@ impl PyContainer {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if copy == Some(false) && !slf.get().h.owns_static()? {
+        if copy == Some(false) && !slf.get().h.exports_memory()? {
             return Err(PyValueError::new_err(
                 "a dynamic store's (or chunk's) member cannot be viewed without a copy: use copy=None or True",
             ));
@@ -751,21 +751,26 @@ impl PyContainer {
         let sz = d.size();
         let (ptr, n) = {
             let mut g = this.h.data.lock()?;
-            match (&mut *g, this.h.chunk) {
-                (Inner::Static(s), None) => {
-                    let n = s.size();
-                    let col = s.column_mut(this.m).map_err(crate::error::to_py)?;
-                    let f = col
-                        .as_fixed_mut()
-                        .ok_or_else(|| PyBufferError::new_err("not a numeric member"))?;
-                    (f.bytes_mut().as_mut_ptr(), n)
-                }
+            let s = match (&mut *g, this.h.chunk) {
+                (Inner::Static(s), None) => s,
+                // A chunk of a dynamic store is a static store too.
+                (Inner::Dynamic(d), Some(k)) => d
+                    .chunks_mut()
+                    .get_mut(k)
+                    .filter(|c| c.uid() == this.h.chunk_uid)
+                    .ok_or_else(|| PyBufferError::new_err("the chunk was released"))?,
                 _ => {
                     return Err(PyBufferError::new_err(
                         "only a static store's members export their memory",
                     ))
                 }
-            }
+            };
+            let n = s.size();
+            let col = s.column_mut(this.m).map_err(crate::error::to_py)?;
+            let f = col
+                .as_fixed_mut()
+                .ok_or_else(|| PyBufferError::new_err("not a numeric member"))?;
+            (f.bytes_mut().as_mut_ptr(), n)
         };
         let mut meta = Box::new(BufMeta {
             shape: [n as ffi::Py_ssize_t, w as ffi::Py_ssize_t],
@@ -781,7 +786,9 @@ impl PyContainer {
         // export lives: the buffer is owned by the engine store behind `this.h.data`, which the exporter
         // object stored in `view.obj` (a new strong reference to this container, which holds an Arc of
         // it) keeps alive; the only call that reallocates a static store's columns, `reset(size)`, refuses
-        // while `exports > 0`, and the count is incremented here and decremented in `__releasebuffer__`.
+        // while `exports > 0`, and so do the calls that drop a dynamic store's chunks (`retract`, `reset`:
+        // a chunk's columns never move while the chunk exists, even when the list of chunks grows); the
+        // count is incremented here and decremented in `__releasebuffer__`.
         // `shape`/`strides` live in `meta`, owned via `internal` and freed in `__releasebuffer__`.
         unsafe {
             (*view).buf = ptr.cast::<c_void>();

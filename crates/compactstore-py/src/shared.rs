@@ -291,9 +291,14 @@ impl Handle {
         }
     }
 
-    /// Whether this handle owns a static store's buffers (so zero-copy views are possible).
-    pub fn owns_static(&self) -> PyResult<bool> {
-        Ok(self.chunk.is_none() && matches!(&*self.data.lock()?, Inner::Static(_)))
+    /// Whether this handle views a static store's buffers — a static store's, or one chunk of a dynamic
+    /// store — so zero-copy views are possible.
+    pub fn exports_memory(&self) -> PyResult<bool> {
+        Ok(match (&*self.data.lock()?, self.chunk) {
+            (Inner::Static(_), None) => true,
+            (Inner::Dynamic(d), Some(k)) => d.chunks().get(k).is_some_and(|c| c.uid() == self.chunk_uid),
+            _ => false,
+        })
     }
 }
 

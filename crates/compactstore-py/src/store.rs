@@ -67,6 +67,17 @@ pub fn convert_members(
     Ok(out)
 }
 
+/// `BufferError` if a numpy view of one of the dynamic store's chunks exists and the store has chunks
+/// that `retract()` / `reset()` could drop (more than one): the view's memory must stay where it is.
+fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
+    if h.data.exported() && h.read(|v| Ok(on!(v, s => s.chunks().len())))? > 1 {
+        return Err(PyBufferError::new_err(format!(
+            "cannot {what} a dynamic store while a numpy view of one of its chunks exists"
+        )));
+    }
+    Ok(())
+}
+
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
 pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     match scalar_value(i) {
@@ -685,6 +696,7 @@ impl PyDynamicStore {
     /// Release trailing chunks that hold no entry (always keeps one); returns how many.
     fn retract(slf: &Bound<'_, Self>) -> PyResult<usize> {
         let h = &slf.as_super().get().h;
+        refuse_dropping_exported_chunks(h, "retract")?;
         h.write(true, |v| match v {
             crate::shared::ViewMut::Dynamic(d) => Ok(d.retract()),
             _ => Err(Error::InvalidArgument("not a dynamic store".into())),
@@ -723,6 +735,13 @@ impl PyDynamicStore {
             (a, b) => a.or(b).filter(|k| !k.is_none()),
         };
         let k = log2size.map(log2size_arg).transpose()?;
+        if k.is_some_and(|k| Self::log2size(slf).is_ok_and(|cur| cur != k)) && h.data.exported() {
+            // A new chunk size replaces every chunk, the first one too.
+            return Err(PyBufferError::new_err(
+                "cannot change the chunk size of a dynamic store while a numpy view of one of its chunks exists",
+            ));
+        }
+        refuse_dropping_exported_chunks(h, "reset")?;
         h.write(true, |v| match v {
             crate::shared::ViewMut::Dynamic(d) => match k {
                 Some(k) if k != d.log2size() => d.reset_with_log2size(k),
@@ -735,10 +754,22 @@ impl PyDynamicStore {
         })
     }
 
-    /// A new, empty dynamic store of the same type and chunk size.
+    /// A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty).
     fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let k = Self::log2size(slf)?;
-        slf.get_type().call1((slf.get().store_type.bind(slf.py()), k))
+        let chunks = dynamic(slf, |d| Ok(d.chunks().len()))?;
+        let new = slf.get_type().call1((slf.get().store_type.bind(slf.py()), k))?;
+        // The same size: as many (empty) chunks as this store has.
+        new.cast::<PyStore>()?.get().h.write(true, |v| match v {
+            crate::shared::ViewMut::Dynamic(d) => {
+                while d.chunks().len() < chunks {
+                    d.grow()?;
+                }
+                Ok(())
+            }
+            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
+        })?;
+        Ok(new)
     }
 
     /// An independent store with the same entries, free slots and `last_index`.

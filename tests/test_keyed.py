@@ -680,3 +680,56 @@ def test_members_write_at_a_free_slot_changes_nothing(write: Any) -> None:
     assert {k: as_plain(pool[k]) for k in pool} == before
     assert pool.modified() == []
     pool.validate()
+
+
+class Mixed(cs.StaticStore):
+    x: cs.i64
+    name: str
+    raw: cs.Bytes
+    cat: cs.Interned(cs.Str)  # type: ignore[valid-type]
+    maybe: cs.Optional(cs.f32)  # type: ignore[valid-type]
+    obj: cs.Object
+    label: cs.Member(cs.Str, default="none", read_only=True)  # type: ignore[valid-type]
+
+
+@pytest.mark.parametrize("key, keys", [(cs.i64, [3, 1, 2]), (cs.Str, ["c", "a", "b"])])
+def test_from_columns_takes_value_columns_for_other_members(key: Any, keys: list[Any]) -> None:
+    marker = object()
+    pool = cs.KeyedStore.from_columns(
+        Mixed,
+        keys,
+        {
+            "x": np.array([30, 10, 20]),
+            "name": np.array(["thirty", "ten", "a name longer than fifteen bytes"]),  # numpy str array
+            "raw": [b"\x00", b"", b"zz"],
+            "cat": ("p", "q", "p"),
+            "maybe": [None, 1.5, np.float32(2.5)],
+            "obj": [marker, None, [1, 2]],
+            "label": ["L3", "L1", "L2"],  # read-only members are written: the entries are being created
+        },
+        key=key,
+    )
+    pool.validate()
+    assert pool.modified() == []
+    assert as_plain(pool[keys[2]]) == {"x": 20, "name": "a name longer than fifteen bytes", "raw": b"zz",
+                                      "cat": "p", "maybe": 2.5, "obj": [1, 2], "label": "L2"}
+    assert pool[keys[0], "obj"] is marker and pool[keys[1], "maybe"] == 1.5 and pool[keys[0], "maybe"] is None
+    assert sorted(pool.find("cat", "p"), key=str) == sorted([keys[0], keys[2]], key=str)
+    partial = cs.KeyedStore.from_columns(Mixed, keys, {"name": ["a", "b", "c"]}, key=key)
+    assert partial[keys[1], "label"] == "none" and partial[keys[1], "name"] == "b"
+
+
+@pytest.mark.parametrize(
+    "columns, exc",
+    [
+        ({"name": ["a", "b"]}, ValueError),  # wrong length
+        ({"name": ["a", "b", 3]}, TypeError),
+        ({"raw": ["a", "b", "c"]}, TypeError),  # str for bytes
+        ({"cat": [b"a", "b", "c"]}, TypeError),
+        ({"maybe": [None, "x", 1.0]}, TypeError),
+        ({"maybe": [None, 1e39, 1.0]}, OverflowError),
+    ],
+)
+def test_from_columns_refuses_bad_value_columns(columns: dict[str, Any], exc: type[Exception]) -> None:
+    with pytest.raises(exc):
+        cs.KeyedStore.from_columns(Mixed, [1, 2, 3], columns)

@@ -416,7 +416,9 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
 
         Each column is converted to the member's dtype (an int column out of the member's range raises
         ``OverflowError``, a float column for an int member ``TypeError``); an Array member takes shape
-        (len(keys), n). Duplicate keys raise ``ValueError``; members not given get their defaults.
+        (len(keys), n). Str, bytes, interned, optional and object members take any sequence of values
+        (converted one by one, as writes are). Duplicate keys raise ``ValueError``; members not given get
+        their defaults. No key is marked modified.
         """
         schema = store_type._cs_schema
         kind = key if key is not None else i64
@@ -430,6 +432,7 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
                 raise ValueError("keys must be 1-d")
         n = len(keys_arg)
         cols = []
+        vals = []
         probe = store_type(0)
         for name, values in columns.items():
             if name not in schema.names():
@@ -437,12 +440,26 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
                     continue
                 raise KeyError(name)
             dtype = probe[name].dtype
+            if not isinstance(dtype, np.dtype):
+                # str, bytes, interned, optional and object members: a sequence of values, each converted
+                # as a write converts it
+                items = values.tolist() if isinstance(values, np.ndarray) and dtype is not Object else list(values)
+                if len(items) != n:
+                    raise ValueError(f"column {name!r} has {len(items)} rows for {n} keys")
+                vals.append((name, items))
+                continue
             arr = _convert_column(np.asarray(values), dtype, name)
             if arr.shape[0] != n:
                 raise ValueError(f"column {name!r} has {arr.shape[0]} rows for {n} keys")
             cols.append((name, np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
         pool: KeyedStore = cls(
-            store_type, key=kind, log2size=log2size, ignore_unknown=ignore_unknown, _keys=keys_arg, _columns=cols
+            store_type,
+            key=kind,
+            log2size=log2size,
+            ignore_unknown=ignore_unknown,
+            _keys=keys_arg,
+            _columns=cols,
+            _values=vals,
         )
         return pool
 

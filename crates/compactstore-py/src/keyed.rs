@@ -306,7 +306,7 @@ impl PyKeyedStore {
 #[pymethods]
 impl PyKeyedStore {
     #[new]
-    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None))]
+    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None, _values = None))]
     fn new(
         store_type: &Bound<'_, PyType>,
         key: Option<&Bound<'_, PyAny>>,
@@ -314,6 +314,7 @@ impl PyKeyedStore {
         ignore_unknown: bool,
         _keys: Option<&Bound<'_, PyAny>>,
         _columns: Option<Vec<(String, PyReadonlyArray1<'_, u8>)>>,
+        _values: Option<Vec<(String, Bound<'_, PyList>)>>,
     ) -> PyResult<Self> {
         let py = store_type.py();
         let schema_obj = store_type
@@ -337,22 +338,47 @@ impl PyKeyedStore {
                     .iter()
                     .map(|(name, arr)| Ok((schema.index_of(name).py()?, arr.as_slice()?)))
                     .collect::<PyResult<_>>()?;
+                // Members without a byte layout (str, bytes, interned, optional, object): lists of values,
+                // each converted as a write converts it.
+                let vals: Vec<(usize, Vec<Value>)> = _values
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(name, list)| {
+                        let m = schema.index_of(name).py()?;
+                        let ty = schema.member(m).py()?.ty();
+                        Ok((
+                            m,
+                            list.iter()
+                                .map(|x| member_value(&x, ty))
+                                .collect::<PyResult<Vec<_>>>()?,
+                        ))
+                    })
+                    .collect::<PyResult<_>>()?;
+                let vals: Vec<(usize, &[Value])> = vals.iter().map(|(m, v)| (*m, v.as_slice())).collect();
                 match kind {
                     KeyKind::I64 => {
                         let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
-                        AnyKeyed::I64(KeyedStore::from_columns(schema, k, a.as_slice()?, &cols).py()?)
+                        AnyKeyed::I64(
+                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
+                                .py()?,
+                        )
                     }
                     KeyKind::U64 => {
                         let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
-                        AnyKeyed::U64(KeyedStore::from_columns(schema, k, a.as_slice()?, &cols).py()?)
+                        AnyKeyed::U64(
+                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
+                                .py()?,
+                        )
                     }
                     KeyKind::Str => {
                         let a: Vec<String> = keys.extract()?;
-                        AnyKeyed::Str(KeyedStore::from_columns(schema, k, &a, &cols).py()?)
+                        AnyKeyed::Str(KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?)
                     }
                     KeyKind::Bytes => {
                         let a: Vec<Vec<u8>> = keys.extract()?;
-                        AnyKeyed::Bytes(KeyedStore::from_columns(schema, k, &a, &cols).py()?)
+                        AnyKeyed::Bytes(
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?,
+                        )
                     }
                 }
             }

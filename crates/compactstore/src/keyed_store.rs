@@ -677,6 +677,71 @@ impl<K: Key> KeyedStore<K> {
         keys: &[Q],
         columns: &[(usize, &[u8])],
     ) -> Result<KeyedStore<K>> {
+        KeyedStore::from_columns_and_values(schema, log2size, keys, columns, &[])
+    }
+
+    /// [`KeyedStore::from_columns`] plus columns of [`Value`]s, for members that have no byte layout
+    /// (str, bytes, interned, optional, object) or whose values are at hand as values: member `m` of each
+    /// `(m, vals)` in `values` takes `vals[i]` at slot `i`, converted as a write would be (read-only
+    /// members included: the entries are being created). Every value is checked before the store is
+    /// built; no entry is marked modified.
+    ///
+    /// # Errors
+    /// As [`KeyedStore::from_columns`]; [`Error::WrongLength`] if a value column's length is not
+    /// `keys.len()`, and the conversion errors of a value that does not fit its member.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use compactstore::{Dtype, KeyedStore, Member, MemberType, Schema, Value};
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Member::new("x", MemberType::Scalar(Dtype::I32))?,
+    ///     Member::new("name", MemberType::Str)?,
+    /// ])?);
+    /// let xs: Vec<u8> = [1i32, 2].iter().flat_map(|x| x.to_ne_bytes()).collect();
+    /// let names = [Value::from("one"), Value::from("two")];
+    /// let pool = KeyedStore::<i64>::from_columns_and_values(schema, 1, &[10, 20], &[(0, &xs)], &[(1, &names)])?;
+    /// assert_eq!(pool.get(pool.index_of(&20).unwrap(), 1)?, Value::from("two"));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn from_columns_and_values<Q: Borrow<K::Borrowed>>(
+        schema: Arc<Schema>,
+        log2size: u32,
+        keys: &[Q],
+        columns: &[(usize, &[u8])],
+        values: &[(usize, &[Value])],
+    ) -> Result<KeyedStore<K>> {
+        let n = keys.len();
+        let mut canonical = Vec::with_capacity(values.len());
+        for &(m, vals) in values {
+            if vals.len() != n {
+                return Err(Error::WrongLength {
+                    expected: n,
+                    got: vals.len(),
+                });
+            }
+            let ty = schema.member(m)?.ty();
+            canonical.push((
+                m,
+                vals.iter().map(|v| ty.canonical(v)).collect::<Result<Vec<_>>>()?,
+            ));
+        }
+        let mut ks = KeyedStore::<K>::from_bytes(schema, log2size, keys, columns)?;
+        // Checked above, so these writes succeed (a chunk's data buffer past u32::MAX bytes aside).
+        for (m, vals) in canonical {
+            for (i, v) in vals.iter().enumerate() {
+                ks.store.write(i, m, v)?;
+            }
+        }
+        Ok(ks)
+    }
+
+    fn from_bytes<Q: Borrow<K::Borrowed>>(
+        schema: Arc<Schema>,
+        log2size: u32,
+        keys: &[Q],
+        columns: &[(usize, &[u8])],
+    ) -> Result<KeyedStore<K>> {
         let mut ks = KeyedStore::<K>::new(schema, log2size)?;
         let n = keys.len();
         if n > MAX_KEYED_LEN {
@@ -1440,6 +1505,69 @@ mod tests {
         assert!(ks.find(3, &Value::Int(1)).is_err());
         // The default value matches occupied slots only.
         assert_eq!(ks.find(3, &Value::Bool(false)).unwrap().len(), 12);
+    }
+
+    #[test]
+    fn from_columns_and_values_writes_value_columns_at_creation() {
+        let schema = Arc::new(
+            Schema::new(vec![
+                Member::new("ref", MemberType::Scalar(Dtype::I64))
+                    .unwrap()
+                    .read_only(true),
+                Member::new("name", MemberType::Str).unwrap().read_only(true),
+                Member::new("cat", MemberType::interned(MemberType::Str)).unwrap(),
+                Member::new(
+                    "opt",
+                    MemberType::Optional(Box::new(MemberType::Scalar(Dtype::U8))),
+                )
+                .unwrap(),
+            ])
+            .unwrap(),
+        );
+        let keys = ["a", "b", "c"];
+        let refs: Vec<u8> = [1i64, 2, 3].iter().flat_map(|k| k.to_ne_bytes()).collect();
+        let names = [
+            Value::from("x"),
+            Value::from("a name longer than fifteen bytes"),
+            Value::from(""),
+        ];
+        let cats = [Value::from("p"), Value::from("q"), Value::from("p")];
+        let opts = [Value::Null, Value::Int(7), Value::UInt(255)];
+        let vals: [(usize, &[Value]); 3] = [(1, &names), (2, &cats), (3, &opts)];
+        let ks = KeyedStore::<String>::from_columns_and_values(
+            Arc::clone(&schema),
+            1,
+            &keys,
+            &[(0, &refs)],
+            &vals,
+        )
+        .unwrap();
+        ks.validate().unwrap();
+        assert!(ks.modified().is_empty());
+        let b = ks.index_of("b").unwrap();
+        assert_eq!(
+            ks.values(b).unwrap(),
+            vec![Value::Int(2), names[1].clone(), Value::from("q"), Value::UInt(7)]
+        );
+        assert_eq!(ks.get(ks.index_of("a").unwrap(), 3).unwrap(), Value::Null);
+        // refused before anything is built: a column of the wrong length, a value that does not fit
+        let short: [(usize, &[Value]); 1] = [(2, &cats[..2])];
+        assert_eq!(
+            KeyedStore::<String>::from_columns_and_values(Arc::clone(&schema), 1, &keys, &[], &short).err(),
+            Some(Error::WrongLength { expected: 3, got: 2 })
+        );
+        let bad = [Value::Null, Value::Int(256), Value::Null];
+        let bad: [(usize, &[Value]); 1] = [(3, &bad)];
+        assert!(matches!(
+            KeyedStore::<String>::from_columns_and_values(Arc::clone(&schema), 1, &keys, &[], &bad),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        let wrong = [Value::Int(1), Value::Int(2), Value::Int(3)];
+        let wrong: [(usize, &[Value]); 1] = [(1, &wrong)];
+        assert!(matches!(
+            KeyedStore::<String>::from_columns_and_values(schema, 1, &keys, &[], &wrong),
+            Err(Error::WrongType { .. })
+        ));
     }
 
     #[test]

@@ -733,3 +733,40 @@ def test_from_columns_takes_value_columns_for_other_members(key: Any, keys: list
 def test_from_columns_refuses_bad_value_columns(columns: dict[str, Any], exc: type[Exception]) -> None:
     with pytest.raises(exc):
         cs.KeyedStore.from_columns(Mixed, [1, 2, 3], columns)
+
+
+def test_copy_copy_and_deepcopy_make_independent_pools() -> None:
+    import copy
+
+    class WithObj(cs.StaticStore):
+        ref: cs.i64
+        cat: cs.Interned(cs.Str)  # type: ignore[valid-type]
+        obj: cs.Object
+        frozen: cs.Member(cs.Object, read_only=True)  # type: ignore[valid-type]
+
+    pool = cs.KeyedStore(WithObj, key=cs.Str, log2size=1)
+    for k in "abcde":
+        pool[k] = {"ref": ord(k), "cat": k * 2, "obj": [k], "frozen": {k: 1}}
+    pool["b", "ref"] = 5
+    for make, deep in ((lambda p: p.copy(), False), (copy.copy, False), (lambda p: copy.deepcopy(p), True)):
+        c = make(pool)
+        assert type(c) is cs.KeyedStore and len(c) == 5 and list(c) == list(pool)
+        assert {k: as_plain(c[k]) for k in c} == {k: as_plain(pool[k]) for k in pool}
+        assert c.modified() == ["b"]
+        assert (c["a", "obj"] is pool["a", "obj"]) is not deep
+        assert (c["a", "frozen"] is pool["a", "frozen"]) is not deep
+        c["z"] = {"cat": "new"}
+        c["a", "cat"] = "changed"
+        del c["e"]
+        assert "z" not in pool and pool["a", "cat"] == "aa" and "e" in pool
+        c.validate()
+    pool.validate()
+    with pytest.raises(TypeError):
+        pickle.dumps(pool)
+
+
+def test_an_entry_is_a_mapping() -> None:
+    from collections.abc import Mapping
+
+    pool = pool_of(1)
+    assert isinstance(pool[0], Mapping) and not isinstance(pool[0], dict)

@@ -964,3 +964,15 @@ def test_object_member_defaults_to_none_only() -> None:
         type("Bad", (cs.StaticStore,), {"__annotations__": {"o": cs.Object}, "o": 5})
     with pytest.raises(TypeError, match="default is None"):
         cs.make_store("Bad", {"o": cs.Member(cs.Object, default=[])})
+
+
+def test_repr_of_a_released_chunk_says_so() -> None:
+    d = cs.DynamicStore(Genes, log2size=1)
+    for k in range(3):
+        d.add(ref=k)
+    c = d.chunks[1]
+    del d[2]
+    assert d.retract() == 1
+    assert "released" in repr(c)
+    with pytest.raises(ValueError):
+        len(c)

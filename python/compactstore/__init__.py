@@ -18,6 +18,7 @@ index each member 0..N-1::
 
 from __future__ import annotations
 
+import collections.abc
 from collections.abc import MutableMapping
 import operator
 import sys
@@ -380,6 +381,10 @@ def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:
     annotations = {str(k): v for k, v in members.items()}
     cls: type[StaticStore] = type(name, (StaticStore,), {"__slots__": (), "__annotations__": annotations})
     return cls
+
+
+# An entry is a mapping of member names to values (a live view): isinstance(e, Mapping) holds.
+collections.abc.Mapping.register(Entry)
 
 
 class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):

@@ -14,6 +14,7 @@ use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
 
 /// The engine keyed store for each key type.
+#[derive(Clone)]
 pub enum AnyKeyed {
     I64(KeyedStore<i64>),
     U64(KeyedStore<u64>),
@@ -51,6 +52,16 @@ enum KeyKind {
 }
 
 impl AnyKeyed {
+    /// See [`KeyedStore::replace_object`].
+    pub fn replace_object(
+        &mut self,
+        slot: usize,
+        m: usize,
+        obj: compactstore::ObjectRef,
+    ) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.replace_object(slot, m, obj))
+    }
+
     pub fn store(&self) -> &DynamicStore {
         on_keyed!(self, s => s.store())
     }
@@ -226,6 +237,17 @@ pub struct PyKeyedStore {
 }
 
 impl PyKeyedStore {
+    fn copy_with<'py>(
+        slf: &Bound<'py, Self>,
+        memo: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("_copy_of", (slf, memo))?;
+        slf.get_type()
+            .call((slf.get().store_type.bind(py),), Some(&kwargs))
+    }
+
     fn with<R>(&self, f: impl FnOnce(&AnyKeyed) -> PyResult<R>) -> PyResult<R> {
         let g = self.h.data.lock()?;
         match &*g {
@@ -306,7 +328,8 @@ impl PyKeyedStore {
 #[pymethods]
 impl PyKeyedStore {
     #[new]
-    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None, _values = None))]
+    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None, _values = None, _copy_of = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         store_type: &Bound<'_, PyType>,
         key: Option<&Bound<'_, PyAny>>,
@@ -315,8 +338,27 @@ impl PyKeyedStore {
         _keys: Option<&Bound<'_, PyAny>>,
         _columns: Option<Vec<(String, PyReadonlyArray1<'_, u8>)>>,
         _values: Option<Vec<(String, Bound<'_, PyList>)>>,
+        _copy_of: Option<(Bound<'_, PyKeyedStore>, Option<Bound<'_, PyAny>>)>,
     ) -> PyResult<Self> {
         let py = store_type.py();
+        if let Some((src, memo)) = _copy_of {
+            // `copy()` / `copy.deepcopy()`: the same keys, entries and modified marks in new buffers.
+            let this = src.get();
+            let inner = this.with(|ks| Ok(ks.clone()))?;
+            let names = this.h.data.names.iter().map(|n| n.clone_ref(py)).collect();
+            let h = Handle {
+                data: Shared::new(Inner::Keyed(inner), names),
+                chunk: None,
+                chunk_uid: 0,
+            };
+            crate::store::own_objects(py, &h, memo.as_ref())?;
+            return Ok(PyKeyedStore {
+                h,
+                key_kind: this.key_kind,
+                ignore_unknown: this.ignore_unknown,
+                store_type: this.store_type.clone_ref(py),
+            });
+        }
         let schema_obj = store_type
             .getattr("_cs_schema")
             .map_err(|_| PyTypeError::new_err("KeyedStore takes a store type (a StaticStore subclass)"))?;
@@ -699,6 +741,22 @@ impl PyKeyedStore {
             self.store_type.bind(py).name()?,
             self.__len__()?
         ))
+    }
+
+    /// An independent keyed store with the same keys, entries and modified marks (object members'
+    /// objects are shared, as `dict.copy()` shares values).
+    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy_with(slf, None)
+    }
+
+    /// `copy.copy(pool)`: the same as `pool.copy()`.
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy_with(slf, None)
+    }
+
+    /// `copy.deepcopy(pool)`: `pool.copy()` with object members' objects deep-copied.
+    fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Self::copy_with(slf, Some(memo))
     }
 
     fn __reduce__(&self) -> PyResult<()> {

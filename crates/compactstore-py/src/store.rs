@@ -428,6 +428,9 @@ impl PyStore {
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let name = slf.get_type().name()?.to_string();
         let this = slf.get();
+        if let (Some(k), true) = (this.h.chunk, this.h.chunk_released()) {
+            return Ok(format!("<{name}: chunk {k}, released by retract() or reset()>"));
+        }
         Ok(format!("<{name} len={} size={}>", this.__len__()?, this.size()?))
     }
 }
@@ -436,7 +439,7 @@ impl PyStore {
 /// memo (for `copy.deepcopy(s)`), else a new reference to the same object (for `s.copy()`, whose engine
 /// clone shares one reference between the two stores: the garbage collector must see each reference
 /// once, from one store).
-fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub(crate) fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     if !h
         .data
         .schema
@@ -473,10 +476,11 @@ fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, PyAny>>) -> P
             (Some(f), Some(memo)) => f.call1((obj, memo))?.unbind(),
             _ => obj,
         };
-        let val = Value::Object(compactstore::ObjectRef(std::sync::Arc::new(
-            crate::cell::PyObj::new(new),
-        )));
-        h.write(false, |v| on_mut!(v, s => s.write(i, m, &val)))?;
+        let obj = compactstore::ObjectRef(std::sync::Arc::new(crate::cell::PyObj::new(new)));
+        h.write(false, |v| match v {
+            crate::shared::ViewMut::Keyed(k) => k.replace_object(i, m, obj),
+            v => on_mut!(v, s => s.write(i, m, &Value::Object(obj))),
+        })?;
     }
     Ok(())
 }

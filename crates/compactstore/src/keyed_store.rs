@@ -889,6 +889,25 @@ impl<K: Key> KeyedStore<K> {
         self.store.take_objects()
     }
 
+    /// Put `obj` in object member `m` of occupied slot `slot` without it counting as a write (no modified
+    /// mark; read-only members too): how the Python bindings give a copied store references of its own.
+    ///
+    /// # Errors
+    /// [`Error::SlotFree`] / [`Error::IndexOutOfRange`] for the slot, [`Error::WrongType`] if `m` is not an
+    /// object member.
+    pub fn replace_object(&mut self, slot: usize, m: usize, obj: crate::value::ObjectRef) -> Result<()> {
+        if !self.store.occupied(slot) {
+            return Err(Error::SlotFree { index: slot });
+        }
+        if self.schema().member(m)?.ty() != &crate::schema::MemberType::Object {
+            return Err(Error::WrongType {
+                expected: "object member".into(),
+                got: self.schema().member(m)?.ty().to_string(),
+            });
+        }
+        self.store.write(slot, m, &Value::Object(obj))
+    }
+
     /// Check every value of `values` against its member without writing it.
     fn check_values(&self, values: &[(usize, Value)]) -> Result<()> {
         let proto = first_chunk(&self.store)?;

@@ -56,7 +56,7 @@ impl Raw {
     /// `obj` as a scalar of dtype `d` when it is an exact `int` (for an integer dtype) or `float` (for a
     /// float dtype) that fits as it is; `None` for anything else — bools, subclasses, numpy scalars,
     /// out-of-range ints, a float beyond f32 — which the generic conversion handles (and refuses).
-    fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Raw> {
+    pub(crate) fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Raw> {
         if obj.is_exact_instance_of::<PyInt>() {
             Some(match d {
                 Dtype::I8 => Raw::I8(obj.extract().ok()?),
@@ -83,6 +83,23 @@ impl Raw {
             }
         } else {
             None
+        }
+    }
+
+    /// The same scalar as a [`Value`] (already in range for its dtype).
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Raw::Bool(b) => Value::Bool(b),
+            Raw::I8(v) => Value::Int(v.into()),
+            Raw::I16(v) => Value::Int(v.into()),
+            Raw::I32(v) => Value::Int(v.into()),
+            Raw::I64(v) => Value::Int(v),
+            Raw::U8(v) => Value::UInt(v.into()),
+            Raw::U16(v) => Value::UInt(v.into()),
+            Raw::U32(v) => Value::UInt(v.into()),
+            Raw::U64(v) => Value::UInt(v),
+            Raw::F32(v) => Value::Float(v.into()),
+            Raw::F64(v) => Value::Float(v),
         }
     }
 
@@ -154,7 +171,7 @@ fn read_raw(f: &FixedColumn, o: usize) -> compactstore::Result<Option<Raw>> {
 
 /// Write `r` at slot `o` of member `m` of `s` if it is a width-1 numeric column of `r`'s dtype; `false`
 /// (nothing written) otherwise.
-fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> compactstore::Result<bool> {
+pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> compactstore::Result<bool> {
     let Some(f) = s.column_mut(m)?.as_fixed_mut().filter(|f| f.width() == 1) else {
         return Ok(false);
     };

@@ -75,7 +75,11 @@ fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// member (element by element), a scalar otherwise.
 pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
     match ty {
-        MemberType::Scalar(d) => typed_scalar_value(obj, *d),
+        // The common case first: an exact int or float that fits the dtype as it is.
+        MemberType::Scalar(d) => match crate::container::Raw::of(obj, *d) {
+            Some(r) => Ok(r.to_value()),
+            None => typed_scalar_value(obj, *d),
+        },
         MemberType::Array(d, _) => sequence_items(obj)?
             .iter()
             .map(|x| typed_scalar_value(x, *d))

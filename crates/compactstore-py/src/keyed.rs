@@ -271,7 +271,7 @@ impl PyKeyedStore {
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
         let schema = &self.h.data.schema;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(mapping.len().unwrap_or(0));
         let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
             if !k.is_instance_of::<PyString>() {
                 return Err(PyTypeError::new_err("member names are str"));
@@ -289,6 +289,13 @@ impl PyKeyedStore {
                 && ty != &compactstore::MemberType::Object
             {
                 return Ok(());
+            }
+            // An exact int or float that fits a numeric member as it is needs no further check.
+            if let compactstore::MemberType::Scalar(d) = ty {
+                if let Some(r) = crate::container::Raw::of(v, *d) {
+                    out.push((m, r.to_value()));
+                    return Ok(());
+                }
             }
             let val = member_value(v, ty)?;
             ty.canonical(&val).py()?;
@@ -346,8 +353,15 @@ impl PyKeyedStore {
             let this = src.get();
             let inner = this.with(|ks| Ok(ks.clone()))?;
             let names = this.h.data.names.iter().map(|n| n.clone_ref(py)).collect();
+            let aliases = this
+                .h
+                .data
+                .aliases
+                .iter()
+                .map(|(n, m)| (n.clone_ref(py), *m))
+                .collect();
             let h = Handle {
-                data: Shared::new(Inner::Keyed(inner), names),
+                data: Shared::new(Inner::Keyed(inner), names, aliases),
                 chunk: None,
                 chunk_uid: 0,
             };
@@ -431,11 +445,11 @@ impl PyKeyedStore {
                 KeyKind::Bytes => AnyKeyed::Bytes(KeyedStore::new(schema, k).py()?),
             },
         };
-        let names = schema_obj.get().names.iter().map(|n| n.clone_ref(py)).collect();
+        let (names, aliases) = schema_obj.get().names_ref(py);
         Ok(PyKeyedStore {
             key_kind: kind,
             h: Handle {
-                data: Shared::new(Inner::Keyed(inner), names),
+                data: Shared::new(Inner::Keyed(inner), names, aliases),
                 chunk: None,
                 chunk_uid: 0,
             },

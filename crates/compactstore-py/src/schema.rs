@@ -16,6 +16,26 @@ pub struct PySchema {
     pub schema: Arc<Schema>,
     /// Member names as interned Python strings, by position.
     pub names: Vec<Py<PyString>>,
+    /// The name objects the schema was built from where they are not the interned ones (names made at
+    /// run time, e.g. `make_store({f"m{j}": ...})`): lookups by their address find the member too, for a
+    /// program that reuses them as keys (`dict(zip(names, row))`).
+    pub aliases: Vec<(Py<PyString>, usize)>,
+}
+
+/// Member names by position, and alias name objects with the position they name.
+pub type NameRefs = (Vec<Py<PyString>>, Vec<(Py<PyString>, usize)>);
+
+/// One member as the Python package describes it: `(name, spec, length, default, read_only)`.
+type MemberSpec<'py> = (Bound<'py, PyString>, String, usize, Py<PyAny>, bool);
+
+impl PySchema {
+    /// The names and aliases, as new references (for a store's [`crate::shared::Shared`]).
+    pub fn names_ref(&self, py: Python<'_>) -> NameRefs {
+        (
+            self.names.iter().map(|n| n.clone_ref(py)).collect(),
+            self.aliases.iter().map(|(n, m)| (n.clone_ref(py), *m)).collect(),
+        )
+    }
 }
 
 #[pymethods]
@@ -28,22 +48,29 @@ impl PySchema {
     /// default of the wrong type, `OverflowError` for a default out of range, `ValueError` for a duplicate
     /// name or a default array of the wrong length.
     #[new]
-    fn new(py: Python<'_>, members: Vec<(String, String, usize, Py<PyAny>, bool)>) -> PyResult<Self> {
+    fn new(py: Python<'_>, members: Vec<MemberSpec<'_>>) -> PyResult<Self> {
         let mut out = Vec::with_capacity(members.len());
         let mut names = Vec::with_capacity(members.len());
-        for (name, spec, length, default, read_only) in members {
+        let mut aliases = Vec::new();
+        for (m, (given, spec, length, default, read_only)) in members.into_iter().enumerate() {
+            let name = given.to_str()?.to_owned();
             let ty = parse_spec(&spec, length)?;
             let mut member = Member::new(name.clone(), ty.clone()).py()?.read_only(read_only);
             let default = default.bind(py);
             if !default.is_none() || ty.is_optional() {
                 member = member.with_default(default_value(default, &ty)?).py()?;
             }
-            names.push(PyString::intern(py, &name).unbind());
+            let interned = PyString::intern(py, &name);
+            if !given.is(&interned) {
+                aliases.push((given.unbind(), m));
+            }
+            names.push(interned.unbind());
             out.push(member);
         }
         Ok(PySchema {
             schema: Arc::new(Schema::new(out).py()?),
             names,
+            aliases,
         })
     }
 

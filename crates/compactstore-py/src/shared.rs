@@ -39,10 +39,13 @@ pub struct Shared {
     /// interned objects, so most lookups never hash the text. The strings are kept alive by `names`, so
     /// no address is reused while this map lives.
     by_ptr: hashbrown::HashMap<usize, usize, foldhash::fast::FixedState>,
+    /// Name objects other than the interned ones that `by_ptr` also finds (see `PySchema::aliases`),
+    /// kept alive so their addresses are never reused while `by_ptr` holds them.
+    pub aliases: Vec<(Py<PyString>, usize)>,
 }
 
 impl Shared {
-    pub fn new(inner: Inner, names: Vec<Py<PyString>>) -> Arc<Shared> {
+    pub fn new(inner: Inner, names: Vec<Py<PyString>>, aliases: Vec<(Py<PyString>, usize)>) -> Arc<Shared> {
         let schema = Arc::clone(match &inner {
             Inner::Static(s) => s.schema(),
             Inner::Dynamic(d) => d.schema(),
@@ -51,12 +54,14 @@ impl Shared {
         let by_ptr = names
             .iter()
             .enumerate()
+            .chain(aliases.iter().map(|(n, m)| (*m, n)))
             .map(|(m, n)| (n.as_ptr() as usize, m))
             .collect();
         Arc::new(Shared {
             inner: StoreCell::new(inner),
             exports: AtomicUsize::new(0),
             names,
+            aliases,
             schema,
             by_ptr,
         })

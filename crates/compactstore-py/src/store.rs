@@ -78,6 +78,63 @@ fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// The values of `add(mapping, **members)` as raw scalars when every one is an exact int or float that
+/// fits a numeric scalar member as it is (the common case: records of numbers), so `add` can write them
+/// without a `Value` each; `None` for anything else — another mapping type, an unknown member, any other
+/// member type or value — which takes the generic path (and its errors).
+fn raw_members(
+    h: &Handle,
+    mapping: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Option<Vec<(usize, crate::container::Raw)>>> {
+    let dicts = match mapping {
+        None => [None, kwargs],
+        Some(m) if m.is_none() => [None, kwargs],
+        Some(m) => match m.cast_exact::<PyDict>() {
+            Ok(d) => [Some(d), kwargs],
+            Err(_) => return Ok(None),
+        },
+    };
+    let schema = &h.data.schema;
+    let mut out = Vec::with_capacity(dicts.iter().flatten().map(|d| d.len()).sum());
+    for d in dicts.into_iter().flatten() {
+        for (k, v) in d.iter() {
+            let Ok(m) = h.data.member_of(&k) else {
+                return Ok(None);
+            };
+            let raw = match schema.member(m).map(|x| x.ty()) {
+                Ok(MemberType::Scalar(dt)) => crate::container::Raw::of(&v, *dt),
+                _ => None,
+            };
+            match raw {
+                Some(r) => out.push((m, r)),
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Allocate a slot and write `raws` (checked by [`raw_members`]: each fits its member).
+fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> compactstore::Result<usize> {
+    let i = s.next_index()?;
+    let (c, o) = s.locate(i)?;
+    for &(m, r) in raws {
+        let written = match s.chunks_mut().get_mut(c) {
+            Some(chunk) => crate::container::write_raw(chunk, m, o, r),
+            None => Ok(false),
+        };
+        if !matches!(written, Ok(true)) {
+            // Cannot happen (every value was matched to its member's dtype); undo the allocation.
+            let _ = s.remove(i);
+            return Err(written
+                .err()
+                .unwrap_or_else(|| Error::Invariant("raw write refused".into())));
+        }
+    }
+    Ok(i)
+}
+
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
 pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     match scalar_value(i) {
@@ -164,6 +221,15 @@ impl PyStore {
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
+        if let Some(raws) = raw_members(&self.h, mapping, members)? {
+            return self.h.write(true, |v| match v {
+                crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
+                crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
+                crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
+                    "a keyed store allocates through its keys".into(),
+                )),
+            });
+        }
         let values = convert_members(&self.h, mapping, members, false)?;
         self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
     }
@@ -493,8 +559,14 @@ fn copied(
     let h = &src.get().h;
     let inner = h.read(pick)?;
     let names = h.data.names.iter().map(|n| n.clone_ref(src.py())).collect();
+    let aliases = h
+        .data
+        .aliases
+        .iter()
+        .map(|(n, m)| (n.clone_ref(src.py()), *m))
+        .collect();
     let copy = Handle {
-        data: Shared::new(inner, names),
+        data: Shared::new(inner, names, aliases),
         chunk: None,
         chunk_uid: 0,
     };
@@ -577,9 +649,9 @@ impl PyStaticStore {
                 None => 65536,
             };
             let store = StaticStore::try_new(schema.schema.clone(), size).py()?;
-            let names = schema.names.iter().map(|n| n.clone_ref(py)).collect();
+            let (names, aliases) = schema.names_ref(py);
             Handle {
-                data: Shared::new(Inner::Static(store), names),
+                data: Shared::new(Inner::Static(store), names, aliases),
                 chunk: None,
                 chunk_uid: 0,
             }
@@ -671,9 +743,9 @@ impl PyDynamicStore {
                 None => DEFAULT_LOG2SIZE,
             };
             let store = DynamicStore::new(schema.schema.clone(), k).py()?;
-            let names = schema.names.iter().map(|n| n.clone_ref(py)).collect();
+            let (names, aliases) = schema.names_ref(py);
             Handle {
-                data: Shared::new(Inner::Dynamic(store), names),
+                data: Shared::new(Inner::Dynamic(store), names, aliases),
                 chunk: None,
                 chunk_uid: 0,
             }

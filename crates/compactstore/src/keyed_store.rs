@@ -961,7 +961,7 @@ impl<K: Key> KeyedStore<K> {
             // The store will grow by one chunk: allocate its keys first, so that a failure changes nothing.
             self.keys.grow_to(chunks + 1)?;
         }
-        let slot = match self.store.add(values) {
+        let slot = match crate::store::add_checked(&mut self.store, values) {
             Ok(slot) => slot,
             Err(e) => {
                 self.keys.truncate(chunks);

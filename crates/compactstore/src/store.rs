@@ -228,15 +228,7 @@ pub trait Store {
         for (m, v) in values {
             proto.column(*m)?.check(v)?;
         }
-        let i = self.next_index()?;
-        for (m, v) in values {
-            // Checked above, so these writes cannot fail; if one did, free the slot again.
-            if let Err(e) = self.write(i, *m, v) {
-                let _ = self.remove(i);
-                return Err(e);
-            }
-        }
-        Ok(i)
+        add_checked(self, values)
     }
 
     /// Take every object reference out of the object members of every chunk, leaving them empty (as after
@@ -325,6 +317,19 @@ pub trait Store {
         }
         Ok(())
     }
+}
+
+/// [`Store::add`] for `values` already checked against their members: allocate, then write.
+pub(crate) fn add_checked<S: Store + ?Sized>(s: &mut S, values: &[(usize, Value)]) -> Result<usize> {
+    let i = s.next_index()?;
+    for (m, v) in values {
+        // Checked by the caller, so these writes cannot fail; if one did, free the slot again.
+        if let Err(e) = s.write(i, *m, v) {
+            let _ = s.remove(i);
+            return Err(e);
+        }
+    }
+    Ok(i)
 }
 
 fn check_writable(schema: &Schema, m: usize) -> Result<()> {

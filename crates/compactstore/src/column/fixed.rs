@@ -317,7 +317,7 @@ impl FixedColumn {
         self.check_slot(slot)?;
         let n = self.default.len();
         // Invariant: slot < size, so (slot + 1) * n <= buf.len().
-        self.buf.bytes_mut()[slot * n..(slot + 1) * n].copy_from_slice(&self.default);
+        put_bytes(&mut self.buf.bytes_mut()[slot * n..(slot + 1) * n], &self.default);
         Ok(())
     }
 
@@ -375,6 +375,29 @@ fn is_zero(v: &Value) -> bool {
         Value::Array(a) => a.iter().all(is_zero),
         _ => false,
     }
+}
+
+/// `dst.copy_from_slice(src)` (same lengths), as one move for the common scalar widths instead of a call
+/// to `memmove` (resetting a slot is on the path of every `next_index`).
+#[inline]
+fn put_bytes(dst: &mut [u8], src: &[u8]) {
+    macro_rules! fixed {
+        ($n:literal) => {
+            if let (Ok(d), Ok(s)) = (
+                <&mut [u8; $n]>::try_from(&mut *dst),
+                <&[u8; $n]>::try_from(src),
+            ) {
+                *d = *s;
+                return;
+            }
+        };
+    }
+    fixed!(8);
+    fixed!(4);
+    fixed!(1);
+    fixed!(2);
+    fixed!(16);
+    dst.copy_from_slice(src);
 }
 
 #[cfg(test)]

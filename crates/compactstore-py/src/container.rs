@@ -30,9 +30,10 @@ pub struct PyContainer {
     owner: Py<PyAny>,
 }
 
-/// What `get_one` read: a scalar straight from its column, or a `Value` (other member types).
-enum Read {
-    Raw(Raw),
+/// What `get_one` read: a scalar straight from its column (already a Python object), or a `Value` (other
+/// member types).
+enum Read<'py> {
+    Object(Bound<'py, PyAny>),
     Value(Value),
 }
 
@@ -103,6 +104,7 @@ impl Raw {
         }
     }
 
+    #[inline]
     pub(crate) fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
         fn int<'py>(
             py: Python<'py>,
@@ -134,27 +136,38 @@ impl Raw {
     }
 }
 
-/// Member `m` of slot `i` of `s` read straight from its column when it is a numeric scalar (`None` for
-/// other member types, which take [`Store::get`]).
-pub(crate) fn read_scalar<S: Store>(s: &S, i: usize, m: usize) -> compactstore::Result<Option<Raw>> {
+/// Member `m` of slot `i` of `s` read straight from its column into a Python object when it is a numeric
+/// scalar (`None` for other member types, which take [`Store::get`]).
+pub(crate) fn read_scalar<'py, S: Store>(
+    py: Python<'py>,
+    s: &S,
+    i: usize,
+    m: usize,
+) -> compactstore::Result<Option<Bound<'py, PyAny>>> {
     let (c, o) = s.locate(i)?;
     match s.chunks().get(c).map(|chunk| chunk.column(m)).transpose()? {
-        Some(col) => match col.as_fixed() {
-            Some(f) if f.width() == 1 => read_raw(f, o),
-            _ => Ok(None),
-        },
+        Some(col) => Ok(match col.as_fixed() {
+            Some(f) if f.width() == 1 => read_object(py, f, o),
+            _ => None,
+        }),
         None => Ok(None),
     }
 }
 
-/// The scalar at slot `o` of a width-1 numeric column (`None` if `o` is out of range).
-fn read_raw(f: &FixedColumn, o: usize) -> compactstore::Result<Option<Raw>> {
+/// The scalar at slot `o` of a width-1 numeric column as a Python object (`None` if `o` is out of range).
+/// Only `Option`s of pointers are passed around: the hot path of `m[i]`.
+#[inline]
+fn read_object<'py>(py: Python<'py>, f: &FixedColumn, o: usize) -> Option<Bound<'py, PyAny>> {
     macro_rules! get {
         ($t:ty, $r:expr) => {
-            f.as_slice::<$t>()?.get(o).copied().map($r)
+            f.as_slice::<$t>()
+                .ok()?
+                .get(o)
+                .copied()
+                .map(|v| Raw::to_object($r(v), py))
         };
     }
-    Ok(match f.dtype() {
+    match f.dtype() {
         Dtype::Bool => get!(u8, |b| Raw::Bool(b != 0)),
         Dtype::I8 => get!(i8, Raw::I8),
         Dtype::I16 => get!(i16, Raw::I16),
@@ -166,7 +179,7 @@ fn read_raw(f: &FixedColumn, o: usize) -> compactstore::Result<Option<Raw>> {
         Dtype::U64 => get!(u64, Raw::U64),
         Dtype::F32 => get!(f32, Raw::F32),
         Dtype::F64 => get!(f64, Raw::F64),
-    })
+    }
 }
 
 /// Write `r` at slot `o` of member `m` of `s` if it is a width-1 numeric column of `r`'s dtype; `false`
@@ -334,16 +347,18 @@ impl PyContainer {
                     )
                 }
             };
+            // The Python int/float is made here, under the borrow (making one runs no Python code): handing
+            // a `Raw` out through the `Result`s costs more than the read (partial copies of the enum).
             match chunk.column(m)?.as_fixed() {
-                Some(f) if f.width() == 1 => Ok(match read_raw(f, o)? {
-                    Some(r) => Read::Raw(r),
+                Some(f) if f.width() == 1 => Ok(match read_object(py, f, o) {
+                    Some(obj) => Read::Object(obj),
                     None => Read::Value(f.get_element(o, 0)?),
                 }),
                 _ => Ok(Read::Value(chunk.get(o, m)?)),
             }
         })?;
         match v {
-            Read::Raw(r) => Ok(r.to_object(py)),
+            Read::Object(obj) => Ok(obj),
             Read::Value(v) => to_object(py, v, self.ty.values_dtype()),
         }
     }

@@ -91,14 +91,14 @@ impl PyEntry {
         let v = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
-                match crate::container::read_scalar(s, self.slot, m)? {
-                    Some(r) => Ok(Err(r)),
+                match crate::container::read_scalar(py, s, self.slot, m)? {
+                    Some(obj) => Ok(Err(obj)),
                     None => s.get(self.slot, m).map(Ok),
                 }
             })
         })?;
         let v = match v {
-            Err(raw) => return Ok(raw.to_object(py)),
+            Err(obj) => return Ok(obj),
             Ok(v) => v,
         };
         let d = self

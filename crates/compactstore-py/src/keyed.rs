@@ -477,8 +477,8 @@ impl PyKeyedStore {
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                     let st = ks.store();
-                    if let Some(r) = crate::container::read_scalar(st, slot, m).py()? {
-                        return Ok(Err(r));
+                    if let Some(obj) = crate::container::read_scalar(py, st, slot, m).py()? {
+                        return Ok(Err(obj));
                     }
                     Ok(Ok((
                         st.get(slot, m).py()?,
@@ -486,7 +486,7 @@ impl PyKeyedStore {
                     )))
                 })?;
                 return match got {
-                    Err(raw) => Ok(raw.to_object(py)),
+                    Err(obj) => Ok(obj),
                     Ok((v, d)) => to_object(py, v, d),
                 };
             }

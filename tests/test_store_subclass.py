@@ -167,3 +167,31 @@ def test_setting_a_member_attribute_is_the_shorthand() -> None:
         g.note  # noqa: B018
     with pytest.raises(AttributeError):
         cs.DynamicStore(G).note = 1  # no instance dict
+
+
+def test_members_are_class_descriptors_and_lookup_stays_cpythons() -> None:
+    from compactstore._native import MemberAttr
+
+    class G(cs.StaticStore):
+        ref: cs.i64
+        fitness: cs.f32 = 0.5
+
+    class H(G):
+        fitness = 0.25  # a new default for the inherited member
+
+    assert isinstance(G.__dict__["ref"], MemberAttr) and G.ref.name == "ref" and "ref" in repr(G.ref)
+    assert type(G(1)).__getattribute__ is object.__getattribute__  # methods keep CPython's fast path
+    g, h = G(2), H(2)
+    i = g.add(ref=3)
+    assert (g.ref[i], g.fitness[i], h.fitness[h.add()]) == (3, 0.5, 0.25)
+    d = cs.DynamicStore(H, log2size=1)
+    d.add(ref=1)
+    assert d.chunks[0].fitness[0] == 0.25 and d.chunks[0].ref.name == "ref"  # chunk views are instances too
+    with pytest.raises(AttributeError, match="'G' object has no attribute 'nope'"):
+        g.nope  # noqa: B018
+    # the descriptor of one store type used on a store of another type finds the member by name
+    other = cs.make_store("Other", {"x": cs.i8, "ref": cs.i64})(1)
+    other.add(ref=9)
+    assert G.ref.__get__(other, G)[0] == 9
+    with pytest.raises(KeyError):
+        G.fitness.__get__(other, G)

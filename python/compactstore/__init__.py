@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeAlias
 
 import numpy as np
 
-from compactstore._native import Container, DynamicStore, Entry, Schema, Store, __version__
+from compactstore._native import Container, DynamicStore, Entry, MemberAttr, Schema, Store, __version__
 from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
 
@@ -347,6 +347,10 @@ class StaticStore(_NativeStaticStore):
     """
 
     __slots__ = ()
+    # CPython's own attribute lookup: members are reached through the MemberAttr descriptors
+    # `__init_subclass__` puts on the class, and method calls keep CPython's fast path (the native base's
+    # lookup, which also finds members, would make a bound method per call).
+    __getattribute__ = object.__getattribute__
     _cs_schema: ClassVar[Schema]
     _cs_members: ClassVar[list[tuple[str, str, int, Any, bool]]]
 
@@ -366,9 +370,11 @@ class StaticStore(_NativeStaticStore):
         else:
             members = _members_from_class(cls)
         schema = Schema(members)
-        for name in schema.names():
+        for m, name in enumerate(schema.names()):
             if name in cls.__dict__:
                 delattr(cls, name)  # the default moved into the schema; `s.name` is the container
+            if not hasattr(cls, name):  # a method or property of the same name comes first
+                setattr(cls, name, MemberAttr(name, m))
         cls._cs_members = members
         cls._cs_schema = schema
 

@@ -6,7 +6,9 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Container", "DynamicStore", "Entry", "KeyedStore", "Schema", "StaticStore", "Store", "__version__"]
+__all__ = [
+    "Container", "DynamicStore", "Entry", "KeyedStore", "MemberAttr", "Schema", "StaticStore", "Store", "__version__"
+]
 __version__: str
 
 @final
@@ -156,6 +158,18 @@ class Entry:
     def __contains__(self, name: object, /) -> bool: ...
     def __eq__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+
+@final
+class MemberAttr:
+    """`Genes.fitness`: the data descriptor through which `s.fitness` reaches a member of a store type."""
+
+    def __new__(cls, name: str, m: int) -> MemberAttr: ...
+    @property
+    def name(self) -> str:
+        """The member name."""
+    def __get__(self, obj: Any, owner: Any = None, /) -> Any: ...
+    def __set__(self, obj: Any, value: Any, /) -> None: ...
+    def __delete__(self, obj: Any, /) -> None: ...
 
 class KeyedStore:
     """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index."""

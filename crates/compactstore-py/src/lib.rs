@@ -25,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
     m.add_class::<store::PyStaticStore>()?;
     m.add_class::<store::PyDynamicStore>()?;
+    m.add_class::<store::PyMemberAttr>()?;
     m.add_class::<container::PyContainer>()?;
     fastpath::install(m.py())?;
     m.add_class::<entry::PyEntry>()?;

@@ -501,6 +501,72 @@ impl PyStore {
     }
 }
 
+/// `Genes.fitness`: the attribute through which `s.fitness` reaches a member of a store type (a data
+/// descriptor the Python package puts on each `StaticStore` subclass). With it the subclass keeps
+/// CPython's generic attribute lookup, so method calls (`s.add(...)`, `s.entry(i)`) take CPython's fast
+/// path instead of making a bound method each time; `s.fitness = v` is the shorthand `s["fitness"] = v`.
+#[pyclass(frozen, module = "compactstore._native", name = "MemberAttr")]
+pub struct PyMemberAttr {
+    name: Py<PyString>,
+    m: usize,
+}
+
+#[pymethods]
+impl PyMemberAttr {
+    #[new]
+    fn new(name: Bound<'_, PyString>, m: usize) -> PyResult<Self> {
+        // Interned, as a schema's names are, so matching one is a pointer comparison.
+        let name = PyString::intern(name.py(), name.to_str()?).unbind();
+        Ok(PyMemberAttr { name, m })
+    }
+
+    /// The member name.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyString> {
+        self.name.clone_ref(py)
+    }
+
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        obj: Option<&Bound<'py, PyAny>>,
+        _owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match obj {
+            Some(obj) if !obj.is_none() => {
+                let store = obj.cast::<PyStore>()?;
+                let this = slf.get();
+                // The descriptor names a member of its class's schema; a store of another schema (an
+                // instance of an unrelated class reaching this descriptor) is looked up by name.
+                let m = match store.get().h.data.names.get(this.m) {
+                    Some(n) if n.bind(py).is(this.name.bind(py)) => this.m,
+                    _ => store.get().h.data.member_of(this.name.bind(py).as_any())?,
+                };
+                Ok(Bound::new(py, PyStore::container(store, m)?)?.into_any())
+            }
+            _ => Ok(slf.clone().into_any()),
+        }
+    }
+
+    fn __set__(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        obj.set_item(self.name.bind(obj.py()), value)
+    }
+
+    fn __delete__(&self, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "cannot delete member {:?} of a store",
+            self.name.bind(obj.py()).to_str()?
+        )))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<member {:?} of a store type>",
+            self.name.bind(py).to_str()?
+        ))
+    }
+}
+
 /// Give every object member slot of `h` a Python reference of its own: `copy.deepcopy(obj, memo)` with a
 /// memo (for `copy.deepcopy(s)`), else a new reference to the same object (for `s.copy()`, whose engine
 /// clone shares one reference between the two stores: the garbage collector must see each reference

@@ -87,12 +87,13 @@ impl AnyKeyed {
         }
     }
 
-    fn index_of(&self, k: &KeyVal) -> Option<usize> {
+    #[inline]
+    fn index_of(&self, k: &KeyRef<'_>) -> Option<usize> {
         match (self, k) {
-            (AnyKeyed::I64(s), KeyVal::I(i)) => s.index_of(i),
-            (AnyKeyed::U64(s), KeyVal::U(u)) => s.index_of(u),
-            (AnyKeyed::Str(s), KeyVal::S(x)) => s.index_of(x.as_str()),
-            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.index_of(b.as_slice()),
+            (AnyKeyed::I64(s), KeyRef::I(i)) => s.index_of(i),
+            (AnyKeyed::U64(s), KeyRef::U(u)) => s.index_of(u),
+            (AnyKeyed::Str(s), KeyRef::S(x)) => s.index_of(*x),
+            (AnyKeyed::Bytes(s), KeyRef::B(b)) => s.index_of(*b),
             _ => None,
         }
     }
@@ -200,6 +201,45 @@ fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
 /// Convert a key for a lookup: anything that could not be stored finds nothing.
 fn key_for_lookup(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<KeyVal> {
     key_for_store(kind, obj).ok()
+}
+
+/// A key for a lookup, borrowed from its Python object where it can be (a str or bytes key is not
+/// copied); `None` for an object that cannot be a key of this store (such a key is simply absent).
+#[derive(Clone, Copy)]
+enum KeyRef<'a> {
+    I(i64),
+    U(u64),
+    S(&'a str),
+    B(&'a [u8]),
+}
+
+#[inline(always)]
+fn key_ref<'a>(kind: KeyKind, obj: &'a Bound<'_, PyAny>) -> Option<KeyRef<'a>> {
+    // The common case first: an exact int that fits.
+    if obj.is_exact_instance_of::<pyo3::types::PyInt>() {
+        match kind {
+            KeyKind::I64 => {
+                if let Ok(i) = obj.extract::<i64>() {
+                    return Some(KeyRef::I(i));
+                }
+            }
+            KeyKind::U64 => {
+                if let Ok(u) = obj.extract::<u64>() {
+                    return Some(KeyRef::U(u));
+                }
+            }
+            KeyKind::Str | KeyKind::Bytes => return None,
+        }
+    }
+    match kind {
+        KeyKind::Str => obj.cast::<PyString>().ok()?.to_str().ok().map(KeyRef::S),
+        KeyKind::Bytes => obj.cast::<PyBytes>().ok().map(|b| KeyRef::B(b.as_bytes())),
+        KeyKind::I64 | KeyKind::U64 => match key_for_lookup(kind, obj)? {
+            KeyVal::I(i) => Some(KeyRef::I(i)),
+            KeyVal::U(u) => Some(KeyRef::U(u)),
+            KeyVal::S(_) | KeyVal::B(_) => None,
+        },
+    }
 }
 
 fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
@@ -470,7 +510,7 @@ impl PyKeyedStore {
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
-                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let k = key_ref(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = this.member_index(&t.get_item(1)?)?;
                 let got = this.with(|ks| {
                     let slot = ks
@@ -491,7 +531,7 @@ impl PyKeyedStore {
                 };
             }
         }
-        let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k = key_ref(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         // The slot and its generation in one borrow of the store.
         let (slot, generation) = this.with(|ks| {
             let slot = ks
@@ -516,7 +556,7 @@ impl PyKeyedStore {
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
-                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let k = key_ref(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = self.member_index(&t.get_item(1)?)?;
                 let ty = self.h.data.schema.member(m).py()?.ty();
                 let val = member_value(value, ty)?;
@@ -546,7 +586,7 @@ impl PyKeyedStore {
 
     /// Whether `key` is present (a key of the wrong type is simply absent).
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Some(k) = key_for_lookup(self.key_kind, key) else {
+        let Some(k) = key_ref(self.key_kind, key) else {
             return Ok(false);
         };
         self.with(|ks| Ok(ks.index_of(&k).is_some()))
@@ -613,8 +653,7 @@ impl PyKeyedStore {
 
     /// The slot index of `key` (`KeyError` if absent).
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let k =
-            key_for_lookup(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k = key_ref(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         self.with(|ks| {
             ks.index_of(&k)
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))

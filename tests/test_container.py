@@ -193,7 +193,7 @@ def test_array_row_from_any_sequence(s: Any) -> None:
 @pytest.mark.parametrize(
     ("row", "exc"),
     [("abc", TypeError), (b"abc", TypeError), (range(2), ValueError), ({1, 2, 3}, TypeError),
-     (np.array([[1, 2, 3]]), TypeError), (np.int64(3), TypeError), ([1, 2], ValueError), ([1, 2, 3, 4], ValueError), ([1, 2, 40000], OverflowError), ([1, 2, 3.5], TypeError),
+     (np.array([[1, 2, 3]]), ValueError), (np.zeros((3, 1)), ValueError), (np.int64(3), TypeError), ([1, 2], ValueError), ([1, 2, 3, 4], ValueError), ([1, 2, 40000], OverflowError), ([1, 2, 3.5], TypeError),
      (5, TypeError), (None, TypeError)],
 )
 def test_array_row_bad_value_changes_nothing(s: Any, row: Any, exc: type[Exception]) -> None:

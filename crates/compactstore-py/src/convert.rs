@@ -141,6 +141,14 @@ fn sequence_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
     } else if obj.hasattr("__array__")? && obj.hasattr("tolist")? {
+        // An array of the wrong shape is a wrong length, as for numpy: `ValueError`.
+        if let Ok(ndim) = obj.getattr("ndim").and_then(|n| n.extract::<usize>()) {
+            if ndim > 1 {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "expected a 1-d array for an array member, got {ndim} dimensions"
+                )));
+            }
+        }
         let list = obj.call_method0("tolist")?;
         let l = list
             .cast::<PyList>()

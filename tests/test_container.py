@@ -859,3 +859,14 @@ def test_a_chunk_member_is_a_zero_copy_view_and_pins_the_chunks() -> None:
     assert b.tolist() == [0, 0]
     with pytest.raises(BufferError):
         d.reset(4)
+
+
+def test_element_index_of_a_scalar_member_is_too_many_indices(s: Any) -> None:
+    before = columns(s)
+    for name in ("i64", "f32", "flag"):
+        with pytest.raises(IndexError, match="too many indices"):
+            s[name][1, 0]
+        with pytest.raises(IndexError, match="too many indices"):
+            s[name][1, 0] = 1
+    assert columns(s) == before
+    assert s.vec[1, 2] == 2  # an Array member's elements

@@ -426,6 +426,16 @@ impl PyContainer {
         self.ty.dtype().ok_or_else(|| not_numeric(&self.ty))
     }
 
+    /// `m[i, k]` of a scalar member: `IndexError`, as numpy's "too many indices".
+    fn refuse_scalar_element(&self) -> PyResult<()> {
+        if matches!(self.ty, MemberType::Scalar(_)) {
+            return Err(PyIndexError::new_err(
+                "too many indices: m[i, k] is for Array members, and this member is a scalar",
+            ));
+        }
+        Ok(())
+    }
+
     fn refuse_read_only(&self, py: Python<'_>) -> PyResult<()> {
         if self.read_only {
             return Err(PyTypeError::new_err(format!(
@@ -615,6 +625,7 @@ impl PyContainer {
         match parse_key(key)? {
             Key::One(i) => self.get_one(py, i),
             Key::Element(i, k) => {
+                self.refuse_scalar_element()?;
                 let v = self.h.read(|v| {
                     on!(v, s => {
                         let i = normalize_index(i, s.size())?;
@@ -658,6 +669,7 @@ impl PyContainer {
         match parse_key(key)? {
             Key::One(i) => self.set_one(py, i, value),
             Key::Element(i, k) => {
+                self.refuse_scalar_element()?;
                 self.refuse_read_only(py)?;
                 let val = scalar_value(value)?;
                 self.h.write(false, |mut v| {

@@ -870,3 +870,22 @@ def test_element_index_of_a_scalar_member_is_too_many_indices(s: Any) -> None:
             s[name][1, 0] = 1
     assert columns(s) == before
     assert s.vec[1, 2] == 2  # an Array member's elements
+
+
+def test_an_array_of_length_one_is_an_array_everywhere() -> None:
+    class One(cs.StaticStore):
+        a: cs.Array(cs.u8, 1)  # type: ignore[valid-type]
+
+    for s in (One(2), cs.DynamicStore(One, log2size=1)):
+        i = s.add(a=[5])
+        for got in (s.a[i], s.entry(i)["a"]):
+            assert isinstance(got, np.ndarray) and got.tolist() == [5]
+        s.a[i] = [7]
+        s.a[i, 0] += 1
+        assert s.a[i].tolist() == [8]
+        with pytest.raises(TypeError):
+            s.a[i] = 5  # a row is a sequence
+        assert s.a[i].tolist() == [8]
+    pool = cs.KeyedStore(One)
+    pool[1] = {"a": [3]}
+    assert isinstance(pool[1, "a"], np.ndarray) and pool[1]["a"].tolist() == [3]

@@ -184,3 +184,21 @@ def test_an_eq_that_uses_the_store_does_not_meet_a_busy_store(kind: str) -> None
     e = put(s, kind, Peek())
     assert len(s.find("obj", object())) == 1
     assert e == {"ref": 0, "obj": object()}
+
+
+def test_deepcopy_of_a_store_an_object_member_refers_back_to(kind: str) -> None:
+    s = make(kind)
+
+    class Back:
+        def __init__(self, store: Any) -> None:
+            self.store = store
+
+    e = put(s, kind, None)
+    key = e.key if kind == "keyed" else e.index
+    if kind == "keyed":
+        s[key, "obj"] = Back(s)
+    else:
+        s.obj[key] = Back(s)
+    c = copy.deepcopy(s)
+    back = c[key, "obj"] if kind == "keyed" else c.obj[key]
+    assert isinstance(back, Back) and back.store is c  # memo: the copy, not a second copy

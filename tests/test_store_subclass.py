@@ -1,5 +1,6 @@
 """Subclasses of a store type: they keep the members; a class attribute gives a member a new default."""
 
+import numpy as np
 import pytest
 
 import compactstore as cs
@@ -195,3 +196,23 @@ def test_members_are_class_descriptors_and_lookup_stays_cpythons() -> None:
     assert G.ref.__get__(other, G)[0] == 9
     with pytest.raises(KeyError):
         G.fitness.__get__(other, G)
+
+
+def test_a_member_named_like_a_metaclass_attribute_is_still_a_member() -> None:
+    class M(cs.StaticStore):
+        mro: cs.i64  # `type` has an attribute `mro`; instances of M do not
+
+    s = M(2)
+    i = s.add(mro=4)
+    assert s.mro[i] == 4 and s.mro.name == "mro"
+    s.mro = 5  # the shorthand
+    assert s["mro"][i] == 5
+    d = cs.DynamicStore(M)
+    d.add(mro=1)
+    d.mro = 2
+    assert d.mro[0] == 2
+
+
+def test_object_member_default_check_does_not_compare_with_eq() -> None:
+    with pytest.raises(TypeError, match="default is None"):
+        cs.make_store("Bad", {"o": cs.Member(cs.Object, default=np.zeros(3))})

@@ -301,7 +301,7 @@ def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tu
     if default is None and not dtype.startswith("optional[") and dtype != "object":
         tname = getattr(spec, "__name__", repr(spec))
         raise TypeError(f"member {name!r}: None is not a value of {tname} (use cs.Optional({tname}))")
-    if dtype == "object" and default not in (None, Member._NO_DEFAULT):
+    if dtype == "object" and default is not None and default is not Member._NO_DEFAULT:
         raise TypeError(
             f"member {name!r}: a cs.Object member's default is None (one default object would be shared by "
             "every entry)"
@@ -318,11 +318,14 @@ def _annotations(cls: type) -> dict[str, Any]:
     annotations``) are evaluated in the class's module and namespace; ``ClassVar`` annotations are not
     members."""
     out = {}
+    namespaces: tuple[dict[str, Any], dict[str, Any]] | None = None
     for name, spec in cls.__dict__.get("__annotations__", {}).items():
         if isinstance(spec, str):
-            module = sys.modules.get(cls.__module__)
+            if namespaces is None:
+                module = sys.modules.get(cls.__module__)
+                namespaces = (dict(vars(module)) if module else {}, dict(vars(cls)))
             try:
-                spec = eval(spec, dict(vars(module)) if module else {}, dict(vars(cls)))  # noqa: S307
+                spec = eval(spec, *namespaces)  # noqa: S307
             except Exception as e:
                 raise TypeError(
                     f"{cls.__name__}.{name}: cannot evaluate the annotation {spec!r} ({e}); names it uses must "
@@ -331,12 +334,6 @@ def _annotations(cls: type) -> dict[str, Any]:
         if not _is_classvar(spec):
             out[name] = spec
     return out
-
-
-def _members_from_class(cls: type) -> list[tuple[str, str, int, Any, bool]]:
-    return [
-        _member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)) for name, spec in _annotations(cls).items()
-    ]
 
 
 class StaticStore(_NativeStaticStore):
@@ -368,12 +365,14 @@ class StaticStore(_NativeStaticStore):
                 for name, dtype, length, default, read_only in parent
             ]
         else:
-            members = _members_from_class(cls)
+            members = [_member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)) for name, spec in own.items()]
         schema = Schema(members)
         for m, name in enumerate(schema.names()):
             if name in cls.__dict__:
                 delattr(cls, name)  # the default moved into the schema; `s.name` is the container
-            if not hasattr(cls, name):  # a method or property of the same name comes first
+            # A method or property of the same name (defined by the class or a base, not the metaclass)
+            # comes first: that member is reached with s[name].
+            if not any(name in k.__dict__ for k in cls.__mro__):
                 setattr(cls, name, MemberAttr(name, m))
         cls._cs_members = members
         cls._cs_schema = schema

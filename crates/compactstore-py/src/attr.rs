@@ -78,3 +78,16 @@ pub fn generic_set(
         Ok(())
     }
 }
+
+/// Whether a class in the method resolution order of `obj`'s type defines `name` (a method, property or
+/// other class attribute — the type's own attributes, not its metaclass's, which `hasattr(type, name)`
+/// would also see).
+pub fn type_defines(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<bool> {
+    let py = obj.py();
+    for k in obj.get_type().getattr(pyo3::intern!(py, "__mro__"))?.try_iter()? {
+        if k?.getattr(pyo3::intern!(py, "__dict__"))?.contains(name)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

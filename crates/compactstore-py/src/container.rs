@@ -14,7 +14,7 @@ use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::IntoPy;
 use crate::on;
-use crate::shared::{Handle, Inner, View, ViewMut};
+use crate::shared::{Handle, Inner, ViewMut};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
@@ -28,13 +28,6 @@ pub struct PyContainer {
     /// The store object this view came from, kept alive (and visible to the garbage collector) while
     /// the view lives, so the store's object members are never cleared under it.
     owner: Py<PyAny>,
-}
-
-/// What `get_one` read: a scalar straight from its column (already a Python object), or a `Value` (other
-/// member types).
-enum Read<'py> {
-    Object(Bound<'py, PyAny>),
-    Value(Value),
 }
 
 /// A scalar of a numeric column, without going through [`Value`]: the fast paths of `m[i]` and `m[i] = v`.
@@ -147,7 +140,7 @@ pub(crate) fn read_scalar<'py, S: Store>(
     let (c, o) = s.locate(i)?;
     match s.chunks().get(c).map(|chunk| chunk.column(m)).transpose()? {
         Some(col) => Ok(match col.as_fixed() {
-            Some(f) if f.width() == 1 => read_object(py, f, o),
+            Some(f) if matches!(f.ty(), MemberType::Scalar(_)) => read_object(py, f, o),
             _ => None,
         }),
         None => Ok(None),
@@ -185,7 +178,11 @@ fn read_object<'py>(py: Python<'py>, f: &FixedColumn, o: usize) -> Option<Bound<
 /// Write `r` at slot `o` of member `m` of `s` if it is a width-1 numeric column of `r`'s dtype; `false`
 /// (nothing written) otherwise.
 pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> compactstore::Result<bool> {
-    let Some(f) = s.column_mut(m)?.as_fixed_mut().filter(|f| f.width() == 1) else {
+    let Some(f) = s
+        .column_mut(m)?
+        .as_fixed_mut()
+        .filter(|f| matches!(f.ty(), MemberType::Scalar(_)))
+    else {
         return Ok(false);
     };
     macro_rules! put {
@@ -332,34 +329,18 @@ impl PyContainer {
     /// The hot path, shared by `__getitem__` and the hand-written slot in `fastpath.rs`.
     pub(crate) fn get_one<'py>(&self, py: Python<'py>, i: i64) -> PyResult<Bound<'py, PyAny>> {
         let m = self.m;
-        // The hot path: resolve the chunk and offset once, read the scalar straight from its column.
-        let v = self.h.read(|v| {
-            let (chunk, o) = match v {
-                View::Static(s) => (s, normalize_index(i, s.size())?),
-                View::Dynamic(d) => {
-                    let (c, o) = d.locate(normalize_index(i, d.size())?)?;
-                    (
-                        d.chunks().get(c).ok_or(Error::IndexOutOfRange {
-                            index: i,
-                            len: d.size(),
-                        })?,
-                        o,
-                    )
+        let got = self.h.read(|v| {
+            on!(v, s => {
+                let i = normalize_index(i, s.size())?;
+                match read_scalar(py, s, i, m)? {
+                    Some(obj) => Ok(Ok(obj)),
+                    None => s.get(i, m).map(Err),
                 }
-            };
-            // The Python int/float is made here, under the borrow (making one runs no Python code): handing
-            // a `Raw` out through the `Result`s costs more than the read (partial copies of the enum).
-            match chunk.column(m)?.as_fixed() {
-                Some(f) if f.width() == 1 => Ok(match read_object(py, f, o) {
-                    Some(obj) => Read::Object(obj),
-                    None => Read::Value(f.get_element(o, 0)?),
-                }),
-                _ => Ok(Read::Value(chunk.get(o, m)?)),
-            }
+            })
         })?;
-        match v {
-            Read::Object(obj) => Ok(obj),
-            Read::Value(v) => to_object(py, v, self.ty.values_dtype()),
+        match got {
+            Ok(obj) => Ok(obj),
+            Err(v) => to_object(py, v, self.ty.values_dtype()),
         }
     }
 
@@ -370,7 +351,10 @@ impl PyContainer {
         // The common case without a `Value`: an exact int or float that fits a numeric member as it is,
         // at an index in range, in a static or dynamic store. Anything else — and so every refusal, with
         // its error — takes the generic path below.
-        if let Some(r) = self.ty.dtype().and_then(|d| Raw::of(value, d)) {
+        if let Some(r) = match self.ty {
+            MemberType::Scalar(d) => Raw::of(value, d),
+            _ => None,
+        } {
             let done = self.h.write(false, |v| match v {
                 ViewMut::Static(s) => match normalize_index(i, s.size()) {
                     Ok(o) => write_raw(s, m, o, r),
@@ -396,7 +380,7 @@ impl PyContainer {
         // Read-only was refused above; a keyed store's writes go through it so they mark the key modified.
         fn put(s: &mut StaticStore, o: usize, m: usize, val: &Value) -> compactstore::Result<()> {
             match s.column_mut(m)?.as_fixed_mut() {
-                Some(f) if f.width() == 1 => f.set_element(o, 0, val),
+                Some(f) if matches!(f.ty(), MemberType::Scalar(_)) => f.set_element(o, 0, val),
                 _ => s.set(o, m, val),
             }
         }

@@ -277,13 +277,12 @@ pub struct PyKeyedStore {
 }
 
 impl PyKeyedStore {
-    fn copy_with<'py>(
-        slf: &Bound<'py, Self>,
-        memo: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    /// A new keyed store of the same type with a copy of this one's data (object members hold the same
+    /// objects, with references of their own).
+    fn copy_with<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let kwargs = PyDict::new(py);
-        kwargs.set_item("_copy_of", (slf, memo))?;
+        kwargs.set_item("_copy_of", slf)?;
         slf.get_type()
             .call((slf.get().store_type.bind(py),), Some(&kwargs))
     }
@@ -385,10 +384,10 @@ impl PyKeyedStore {
         _keys: Option<&Bound<'_, PyAny>>,
         _columns: Option<Vec<(String, PyReadonlyArray1<'_, u8>)>>,
         _values: Option<Vec<(String, Bound<'_, PyList>)>>,
-        _copy_of: Option<(Bound<'_, PyKeyedStore>, Option<Bound<'_, PyAny>>)>,
+        _copy_of: Option<Bound<'_, PyKeyedStore>>,
     ) -> PyResult<Self> {
         let py = store_type.py();
-        if let Some((src, memo)) = _copy_of {
+        if let Some(src) = _copy_of {
             // `copy()` / `copy.deepcopy()`: the same keys, entries and modified marks in new buffers.
             let this = src.get();
             let inner = this.with(|ks| Ok(ks.clone()))?;
@@ -405,7 +404,7 @@ impl PyKeyedStore {
                 chunk: None,
                 chunk_uid: 0,
             };
-            crate::store::own_objects(py, &h, memo.as_ref())?;
+            crate::store::own_objects(py, &h, None)?;
             return Ok(PyKeyedStore {
                 h,
                 key_kind: this.key_kind,
@@ -799,17 +798,21 @@ impl PyKeyedStore {
     /// An independent keyed store with the same keys, entries and modified marks (object members'
     /// objects are shared, as `dict.copy()` shares values).
     fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy_with(slf, None)
+        Self::copy_with(slf)
     }
 
     /// `copy.copy(pool)`: the same as `pool.copy()`.
     fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy_with(slf, None)
+        Self::copy_with(slf)
     }
 
     /// `copy.deepcopy(pool)`: `pool.copy()` with object members' objects deep-copied.
     fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy_with(slf, Some(memo))
+        let copy = Self::copy_with(slf)?;
+        // Registered before the objects are deep-copied, as `copy.deepcopy` expects (see `PyStore`).
+        memo.set_item(slf.as_ptr() as usize, &copy)?;
+        crate::store::own_objects(slf.py(), &copy.cast::<PyKeyedStore>()?.get().h, Some(memo))?;
+        Ok(copy)
     }
 
     fn __reduce__(&self) -> PyResult<()> {

@@ -335,7 +335,9 @@ impl PyStore {
         name: &Bound<'_, PyString>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        if slf.get().h.data.member_of(name.as_any()).is_ok() && !slf.get_type().hasattr(name)? {
+        if slf.get().h.data.member_of(name.as_any()).is_ok()
+            && !crate::attr::type_defines(slf.as_any(), name)?
+        {
             return slf.as_any().set_item(name, value);
         }
         crate::attr::generic_set(slf.as_any(), name, Some(value))
@@ -343,7 +345,9 @@ impl PyStore {
 
     /// `del s.name`: members cannot be deleted (`AttributeError`); other names as for any object.
     fn __delattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<()> {
-        if slf.get().h.data.member_of(name.as_any()).is_ok() && !slf.get_type().hasattr(name)? {
+        if slf.get().h.data.member_of(name.as_any()).is_ok()
+            && !crate::attr::type_defines(slf.as_any(), name)?
+        {
             return Err(pyo3::exceptions::PyAttributeError::new_err(format!(
                 "cannot delete member {:?} of a store",
                 name.to_str()?
@@ -461,6 +465,9 @@ impl PyStore {
     /// `copy.deepcopy(s)`: `s.copy()` with object members' objects deep-copied.
     fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let copy = slf.call_method0("copy")?;
+        // Registered first, as `copy.deepcopy` expects: an object member referring back to this store
+        // deep-copies to the copy, not to a second copy.
+        memo.set_item(slf.as_ptr() as usize, &copy)?;
         own_objects(slf.py(), &copy.cast::<PyStore>()?.get().h, Some(memo))?;
         Ok(copy)
     }

@@ -106,6 +106,20 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
     }
 }
 
+/// [`member_value`], checked against the member type (so a write of it cannot fail): what a caller that
+/// must change nothing on a refused value converts with. A scalar taken by the typed fast path is known
+/// to fit and is not checked again.
+pub fn checked_member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
+    if let MemberType::Scalar(d) = ty {
+        if let Some(r) = crate::container::Raw::of(obj, *d) {
+            return Ok(r.to_value());
+        }
+    }
+    let v = member_value(obj, ty)?;
+    ty.canonical(&v).map_err(crate::error::to_py)?;
+    Ok(v)
+}
+
 /// [`scalar_value`] for a member of dtype `d`: a float member also takes a Python int beyond `u64` (as
 /// `float(i)` does; one beyond `f64` still raises `OverflowError`), since a float member takes ints.
 fn typed_scalar_value(obj: &Bound<'_, PyAny>, d: Dtype) -> PyResult<Value> {

@@ -132,7 +132,8 @@ impl PyEntry {
             return Ok(v);
         }
         if slf.get().h.data.member_of(name.as_any()).is_err() {
-            return Err(crate::attr::missing(slf.as_any(), name));
+            // A bare AttributeError: PyO3 passes it to `__getattr__`, which makes the message.
+            return Err(PyAttributeError::new_err(()));
         }
         slf.get().__getitem__(slf.py(), name.as_any())
     }

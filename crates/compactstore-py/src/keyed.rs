@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{member_value, object_of, scalar_value, to_object};
+use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
 use crate::schema::PySchema;
@@ -329,16 +329,7 @@ impl PyKeyedStore {
             {
                 return Ok(());
             }
-            // An exact int or float that fits a numeric member as it is needs no further check.
-            if let compactstore::MemberType::Scalar(d) = ty {
-                if let Some(r) = crate::container::Raw::of(v, *d) {
-                    out.push((m, r.to_value()));
-                    return Ok(());
-                }
-            }
-            let val = member_value(v, ty)?;
-            ty.canonical(&val).py()?;
-            out.push((m, val));
+            out.push((m, checked_member_value(v, ty)?));
             Ok(())
         };
         if let Ok(d) = mapping.cast::<PyDict>() {
@@ -391,14 +382,7 @@ impl PyKeyedStore {
             // `copy()` / `copy.deepcopy()`: the same keys, entries and modified marks in new buffers.
             let this = src.get();
             let inner = this.with(|ks| Ok(ks.clone()))?;
-            let names = this.h.data.names.iter().map(|n| n.clone_ref(py)).collect();
-            let aliases = this
-                .h
-                .data
-                .aliases
-                .iter()
-                .map(|(n, m)| (n.clone_ref(py), *m))
-                .collect();
+            let (names, aliases) = this.h.data.names_ref(py);
             let h = Handle {
                 data: Shared::new(Inner::Keyed(inner), names, aliases),
                 chunk: None,

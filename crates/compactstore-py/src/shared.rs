@@ -67,6 +67,14 @@ impl Shared {
         })
     }
 
+    /// The names and aliases, as new references (for a copy's `Shared`).
+    pub fn names_ref(&self, py: Python<'_>) -> crate::schema::NameRefs {
+        (
+            self.names.iter().map(|n| n.clone_ref(py)).collect(),
+            self.aliases.iter().map(|(n, m)| (n.clone_ref(py), *m)).collect(),
+        )
+    }
+
     /// The position of the member called `name`: by the name object's address first (interned names),
     /// then by its text. `KeyError` for an unknown member or a name that is not a `str`.
     #[inline]

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{member_value, object_of, scalar_value};
+use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
 use crate::schema::PySchema;
@@ -33,11 +33,14 @@ pub fn convert_members(
         }
         let m = h.data.member_of(k)?;
         let ty = schema.member(m).py()?.ty();
-        let v = member_value(val, ty)?;
-        if check {
-            ty.canonical(&v).py()?;
-        }
-        out.push((m, v));
+        out.push((
+            m,
+            if check {
+                checked_member_value(val, ty)?
+            } else {
+                member_value(val, ty)?
+            },
+        ));
         Ok(())
     };
     if let Some(mapping) = mapping {
@@ -319,7 +322,8 @@ impl PyStore {
             .h
             .data
             .member_of(name.as_any())
-            .map_err(|_| crate::attr::missing(slf.as_any(), name))?;
+            // A bare AttributeError: PyO3 passes it to `__getattr__`, which makes the message.
+            .map_err(|_| pyo3::exceptions::PyAttributeError::new_err(()))?;
         Ok(Bound::new(slf.py(), Self::container(slf, m)?)?.into_any())
     }
 
@@ -631,13 +635,7 @@ fn copied(
 ) -> PyResult<Handle> {
     let h = &src.get().h;
     let inner = h.read(pick)?;
-    let names = h.data.names.iter().map(|n| n.clone_ref(src.py())).collect();
-    let aliases = h
-        .data
-        .aliases
-        .iter()
-        .map(|(n, m)| (n.clone_ref(src.py()), *m))
-        .collect();
+    let (names, aliases) = h.data.names_ref(src.py());
     let copy = Handle {
         data: Shared::new(inner, names, aliases),
         chunk: None,

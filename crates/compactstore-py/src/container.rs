@@ -51,8 +51,14 @@ impl Raw {
     /// float dtype) that fits as it is; `None` for anything else — bools, subclasses, numpy scalars,
     /// out-of-range ints, a float beyond f32 — which the generic conversion handles (and refuses).
     pub(crate) fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Raw> {
-        if obj.is_exact_instance_of::<PyInt>() {
-            Some(match d {
+        let is_bool = obj.is_exact_instance_of::<PyBool>();
+        if d == Dtype::Bool {
+            // bool_ takes bools only (and numpy bools, through the generic path).
+            return is_bool.then(|| Raw::Bool(obj.is(PyBool::new(obj.py(), true))));
+        }
+        // A bool counts as an int wherever an int is taken.
+        if is_bool || obj.is_exact_instance_of::<PyInt>() {
+            return Some(match d {
                 Dtype::I8 => Raw::I8(obj.extract().ok()?),
                 Dtype::I16 => Raw::I16(obj.extract().ok()?),
                 Dtype::I32 => Raw::I32(obj.extract().ok()?),
@@ -61,11 +67,18 @@ impl Raw {
                 Dtype::U16 => Raw::U16(obj.extract().ok()?),
                 Dtype::U32 => Raw::U32(obj.extract().ok()?),
                 Dtype::U64 => Raw::U64(obj.extract().ok()?),
-                _ => return None,
-            })
-        } else if obj.is_exact_instance_of::<PyFloat>() {
+                // An int into a float member, as `float(i)` rounds it (an i64 never overflows f32); a
+                // bigger int takes the generic path.
+                #[allow(clippy::cast_precision_loss)]
+                Dtype::F64 => Raw::F64(obj.extract::<i64>().ok()? as f64),
+                #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+                Dtype::F32 => Raw::F32(obj.extract::<i64>().ok()? as f64 as f32),
+                Dtype::Bool => return None,
+            });
+        }
+        if obj.is_exact_instance_of::<PyFloat>() {
             let x: f64 = obj.extract().ok()?;
-            match d {
+            return match d {
                 Dtype::F64 => Some(Raw::F64(x)),
                 // As the generic path converts; a finite value that overflows f32 is its error to raise.
                 #[allow(clippy::cast_possible_truncation)]
@@ -74,10 +87,9 @@ impl Raw {
                     (x.is_finite() && y.is_finite()).then_some(Raw::F32(y))
                 }
                 _ => None,
-            }
-        } else {
-            None
+            };
         }
+        None
     }
 
     /// The same scalar as a [`Value`] (already in range for its dtype).
@@ -207,6 +219,7 @@ pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> comp
         (Dtype::U64, Raw::U64(v)) => put!(u64, v),
         (Dtype::F32, Raw::F32(v)) => put!(f32, v),
         (Dtype::F64, Raw::F64(v)) => put!(f64, v),
+        (Dtype::Bool, Raw::Bool(v)) => put!(u8, u8::from(v)),
         _ => false,
     })
 }

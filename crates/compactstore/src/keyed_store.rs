@@ -712,7 +712,6 @@ impl<K: Key> KeyedStore<K> {
         values: &[(usize, &[Value])],
     ) -> Result<KeyedStore<K>> {
         let n = keys.len();
-        let mut canonical = Vec::with_capacity(values.len());
         for &(m, vals) in values {
             if vals.len() != n {
                 return Err(Error::WrongLength {
@@ -721,14 +720,13 @@ impl<K: Key> KeyedStore<K> {
                 });
             }
             let ty = schema.member(m)?.ty();
-            canonical.push((
-                m,
-                vals.iter().map(|v| ty.canonical(v)).collect::<Result<Vec<_>>>()?,
-            ));
+            for v in vals {
+                ty.canonical(v)?;
+            }
         }
         let mut ks = KeyedStore::<K>::from_bytes(schema, log2size, keys, columns)?;
         // Checked above, so these writes succeed (a chunk's data buffer past u32::MAX bytes aside).
-        for (m, vals) in canonical {
+        for &(m, vals) in values {
             for (i, v) in vals.iter().enumerate() {
                 ks.store.write(i, m, v)?;
             }

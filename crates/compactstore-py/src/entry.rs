@@ -212,6 +212,11 @@ impl PyEntry {
                 }
                 Ok::<(), Error>(())
             })?;
+            match &mut v {
+                crate::shared::ViewMut::Static(s) => s.reserve_writes(self.slot, &values)?,
+                crate::shared::ViewMut::Dynamic(d) => d.reserve_writes(self.slot, &values)?,
+                crate::shared::ViewMut::Keyed(k) => k.reserve_writes(self.slot, &values)?,
+            }
             for (m, val) in &values {
                 v.set(self.slot, *m, val)?;
             }

@@ -52,6 +52,11 @@ enum KeyKind {
 }
 
 impl AnyKeyed {
+    /// See [`KeyedStore::reserve_writes`].
+    pub fn reserve_writes(&mut self, slot: usize, values: &[(usize, Value)]) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.reserve_writes(slot, values))
+    }
+
     /// See [`KeyedStore::replace_object`].
     pub fn replace_object(
         &mut self,

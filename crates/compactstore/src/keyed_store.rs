@@ -887,6 +887,14 @@ impl<K: Key> KeyedStore<K> {
         self.store.take_objects()
     }
 
+    /// See [`Store::reserve_writes`]: make room for writing the checked `values` at `slot` one by one.
+    ///
+    /// # Errors
+    /// As [`Store::reserve_writes`].
+    pub fn reserve_writes(&mut self, slot: usize, values: &[(usize, Value)]) -> Result<()> {
+        self.store.reserve_writes(slot, values)
+    }
+
     /// Put `obj` in object member `m` of occupied slot `slot` without it counting as a write (no modified
     /// mark; read-only members too): how the Python bindings give a copied store references of its own.
     ///
@@ -979,6 +987,8 @@ impl<K: Key> KeyedStore<K> {
 
     /// Reset every member of occupied `slot` to its default, then write `values` (already checked).
     fn rewrite(&mut self, slot: usize, values: &[(usize, Value)]) -> Result<()> {
+        // The one allocation a checked write may need, before anything is written.
+        self.store.reserve_writes(slot, values)?;
         let schema = Arc::clone(self.store.schema());
         let mut given = vec![false; schema.len()];
         for (m, _) in values {
@@ -1079,6 +1089,7 @@ impl<K: Key> KeyedStore<K> {
                 });
             }
         }
+        self.store.reserve_writes(slot, values)?;
         for (m, v) in values {
             self.store.write(slot, *m, v)?;
         }
@@ -1112,15 +1123,18 @@ impl<K: Key> KeyedStore<K> {
 
     /// Free the entry at occupied `slot`: table, key column, dirty bit, store.
     fn remove_slot(&mut self, slot: usize) -> Option<()> {
-        let raw = self.keys.raw(slot)?;
-        let h = self.hash(raw);
+        let h = self.hash(self.keys.raw(slot)?);
         let t = u32::try_from(slot).ok()?;
-        let entry = self.table.find_entry(h, |&s| s == t).ok()?;
-        entry.remove();
+        // The store first: freeing a slot can fail (a chunk's per-slot generations are allocated by its
+        // first free), and then nothing has changed. The table finds the slot through the key column,
+        // which is still intact.
+        self.store.remove(slot).ok()?;
+        if let Ok(entry) = self.table.find_entry(h, |&s| s == t) {
+            entry.remove();
+        }
         self.keys.erase(slot);
         clear_bit(&mut self.dirty, slot);
-        // Invariant: the table holds only occupied slots, so this cannot fail.
-        self.store.remove(slot).ok()
+        Some(())
     }
 
     /// Remove the entry of `key` and return the slot it held (now free), or `None` if absent. The slot's

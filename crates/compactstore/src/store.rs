@@ -202,6 +202,21 @@ pub trait Store {
         chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set(o, v)
     }
 
+    /// Make room for writing `values` (`(member, value)` pairs, already checked) at slot `i` — a chunk's
+    /// interned codes may need to widen — so that writing them one by one cannot fail halfway. Changes no
+    /// value.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`], and [`Error::InvalidArgument`] if the room cannot be allocated.
+    fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
+        let (c, _) = self.locate(i)?;
+        let chunk = chunk_mut(self.chunks_mut(), c)?;
+        for (m, v) in values {
+            chunk.column_mut(*m)?.reserve_for(v)?;
+        }
+        Ok(())
+    }
+
     /// Allocate a slot with [`Store::next_index`] and write `values` (`(member, value)` pairs, read-only
     /// members included). Every value is checked first: on any error nothing is allocated or written.
     ///

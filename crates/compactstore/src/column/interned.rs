@@ -117,6 +117,14 @@ impl Dictionary {
             + self.table.allocation_size()
     }
 
+    /// The code the next new value will get.
+    fn next_code(&self) -> u32 {
+        match self.free.last() {
+            Some(&c) => c,
+            None => u32::try_from(self.values.len() + 1).unwrap_or(NONE_CODE - 1),
+        }
+    }
+
     /// Whether a new value could be interned (a code is free or can be made).
     fn has_room(&self) -> bool {
         !self.free.is_empty() || self.values.len() < (NONE_CODE - 1) as usize
@@ -447,6 +455,21 @@ impl InternedColumn {
         Ok(())
     }
 
+    /// Widen this chunk's codes, if needed, so that writing `v` needs no allocation: a caller writing
+    /// several checked values (one entry's members) reserves first, so the writes cannot fail halfway.
+    /// Changes no value.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a value of the wrong kind; [`Error::InvalidArgument`] if the wider codes
+    /// cannot be allocated.
+    pub fn reserve_for(&mut self, v: &Value) -> Result<()> {
+        let code = match self.code_of(v)? {
+            Some(c) => c,
+            None => read(&self.dict).next_code(),
+        };
+        self.fit(code)
+    }
+
     /// Put the default back at `slot`, releasing the old value. O(1).
     ///
     /// # Errors
@@ -671,6 +694,30 @@ mod tests {
             (Value::Null, Value::from("v2"), Value::from("v69999"))
         );
         check(&[&c, &d]);
+    }
+
+    #[test]
+    fn reserve_for_widens_before_the_write_and_changes_no_value() {
+        let mut c = InternedColumn::try_new(VarKind::Str, false, 300, &Value::from(""), None).unwrap();
+        for i in 0..254 {
+            c.set(i, &Value::Str(format!("v{i}"))).unwrap();
+        }
+        assert_eq!(c.code_width(), 1);
+        c.reserve_for(&Value::from("v3")).unwrap(); // an existing value: code 4 fits
+        c.reserve_for(&Value::from("")).unwrap(); // the default
+        assert_eq!(c.code_width(), 1);
+        c.reserve_for(&Value::from("new")).unwrap(); // would get code 255
+        assert_eq!(c.code_width(), 2);
+        assert_eq!(read(c.dictionary()).len(), 254, "reserving interns nothing");
+        assert_eq!(
+            (c.get(0).unwrap(), c.get(254).unwrap()),
+            (Value::from("v0"), Value::from(""))
+        );
+        assert!(matches!(
+            c.reserve_for(&Value::Int(1)),
+            Err(Error::WrongType { .. })
+        ));
+        check(&[&c]);
     }
 
     #[test]

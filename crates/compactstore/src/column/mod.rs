@@ -140,6 +140,18 @@ impl Column {
         }
     }
 
+    /// Make room for writing `v` (an interned member's codes may need to widen), so that a following
+    /// write of the checked `v` cannot fail for want of memory. Changes no value.
+    ///
+    /// # Errors
+    /// As [`InternedColumn::reserve_for`].
+    pub fn reserve_for(&mut self, v: &Value) -> Result<()> {
+        match self {
+            Column::Interned(c) => c.reserve_for(v),
+            _ => Ok(()),
+        }
+    }
+
     /// Put the default back in every slot, in place (the slot buffers stay where they are; data buffers
     /// are dropped and dictionary references released).
     pub fn reset_all(&mut self, default: &Value) {

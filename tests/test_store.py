@@ -976,3 +976,25 @@ def test_repr_of_a_released_chunk_says_so() -> None:
     assert "released" in repr(c)
     with pytest.raises(ValueError):
         len(c)
+
+
+def test_add_converts_mixed_records_in_one_pass_and_refuses_with_nothing_allocated() -> None:
+    class Rec(cs.StaticStore):
+        a: cs.i64
+        name: str
+        b: cs.f32
+        tags: cs.Interned(cs.Str)  # type: ignore[valid-type]
+        flag: bool
+
+    for s in (Rec(4), cs.DynamicStore(Rec, log2size=1)):
+        i = s.add({"a": 1, "name": "x" * 20, "b": 2, "tags": "t", "flag": True})  # raw, then Values
+        j = s.add({"name": "y", "a": 3}, b=1.5)
+        assert (s.a[i], s.name[i], s.b[i], s.tags[i], s.flag[i]) == (1, "x" * 20, 2.0, "t", True)
+        assert (s.a[j], s.name[j], s.b[j], s.flag[j]) == (3, "y", 1.5, False)
+        n = len(s)
+        for bad, exc in [({"a": 1, "name": "z", "nope": 1}, KeyError), ({"a": 1, "name": 5}, TypeError),
+                         ({"name": "z", "a": 2**70}, OverflowError), ({1: 2}, TypeError)]:
+            with pytest.raises(exc):
+                s.add(bad)
+            assert len(s) == n
+        s.validate()

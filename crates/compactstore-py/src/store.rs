@@ -81,15 +81,20 @@ fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
     Ok(())
 }
 
-/// The values of `add(mapping, **members)` as raw scalars when every one is an exact int or float that
-/// fits a numeric scalar member as it is (the common case: records of numbers), so `add` can write them
-/// without a `Value` each; `None` for anything else — another mapping type, an unknown member, any other
-/// member type or value — which takes the generic path (and its errors).
-fn raw_members(
+/// The values of `add(mapping, **members)`, converted in one pass: raw scalars while every value is an
+/// exact int, float or bool that fits a numeric scalar member as it is (records of numbers: `add` writes
+/// them without a `Value` each), else `Value`s. `None` when `mapping` is not a plain dict (the generic
+/// conversion takes any mapping or iterable of pairs).
+enum Converted {
+    Raw(Vec<(usize, crate::container::Raw)>),
+    Values(Vec<(usize, Value)>),
+}
+
+fn convert_for_add(
     h: &Handle,
     mapping: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Option<Vec<(usize, crate::container::Raw)>>> {
+) -> PyResult<Option<Converted>> {
     let dicts = match mapping {
         None => [None, kwargs],
         Some(m) if m.is_none() => [None, kwargs],
@@ -99,26 +104,40 @@ fn raw_members(
         },
     };
     let schema = &h.data.schema;
-    let mut out = Vec::with_capacity(dicts.iter().flatten().map(|d| d.len()).sum());
+    let n = dicts.iter().flatten().map(|d| d.len()).sum();
+    let mut raws = Vec::with_capacity(n);
+    let mut values: Option<Vec<(usize, Value)>> = None;
     for d in dicts.into_iter().flatten() {
         for (k, v) in d.iter() {
-            let Ok(m) = h.data.member_of(&k) else {
-                return Ok(None);
-            };
-            let raw = match schema.member(m).map(|x| x.ty()) {
-                Ok(MemberType::Scalar(dt)) => crate::container::Raw::of(&v, *dt),
-                _ => None,
-            };
-            match raw {
-                Some(r) => out.push((m, r)),
-                None => return Ok(None),
+            if !k.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err("member names are str"));
             }
+            let m = h.data.member_of(&k)?;
+            let ty = schema.member(m).py()?.ty();
+            if let Some(values) = values.as_mut() {
+                values.push((m, member_value(&v, ty)?));
+                continue;
+            }
+            if let MemberType::Scalar(dt) = ty {
+                if let Some(r) = crate::container::Raw::of(&v, *dt) {
+                    raws.push((m, r));
+                    continue;
+                }
+            }
+            // The first value the raw path cannot take: the rest are `Value`s.
+            let mut vals: Vec<(usize, Value)> = Vec::with_capacity(n);
+            vals.extend(raws.drain(..).map(|(m, r)| (m, r.to_value())));
+            vals.push((m, member_value(&v, ty)?));
+            values = Some(vals);
         }
     }
-    Ok(Some(out))
+    Ok(Some(match values {
+        Some(v) => Converted::Values(v),
+        None => Converted::Raw(raws),
+    }))
 }
 
-/// Allocate a slot and write `raws` (checked by [`raw_members`]: each fits its member).
+/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member).
 fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> compactstore::Result<usize> {
     let i = s.next_index()?;
     let (c, o) = s.locate(i)?;
@@ -224,16 +243,20 @@ impl PyStore {
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        if let Some(raws) = raw_members(&self.h, mapping, members)? {
-            return self.h.write(true, |v| match v {
-                crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
-                crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
-                crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
-                    "a keyed store allocates through its keys".into(),
-                )),
-            });
-        }
-        let values = convert_members(&self.h, mapping, members, false)?;
+        let values = match convert_for_add(&self.h, mapping, members)? {
+            Some(Converted::Raw(raws)) => {
+                return self.h.write(true, |v| match v {
+                    crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
+                    crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
+                    crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
+                        "a keyed store allocates through its keys".into(),
+                    )),
+                });
+            }
+            Some(Converted::Values(values)) => values,
+            None => convert_members(&self.h, mapping, members, false)?,
+        };
+        // The engine checks every value before it allocates.
         self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
     }
 

@@ -216,3 +216,30 @@ def test_a_member_named_like_a_metaclass_attribute_is_still_a_member() -> None:
 def test_object_member_default_check_does_not_compare_with_eq() -> None:
     with pytest.raises(TypeError, match="default is None"):
         cs.make_store("Bad", {"o": cs.Member(cs.Object, default=np.zeros(3))})
+
+
+def test_dynamic_stores_get_a_class_per_store_type_with_member_descriptors() -> None:
+    import gc
+    import weakref
+
+    from compactstore._native import MemberAttr
+
+    class G(cs.StaticStore):
+        ref: cs.i64
+        size_: cs.i64
+
+    a, b = cs.DynamicStore(G, log2size=1), cs.DynamicStore(G)
+    assert type(a) is type(b) and type(a).__name__ == "DynamicStore" and isinstance(a, cs.DynamicStore)
+    assert isinstance(type(a).__dict__["ref"], MemberAttr)
+    assert type(a).__getattribute__ is object.__getattribute__
+    i = a.add(ref=4)
+    assert (a.ref[i], a.size, type(a.copy()) is type(a), type(a.clone()) is type(a)) == (4, 2, True, True)
+    with pytest.raises(AttributeError, match="'DynamicStore' object has no attribute 'nope'"):
+        a.nope  # noqa: B018
+    with pytest.raises(TypeError):
+        cs.DynamicStore(int)  # type: ignore[arg-type]
+    # the per-type class does not keep its store type alive
+    ref = weakref.ref(G)
+    del G, a, b
+    gc.collect()
+    assert ref() is None

@@ -23,11 +23,13 @@ from collections.abc import MutableMapping
 import operator
 import sys
 import typing
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeAlias
 
 import numpy as np
 
-from compactstore._native import Container, DynamicStore, Entry, MemberAttr, Schema, Store, __version__
+from compactstore._native import Container, Entry, MemberAttr, Schema, Store, __version__
+from compactstore._native import DynamicStore as _NativeDynamicStore
 from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
 
@@ -367,15 +369,55 @@ class StaticStore(_NativeStaticStore):
         else:
             members = [_member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)) for name, spec in own.items()]
         schema = Schema(members)
-        for m, name in enumerate(schema.names()):
+        for name in schema.names():
             if name in cls.__dict__:
                 delattr(cls, name)  # the default moved into the schema; `s.name` is the container
-            # A method or property of the same name (defined by the class or a base, not the metaclass)
-            # comes first: that member is reached with s[name].
-            if not any(name in k.__dict__ for k in cls.__mro__):
-                setattr(cls, name, MemberAttr(name, m))
+        _member_descriptors(cls, schema)
         cls._cs_members = members
         cls._cs_schema = schema
+
+
+def _member_descriptors(cls: type, schema: Schema) -> None:
+    """Put a `MemberAttr` on `cls` for each member that no class in its MRO already names (a method or
+    property of the same name comes first: that member is reached with s[name])."""
+    for m, name in enumerate(schema.names()):
+        if not any(name in k.__dict__ for k in cls.__mro__):
+            setattr(cls, name, MemberAttr(name, m))
+
+
+class DynamicStore(_NativeDynamicStore):
+    """A store that grows by appending static stores (chunks) of ``2**log2size`` slots; existing data never
+    moves. ``DynamicStore(Genes, log2size=11)``.
+
+    Each store type gets its own subclass (made once, named ``DynamicStore``) that carries the type's
+    members as class descriptors, so ``d.fitness`` is a descriptor lookup and method calls keep CPython's
+    fast attribute path; ``isinstance(d, cs.DynamicStore)`` holds.
+    """
+
+    __slots__ = ()
+    __getattribute__ = object.__getattribute__
+
+    def __new__(cls, store_type: Any, log2size: Any = None, **kwargs: Any) -> DynamicStore:
+        if cls is DynamicStore:
+            cls = _dynamic_class(store_type)
+        return typing.cast(DynamicStore, super().__new__(cls, store_type, log2size, **kwargs))
+
+
+_DYNAMIC_CLASSES: weakref.WeakKeyDictionary[type, type[DynamicStore]] = weakref.WeakKeyDictionary()
+
+
+def _dynamic_class(store_type: Any) -> type[DynamicStore]:
+    """The `DynamicStore` subclass of `store_type`, with its member descriptors (made once per type)."""
+    if not (isinstance(store_type, type) and issubclass(store_type, StaticStore)):
+        return DynamicStore  # the native constructor explains what it takes
+    try:
+        return _DYNAMIC_CLASSES[store_type]
+    except KeyError:
+        pass
+    sub = type("DynamicStore", (DynamicStore,), {"__slots__": (), "__module__": __name__, "__qualname__": "DynamicStore"})
+    _member_descriptors(sub, store_type._cs_schema)
+    _DYNAMIC_CLASSES[store_type] = sub
+    return sub
 
 
 def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:

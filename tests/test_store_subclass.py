@@ -243,3 +243,30 @@ def test_dynamic_stores_get_a_class_per_store_type_with_member_descriptors() -> 
     del G, a, b
     gc.collect()
     assert ref() is None
+
+
+def test_a_user_subclass_of_dynamic_store_keeps_members_and_methods() -> None:
+    import gc
+    import weakref
+
+    class G(cs.StaticStore):
+        x: cs.i64
+
+    class H(cs.StaticStore):
+        y: cs.i64
+
+    class MyDyn(cs.DynamicStore):
+        def total(self) -> int:
+            return sum(self.x[i] for i in self.indices())
+
+    d = MyDyn(G, log2size=1)
+    d.add(x=2)
+    d.add(x=3)
+    assert isinstance(d, MyDyn) and type(d).__name__ == "MyDyn" and d.total() == 5 and d.x[1] == 3
+    assert type(d.copy()) is type(d) and type(d.clone()) is type(d)
+    other = type(cs.DynamicStore(G))(H)  # a per-type class asked for another store type
+    assert other.y.name == "y" and isinstance(other, cs.DynamicStore)
+    ref = weakref.ref(H)
+    del other, H
+    gc.collect()
+    assert ref() is None

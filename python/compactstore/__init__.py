@@ -389,35 +389,47 @@ class DynamicStore(_NativeDynamicStore):
     """A store that grows by appending static stores (chunks) of ``2**log2size`` slots; existing data never
     moves. ``DynamicStore(Genes, log2size=11)``.
 
-    Each store type gets its own subclass (made once, named ``DynamicStore``) that carries the type's
-    members as class descriptors, so ``d.fitness`` is a descriptor lookup and method calls keep CPython's
-    fast attribute path; ``isinstance(d, cs.DynamicStore)`` holds.
+    Each store type gets its own subclass (made once, named like the class it derives from) that carries
+    the type's members as class descriptors, so ``d.fitness`` is a descriptor lookup and method calls keep
+    CPython's fast attribute path; ``isinstance(d, cs.DynamicStore)`` holds. A user subclass of
+    ``DynamicStore`` gets the same, derived from it.
     """
 
     __slots__ = ()
     __getattribute__ = object.__getattribute__
+    #: A weak reference to the store type whose members this class carries (per-type subclasses only;
+    #: weak, so the class never keeps its store type alive).
+    _cs_for: ClassVar[Any] = None
 
     def __new__(cls, store_type: Any, log2size: Any = None, **kwargs: Any) -> DynamicStore:
-        if cls is DynamicStore:
-            cls = _dynamic_class(store_type)
+        if cls._cs_for is None or cls._cs_for() is not store_type:
+            cls = _dynamic_class(cls, store_type)
         return typing.cast(DynamicStore, super().__new__(cls, store_type, log2size, **kwargs))
 
 
-_DYNAMIC_CLASSES: weakref.WeakKeyDictionary[type, type[DynamicStore]] = weakref.WeakKeyDictionary()
+# store type -> {DynamicStore class it derives from -> per-type subclass}; weak on the store type, so a
+# per-type class never keeps its store type alive.
+_DYNAMIC_CLASSES: weakref.WeakKeyDictionary[type, dict[type, type[DynamicStore]]] = weakref.WeakKeyDictionary()
 
 
-def _dynamic_class(store_type: Any) -> type[DynamicStore]:
-    """The `DynamicStore` subclass of `store_type`, with its member descriptors (made once per type)."""
+def _dynamic_class(base: type[DynamicStore], store_type: Any) -> type[DynamicStore]:
+    """The subclass of `base` for `store_type`, with its member descriptors (made once per pair)."""
     if not (isinstance(store_type, type) and issubclass(store_type, StaticStore)):
-        return DynamicStore  # the native constructor explains what it takes
-    try:
-        return _DYNAMIC_CLASSES[store_type]
-    except KeyError:
-        pass
-    sub = type("DynamicStore", (DynamicStore,), {"__slots__": (), "__module__": __name__, "__qualname__": "DynamicStore"})
-    _member_descriptors(sub, store_type._cs_schema)
-    _DYNAMIC_CLASSES[store_type] = sub
-    return sub
+        return base  # the native constructor explains what it takes
+    if base._cs_for is not None:  # a per-type class asked for another store type: derive from its origin
+        base = base.__mro__[1]
+    made = _DYNAMIC_CLASSES.setdefault(store_type, {})
+    if base not in made:
+        ns = {
+            "__slots__": (),
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "_cs_for": weakref.ref(store_type),
+        }
+        sub = type(base.__name__, (base,), ns)
+        _member_descriptors(sub, store_type._cs_schema)
+        made[base] = sub
+    return made[base]
 
 
 def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:

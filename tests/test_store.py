@@ -998,3 +998,26 @@ def test_add_converts_mixed_records_in_one_pass_and_refuses_with_nothing_allocat
                 s.add(bad)
             assert len(s) == n
         s.validate()
+
+
+def test_a_value_whose_conversion_changes_the_mapping_does_not_panic() -> None:
+    class Rec(cs.StaticStore):
+        a: cs.i64
+        b: cs.i64
+
+    record: dict[str, Any] = {}
+
+    class Sneaky:
+        def __index__(self) -> int:
+            record["extra"] = 1  # changes the dict being converted
+            return 3
+
+    for store in (Rec(2), cs.KeyedStore(Rec)):
+        record.clear()
+        record.update(a=Sneaky(), b=4)
+        if isinstance(store, cs.KeyedStore):
+            store[1] = record
+            assert (store[1, "a"], store[1, "b"]) == (3, 4)
+        else:
+            i = store.add(record)
+            assert (store.a[i], store.b[i]) == (3, 4)

@@ -1,5 +1,7 @@
 """Subclasses of a store type: they keep the members; a class attribute gives a member a new default."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -194,7 +196,7 @@ def test_members_are_class_descriptors_and_lookup_stays_cpythons() -> None:
     other = cs.make_store("Other", {"x": cs.i8, "ref": cs.i64})(1)
     other.add(ref=9)
     assert G.ref.__get__(other, G)[0] == 9
-    with pytest.raises(KeyError):
+    with pytest.raises(AttributeError):
         G.fitness.__get__(other, G)
 
 
@@ -270,3 +272,36 @@ def test_a_user_subclass_of_dynamic_store_keeps_members_and_methods() -> None:
     del other, H
     gc.collect()
     assert ref() is None
+
+
+def test_dynamic_store_classes_free_with_their_users_and_keep_errors() -> None:
+    import gc
+    import weakref
+
+    class G(cs.StaticStore):
+        x: cs.i64
+
+    class H(cs.StaticStore):
+        y: cs.i64
+
+    def local() -> Any:
+        class Local(cs.DynamicStore):
+            pass
+
+        Local(G)
+        return weakref.ref(Local)
+
+    ref = local()
+    gc.collect()
+    assert ref() is None  # a local subclass is not kept alive by its per-type classes
+    with pytest.raises(TypeError, match="has no members"):
+        cs.DynamicStore(cs.StaticStore)
+
+    class X(type(cs.DynamicStore(G))):  # a user subclass of a per-type class
+        def hi(self) -> str:
+            return "hi"
+
+    x = X(H)
+    assert isinstance(x, X) and x.hi() == "hi" and x.y.name == "y"
+    assert not hasattr(x, "x")  # G's member descriptor on a store of H: AttributeError, not KeyError
+    assert type(cs.DynamicStore(G)).__doc__ == cs.DynamicStore.__doc__

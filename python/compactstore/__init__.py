@@ -407,29 +407,35 @@ class DynamicStore(_NativeDynamicStore):
         return typing.cast(DynamicStore, super().__new__(cls, store_type, log2size, **kwargs))
 
 
-# store type -> {DynamicStore class it derives from -> per-type subclass}; weak on the store type, so a
-# per-type class never keeps its store type alive.
-_DYNAMIC_CLASSES: weakref.WeakKeyDictionary[type, dict[type, type[DynamicStore]]] = weakref.WeakKeyDictionary()
-
-
 def _dynamic_class(base: type[DynamicStore], store_type: Any) -> type[DynamicStore]:
     """The subclass of `base` for `store_type`, with its member descriptors (made once per pair)."""
-    if not (isinstance(store_type, type) and issubclass(store_type, StaticStore)):
+    if not (isinstance(store_type, type) and issubclass(store_type, StaticStore)) or not hasattr(
+        store_type, "_cs_schema"
+    ):
         return base  # the native constructor explains what it takes
-    if base._cs_for is not None:  # a per-type class asked for another store type: derive from its origin
-        base = base.__mro__[1]
-    made = _DYNAMIC_CLASSES.setdefault(store_type, {})
-    if base not in made:
+    # A per-type class asked for another store type: derive from the class it was made from (a user's
+    # subclass of a per-type class is kept: it is not itself a per-type class).
+    while base.__dict__.get("_cs_for") is not None:
+        base = base.__bases__[0]
+    # The per-type classes of `base`, kept on `base` itself: weak on the store type; a per-type class
+    # refers to `base` (its base class) and `base` to it, a cycle the garbage collector frees with `base`.
+    made = base.__dict__.get("_cs_per_type")
+    if made is None:
+        made = weakref.WeakKeyDictionary()
+        setattr(base, "_cs_per_type", made)
+    sub = made.get(store_type)
+    if sub is None:
         ns = {
             "__slots__": (),
             "__module__": base.__module__,
             "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__,
             "_cs_for": weakref.ref(store_type),
         }
         sub = type(base.__name__, (base,), ns)
         _member_descriptors(sub, store_type._cs_schema)
-        made[base] = sub
-    return made[base]
+        made[store_type] = sub
+    return sub
 
 
 def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:

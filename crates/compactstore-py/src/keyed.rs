@@ -338,7 +338,7 @@ impl PyKeyedStore {
             Ok(())
         };
         if let Ok(d) = mapping.cast::<PyDict>() {
-            for (k, v) in d.iter() {
+            for (k, v) in d.iter().collect::<Vec<_>>() {
                 put(&k, &v)?;
             }
         } else if mapping.hasattr("items")? {

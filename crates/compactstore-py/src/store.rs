@@ -45,7 +45,9 @@ pub fn convert_members(
     };
     if let Some(mapping) = mapping {
         if let Ok(d) = mapping.cast::<PyDict>() {
-            for (k, val) in d.iter() {
+            // A snapshot of the items: converting a value can run Python code (`__index__`), which could
+            // change the dict under an iterator (PyO3's panics on that).
+            for (k, val) in d.iter().collect::<Vec<_>>() {
                 put(&k, &val)?;
             }
         } else if !mapping.is_none() {
@@ -63,7 +65,7 @@ pub fn convert_members(
         }
     }
     if let Some(kwargs) = kwargs {
-        for (k, val) in kwargs.iter() {
+        for (k, val) in kwargs.iter().collect::<Vec<_>>() {
             put(&k, &val)?;
         }
     }
@@ -108,7 +110,7 @@ fn convert_for_add(
     let mut raws = Vec::with_capacity(n);
     let mut values: Option<Vec<(usize, Value)>> = None;
     for d in dicts.into_iter().flatten() {
-        for (k, v) in d.iter() {
+        for (k, v) in d.iter().collect::<Vec<_>>() {
             if !k.is_instance_of::<PyString>() {
                 return Err(PyTypeError::new_err("member names are str"));
             }
@@ -574,7 +576,12 @@ impl PyMemberAttr {
                 // instance of an unrelated class reaching this descriptor) is looked up by name.
                 let m = match store.get().h.data.names.get(this.m) {
                     Some(n) if n.bind(py).is(this.name.bind(py)) => this.m,
-                    _ => store.get().h.data.member_of(this.name.bind(py).as_any())?,
+                    _ => store
+                        .get()
+                        .h
+                        .data
+                        .member_of(this.name.bind(py).as_any())
+                        .map_err(|_| crate::attr::missing(obj, this.name.bind(py)))?,
                 };
                 Ok(Bound::new(py, PyStore::container(store, m)?)?.into_any())
             }

@@ -203,16 +203,16 @@ pub trait Store {
     }
 
     /// Make room for writing `values` (`(member, value)` pairs, already checked) at slot `i` — a chunk's
-    /// interned codes may need to widen — so that writing them one by one cannot fail halfway. Changes no
-    /// value.
+    /// interned codes may need to widen, and long str/bytes values must fit its data buffer — so that
+    /// writing them one by one cannot fail halfway. Changes no value.
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`], and [`Error::InvalidArgument`] if the room cannot be allocated.
     fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
-        let (c, _) = self.locate(i)?;
+        let (c, o) = self.locate(i)?;
         let chunk = chunk_mut(self.chunks_mut(), c)?;
         for (m, v) in values {
-            chunk.column_mut(*m)?.reserve_for(v)?;
+            chunk.column_mut(*m)?.reserve_for(o, v)?;
         }
         Ok(())
     }

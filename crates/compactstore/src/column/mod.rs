@@ -140,14 +140,18 @@ impl Column {
         }
     }
 
-    /// Make room for writing `v` (an interned member's codes may need to widen), so that a following
-    /// write of the checked `v` cannot fail for want of memory. Changes no value.
+    /// Make room for writing `v` at `slot` — an interned member's codes may need to widen; a str/bytes
+    /// value must fit its chunk's data buffer — so that a following write of the checked `v` cannot fail.
+    /// Changes no value.
     ///
     /// # Errors
-    /// As [`InternedColumn::reserve_for`].
-    pub fn reserve_for(&mut self, v: &Value) -> Result<()> {
-        match self {
-            Column::Interned(c) => c.reserve_for(v),
+    /// As [`InternedColumn::reserve_for`] and [`ViewColumn::check_room`].
+    pub fn reserve_for(&mut self, slot: usize, v: &Value) -> Result<()> {
+        match (self, v) {
+            (Column::Interned(c), v) => c.reserve_for(v),
+            (Column::View(c), Value::Str(s)) => c.check_room(slot, s.as_bytes()),
+            (Column::View(c), Value::Bytes(b)) => c.check_room(slot, b),
+            (Column::Optional(c), v) if !matches!(v, Value::Null) => c.values_mut().reserve_for(slot, v),
             _ => Ok(()),
         }
     }

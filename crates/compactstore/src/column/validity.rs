@@ -90,6 +90,11 @@ impl OptionalColumn {
         &self.values
     }
 
+    /// The values column, mutably (for [`Column::reserve_for`]: nothing that changes a value).
+    pub(crate) fn values_mut(&mut self) -> &mut Column {
+        &mut self.values
+    }
+
     /// The values column as a fixed-width column, if the inner member is numeric.
     #[must_use]
     pub fn values_fixed(&self) -> Option<&FixedColumn> {

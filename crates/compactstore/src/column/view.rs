@@ -398,6 +398,28 @@ impl ViewColumn {
         Ok(())
     }
 
+    /// Whether writing `bytes` at `slot` fits the chunk's data buffer (what [`ViewColumn::set_bytes`]
+    /// refuses otherwise): a check, no allocation.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`]; [`Error::InvalidArgument`] as `set_bytes` would raise it.
+    pub fn check_room(&self, slot: usize, bytes: &[u8]) -> Result<()> {
+        self.check_slot(slot)?;
+        if bytes.len() <= INLINE_MAX {
+            return Ok(());
+        }
+        let old_n = long_parts(&self.view(slot)).map_or(0, |l| l.n);
+        let suffix = bytes.len() - prefix_len(bytes.len());
+        if bytes.len() > DATA_MAX || self.live() - old_n + suffix > DATA_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "a value of {} bytes does not fit the chunk's data buffer ({} of {DATA_MAX} bytes live)",
+                bytes.len(),
+                self.live()
+            )));
+        }
+        Ok(())
+    }
+
     /// Put the column's default back at `slot`, releasing the old value's bytes. O(default length).
     ///
     /// # Errors
@@ -568,6 +590,21 @@ mod tests {
         c.set(3, &Value::Str(large.clone())).unwrap();
         assert_eq!(c.get(3).unwrap(), Value::Str(large));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn check_room_takes_what_set_takes() {
+        let mut c = col(2, 0);
+        c.set(0, &Value::from("a long value, longer than fifteen bytes"))
+            .unwrap();
+        for v in ["", "short", "another long value of some length"] {
+            assert!(c.check_room(0, v.as_bytes()).is_ok());
+            assert!(c.check_room(1, v.as_bytes()).is_ok());
+        }
+        assert!(matches!(
+            c.check_room(2, b"x"),
+            Err(Error::IndexOutOfRange { .. })
+        ));
     }
 
     #[test]

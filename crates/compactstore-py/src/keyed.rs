@@ -148,20 +148,10 @@ impl AnyKeyed {
 /// Convert a key for storing: the wrong type → `TypeError`, an int out of range → `OverflowError`.
 fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
     // The common case first: an exact int that fits.
-    if obj.is_exact_instance_of::<pyo3::types::PyInt>() {
-        match kind {
-            KeyKind::I64 => {
-                if let Ok(i) = obj.extract::<i64>() {
-                    return Ok(KeyVal::I(i));
-                }
-            }
-            KeyKind::U64 => {
-                if let Ok(u) = obj.extract::<u64>() {
-                    return Ok(KeyVal::U(u));
-                }
-            }
-            KeyKind::Str | KeyKind::Bytes => {}
-        }
+    match int_key(kind, obj) {
+        Some(KeyRef::I(i)) => return Ok(KeyVal::I(i)),
+        Some(KeyRef::U(u)) => return Ok(KeyVal::U(u)),
+        _ => {}
     }
     let wrong = || {
         let name = match kind {
@@ -218,23 +208,24 @@ enum KeyRef<'a> {
     B(&'a [u8]),
 }
 
+/// An exact `int` that fits an int-keyed store's key type (`None` for anything else): the common key,
+/// converted without the general path.
+#[inline(always)]
+fn int_key(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<KeyRef<'static>> {
+    if !obj.is_exact_instance_of::<pyo3::types::PyInt>() {
+        return None;
+    }
+    match kind {
+        KeyKind::I64 => obj.extract::<i64>().ok().map(KeyRef::I),
+        KeyKind::U64 => obj.extract::<u64>().ok().map(KeyRef::U),
+        KeyKind::Str | KeyKind::Bytes => None,
+    }
+}
+
 #[inline(always)]
 fn key_ref<'a>(kind: KeyKind, obj: &'a Bound<'_, PyAny>) -> Option<KeyRef<'a>> {
-    // The common case first: an exact int that fits.
-    if obj.is_exact_instance_of::<pyo3::types::PyInt>() {
-        match kind {
-            KeyKind::I64 => {
-                if let Ok(i) = obj.extract::<i64>() {
-                    return Some(KeyRef::I(i));
-                }
-            }
-            KeyKind::U64 => {
-                if let Ok(u) = obj.extract::<u64>() {
-                    return Some(KeyRef::U(u));
-                }
-            }
-            KeyKind::Str | KeyKind::Bytes => return None,
-        }
+    if let Some(k) = int_key(kind, obj) {
+        return Some(k);
     }
     match kind {
         KeyKind::Str => obj.cast::<PyString>().ok()?.to_str().ok().map(KeyRef::S),

@@ -199,14 +199,7 @@ impl FixedColumn {
     }
 
     fn check_slot(&self, slot: usize) -> Result<()> {
-        if slot < self.size {
-            Ok(())
-        } else {
-            Err(Error::IndexOutOfRange {
-                index: slot as i64,
-                len: self.size,
-            })
-        }
+        super::check_slot(slot, self.size)
     }
 
     fn check_element(&self, slot: usize, k: usize) -> Result<usize> {

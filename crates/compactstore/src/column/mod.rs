@@ -18,6 +18,18 @@ pub use buffer::AlignedBuf;
 pub use fixed::FixedColumn;
 pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};
 pub use object::{object_ref, ObjectColumn};
+
+/// `IndexOutOfRange` unless `slot < size`: the bounds check every column's slot access starts with.
+fn check_slot(slot: usize, size: usize) -> Result<()> {
+    if slot < size {
+        Ok(())
+    } else {
+        Err(Error::IndexOutOfRange {
+            index: slot as i64,
+            len: size,
+        })
+    }
+}
 pub use validity::OptionalColumn;
 pub use view::{
     VarKind, ViewColumn, DEFAULT_VIEW_COMPACT_MIN, INLINE_MAX, LARGE_PREFIX_LEN, MEDIUM_MAX, PREFIX_LEN,

@@ -261,14 +261,7 @@ impl ViewColumn {
     }
 
     fn check_slot(&self, slot: usize) -> Result<()> {
-        if slot < self.size {
-            Ok(())
-        } else {
-            Err(Error::IndexOutOfRange {
-                index: slot as i64,
-                len: self.size,
-            })
-        }
+        super::check_slot(slot, self.size)
     }
 
     fn view(&self, slot: usize) -> View {

@@ -19,6 +19,7 @@ index each member 0..N-1::
 from __future__ import annotations
 
 import collections.abc
+import inspect
 from collections.abc import MutableMapping
 import operator
 import sys
@@ -401,10 +402,21 @@ class DynamicStore(_NativeDynamicStore):
     #: weak, so the class never keeps its store type alive).
     _cs_for: ClassVar[Any] = None
 
-    def __new__(cls, store_type: Any, log2size: Any = None, **kwargs: Any) -> DynamicStore:
+    def __new__(cls, store_type: Any, *args: Any, **kwargs: Any) -> DynamicStore:
+        # The arguments after the store type are `__init__`'s (a subclass's own `__init__` may take other
+        # ones): the native constructor takes only the store type.
         if cls._cs_for is None or cls._cs_for() is not store_type:
             cls = _dynamic_class(cls, store_type)
-        return typing.cast(DynamicStore, super().__new__(cls, store_type, log2size, **kwargs))
+        return typing.cast(DynamicStore, super().__new__(cls, store_type))
+
+    # `inspect.signature(cs.DynamicStore)` and help() show the public signature, not `*args, **kwargs`.
+    __new__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("store_type", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("log2size", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        ]
+    )
 
 
 def _dynamic_class(base: type[DynamicStore], store_type: Any) -> type[DynamicStore]:
@@ -488,7 +500,8 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
         ``OverflowError``, a float column for an int member ``TypeError``); an Array member takes shape
         (len(keys), n). Str, bytes, interned, optional and object members take any sequence of values
         (converted one by one, as writes are). Duplicate keys raise ``ValueError``; members not given get
-        their defaults. No key is marked modified.
+        their defaults. No key is marked modified. The store is made without running the `__init__` of a
+        subclass `cls` (an alternative constructor; its arguments are unknown here).
         """
         schema = store_type._cs_schema
         kind = key if key is not None else i64
@@ -503,7 +516,7 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
         n = len(keys_arg)
         cols = []
         vals = []
-        probe = store_type(0)
+        probe = _NativeStaticStore.__new__(store_type)  # no slots, and no __init__ of a subclass run
         for name, values in columns.items():
             if name not in schema.names():
                 if ignore_unknown:
@@ -522,15 +535,7 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
             if arr.shape[0] != n:
                 raise ValueError(f"column {name!r} has {arr.shape[0]} rows for {n} keys")
             cols.append((name, np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
-        pool: KeyedStore = cls(
-            store_type,
-            key=kind,
-            log2size=log2size,
-            ignore_unknown=ignore_unknown,
-            _keys=keys_arg,
-            _columns=cols,
-            _values=vals,
-        )
+        pool: KeyedStore = cls._cs_from_columns(store_type, kind, log2size, ignore_unknown, keys_arg, cols, vals)
         return pool
 
 

@@ -73,10 +73,9 @@ class Store:
 class StaticStore(Store):
     """A store of a fixed number of slots. Derive with annotated members."""
 
-    def __new__(
-        cls, size: int | None = None, *, _parent: Store | None = None, _chunk: int | None = None,
-        _copy_of: Store | None = None
-    ) -> Any: ...
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any: ...
+    def __init__(self, size: int | None = None) -> None:
+        """Give the store size slots (default 65536), all free; run again, it re-initialises the store."""
     def reset(self, size: int | None = None) -> None:
         """Drop every entry (optionally change size)."""
     def clone(self) -> Any:
@@ -87,7 +86,9 @@ class StaticStore(Store):
 class DynamicStore(Store):
     """A store growing in chunks of StoreType(2**log2size)."""
 
-    def __new__(cls, store_type: type[StaticStore], log2size: int | None = None, *, _copy_of: Store | None = None) -> DynamicStore: ...
+    def __new__(cls, store_type: type[StaticStore], *args: Any, **kwargs: Any) -> DynamicStore: ...
+    def __init__(self, store_type: type[StaticStore], log2size: int | None = None) -> None:
+        """Give the store one empty chunk of 2**log2size slots; run again, it re-initialises the store."""
     @property
     def store_type(self) -> type[StaticStore]:
         """The static store type of the chunks."""
@@ -174,10 +175,18 @@ class MemberAttr:
 class KeyedStore:
     """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index."""
 
-    def __new__(
-        cls, store_type: type[StaticStore], key: Any = None, log2size: int | None = None,
-        ignore_unknown: bool = False, *, _keys: Any = None, _columns: Any = None, _values: Any = None
-    ) -> Any: ...
+    def __new__(cls, store_type: type[StaticStore], *args: Any, **kwargs: Any) -> Any: ...
+    def __init__(
+        self, store_type: type[StaticStore], key: Any = None, log2size: int | None = None,
+        ignore_unknown: bool = False
+    ) -> None:
+        """Check that the arguments are those the store was made with."""
+    @classmethod
+    def _cs_from_columns(
+        cls, store_type: type[StaticStore], key: Any, log2size: int | None, ignore_unknown: bool, keys: Any,
+        columns: list[tuple[str, Any]], values: list[tuple[str, list[Any]]]
+    ) -> Any:
+        """from_columns' constructor (private)."""
     def __len__(self) -> int: ...
     def __getitem__(self, key: Any, /) -> Any: ...
     def __setitem__(self, key: Any, value: Any, /) -> None: ...

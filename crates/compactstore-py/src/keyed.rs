@@ -12,6 +12,57 @@ use crate::entry::PyEntry;
 use crate::error::IntoPy;
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
+use crate::store::Made;
+
+/// What `from_columns` loads: the keys, the byte columns `(member, bytes)` and the value columns
+/// `(member, values)`.
+type Bulk<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    Vec<(String, PyReadonlyArray1<'py, u8>)>,
+    Vec<(String, Bound<'py, PyList>)>,
+);
+
+/// `key`, `log2size` and `ignore_unknown` from the constructor's arguments after the store type. With
+/// `strict` (the class runs `KeyedStore.__init__`) they are the public signature's, checked as Python
+/// checks a call; else (a subclass's own `__init__` takes the arguments) only those given by keyword.
+fn constructor_args<'py>(
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    strict: bool,
+) -> PyResult<[Option<Bound<'py, PyAny>>; 3]> {
+    const NAMES: [&str; 3] = ["key", "log2size", "ignore_unknown"];
+    let mut out: [Option<Bound<'py, PyAny>>; 3] = [None, None, None];
+    if strict {
+        if args.len() > NAMES.len() {
+            return Err(PyTypeError::new_err(format!(
+                "KeyedStore() takes at most {} positional arguments ({} given)",
+                NAMES.len() + 1,
+                args.len() + 1
+            )));
+        }
+        for (slot, arg) in out.iter_mut().zip(args.iter()) {
+            *slot = Some(arg);
+        }
+    }
+    for (k, v) in kwargs.into_iter().flat_map(|d| d.iter()) {
+        let name = k.cast::<PyString>()?.to_str()?.to_owned();
+        match NAMES.iter().position(|n| *n == name) {
+            Some(i) if out[i].is_some() => {
+                return Err(PyTypeError::new_err(format!(
+                    "KeyedStore() got multiple values for argument '{name}'"
+                )))
+            }
+            Some(i) => out[i] = Some(v),
+            None if strict => {
+                return Err(PyTypeError::new_err(format!(
+                    "KeyedStore() got an unexpected keyword argument '{name}'"
+                )))
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
 
 /// The engine keyed store for each key type.
 #[derive(Clone)]
@@ -273,14 +324,124 @@ pub struct PyKeyedStore {
 }
 
 impl PyKeyedStore {
-    /// A new keyed store of the same type with a copy of this one's data (object members hold the same
-    /// objects, with references of their own).
+    /// A new keyed store object of this one's class with a copy of its data (object members hold the
+    /// same objects, with references of their own), made without running `__init__`; its Python-level
+    /// state is the caller's to copy.
     fn copy_with<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("_copy_of", slf)?;
-        slf.get_type()
-            .call((slf.get().store_type.bind(py),), Some(&kwargs))
+        let this = slf.get();
+        let inner = this.with(|ks| Ok(ks.clone()))?;
+        let (names, aliases) = this.h.data.names_ref(py);
+        let h = Handle {
+            data: Shared::new(Inner::Keyed(inner), names, aliases),
+            chunk: None,
+            chunk_uid: 0,
+        };
+        crate::store::own_objects(py, &h, None)?;
+        let copy = PyKeyedStore {
+            h,
+            key_kind: this.key_kind,
+            ignore_unknown: this.ignore_unknown,
+            store_type: this.store_type.clone_ref(py),
+        };
+        Made::instance(&py.get_type::<PyKeyedStore>(), &slf.get_type(), copy)
+    }
+
+    /// A new keyed store of `store_type`; with `bulk` (keys, byte columns, value columns), loaded from
+    /// them (`from_columns`).
+    fn build(
+        store_type: &Bound<'_, PyAny>,
+        key: Option<&Bound<'_, PyAny>>,
+        log2size: Option<&Bound<'_, PyAny>>,
+        ignore_unknown: bool,
+        bulk: Option<Bulk<'_, '_>>,
+    ) -> PyResult<Self> {
+        let py = store_type.py();
+        let store_type = store_type
+            .cast::<PyType>()
+            .map_err(|_| PyTypeError::new_err("KeyedStore takes a store type (a StaticStore subclass)"))?;
+        let schema_obj = store_type
+            .getattr("_cs_schema")
+            .map_err(|_| PyTypeError::new_err("KeyedStore takes a store type (a StaticStore subclass)"))?;
+        let schema_obj = schema_obj
+            .cast_into::<PySchema>()
+            .map_err(|_| PyTypeError::new_err("bad store type"))?;
+        let schema = schema_obj.get().schema.clone();
+        let kind = match key {
+            Some(k) if !k.is_none() => key_kind(k)?,
+            _ => KeyKind::I64,
+        };
+        let k = match log2size {
+            Some(k) if !k.is_none() => crate::store::log2size_arg(k)?,
+            _ => DEFAULT_KEYED_LOG2SIZE,
+        };
+        let inner = match bulk {
+            Some((keys, columns, values)) => {
+                let cols: Vec<(usize, &[u8])> = columns
+                    .iter()
+                    .map(|(name, arr)| Ok((schema.index_of(name).py()?, arr.as_slice()?)))
+                    .collect::<PyResult<_>>()?;
+                // Members without a byte layout (str, bytes, interned, optional, object): lists of values,
+                // each converted as a write converts it.
+                let vals: Vec<(usize, Vec<Value>)> = values
+                    .iter()
+                    .map(|(name, list)| {
+                        let m = schema.index_of(name).py()?;
+                        let ty = schema.member(m).py()?.ty();
+                        Ok((
+                            m,
+                            list.iter()
+                                .map(|x| member_value(&x, ty))
+                                .collect::<PyResult<Vec<_>>>()?,
+                        ))
+                    })
+                    .collect::<PyResult<_>>()?;
+                let vals: Vec<(usize, &[Value])> = vals.iter().map(|(m, v)| (*m, v.as_slice())).collect();
+                match kind {
+                    KeyKind::I64 => {
+                        let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
+                        AnyKeyed::I64(
+                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
+                                .py()?,
+                        )
+                    }
+                    KeyKind::U64 => {
+                        let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
+                        AnyKeyed::U64(
+                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
+                                .py()?,
+                        )
+                    }
+                    KeyKind::Str => {
+                        let a: Vec<String> = keys.extract()?;
+                        AnyKeyed::Str(KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?)
+                    }
+                    KeyKind::Bytes => {
+                        let a: Vec<Vec<u8>> = keys.extract()?;
+                        AnyKeyed::Bytes(
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?,
+                        )
+                    }
+                }
+            }
+            None => match kind {
+                KeyKind::I64 => AnyKeyed::I64(KeyedStore::new(schema, k).py()?),
+                KeyKind::U64 => AnyKeyed::U64(KeyedStore::new(schema, k).py()?),
+                KeyKind::Str => AnyKeyed::Str(KeyedStore::new(schema, k).py()?),
+                KeyKind::Bytes => AnyKeyed::Bytes(KeyedStore::new(schema, k).py()?),
+            },
+        };
+        let (names, aliases) = schema_obj.get().names_ref(py);
+        Ok(PyKeyedStore {
+            key_kind: kind,
+            h: Handle {
+                data: Shared::new(Inner::Keyed(inner), names, aliases),
+                chunk: None,
+                chunk_uid: 0,
+            },
+            ignore_unknown,
+            store_type: store_type.clone().unbind(),
+        })
     }
 
     fn with<R>(&self, f: impl FnOnce(&AnyKeyed) -> PyResult<R>) -> PyResult<R> {
@@ -360,45 +521,50 @@ impl PyKeyedStore {
 
 #[pymethods]
 impl PyKeyedStore {
+    /// A keyed store of `store_type`. The arguments after `store_type` are the public signature's, or,
+    /// for a subclass with an `__init__` of its own (which may take other arguments), the `key`,
+    /// `log2size` and `ignore_unknown` given by keyword (the rest are that `__init__`'s). Copies and
+    /// `from_columns` come in through a [`Made`] instead.
     #[new]
-    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, _keys = None, _columns = None, _values = None, _copy_of = None))]
-    #[allow(clippy::too_many_arguments)]
+    #[classmethod]
+    #[pyo3(
+        signature = (store_type, *args, **kwargs),
+        text_signature = "(store_type, key=None, log2size=None, ignore_unknown=False)"
+    )]
     fn new(
-        store_type: &Bound<'_, PyType>,
+        cls: &Bound<'_, PyType>,
+        store_type: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        if let (0, None) = (args.len(), kwargs) {
+            if let Some(made) = Made::take::<PyKeyedStore>(store_type) {
+                return Ok(made);
+            }
+        }
+        let own = crate::store::runs_own_init(cls, &cls.py().get_type::<PyKeyedStore>())?;
+        let [key, log2size, ignore_unknown] = constructor_args(args, kwargs, own)?;
+        let ignore_unknown = match ignore_unknown {
+            Some(v) => v.extract::<bool>()?,
+            None => false,
+        };
+        Self::build(store_type, key.as_ref(), log2size.as_ref(), ignore_unknown, None)
+    }
+
+    /// Check that the arguments are those the store was made with: `KeyedStore(...)` runs it, and a
+    /// subclass's own `__init__` runs it through `super().__init__(store_type, key=..., ...)`.
+    ///
+    /// Raises `TypeError` if one differs (a subclass whose `__init__` takes other arguments passes
+    /// `key`, `log2size` and `ignore_unknown` to the constructor by keyword).
+    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false))]
+    fn __init__(
+        slf: &Bound<'_, Self>,
+        store_type: &Bound<'_, PyAny>,
         key: Option<&Bound<'_, PyAny>>,
         log2size: Option<&Bound<'_, PyAny>>,
         ignore_unknown: bool,
-        _keys: Option<&Bound<'_, PyAny>>,
-        _columns: Option<Vec<(String, PyReadonlyArray1<'_, u8>)>>,
-        _values: Option<Vec<(String, Bound<'_, PyList>)>>,
-        _copy_of: Option<Bound<'_, PyKeyedStore>>,
-    ) -> PyResult<Self> {
-        let py = store_type.py();
-        if let Some(src) = _copy_of {
-            // `copy()` / `copy.deepcopy()`: the same keys, entries and modified marks in new buffers.
-            let this = src.get();
-            let inner = this.with(|ks| Ok(ks.clone()))?;
-            let (names, aliases) = this.h.data.names_ref(py);
-            let h = Handle {
-                data: Shared::new(Inner::Keyed(inner), names, aliases),
-                chunk: None,
-                chunk_uid: 0,
-            };
-            crate::store::own_objects(py, &h, None)?;
-            return Ok(PyKeyedStore {
-                h,
-                key_kind: this.key_kind,
-                ignore_unknown: this.ignore_unknown,
-                store_type: this.store_type.clone_ref(py),
-            });
-        }
-        let schema_obj = store_type
-            .getattr("_cs_schema")
-            .map_err(|_| PyTypeError::new_err("KeyedStore takes a store type (a StaticStore subclass)"))?;
-        let schema_obj = schema_obj
-            .cast_into::<PySchema>()
-            .map_err(|_| PyTypeError::new_err("bad store type"))?;
-        let schema = schema_obj.get().schema.clone();
+    ) -> PyResult<()> {
+        let this = slf.get();
         let kind = match key {
             Some(k) if !k.is_none() => key_kind(k)?,
             _ => KeyKind::I64,
@@ -407,74 +573,42 @@ impl PyKeyedStore {
             Some(k) if !k.is_none() => crate::store::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
-        let inner = match (_keys, _columns) {
-            (Some(keys), Some(columns)) => {
-                let cols: Vec<(usize, &[u8])> = columns
-                    .iter()
-                    .map(|(name, arr)| Ok((schema.index_of(name).py()?, arr.as_slice()?)))
-                    .collect::<PyResult<_>>()?;
-                // Members without a byte layout (str, bytes, interned, optional, object): lists of values,
-                // each converted as a write converts it.
-                let vals: Vec<(usize, Vec<Value>)> = _values
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(name, list)| {
-                        let m = schema.index_of(name).py()?;
-                        let ty = schema.member(m).py()?.ty();
-                        Ok((
-                            m,
-                            list.iter()
-                                .map(|x| member_value(&x, ty))
-                                .collect::<PyResult<Vec<_>>>()?,
-                        ))
-                    })
-                    .collect::<PyResult<_>>()?;
-                let vals: Vec<(usize, &[Value])> = vals.iter().map(|(m, v)| (*m, v.as_slice())).collect();
-                match kind {
-                    KeyKind::I64 => {
-                        let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
-                        AnyKeyed::I64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
-                    }
-                    KeyKind::U64 => {
-                        let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
-                        AnyKeyed::U64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
-                    }
-                    KeyKind::Str => {
-                        let a: Vec<String> = keys.extract()?;
-                        AnyKeyed::Str(KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?)
-                    }
-                    KeyKind::Bytes => {
-                        let a: Vec<Vec<u8>> = keys.extract()?;
-                        AnyKeyed::Bytes(
-                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?,
-                        )
-                    }
-                }
-            }
-            _ => match kind {
-                KeyKind::I64 => AnyKeyed::I64(KeyedStore::new(schema, k).py()?),
-                KeyKind::U64 => AnyKeyed::U64(KeyedStore::new(schema, k).py()?),
-                KeyKind::Str => AnyKeyed::Str(KeyedStore::new(schema, k).py()?),
-                KeyKind::Bytes => AnyKeyed::Bytes(KeyedStore::new(schema, k).py()?),
-            },
-        };
-        let (names, aliases) = schema_obj.get().names_ref(py);
-        Ok(PyKeyedStore {
-            key_kind: kind,
-            h: Handle {
-                data: Shared::new(Inner::Keyed(inner), names, aliases),
-                chunk: None,
-                chunk_uid: 0,
-            },
+        let made_with = this.with(|ks| Ok(ks.store().log2size()))?;
+        if !store_type.is(this.store_type.bind(slf.py()))
+            || kind != this.key_kind
+            || k != made_with
+            || ignore_unknown != this.ignore_unknown
+        {
+            return Err(PyTypeError::new_err(
+                "KeyedStore.__init__ takes the arguments the store was made with (a subclass whose __init__ \
+                 takes other arguments passes key, log2size and ignore_unknown to the constructor by keyword)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `from_columns`' constructor: a keyed store of class `cls` loaded from `keys`, byte `columns` and
+    /// value `values` (made without running `__init__`).
+    #[classmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn _cs_from_columns<'py>(
+        cls: &Bound<'py, PyType>,
+        store_type: &Bound<'py, PyAny>,
+        key: Option<&Bound<'py, PyAny>>,
+        log2size: Option<&Bound<'py, PyAny>>,
+        ignore_unknown: bool,
+        keys: &Bound<'py, PyAny>,
+        columns: Vec<(String, PyReadonlyArray1<'py, u8>)>,
+        values: Vec<(String, Bound<'py, PyList>)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = Self::build(
+            store_type,
+            key,
+            log2size,
             ignore_unknown,
-            store_type: store_type.clone().unbind(),
-        })
+            Some((keys, columns, values)),
+        )?;
+        Made::instance(&cls.py().get_type::<PyKeyedStore>(), cls, store)
     }
 
     /// Number of entries.
@@ -776,14 +910,17 @@ impl PyKeyedStore {
     }
 
     /// An independent keyed store with the same keys, entries and modified marks (object members'
-    /// objects are shared, as `dict.copy()` shares values).
+    /// objects are shared, as `dict.copy()` shares values; made without running `__init__`, a subclass
+    /// instance's attributes copied shallowly, as `copy.copy` does).
     fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy_with(slf)
+        let copy = Self::copy_with(slf)?;
+        crate::store::copy_instance_state(slf.as_any(), &copy, None)?;
+        Ok(copy)
     }
 
     /// `copy.copy(pool)`: the same as `pool.copy()`.
     fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::copy_with(slf)
+        Self::copy(slf)
     }
 
     /// `copy.deepcopy(pool)`: `pool.copy()` with object members' objects deep-copied.
@@ -792,6 +929,7 @@ impl PyKeyedStore {
         // Registered before the objects are deep-copied, as `copy.deepcopy` expects (see `PyStore`).
         memo.set_item(slf.as_ptr() as usize, &copy)?;
         crate::store::own_objects(slf.py(), &copy.cast::<PyKeyedStore>()?.get().h, Some(memo))?;
+        crate::store::copy_instance_state(slf.as_any(), &copy, Some(memo))?;
         Ok(copy)
     }
 

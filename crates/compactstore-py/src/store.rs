@@ -3,8 +3,9 @@
 use compactstore::{DynamicStore, Error, MemberType, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
@@ -493,11 +494,12 @@ impl PyStore {
 
     /// `copy.deepcopy(s)`: `s.copy()` with object members' objects deep-copied.
     fn __deepcopy__<'py>(slf: &Bound<'py, Self>, memo: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let copy = slf.call_method0("copy")?;
+        let copy = copy_store(slf)?;
         // Registered first, as `copy.deepcopy` expects: an object member referring back to this store
         // deep-copies to the copy, not to a second copy.
         memo.set_item(slf.as_ptr() as usize, &copy)?;
         own_objects(slf.py(), &copy.cast::<PyStore>()?.get().h, Some(memo))?;
+        copy_instance_state(slf.as_any(), &copy, Some(memo))?;
         Ok(copy)
     }
 
@@ -675,6 +677,159 @@ fn copied(
     Ok(copy)
 }
 
+/// The private way into a store class's `__new__`: the data a copy, clone or chunk view is to hold, so
+/// that the public constructors take no private arguments and a subclass's `__init__` (which may take
+/// arguments of its own) is never run for them — as `copy.copy` makes an ordinary object: a new object,
+/// its state copied. Only this crate makes one (the class is not in the module); each is used once.
+#[pyclass(frozen, module = "compactstore._native", name = "_Made")]
+pub(crate) struct Made(std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>);
+
+impl Made {
+    /// An instance of `cls` (the native class `native` or a subclass of it) holding `value`, made by
+    /// `native`'s `__new__` without running `__init__`.
+    pub(crate) fn instance<'py, T: std::any::Any + Send>(
+        native: &Bound<'py, PyType>,
+        cls: &Bound<'py, PyType>,
+        value: T,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let token = Bound::new(py, Made(std::sync::Mutex::new(Some(Box::new(value)))))?;
+        native.call_method1(intern!(py, "__new__"), (cls, token))
+    }
+
+    /// The value `obj` carries if it is a `Made` holding a `T` (taken: a token is used once).
+    pub(crate) fn take<T: std::any::Any>(obj: &Bound<'_, PyAny>) -> Option<T> {
+        let made = obj.cast::<Made>().ok()?;
+        let mut held = made.get().0.lock().ok()?;
+        match held.take()?.downcast::<T>() {
+            Ok(v) => Some(*v),
+            Err(other) => {
+                *held = Some(other);
+                None
+            }
+        }
+    }
+}
+
+/// Whether `cls` runs the `__init__` of `native` (its native base): then the constructor's arguments are
+/// the public signature's. A subclass with an `__init__` of its own may take other arguments; it passes
+/// the store's on through `super().__init__(...)`.
+pub(crate) fn runs_own_init(cls: &Bound<'_, PyType>, native: &Bound<'_, PyType>) -> PyResult<bool> {
+    let name = intern!(cls.py(), "__init__");
+    Ok(cls.getattr(name)?.is(&native.getattr(name)?))
+}
+
+/// Give `new` the Python-level state a subclass added to `src` (its instance `__dict__` and the
+/// `__slots__` of its own), as `copy.copy` does for an ordinary object; deep-copied with `memo`.
+pub(crate) fn copy_instance_state(
+    src: &Bound<'_, PyAny>,
+    new: &Bound<'_, PyAny>,
+    memo: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let py = src.py();
+    let value = |v: Bound<'_, PyAny>| -> PyResult<Py<PyAny>> {
+        Ok(match memo {
+            Some(memo) => py.import("copy")?.getattr("deepcopy")?.call1((v, memo))?.unbind(),
+            None => v.unbind(),
+        })
+    };
+    let dict = intern!(py, "__dict__");
+    if let (Some(from), Some(to)) = (crate::attr::generic(src, dict)?, crate::attr::generic(new, dict)?) {
+        if from.len()? > 0 {
+            to.call_method1(intern!(py, "update"), (value(from)?,))?;
+        }
+    }
+    let slots = py
+        .import("copyreg")?
+        .getattr("_slotnames")?
+        .call1((src.get_type(),))?;
+    for name in slots.try_iter()? {
+        let name = name?;
+        let name = name.cast::<PyString>()?;
+        if let Some(v) = crate::attr::generic(src, name)? {
+            crate::attr::generic_set(new, name, Some(value(v)?.bind(py)))?;
+        }
+    }
+    Ok(())
+}
+
+/// A new store object of `src`'s class holding an independent copy of its data (a chunk view copies its
+/// chunk); its Python-level state is the caller's to copy.
+fn copy_store<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
+    let py = src.py();
+    let cls = src.get_type();
+    if let Ok(d) = src.cast::<PyDynamicStore>() {
+        let h = copied(src, |v| match v {
+            View::Dynamic(d) => Ok(Inner::Dynamic(d.clone())),
+            View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+        })?;
+        let store_type = d.get().store_type.clone_ref(py);
+        return Made::instance(
+            &py.get_type::<PyDynamicStore>(),
+            &cls,
+            (PyStore { h, parent: None }, store_type),
+        );
+    }
+    let h = copied(src, |v| match v {
+        View::Static(s) => Ok(Inner::Static(s.clone())),
+        View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
+    })?;
+    Made::instance(&py.get_type::<PyStaticStore>(), &cls, PyStore { h, parent: None })
+}
+
+/// `s.copy()`: [`copy_store`], and the Python-level state of a subclass instance (shallow).
+fn copy_with_state<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
+    let copy = copy_store(src)?;
+    copy_instance_state(src.as_any(), &copy, None)?;
+    Ok(copy)
+}
+
+/// A new, empty store object of `src`'s class over `inner`, with `src`'s Python-level state (`clone()`).
+fn clone_with_state<'py>(
+    src: &Bound<'py, PyStore>,
+    inner: Inner,
+    store_type: Option<Py<PyType>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = src.py();
+    let (names, aliases) = src.get().h.data.names_ref(py);
+    let store = PyStore {
+        h: Handle {
+            data: Shared::new(inner, names, aliases),
+            chunk: None,
+            chunk_uid: 0,
+        },
+        parent: None,
+    };
+    let cls = src.get_type();
+    let new = match store_type {
+        Some(t) => Made::instance(&py.get_type::<PyDynamicStore>(), &cls, (store, t))?,
+        None => Made::instance(&py.get_type::<PyStaticStore>(), &cls, store)?,
+    };
+    copy_instance_state(src.as_any(), &new, None)?;
+    Ok(new)
+}
+
+/// Drop every entry of a static store and give it `size` slots (`reset(size)`, `__init__`).
+fn reset_static(h: &Handle, size: usize) -> PyResult<()> {
+    let same = h.read(|v| Ok(on!(v, s => s.size())))? == size;
+    if !same && h.data.exported() {
+        return Err(PyBufferError::new_err(
+            "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
+        ));
+    }
+    h.write(true, |v| match v {
+        crate::shared::ViewMut::Static(s) => {
+            if s.size() == size {
+                s.reset();
+                Ok(())
+            } else {
+                s.reset_with_size(size)
+            }
+        }
+        _ => Err(Error::InvalidArgument("not a static store".into())),
+    })
+}
+
 fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
     let schema = cls.getattr("_cs_schema").map_err(|_| {
         PyTypeError::new_err(format!(
@@ -708,59 +863,52 @@ pub struct PyStaticStore;
 
 #[pymethods]
 impl PyStaticStore {
-    /// A store of `size` preallocated slots (default 65536), all free.
+    /// A store type's instance; `__init__` gives it its size.
+    ///
+    /// The arguments are `__init__`'s (a subclass's `__init__` may take others): the store starts with no
+    /// slots. Copies, clones and chunk views come in through a [`Made`] instead.
     #[new]
     #[classmethod]
-    #[pyo3(signature = (size = None, *, _parent = None, _chunk = None, _copy_of = None))]
+    #[pyo3(signature = (*args, **kwargs), text_signature = "(size=None)")]
     fn new(
         cls: &Bound<'_, PyType>,
-        size: Option<&Bound<'_, PyAny>>,
-        _parent: Option<&Bound<'_, PyStore>>,
-        _chunk: Option<usize>,
-        _copy_of: Option<&Bound<'_, PyStore>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let py = cls.py();
-        // The private arguments only ever come from this crate (chunk views, copies); still, a store of
-        // one type never carries another type's data.
-        for src in [_parent, _copy_of].into_iter().flatten() {
-            let schema = schema_of(cls)?;
-            if *schema.bind(py).get().schema != *src.get().h.data.schema {
-                return Err(PyTypeError::new_err("the source store has another schema"));
+        let schema = schema_of(cls)?;
+        let schema = schema.bind(py).get();
+        if let (1, None) = (args.len(), kwargs) {
+            if let Some(store) = Made::take::<PyStore>(&args.get_item(0)?) {
+                // Only this crate makes one; still, a store of one type never carries another's data.
+                if *schema.schema != *store.h.data.schema {
+                    return Err(PyTypeError::new_err("the source store has another schema"));
+                }
+                return Ok(PyClassInitializer::from(store).add_subclass(PyStaticStore));
             }
         }
-        let h = if let (Some(parent), Some(k)) = (_parent, _chunk) {
-            Handle {
-                data: parent.get().h.data.clone(),
-                chunk: Some(k),
-                chunk_uid: parent.get().h.read(|v| match v {
-                    View::Dynamic(d) => Ok(d.chunks().get(k).map_or(0, compactstore::StaticStore::uid)),
-                    View::Static(_) => Ok(0),
-                })?,
-            }
-        } else if let Some(src) = _copy_of {
-            copied(src, |v| match v {
-                View::Static(s) => Ok(Inner::Static(s.clone())),
-                View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
-            })?
-        } else {
-            let schema = schema_of(cls)?;
-            let schema = schema.bind(py).get();
-            let size = match size {
-                Some(s) => size_arg(s)?,
-                None => 65536,
-            };
-            let store = StaticStore::try_new(schema.schema.clone(), size).py()?;
-            let (names, aliases) = schema.names_ref(py);
-            Handle {
-                data: Shared::new(Inner::Static(store), names, aliases),
-                chunk: None,
-                chunk_uid: 0,
-            }
+        let store = StaticStore::try_new(schema.schema.clone(), 0).py()?;
+        let (names, aliases) = schema.names_ref(py);
+        let h = Handle {
+            data: Shared::new(Inner::Static(store), names, aliases),
+            chunk: None,
+            chunk_uid: 0,
         };
-        let parent = _parent
-            .filter(|_| _chunk.is_some())
-            .map(|p| p.clone().into_any().unbind());
-        Ok(PyClassInitializer::from(PyStore { h, parent }).add_subclass(PyStaticStore))
+        Ok(PyClassInitializer::from(PyStore { h, parent: None }).add_subclass(PyStaticStore))
+    }
+
+    /// Give the store `size` slots (default 65536), all free: `Genes(size)` runs it, and a subclass's own
+    /// `__init__` runs it through `super().__init__(size)`. Run again, it re-initialises the store as
+    /// `list.__init__` does (every entry dropped), as `reset(size)`.
+    ///
+    /// Raises `TypeError` for a size that is not an int, `ValueError` for a negative or too large one.
+    #[pyo3(signature = (size = None))]
+    fn __init__(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let size = match size {
+            Some(s) => size_arg(s)?,
+            None => 65536,
+        };
+        reset_static(&slf.as_super().get().h, size)
     }
 
     /// Drop every entry; with `size`, also change the size (refused with `BufferError` while a
@@ -773,40 +921,22 @@ impl PyStaticStore {
                 on_mut!(v, s => s.reset());
                 Ok(())
             }),
-            Some(size) => {
-                let size = size_arg(size)?;
-                let same = h.read(|v| Ok(on!(v, s => s.size())))? == size;
-                if !same && h.data.exported() {
-                    return Err(PyBufferError::new_err(
-                        "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
-                    ));
-                }
-                h.write(true, |v| match v {
-                    crate::shared::ViewMut::Static(s) => {
-                        if s.size() == size {
-                            s.reset();
-                            Ok(())
-                        } else {
-                            s.reset_with_size(size)
-                        }
-                    }
-                    _ => Err(Error::InvalidArgument("not a static store".into())),
-                })
-            }
+            Some(size) => reset_static(h, size_arg(size)?),
         }
     }
 
-    /// A new, empty store of the same type and size.
+    /// A new, empty store of the same type and size (made without running `__init__`; a subclass
+    /// instance's attributes are copied, as `copy()` copies them).
     fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let size = slf.as_super().get().size()?;
-        slf.get_type().call1((size,))
+        let this = slf.as_super();
+        let store = StaticStore::try_new(this.get().h.data.schema.clone(), this.get().size()?).py()?;
+        clone_with_state(this, Inner::Static(store), None)
     }
 
-    /// An independent store with the same entries, free slots and `last_index`.
+    /// An independent store with the same entries, free slots and `last_index` (made without running
+    /// `__init__`; a subclass instance's attributes are copied, shallowly, as `copy.copy` does).
     fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let kwargs = PyDict::new(slf.py());
-        kwargs.set_item("_copy_of", slf)?;
-        slf.get_type().call((), Some(&kwargs))
+        copy_with_state(slf.as_super())
     }
 }
 
@@ -819,43 +949,69 @@ pub struct PyDynamicStore {
 
 #[pymethods]
 impl PyDynamicStore {
-    /// A dynamic store of `store_type` (a `StaticStore` subclass) growing in chunks of `2**log2size`.
+    /// A dynamic store of `store_type` (a `StaticStore` subclass); `__init__` gives it its chunk size.
+    ///
+    /// The other arguments are `__init__`'s (a subclass's `__init__` may take others): the store starts
+    /// with one chunk of one slot. Copies and clones come in through a [`Made`] instead.
     #[new]
-    #[pyo3(signature = (store_type, log2size = None, *, _copy_of = None))]
+    #[pyo3(signature = (store_type, *args, **kwargs), text_signature = "(store_type, log2size=None)")]
     fn new(
-        store_type: &Bound<'_, PyType>,
-        log2size: Option<&Bound<'_, PyAny>>,
-        _copy_of: Option<&Bound<'_, PyStore>>,
+        store_type: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let py = store_type.py();
-        if !store_type.is_subclass_of::<PyStaticStore>()? {
-            return Err(PyTypeError::new_err("DynamicStore takes a StaticStore subclass"));
-        }
-        let h = if let Some(src) = _copy_of {
-            copied(src, |v| match v {
-                View::Dynamic(d) => Ok(Inner::Dynamic(d.clone())),
-                View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
-            })?
-        } else {
-            let schema = schema_of(store_type)?;
-            let schema = schema.bind(py).get();
-            let k = match log2size {
-                Some(k) => log2size_arg(k)?,
-                None => DEFAULT_LOG2SIZE,
-            };
-            let store = DynamicStore::new(schema.schema.clone(), k).py()?;
-            let (names, aliases) = schema.names_ref(py);
-            Handle {
-                data: Shared::new(Inner::Dynamic(store), names, aliases),
-                chunk: None,
-                chunk_uid: 0,
+        let made = match (args.len(), kwargs) {
+            (0, None) => Made::take::<(PyStore, Py<PyType>)>(store_type),
+            _ => None,
+        };
+        let (store, store_type) = match made {
+            Some(made) => made,
+            None => {
+                let store_type = store_type
+                    .cast::<PyType>()
+                    .ok()
+                    .filter(|t| t.is_subclass_of::<PyStaticStore>().unwrap_or(false))
+                    .ok_or_else(|| PyTypeError::new_err("DynamicStore takes a StaticStore subclass"))?;
+                let schema = schema_of(store_type)?;
+                let schema = schema.bind(py).get();
+                let store = DynamicStore::new(schema.schema.clone(), 0).py()?;
+                let (names, aliases) = schema.names_ref(py);
+                let h = Handle {
+                    data: Shared::new(Inner::Dynamic(store), names, aliases),
+                    chunk: None,
+                    chunk_uid: 0,
+                };
+                (PyStore { h, parent: None }, store_type.clone().unbind())
             }
         };
-        Ok(
-            PyClassInitializer::from(PyStore { h, parent: None }).add_subclass(PyDynamicStore {
-                store_type: store_type.clone().unbind(),
-            }),
-        )
+        Ok(PyClassInitializer::from(store).add_subclass(PyDynamicStore { store_type }))
+    }
+
+    /// Give the store one empty chunk of `2**log2size` slots (default 11): `DynamicStore(T, log2size)`
+    /// runs it, and a subclass's own `__init__` runs it through `super().__init__(store_type, log2size)`.
+    /// Run again, it re-initialises the store (every entry dropped), as `reset(log2size)`.
+    ///
+    /// Raises `TypeError` if `store_type` is not the store type the store was made for, or `log2size` is
+    /// not an int; `ValueError` for a log2size out of range.
+    #[pyo3(signature = (store_type, log2size = None))]
+    fn __init__(
+        slf: &Bound<'_, Self>,
+        store_type: &Bound<'_, PyAny>,
+        log2size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if !store_type.is(slf.get().store_type.bind(slf.py())) {
+            return Err(PyTypeError::new_err(format!(
+                "this store was made for store type {}, not {}",
+                slf.get().store_type.bind(slf.py()).name()?,
+                store_type.repr()?
+            )));
+        }
+        let k = match log2size {
+            Some(k) => log2size_arg(k)?,
+            None => DEFAULT_LOG2SIZE,
+        };
+        Self::reset_to(slf, Some(k))
     }
 
     /// The static store type of the chunks.
@@ -884,14 +1040,23 @@ impl PyDynamicStore {
     /// store type (they can read and write members, not allocate or free slots).
     #[getter]
     fn chunks<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let n = dynamic(slf, |d| Ok(d.chunks().len()))?;
-        let ty = slf.get().store_type.bind(slf.py());
-        (0..n)
-            .map(|k| {
-                let kwargs = PyDict::new(slf.py());
-                kwargs.set_item("_parent", slf)?;
-                kwargs.set_item("_chunk", k)?;
-                ty.call((), Some(&kwargs))
+        let py = slf.py();
+        let uids = dynamic(slf, |d| {
+            Ok(d.chunks().iter().map(StaticStore::uid).collect::<Vec<_>>())
+        })?;
+        let ty = slf.get().store_type.bind(py);
+        let native = py.get_type::<PyStaticStore>();
+        let data = &slf.as_super().get().h.data;
+        uids.into_iter()
+            .enumerate()
+            .map(|(k, chunk_uid)| {
+                let h = Handle {
+                    data: data.clone(),
+                    chunk: Some(k),
+                    chunk_uid,
+                };
+                let parent = Some(slf.clone().into_any().unbind());
+                Made::instance(&native, ty, PyStore { h, parent })
             })
             .collect()
     }
@@ -906,12 +1071,54 @@ impl PyDynamicStore {
         log2size: Option<&Bound<'_, PyAny>>,
         size: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let h = &slf.as_super().get().h;
         let log2size = match (log2size, size) {
             (Some(_), Some(_)) => return Err(PyTypeError::new_err("give log2size or size, not both")),
             (a, b) => a.or(b).filter(|k| !k.is_none()),
         };
         let k = log2size.map(log2size_arg).transpose()?;
+        Self::reset_to(slf, k)
+    }
+
+    /// A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty; made
+    /// without running `__init__`, a subclass instance's attributes copied as `copy()` copies them).
+    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let k = Self::log2size(slf)?;
+        let chunks = dynamic(slf, |d| Ok(d.chunks().len()))?;
+        let mut store = DynamicStore::new(slf.as_super().get().h.data.schema.clone(), k).py()?;
+        // The same size: as many (empty) chunks as this store has.
+        while store.chunks().len() < chunks {
+            store.grow().py()?;
+        }
+        let store_type = slf.get().store_type.clone_ref(slf.py());
+        clone_with_state(slf.as_super(), Inner::Dynamic(store), Some(store_type))
+    }
+
+    /// An independent store with the same entries, free slots and `last_index` (made without running
+    /// `__init__`; a subclass instance's attributes are copied, shallowly, as `copy.copy` does).
+    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        copy_with_state(slf.as_super())
+    }
+    /// Python's garbage collector: the store type this store makes its chunks of.
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.store_type)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let base = slf.as_super().get();
+        let name = slf.get().store_type.bind(slf.py()).name()?;
+        Ok(format!(
+            "<DynamicStore of {name} len={} size={} chunks={}>",
+            base.__len__()?,
+            base.size()?,
+            dynamic(slf, |d| Ok(d.chunks().len()))?
+        ))
+    }
+}
+
+impl PyDynamicStore {
+    /// Drop every entry, keeping one chunk; with `k`, a chunk size of `2**k` (`reset`, `__init__`).
+    fn reset_to(slf: &Bound<'_, Self>, k: Option<u32>) -> PyResult<()> {
+        let h = &slf.as_super().get().h;
         if k.is_some_and(|k| Self::log2size(slf).is_ok_and(|cur| cur != k)) && h.data.exported() {
             // A new chunk size replaces every chunk, the first one too.
             return Err(PyBufferError::new_err(
@@ -929,48 +1136,6 @@ impl PyDynamicStore {
             },
             _ => Err(Error::InvalidArgument("not a dynamic store".into())),
         })
-    }
-
-    /// A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty).
-    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let k = Self::log2size(slf)?;
-        let chunks = dynamic(slf, |d| Ok(d.chunks().len()))?;
-        let new = slf.get_type().call1((slf.get().store_type.bind(slf.py()), k))?;
-        // The same size: as many (empty) chunks as this store has.
-        new.cast::<PyStore>()?.get().h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => {
-                while d.chunks().len() < chunks {
-                    d.grow()?;
-                }
-                Ok(())
-            }
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
-        })?;
-        Ok(new)
-    }
-
-    /// An independent store with the same entries, free slots and `last_index`.
-    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let kwargs = PyDict::new(slf.py());
-        kwargs.set_item("_copy_of", slf)?;
-        slf.get_type()
-            .call((slf.get().store_type.bind(slf.py()),), Some(&kwargs))
-    }
-
-    /// Python's garbage collector: the store type this store makes its chunks of.
-    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        visit.call(&self.store_type)
-    }
-
-    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let base = slf.as_super().get();
-        let name = slf.get().store_type.bind(slf.py()).name()?;
-        Ok(format!(
-            "<DynamicStore of {name} len={} size={} chunks={}>",
-            base.__len__()?,
-            base.size()?,
-            dynamic(slf, |d| Ok(d.chunks().len()))?
-        ))
     }
 }
 

@@ -25,11 +25,55 @@ def test_subclass_keeps_members_and_overrides_defaults() -> None:
     assert Genes(1).fitness[0] == 0.5
 
 
-def test_subclass_cannot_add_members() -> None:
+def test_a_subclass_extends_a_store_type_as_a_dataclass_does() -> None:
+    # Bug (issue 11.7): `class More(Genes): extra: cs.i32` was refused ("cannot be extended").
+    class More(Genes):
+        extra: cs.i32
+        fitness = 0.25  # a new default for an inherited member
+        label: str = "x"
+
+    class EvenMore(More):
+        last: cs.Optional(cs.i64)  # type: ignore[valid-type]
+
+    s = More(2)
+    i = s.add(ref=1, extra=2)
+    assert list(s) == ["ref", "fitness", "extra", "label"]
+    assert (s.ref[i], s.fitness[i], s.extra[i], s.label[i]) == (1, 0.25, 2, "x")
+    assert s.extra.dtype == np.int32 and s.extra.name == "extra"
+    e = EvenMore(1)
+    j = e.add(last=5)
+    assert list(e) == ["ref", "fitness", "extra", "label", "last"]
+    assert (e.fitness[j], e.last[j], e.label[j]) == (0.25, 5, "x")
+    assert list(Genes(1)) == ["ref", "fitness"] and Genes(1).fitness[Genes(1).next_index()] == 0.5
+    d = cs.DynamicStore(EvenMore, log2size=1)
+    d.add(extra=7)
+    assert d.extra[0] == 7 and d.chunks[0].last[0] is None
+    assert cs.KeyedStore(More).store_type is More
+
+
+def test_a_subclass_may_redefine_an_inherited_member() -> None:
+    # As in a dataclass: the member keeps its place and takes the subclass's type, default and options.
+    class Redefined(Genes):
+        ref: cs.Member(cs.u8, read_only=True) = 3  # type: ignore[valid-type]
+        extra: cs.i8
+
+    s = Redefined(2)
+    i = s.add()
+    assert list(s) == ["ref", "fitness", "extra"]
+    assert s.ref.dtype == np.uint8 and s.ref[i] == 3 and s.fitness[i] == 0.5
+    with pytest.raises(TypeError):
+        s.ref[i] = 4  # read-only now
+    with pytest.raises(OverflowError):
+        s.add(ref=300)
+
+    class NoDefault(Genes):
+        fitness: cs.f64  # redefined without a default: the type's zero, as a dataclass field has none
+
+    assert NoDefault(1).fitness[0] == 0.0 and NoDefault(1).fitness.dtype == np.float64
     with pytest.raises(TypeError):
 
-        class More(Genes):
-            extra: cs.i32
+        class Bad(Genes):
+            extra: cs.i8 = "x"  # type: ignore[assignment]
 
 
 def test_bad_default_in_subclass_raises_at_class_creation() -> None:

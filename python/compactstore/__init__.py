@@ -344,6 +344,11 @@ class StaticStore(_NativeStaticStore):
 
     Derive a class with annotated members; annotations define members in declaration order, a class
     attribute gives a member's default. A bad annotation raises ``TypeError`` at class creation.
+
+    A store type can be extended as a dataclass can: a subclass has its parent's members, in their order,
+    then its own. A class attribute named like an inherited member gives it a new default; annotating an
+    inherited member again redefines it in its place (its type, default and options then all come from
+    the subclass).
     """
 
     __slots__ = ()
@@ -357,18 +362,19 @@ class StaticStore(_NativeStaticStore):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = _annotations(cls)
-        parent = getattr(cls, "_cs_members", None)
-        if parent and own:
-            raise TypeError("a store type with members cannot be extended with more members")
-        if parent:
-            # A subclass without annotations keeps its parent's members; a class attribute named like a
-            # member gives it a new default.
-            members = [
-                (name, dtype, length, cls.__dict__[name] if name in cls.__dict__ else default, read_only)
-                for name, dtype, length, default, read_only in parent
-            ]
-        else:
-            members = [_member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)) for name, spec in own.items()]
+        # As a dataclass does: the parent's members first, in their order, then the subclass's own. A class
+        # attribute named like an inherited member gives it a new default; annotating an inherited member
+        # again redefines it (type, default and options all from the subclass) in its place.
+        members = []
+        for name, dtype, length, default, read_only in getattr(cls, "_cs_members", ()):
+            if name in own:
+                members.append(_member_tuple(name, own.pop(name), cls.__dict__.get(name, Member._NO_DEFAULT)))
+            else:
+                members.append(
+                    (name, dtype, length, cls.__dict__[name] if name in cls.__dict__ else default, read_only)
+                )
+        for name, spec in own.items():
+            members.append(_member_tuple(name, spec, cls.__dict__.get(name, Member._NO_DEFAULT)))
         schema = Schema(members)
         for name in schema.names():
             if name in cls.__dict__:

@@ -362,6 +362,8 @@ class StaticStore(_NativeStaticStore):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = _annotations(cls)
+        for name in own:
+            _check_member_name(name)
         # As a dataclass does: the parent's members first, in their order, then the subclass's own. A class
         # attribute named like an inherited member gives it a new default; annotating an inherited member
         # again redefines it (type, default and options all from the subclass) in its place.
@@ -382,6 +384,17 @@ class StaticStore(_NativeStaticStore):
         _member_descriptors(cls, schema)
         cls._cs_members = members
         cls._cs_schema = schema
+
+
+def _check_member_name(name: str) -> None:
+    """Refuse the member names that belong to Python or to this package: dunder names (``__module__``,
+    ``__doc__``, ``__dict__``, ``__slots__``, ...) and names starting with ``_cs_`` (the package's class
+    attributes)."""
+    if (len(name) > 4 and name.startswith("__") and name.endswith("__")) or name.startswith("_cs_"):
+        raise TypeError(
+            f"member name {name!r} is reserved: names of the form __name__ belong to Python and names "
+            "starting with _cs_ to compactstore"
+        )
 
 
 def _member_descriptors(cls: type, schema: Schema) -> None:
@@ -456,13 +469,24 @@ def _dynamic_class(base: type[DynamicStore], store_type: Any) -> type[DynamicSto
     return sub
 
 
-def make_store(name: str, members: Mapping[str, Any]) -> type[StaticStore]:
+def make_store(name: str, members: Mapping[str, Any], *, module: str | None = None) -> type[StaticStore]:
     """Define a store type from ``{member: type}`` (a type, ``cs.Array``, ``cs.Member`` or the origin's
-    field-definition dict ``{"type": np.int64, "length": 1, "default": 0, "read_only": False}``)."""
+    field-definition dict ``{"type": np.int64, "length": 1, "default": 0, "read_only": False}``).
+
+    As ``collections.namedtuple`` does, the type's ``__module__`` is the calling module's (or ``module``),
+    so a type assigned to a module-level name of the same name pickles by reference and reaches spawned
+    worker processes.
+    """
     if not isinstance(members, Mapping):
         raise TypeError("make_store takes a mapping of member names to types")
+    if module is None:
+        try:
+            module = sys._getframe(1).f_globals.get("__name__", "__main__")
+        except (AttributeError, ValueError):  # an interpreter without frames, or no caller
+            module = __name__
     annotations = {str(k): v for k, v in members.items()}
-    cls: type[StaticStore] = type(name, (StaticStore,), {"__slots__": (), "__annotations__": annotations})
+    ns = {"__slots__": (), "__annotations__": annotations, "__module__": module, "__qualname__": name}
+    cls: type[StaticStore] = type(name, (StaticStore,), ns)
     return cls
 
 

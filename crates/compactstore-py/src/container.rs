@@ -18,7 +18,7 @@ use crate::shared::{Handle, Inner, ViewMut};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
-#[pyclass(frozen, module = "compactstore._native", name = "Container")]
+#[pyclass(frozen, weakref, module = "compactstore._native", name = "Container")]
 pub struct PyContainer {
     h: Handle,
     m: usize,

@@ -14,7 +14,7 @@ use crate::store::convert_members;
 /// `values()`, `items()`, `get()`, `update()`, `dict(e)`, `len(e)`, `e.index`, `e.key`.
 ///
 /// A view whose slot has since been freed (or freed and reused) raises `KeyError` on any access.
-#[pyclass(frozen, module = "compactstore._native", name = "Entry")]
+#[pyclass(frozen, weakref, module = "compactstore._native", name = "Entry")]
 pub struct PyEntry {
     h: Handle,
     slot: usize,

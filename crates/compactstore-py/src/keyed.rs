@@ -314,7 +314,13 @@ fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
 
 /// A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 /// `KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)`.
-#[pyclass(subclass, frozen, module = "compactstore._native", name = "KeyedStore")]
+#[pyclass(
+    subclass,
+    frozen,
+    weakref,
+    module = "compactstore._native",
+    name = "KeyedStore"
+)]
 pub struct PyKeyedStore {
     h: Handle,
     /// The key type (fixed at construction, so lookups need no lock to know it).

@@ -175,7 +175,7 @@ pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
 /// containers, and slot allocation. Not instantiated directly: derive from `StaticStore`, or make a
 /// `DynamicStore(StoreType)`.
-#[pyclass(subclass, frozen, module = "compactstore._native", name = "Store")]
+#[pyclass(subclass, frozen, weakref, module = "compactstore._native", name = "Store")]
 pub struct PyStore {
     pub h: Handle,
     /// For a chunk view of a dynamic store: the dynamic store object, kept alive.

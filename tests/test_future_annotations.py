@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import ClassVar
 
 import numpy as np
@@ -35,3 +36,17 @@ def test_a_subclass_with_only_classvars_keeps_its_parents_members() -> None:
         extra: ClassVar[int] = 1
 
     assert list(More(1)) == list(Genes(1)) and More.extra == 1
+
+
+class Maybe(cs.StaticStore):
+    count: int | None
+    label: typing.Optional[str] = "x"
+    row: cs.Array(cs.u8, 2) | None  # type: ignore[valid-type]
+
+
+def test_string_annotations_spell_optional_as_a_union_with_none() -> None:
+    # Bug (issue 11.10): `int | None` / `Optional[str]` were refused, also as string annotations.
+    s = Maybe(1)
+    i = s.add(count=3)
+    assert (s.count[i], s.label[i], s.row[i]) == (3, "x", None)
+    assert s.count.dtype == cs.make_store("M", {"c": cs.Optional(int)})(1).c.dtype

@@ -5,6 +5,7 @@ a deleted entry read as the default. Values convert and are refused exactly as f
 """
 
 import copy
+import typing
 from typing import Any
 
 import numpy as np
@@ -284,3 +285,54 @@ def test_keyed_ignore_unknown_none_is_not_given_for_plain_members() -> None:
     assert dict(pool["k"]) == {"o": None, "s": "x"}
     pool["k"] = {"o": None, "s": None, "nope": 1}
     assert dict(pool["k"]) == {"o": None, "s": "dflt"}
+
+
+@pytest.mark.parametrize(
+    "spelling, expected",
+    [
+        (int | None, cs.Optional(int)),
+        (typing.Optional[int], cs.Optional(int)),
+        (typing.Union[int, None], cs.Optional(int)),
+        (typing.Union[None, int], cs.Optional(int)),
+        (None | str, cs.Optional(str)),
+        (typing.Optional[bytes], cs.Optional(bytes)),
+        (cs.f32 | None, cs.Optional(cs.f32)),
+        (typing.Optional[cs.Str], cs.Optional(cs.Str)),
+        (cs.Array(cs.u8, 2) | None, cs.Optional(cs.Array(cs.u8, 2))),
+        (None | cs.Interned(cs.Str), cs.Optional(cs.Interned(cs.Str))),
+    ],
+)
+def test_union_with_none_spells_optional(spelling: Any, expected: Any) -> None:
+    # Bug (issue 11.10): `int | None` / `Optional[int]` were refused as member types.
+    T = cs.make_store("T", {"v": spelling, "m": cs.Member(spelling, default=None)})
+
+    class C(cs.StaticStore):
+        v: spelling  # type: ignore[valid-type]
+        m: cs.Member(spelling, default=None)  # type: ignore[valid-type]
+
+    same = cs.make_store("Same", {"v": expected})(1).v.dtype
+    for s in (T(2), C(2)):
+        assert s.v.dtype == same
+        i = s.add()
+        assert (s.v[i], s.m[i]) == (None, None)
+
+
+def test_union_with_none_values_round_trip() -> None:
+    class C(cs.StaticStore):
+        a: int | None
+        b: typing.Optional[str] = "x"
+        c: cs.Array(cs.u8, 2) | None  # type: ignore[valid-type]
+
+    s = C(2)
+    i = s.add(a=5, c=[1, 2])
+    assert (s.a[i], s.b[i], s.c[i].tolist()) == (5, "x", [1, 2])
+    s.b[i] = None
+    assert s.b[i] is None
+
+
+@pytest.mark.parametrize("spelling", [int | str, typing.Union[int, str, None], int | str | None])
+def test_other_unions_are_refused(spelling: Any) -> None:
+    with pytest.raises(TypeError, match="union"):
+        cs.make_store("T", {"v": spelling})
+    with pytest.raises(TypeError):
+        cs.Optional(int | None)  # Optional(Optional(...))

@@ -23,6 +23,7 @@ import inspect
 from collections.abc import MutableMapping
 import operator
 import sys
+import types
 import typing
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeAlias
@@ -128,6 +129,12 @@ class Interned:
     def __repr__(self) -> str:
         return f"Interned({self.type.__name__})"
 
+    def __or__(self, other: Any) -> Any:
+        """``cs.Interned(cs.Str) | None`` is ``cs.Optional(cs.Interned(cs.Str))``."""
+        return Optional(self) if other is None else NotImplemented
+
+    __ror__ = __or__
+
 
 class Object:
     """`cs.Object`: a reference to any Python object per entry, ``None`` by default.
@@ -140,12 +147,14 @@ class Object:
 
 class Optional:
     """`Optional(T)`: any member type T, or ``None`` (a validity bit per entry; an interned member uses a
-    reserved code instead). The default is ``None`` unless one is given."""
+    reserved code instead). The default is ``None`` unless one is given. ``T | None``,
+    ``typing.Optional[T]`` and ``typing.Union[T, None]`` are the same member type (on Python 3.10,
+    ``typing.Optional`` takes only classes: spell ``cs.Array(...) | None`` there)."""
 
     __slots__ = ("type",)
 
     def __init__(self, type: Any) -> None:
-        if isinstance(type, Optional):
+        if isinstance(_optional_union(type), Optional):
             raise TypeError("Optional(Optional(...)) is not a member type")
         _parse(type)
         self.type: Any = type
@@ -206,6 +215,12 @@ class Array:
     def __repr__(self) -> str:
         return f"Array({self.dtype}, {self.length})"
 
+    def __or__(self, other: Any) -> Any:
+        """``cs.Array(T, n) | None`` is ``cs.Optional(cs.Array(T, n))``."""
+        return Optional(self) if other is None else NotImplemented
+
+    __ror__ = __or__
+
 
 class Member:
     """`Member(T, default=..., read_only=False)`: a member type with options.
@@ -245,10 +260,24 @@ def _scalar_name(t: Any) -> str:
     )
 
 
+def _optional_union(t: Any) -> Any:
+    """`T | None`, `typing.Optional[T]` and `typing.Union[T, None]` as `Optional(T)`; any other union is a
+    `TypeError`; anything else is returned as it is."""
+    if typing.get_origin(t) is typing.Union or isinstance(t, types.UnionType):
+        args = typing.get_args(t)
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return Optional(rest[0])
+        raise TypeError(f"unsupported member type {t!r}: the only union a member type can be is `T | None`")
+    return t
+
+
 def _parse(t: Any) -> tuple[str, int]:
     """`(type spec, length)` of a member type, as the native Schema takes it: a dtype name (`"i64"`),
     `"str"`, `"bytes"`, `"interned[str]"`, `"interned[bytes]"` or `"optional[<spec>]"`; length is the
-    element count of an Array (0 for anything else)."""
+    element count of an Array (0 for anything else). `T | None` (also spelled `typing.Optional[T]`) is
+    `Optional(T)`."""
+    t = _optional_union(t)
     if isinstance(t, Array):
         return t.dtype, t.length
     if t in (str, Str):

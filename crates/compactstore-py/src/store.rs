@@ -228,6 +228,13 @@ impl PyStore {
         self.h.read(|v| Ok(on!(v, s => s.nbytes())))
     }
 
+    /// `sys.getsizeof(s)`: the Python object itself plus every buffer the store holds (`nbytes`).
+    fn __sizeof__(slf: &Bound<'_, Self>) -> PyResult<usize> {
+        let object = slf.py().get_type::<pyo3::types::PyAny>();
+        let own: usize = object.call_method1("__sizeof__", (slf,))?.extract()?;
+        Ok(own + slf.get().nbytes()?)
+    }
+
     /// Allocate the lowest free slot, set its members to their defaults and return its index.
     ///
     /// Raises `OverflowError` when a static store is full.

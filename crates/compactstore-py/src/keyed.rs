@@ -424,7 +424,11 @@ impl PyKeyedStore {
                         Ok((
                             m,
                             list.iter()
-                                .map(|x| member_value(&x, ty))
+                                .enumerate()
+                                .map(|(i, x)| {
+                                    crate::error::check_signals_every(py, i, 1 << 20)?;
+                                    member_value(&x, ty)
+                                })
                                 .collect::<PyResult<Vec<_>>>()?,
                         ))
                     })
@@ -433,27 +437,29 @@ impl PyKeyedStore {
                 match kind {
                     KeyKind::I64 => {
                         let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
-                        AnyKeyed::I64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
+                        let a = a.as_slice()?;
+                        AnyKeyed::I64(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::U64 => {
                         let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
-                        AnyKeyed::U64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
+                        let a = a.as_slice()?;
+                        AnyKeyed::U64(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::Str => {
                         let a: Vec<String> = keys.extract()?;
-                        AnyKeyed::Str(KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?)
+                        AnyKeyed::Str(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::Bytes => {
                         let a: Vec<Vec<u8>> = keys.extract()?;
-                        AnyKeyed::Bytes(
-                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?,
-                        )
+                        AnyKeyed::Bytes(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
+                        })?)
                     }
                 }
             }
@@ -758,8 +764,8 @@ impl PyKeyedStore {
     }
 
     /// Check internal invariants; `AssertionError` on a broken one.
-    fn validate(&self) -> PyResult<()> {
-        self.with(|ks| on_keyed!(ks, s => s.validate()).py())
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        crate::error::interruptible(py, || self.with(|ks| on_keyed!(ks, s => s.validate()).py()))
     }
 
     /// Bytes held by the store, the key column, the hash table and the modified bitmap.

@@ -454,13 +454,13 @@ impl PyStore {
     }
 
     /// Check internal invariants; raise `AssertionError` on a broken one.
-    fn validate(&self) -> PyResult<()> {
-        self.h.read(|v| on!(v, s => s.validate()))
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        crate::error::interruptible(py, || self.h.read(|v| on!(v, s => s.validate())))
     }
 
     /// The origin's name for `validate()`.
-    fn assertions(&self) -> PyResult<()> {
-        self.validate()
+    fn assertions(&self, py: Python<'_>) -> PyResult<()> {
+        self.validate(py)
     }
 
     /// A numpy array of the occupied indices whose member `name` equals `value` (converted like a write).

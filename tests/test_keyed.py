@@ -1,4 +1,5 @@
-"""KeyedStore: every behaviour in API.md "KeyedStore" (and the Entry parts it relies on)."""
+"""KeyedStore: the mapping of keys to live entries, its extra calls (members, find, modified), keys and
+bulk loads (and the Entry parts it relies on)."""
 
 
 import pickle

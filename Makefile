@@ -28,6 +28,10 @@ $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PY) -m pip install -q "pandas>=2" "pyarrow>=15" "matplotlib>=3.8" "tqdm>=4.66"
 	touch $@
 
+$(VENV)/.docs-deps: $(VENV)/.deps
+	$(PY) -m pip install -q "mkdocs>=1.6,<2" "mkdocs-material>=9.6,<10" "mkdocstrings-python>=1.16,<3"
+	touch $@
+
 $(VENV)/.built: $(VENV)/.deps $(SOURCES) $(shell find python -type f)
 	$(VENV)/bin/maturin develop --release -q
 	touch $@
@@ -50,8 +54,12 @@ test-rust:  ## cargo test (the engine needs no Python)
 test-python: $(VENV)/.built  ## pytest
 	$(PY) -m pytest
 
+.PHONY: docs
+docs: $(VENV)/.built $(VENV)/.docs-deps  ## build the documentation site into site/ (mkdocs --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 .PHONY: test
-test: lint test-rust test-python  ## every check: fmt, clippy, stubtest, cargo test, pytest
+test: lint test-rust test-python docs  ## every check: fmt, clippy, stubtest, cargo test, pytest, docs build
 
 .PHONY: demo
 demo: $(VENV)/.built $(VENV)/.bench-deps  ## the benchmark: what compactstore saves, measured

@@ -1,4 +1,4 @@
-"""The member container (API.md "Member container"): indexing, slices, gather/scatter, numpy views, value rules."""
+"""The member container (what s[name] returns): indexing, slices, gather/scatter, numpy views, value rules."""
 
 import array
 import gc
@@ -731,7 +731,7 @@ def test_view_keeps_memory_alive_after_store_is_dropped() -> None:
     assert a[1] == 3
 
 
-# --- every write path converts scalars by API.md's rules (against a plain-Python oracle) --------------------
+# --- every write path converts scalars by the same rules (against a plain-Python oracle) --------------------
 
 
 class Scalars(cs.StaticStore):
@@ -754,8 +754,8 @@ EDGE_FLOATS = [0.0, -0.0, float("inf"), float("-inf"), float("nan"), 3.402823466
 
 
 def _expected(name: str, v: Any) -> Any:
-    """What API.md says a write of the exact int / float / bool `v` to member `name` stores (as the value read
-    back), or the exception type it raises."""
+    """What a write of the exact int / float / bool `v` to member `name` stores, by the conversion rules (as the
+    value read back), or the exception type it raises."""
     if name == "flag":
         return v if type(v) is bool else TypeError  # bool_ takes bools only
     if name in ("f32", "f64"):

@@ -1,4 +1,4 @@
-"""Entry: one slot seen as a dict (API.md "Entry")."""
+"""Entry: one slot seen as a dict."""
 
 from collections.abc import Callable
 from typing import Any

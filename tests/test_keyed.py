@@ -1,4 +1,5 @@
-"""KeyedStore: every behaviour in API.md "KeyedStore" (and the Entry parts it relies on)."""
+"""KeyedStore: the mapping of keys to live entries, its extra calls (members, find, modified), keys and
+bulk loads (and the Entry parts it relies on)."""
 
 
 import pickle
@@ -770,3 +771,38 @@ def test_an_entry_is_a_mapping() -> None:
 
     pool = pool_of(1)
     assert isinstance(pool[0], Mapping) and not isinstance(pool[0], dict)
+
+
+def test_clear_modified_refuses_one_str_key() -> None:
+    # clear_modified("key1") iterated the string and cleared the unrelated key "k", leaving "key1" marked.
+    class KG(cs.StaticStore):
+        v: cs.i64
+
+    pool = cs.KeyedStore(KG, key=cs.Str)
+    for k in ("k", "key1"):
+        pool[k] = {"v": 1}
+        pool[k] = {"v": 2}  # a replacement marks the key modified
+    assert set(pool.modified()) == {"k", "key1"}
+    for arg in ("key1", b"key1", bytearray(b"k"), memoryview(b"k")):
+        with pytest.raises(TypeError, match="one key"):
+            pool.clear_modified(arg)
+    assert set(pool.modified()) == {"k", "key1"}
+    pool.clear_modified(["key1"])
+    assert set(pool.modified()) == {"k"}
+
+
+def test_clear_modified_lets_iteration_errors_through() -> None:
+    class KG(cs.StaticStore):
+        v: cs.i64
+
+    pool = cs.KeyedStore(KG, key=cs.i64)
+    pool[1] = {"v": 1}
+    pool[1] = {"v": 2}
+
+    def keys():
+        yield 1
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        pool.clear_modified(keys())
+    assert list(pool.modified()) == [1]

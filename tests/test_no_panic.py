@@ -1,5 +1,5 @@
 """No caller input may panic the engine, and no panic may reach Python: random values and keys thrown at
-every entry point raise only the exceptions API.md names (a PanicException or SystemError fails)."""
+every entry point raise only the documented exceptions (a PanicException or SystemError fails)."""
 
 from typing import Any
 

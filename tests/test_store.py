@@ -1,4 +1,5 @@
-"""The Store interface (API.md "Store", "Defining a store type") for a StaticStore subclass and a DynamicStore."""
+"""The Store interface (allocation, member access, copies) and store type definitions, for a StaticStore
+subclass and a DynamicStore."""
 
 import copy
 import sys
@@ -340,7 +341,7 @@ def test_len_size_space_dynamic() -> None:
     assert d.size == 3 * CHUNK
 
 
-# --- member access and the seed's shorthand ------------------------------------------------------------------
+# --- member access and the shorthand s[name] = v ------------------------------------------------------------
 
 
 def test_getitem_and_getattr_return_the_member_container(store: Any) -> None:
@@ -955,7 +956,7 @@ def test_none_default_needs_an_optional_member() -> None:
     ok = type("Ok", (cs.StaticStore,), {"__annotations__": {"x": cs.Optional(cs.i64), "o": cs.Object}, "x": None,
                                         "o": None})
     assert (ok(1).x[0], ok(1).o[0]) == (None, None)
-    # the origin's field-definition dicts say "no default" with None
+    # egp-utils' field-definition dicts say "no default" with None
     assert cs.make_store("F", {"ref": {"type": np.int64, "length": 1, "default": None}})(1).ref[0] == 0
 
 

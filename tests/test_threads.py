@@ -1,4 +1,5 @@
-"""A store used from several threads at once is never corrupted (DESIGN.md, threads and processes)."""
+"""A store used from several threads at once is never corrupted: each call is serialised, or refused with
+RuntimeError."""
 
 import threading
 

@@ -9,7 +9,7 @@ use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBool, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::IntoPy;
@@ -338,6 +338,17 @@ impl PyContainer {
         })
     }
 
+    /// Whether `m[i]` with an int `i` and `m[i] = value` with this `value` (`None`: any value) run
+    /// without touching a reference to anything but their arguments and results: a numeric scalar
+    /// member, written with an exact int or float that fits it. The hand-written slots in `fastpath.rs`
+    /// run these calls without PyO3's trampoline.
+    pub(crate) fn plain_scalar(&self, value: Option<&Bound<'_, PyAny>>) -> bool {
+        match self.ty {
+            MemberType::Scalar(d) => value.is_none_or(|v| Raw::of(v, d).is_some()),
+            _ => false,
+        }
+    }
+
     /// `m[i]` for an int `i`: resolve the chunk and offset once, read the scalar straight from its column.
     /// The hot path, shared by `__getitem__` and the hand-written slot in `fastpath.rs`.
     pub(crate) fn get_one<'py>(&self, py: Python<'py>, i: i64) -> PyResult<Bound<'py, PyAny>> {
@@ -510,6 +521,14 @@ impl PyContainer {
     /// Write `values` (a sequence of the selection's length, or a scalar/row that broadcasts) to `idx`.
     fn scatter(&self, py: Python<'_>, idx: &[usize], values: &Bound<'_, PyAny>) -> PyResult<()> {
         self.refuse_read_only(py)?;
+        // A set has no order: which value would land in which slot is arbitrary (numpy refuses it too).
+        if values.is_instance_of::<PySet>() || values.is_instance_of::<PyFrozenSet>() {
+            return Err(PyTypeError::new_err(format!(
+                "cannot assign a {} to {}[...]: it has no order (use a list or an array)",
+                values.get_type().name()?,
+                self.name.bind(py).to_str()?
+            )));
+        }
         let broadcast = match self.ty {
             MemberType::Array(_, w) => {
                 let ndim: usize = py.import("numpy")?.call_method1("ndim", (values,))?.extract()?;

@@ -3,7 +3,9 @@
 use compactstore::{Dtype, MemberType, Value};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PySequence, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyMemoryView, PySequence, PyString, PyTuple,
+};
 
 use numpy::PyArray1;
 
@@ -86,6 +88,11 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
             .collect::<PyResult<Vec<_>>>()
             .map(Value::Array),
         MemberType::Str | MemberType::Bytes | MemberType::Interned(_) => {
+            if takes_bytes(ty) {
+                if let Some(b) = bytes_like(obj)? {
+                    return Ok(Value::Bytes(b));
+                }
+            }
             not_an_overflow(obj, scalar_value(obj), ty)
         }
         MemberType::Optional(t) => {
@@ -104,6 +111,28 @@ pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> 
             )))
         }),
     }
+}
+
+/// Whether `ty` holds bytes (`Bytes` or `Interned(Bytes)`).
+fn takes_bytes(ty: &MemberType) -> bool {
+    match ty {
+        MemberType::Bytes => true,
+        MemberType::Interned(t) => matches!(**t, MemberType::Bytes),
+        _ => false,
+    }
+}
+
+/// The contents of a `bytearray` or `memoryview` (what `bytes(obj)` gives), or `None` for anything
+/// else. A bytes member takes them as `bytes` of the same contents, as `bytes(obj)` would.
+fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Some(b.to_vec()));
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let b = obj.py().get_type::<PyBytes>().call1((obj,))?;
+        return Ok(Some(b.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    Ok(None)
 }
 
 /// [`member_value`], checked against the member type (so a write of it cannot fail): what a caller that

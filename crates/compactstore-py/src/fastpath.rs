@@ -1,10 +1,17 @@
 //! Hand-written `mp_subscript` / `mp_ass_subscript` slots for member containers, for `m[i]` with an int.
 //!
-//! DESIGN.md B4 asks `m[i]` to beat numpy's scalar indexing; PyO3's generated slot wrapper (thread-local
-//! bookkeeping, argument extraction) costs about as much as the read itself. These slots take the one
-//! common case, an exact `int` key, straight to [`PyContainer::get_one`] / [`PyContainer::set_one`] and
-//! hand every other key (slices, tuples, arrays, big ints) to the slot PyO3 generated, so behaviour and
-//! errors are the same either way.
+//! `m[i]` is the hottest path of the package and should beat numpy's scalar indexing; PyO3's generated
+//! slot wrapper (argument extraction, the general key dispatch) costs about as much as the read itself.
+//! These slots take the one common case, an exact `int` key, straight to [`PyContainer::get_one`] /
+//! [`PyContainer::set_one`] and hand every other key (slices, tuples, arrays, big ints) to the slot PyO3
+//! generated, so behaviour and errors are the same either way.
+//!
+//! The int case still runs inside PyO3's slot trampoline (`pyo3::impl_::trampoline`, the function PyO3's
+//! own generated slots call): it records that the thread is attached, so references dropped during the
+//! call are released at once rather than parked in PyO3's deferred-release pool (which leaked replaced
+//! objects and error state until the next ordinary PyO3 call), and it turns a panic into an exception.
+//! `impl_` is PyO3's semver-exempt internals: the pyo3 version is pinned to 0.30.x in the workspace, and
+//! a change there fails to compile rather than misbehave.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
@@ -12,6 +19,7 @@ use std::sync::OnceLock;
 
 use pyo3::exceptions::PySystemError;
 use pyo3::ffi;
+use pyo3::impl_::trampoline::{self, MethodDef};
 use pyo3::prelude::*;
 use pyo3::Borrowed;
 
@@ -67,27 +75,82 @@ unsafe fn small_int(key: *mut ffi::PyObject) -> Option<i64> {
     }
 }
 
+/// The typed read behind `m[i]`, run inside PyO3's trampoline (see [`subscript`]).
+#[allow(unsafe_code)]
+unsafe fn get_int(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: `slf` is the borrowed container CPython passed to the slot, alive for the call.
+    let obj = unsafe { Borrowed::from_ptr(py, slf) };
+    let c = obj.cast::<PyContainer>()?;
+    // SAFETY: `key` is a valid borrowed object (CPython's argument); `small_int` only reads it.
+    let i = unsafe { small_int(key) }.unwrap_or(i64::MAX);
+    Ok(c.get().get_one(py, i)?.into_ptr())
+}
+
+/// The typed write behind `m[i] = v`, run inside PyO3's trampoline (see [`ass_subscript`]).
+#[allow(unsafe_code)]
+unsafe fn set_int(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> PyResult<std::ffi::c_int> {
+    // SAFETY: `slf`, `key` and `value` are the valid borrowed objects CPython passed to the slot.
+    let (obj, val) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, value)) };
+    let c = obj.cast::<PyContainer>()?;
+    // SAFETY: as in `get_int`.
+    let i = unsafe { small_int(key) }.unwrap_or(i64::MAX);
+    c.get().set_one(py, i, &val)?;
+    Ok(0)
+}
+
+/// `get_int` as PyO3's `binaryfunc` trampoline wants it.
+struct GetInt;
+impl MethodDef<trampoline::binaryfunc::Func> for GetInt {
+    const METH: trampoline::binaryfunc::Func = get_int;
+}
+
+/// `set_int` as PyO3's trampoline for `(object, object, object) -> int` slots wants it.
+struct SetInt;
+impl MethodDef<trampoline::setattrofunc::Func> for SetInt {
+    const METH: trampoline::setattrofunc::Func = set_int;
+}
+
+/// Raise `e` from a slot that runs outside PyO3's trampoline. Making the exception drops references
+/// (its type, its arguments); `Python::attach` records that the thread is attached, so they are
+/// released at once rather than parked in PyO3's deferred-release pool. Only error paths pay for it.
+fn raise(e: PyErr) {
+    Python::attach(move |py| e.restore(py));
+}
+
 /// `m[key]`.
+///
+/// An exact small `int` key on a numeric scalar member reads straight from the column: nothing in that
+/// call drops a reference, so it needs none of PyO3's bookkeeping until it fails ([`raise`]). Any other
+/// member goes through PyO3's own slot trampoline ([`get_int`]), which records that the thread is
+/// attached, so every reference dropped in the call (a replaced object, an error's state) is released
+/// at once, as CPython does. Any other key goes to the slot PyO3 generated.
 #[allow(unsafe_code)]
 unsafe extern "C" fn subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this slot with the GIL held and valid pointers to the container (`slf`, an
-    // instance of the type the slot was installed on, or a subclass) and the key, both borrowed.
+    // SAFETY: CPython calls this slot attached to the interpreter, with valid borrowed pointers to the
+    // container (`slf`, an instance of the type the slot was installed on, or a subclass) and the key.
     unsafe {
         if let Some(i) = small_int(key) {
             let py = Python::assume_attached();
-            let obj = Borrowed::from_ptr(py, slf);
-            if let Ok(c) = obj.cast::<PyContainer>() {
-                match catch_unwind(AssertUnwindSafe(|| c.get().get_one(py, i))) {
-                    Ok(Ok(v)) => return v.into_ptr(),
-                    Ok(Err(e)) => {
-                        e.restore(py);
-                        return null_mut();
-                    }
-                    Err(_) => {
-                        PySystemError::new_err("compactstore: panic in m[i]").restore(py);
-                        return null_mut();
-                    }
+            if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
+                let c = c.get();
+                if !c.plain_scalar(None) {
+                    return trampoline::binaryfunc::<GetInt>(slf, key);
                 }
+                match catch_unwind(AssertUnwindSafe(|| c.get_one(py, i))) {
+                    Ok(Ok(v)) => return v.into_ptr(),
+                    Ok(Err(e)) => raise(e),
+                    Err(_) => raise(PySystemError::new_err("compactstore: panic in m[i]")),
+                }
+                return null_mut();
             }
         }
         match ORIG_GET.get() {
@@ -98,6 +161,9 @@ unsafe extern "C" fn subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject)
 }
 
 /// `m[key] = value` (`value` null: `del m[key]`, which the general slot refuses).
+///
+/// As [`subscript`]: an exact int or float written to a numeric scalar member at an int key goes
+/// straight to the column; other values and members go through PyO3's trampoline ([`set_int`]).
 #[allow(unsafe_code)]
 unsafe extern "C" fn ass_subscript(
     slf: *mut ffi::PyObject,
@@ -109,20 +175,18 @@ unsafe extern "C" fn ass_subscript(
         if !value.is_null() {
             if let Some(i) = small_int(key) {
                 let py = Python::assume_attached();
-                let obj = Borrowed::from_ptr(py, slf);
                 let val = Borrowed::from_ptr(py, value);
-                if let Ok(c) = obj.cast::<PyContainer>() {
-                    match catch_unwind(AssertUnwindSafe(|| c.get().set_one(py, i, &val))) {
-                        Ok(Ok(())) => return 0,
-                        Ok(Err(e)) => {
-                            e.restore(py);
-                            return -1;
-                        }
-                        Err(_) => {
-                            PySystemError::new_err("compactstore: panic in m[i] = v").restore(py);
-                            return -1;
-                        }
+                if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
+                    let c = c.get();
+                    if !c.plain_scalar(Some(&val)) {
+                        return trampoline::setattrofunc::<SetInt>(slf, key, value);
                     }
+                    match catch_unwind(AssertUnwindSafe(|| c.set_one(py, i, &val))) {
+                        Ok(Ok(())) => return 0,
+                        Ok(Err(e)) => raise(e),
+                        Err(_) => raise(PySystemError::new_err("compactstore: panic in m[i] = v")),
+                    }
+                    return -1;
                 }
             }
         }

@@ -4,7 +4,7 @@ use compactstore::{DynamicStore, KeyedStore, MemberType, Store, Value, DEFAULT_K
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
@@ -397,7 +397,11 @@ impl PyKeyedStore {
                         Ok((
                             m,
                             list.iter()
-                                .map(|x| member_value(&x, ty))
+                                .enumerate()
+                                .map(|(i, x)| {
+                                    crate::error::check_signals_every(py, i, 1 << 20)?;
+                                    member_value(&x, ty)
+                                })
                                 .collect::<PyResult<Vec<_>>>()?,
                         ))
                     })
@@ -406,27 +410,29 @@ impl PyKeyedStore {
                 match kind {
                     KeyKind::I64 => {
                         let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
-                        AnyKeyed::I64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
+                        let a = a.as_slice()?;
+                        AnyKeyed::I64(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::U64 => {
                         let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
-                        AnyKeyed::U64(
-                            KeyedStore::from_columns_and_values(schema, k, a.as_slice()?, &cols, &vals)
-                                .py()?,
-                        )
+                        let a = a.as_slice()?;
+                        AnyKeyed::U64(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::Str => {
                         let a: Vec<String> = keys.extract()?;
-                        AnyKeyed::Str(KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?)
+                        AnyKeyed::Str(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
+                        })?)
                     }
                     KeyKind::Bytes => {
                         let a: Vec<Vec<u8>> = keys.extract()?;
-                        AnyKeyed::Bytes(
-                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()?,
-                        )
+                        AnyKeyed::Bytes(crate::error::interruptible(py, || {
+                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
+                        })?)
                     }
                 }
             }
@@ -843,10 +849,23 @@ impl PyKeyedStore {
                 Ok(())
             }),
             Some(keys) => {
-                let ks_: Vec<KeyVal> = keys
-                    .try_iter()?
-                    .filter_map(|k| k.ok().and_then(|k| key_for_lookup(kind, &k)))
-                    .collect();
+                // A str or bytes is one key, not an iterable of keys: iterating it would clear the
+                // one-character keys it spells and leave the intended key marked.
+                if keys.is_instance_of::<PyString>()
+                    || keys.is_instance_of::<PyBytes>()
+                    || keys.is_instance_of::<PyByteArray>()
+                    || keys.is_instance_of::<PyMemoryView>()
+                {
+                    return Err(PyTypeError::new_err(
+                        "clear_modified takes an iterable of keys (a str or bytes is one key: write clear_modified([key]))",
+                    ));
+                }
+                let mut ks_: Vec<KeyVal> = Vec::new();
+                for k in keys.try_iter()? {
+                    if let Some(k) = key_for_lookup(kind, &k?) {
+                        ks_.push(k);
+                    }
+                }
                 self.with_mut(|ks| {
                     match ks {
                         AnyKeyed::I64(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
@@ -885,14 +904,21 @@ impl PyKeyedStore {
     }
 
     /// Check internal invariants; `AssertionError` on a broken one.
-    fn validate(&self) -> PyResult<()> {
-        self.with(|ks| on_keyed!(ks, s => s.validate()).py())
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        crate::error::interruptible(py, || self.with(|ks| on_keyed!(ks, s => s.validate()).py()))
     }
 
     /// Bytes held by the store, the key column, the hash table and the modified bitmap.
     #[getter]
     fn nbytes(&self) -> PyResult<usize> {
         self.with(|ks| Ok(on_keyed!(ks, s => s.nbytes())))
+    }
+
+    /// `sys.getsizeof(s)`: the Python object itself plus every buffer the store holds (`nbytes`).
+    fn __sizeof__(slf: &Bound<'_, Self>) -> PyResult<usize> {
+        let object = slf.py().get_type::<pyo3::types::PyAny>();
+        let own: usize = object.call_method1("__sizeof__", (slf,))?.extract()?;
+        Ok(own + slf.get().nbytes()?)
     }
 
     /// The static store type of the entries.

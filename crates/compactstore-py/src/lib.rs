@@ -30,5 +30,25 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fastpath::install(m.py())?;
     m.add_class::<entry::PyEntry>()?;
     m.add_class::<keyed::PyKeyedStore>()?;
+    load_numpy_api(m.py())?;
     Ok(())
+}
+
+/// Load numpy's C API now, at import, where a failure is raised as itself.
+///
+/// rust-numpy loads the API on first use and panics if that fails. The failure that happens in practice
+/// is Ctrl-C: a SIGINT that arrived during a long call is raised by the first Python code that runs,
+/// which was the import inside the first numpy call, and the user got a `PanicException` instead of
+/// `KeyboardInterrupt`. Importing the module ourselves first lets such an error through unchanged.
+fn load_numpy_api(py: Python<'_>) -> PyResult<()> {
+    if let Err(e) = py.import("numpy._core.multiarray") {
+        if !e.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py) {
+            return Err(e);
+        }
+        py.import("numpy.core.multiarray")?; // numpy 1.x
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = numpy::PyArray1::<u8>::zeros(py, 0, false);
+    }))
+    .map_err(|_| pyo3::exceptions::PyImportError::new_err("compactstore: cannot load numpy's C API"))
 }

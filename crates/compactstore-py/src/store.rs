@@ -229,6 +229,13 @@ impl PyStore {
         self.h.read(|v| Ok(on!(v, s => s.nbytes())))
     }
 
+    /// `sys.getsizeof(s)`: the Python object itself plus every buffer the store holds (`nbytes`).
+    fn __sizeof__(slf: &Bound<'_, Self>) -> PyResult<usize> {
+        let object = slf.py().get_type::<pyo3::types::PyAny>();
+        let own: usize = object.call_method1("__sizeof__", (slf,))?.extract()?;
+        Ok(own + slf.get().nbytes()?)
+    }
+
     /// Allocate the lowest free slot, set its members to their defaults and return its index.
     ///
     /// Raises `OverflowError` when a static store is full.
@@ -448,13 +455,13 @@ impl PyStore {
     }
 
     /// Check internal invariants; raise `AssertionError` on a broken one.
-    fn validate(&self) -> PyResult<()> {
-        self.h.read(|v| on!(v, s => s.validate()))
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        crate::error::interruptible(py, || self.h.read(|v| on!(v, s => s.validate())))
     }
 
     /// The origin's name for `validate()`.
-    fn assertions(&self) -> PyResult<()> {
-        self.validate()
+    fn assertions(&self, py: Python<'_>) -> PyResult<()> {
+        self.validate(py)
     }
 
     /// A numpy array of the occupied indices whose member `name` equals `value` (converted like a write).

@@ -72,9 +72,23 @@ pub enum Error {
     /// A size, chunk size or other construction argument the engine cannot honour.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The caller's check asked a long call to stop (see [`crate::interrupt`]); nothing was changed.
+    #[error("interrupted")]
+    Interrupted,
     /// `validate()` found a broken internal invariant.
     #[error("invariant broken: {0}")]
     Invariant(String),
+}
+
+impl Error {
+    /// This error, met while checking member `name`'s invariants, as `validate` reports it: an
+    /// [`Error::Invariant`] naming the member; [`Error::Interrupted`] stays itself.
+    pub(crate) fn in_member_check(self, name: &str) -> Error {
+        match self {
+            Error::Interrupted => Error::Interrupted,
+            e => Error::Invariant(format!("member {name:?}: {e}")),
+        }
+    }
 }
 
 /// The engine's result type.

@@ -721,6 +721,7 @@ impl<K: Key> KeyedStore<K> {
             }
             let ty = schema.member(m)?.ty();
             for v in vals {
+                crate::interrupt::poll()?;
                 ty.canonical(v)?;
             }
         }
@@ -728,6 +729,7 @@ impl<K: Key> KeyedStore<K> {
         // Checked above, so these writes succeed (a chunk's data buffer past u32::MAX bytes aside).
         for &(m, vals) in values {
             for (i, v) in vals.iter().enumerate() {
+                crate::interrupt::poll()?;
                 ks.store.write(i, m, v)?;
             }
         }
@@ -774,6 +776,7 @@ impl<K: Key> KeyedStore<K> {
         ks.keys.grow_to(chunks)?;
         ks.table.reserve(n, |&s| slot_hash(&ks.hasher, &ks.keys, s));
         for (i, q) in keys.iter().enumerate() {
+            crate::interrupt::poll()?;
             let raw = K::to_raw(q.borrow());
             ks.keys.check(raw, &|| i >> log2)?;
             ks.keys.put(i, raw);
@@ -1325,6 +1328,7 @@ impl<K: Key> KeyedStore<K> {
         }
         self.keys.validate(&self.store)?;
         for s in self.store.indices() {
+            crate::interrupt::poll()?;
             let raw = self
                 .keys
                 .raw(s)

@@ -29,6 +29,7 @@
 pub mod column;
 mod dynamic_store;
 mod error;
+pub mod interrupt;
 mod keyed_store;
 mod schema;
 pub mod slot;

@@ -216,8 +216,7 @@ impl StaticStore {
                     m.name()
                 )));
             }
-            col.validate_local()
-                .map_err(|e| Error::Invariant(format!("member {:?}: {e}", m.name())))?;
+            col.validate_local().map_err(|e| e.in_member_check(m.name()))?;
         }
         if let Some(i) = self.last_index {
             if i >= self.size() {
@@ -361,7 +360,7 @@ pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
             .read()
             .map_err(|_| Error::Invariant("dictionary lock poisoned".into()))?
             .validate(&counts)
-            .map_err(|e| Error::Invariant(format!("member {m}: {e}")))?;
+            .map_err(|e| e.in_member_check(&m.to_string()))?;
     }
     Ok(())
 }

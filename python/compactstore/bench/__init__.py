@@ -1,6 +1,6 @@
 """compactstore's benchmarks: ``python -m compactstore.bench [--quick | --full] [--json FILE] [--plot FILE.png]``.
 
-Measures the DESIGN.md performance targets B1-B5 against the alternatives a Python programmer would use
+Measures compactstore's performance targets B1-B5 against the alternatives a Python programmer would use
 (dict of dicts, slots dataclasses, numpy, pandas, pyarrow), each figure taken by the run itself and each pair
 compared within the same run, and prints every figure next to its target with whether it holds.
 

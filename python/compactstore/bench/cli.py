@@ -1,5 +1,5 @@
-"""The benchmark driver: runs the measurements (each in a fresh interpreter), checks them against the
-DESIGN.md targets, prints the tables, writes JSON and draws the plot."""
+"""The benchmark driver: runs the measurements (each in a fresh interpreter), checks them against
+compactstore's performance targets B1-B5, prints the tables, writes JSON and draws the plot."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ Step = tuple[str, Callable[[], None]]  # a label for the progress bar, and the m
 @dataclass
 class Sizes:
     n_b1: int = 100_000  # B1: entries x 125 int64 members
-    n_b2: int = 1_000_000  # B2: mixed records (DESIGN.md defines B2 at 1M; ~15 s)
+    n_b2: int = 1_000_000  # B2: mixed records (B2 is defined at 1M; ~15 s)
     n_b3: int = 100_000  # B3: entries x 125 int64 members, forked
     n_b5: int = 100_000  # B5: entries x 125 int64 members, grown
     members: int = 125
@@ -177,10 +177,10 @@ def _ratio(r: float) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------
-# B1: the seed's memory table
+# B1: wide records, N entries x 125 int64 members
 
 B1_ALTS = [
-    ("dict_int", "dict of dicts (int member names: the seed's line)", None),
+    ("dict_int", "dict of dicts (int member names)", None),
     ("dict_str", "dict of dicts (str member names)", None),
     ("numpy_index", "numpy (125, N) int64 + {key: column} dict", None),
     ("pandas", "pandas DataFrame (N x 125 int64)", "pandas"),
@@ -314,7 +314,7 @@ def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
 # B3: fork sharing
 
 B3_ALTS = [
-    ("dict_int", "dict of dicts (seed)", None),
+    ("dict_int", "dict of dicts (int member names)", None),
     ("numpy_index", "numpy (125, N) + {key: column} dict", None),
     ("cs_static", "compactstore StaticStore, m[i]", None),
     ("cs_dynamic", "compactstore DynamicStore, m[i]", None),
@@ -427,7 +427,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
     ge = "(b) entry[name] on ready-made views, 1,000 entries x 8 int64, random entry and member"
     for op in ("read", "write"):
         crow[f"entry_dict_{op}"] = sec.add(ge, Row(f"dict row[name] {op}", status="reference"))
-        crow[f"entry_{op}"] = sec.add(ge, Row(f"Entry e[name] {op}", target="— (none in DESIGN.md)"))
+        crow[f"entry_{op}"] = sec.add(ge, Row(f"Entry e[name] {op}", target="— (no target)"))
 
     def container_step() -> None:
         res = run_rows({"kind": "b4_container", "n": sz.b4_container_n, "ops": sz.b4_ops,
@@ -675,7 +675,7 @@ class Progress:
 
 
 SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
-    "B1": ("seed memory: RSS of the seed's table", b1_steps),
+    "B1": ("wide records: RSS of N entries x 125 int64 members", b1_steps),
     "B2": ("mixed record: bytes per entry, all in", b2_steps),
     "B3": ("fork sharing: private memory a reading child gains", b3_steps),
     "B4": ("access speed, as ratios in one run", b4_steps),
@@ -687,7 +687,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m compactstore.bench",
         description="Measure compactstore against dict of dicts, dataclasses, numpy, pandas and pyarrow "
-        "(DESIGN.md targets B1-B5).",
+        "(performance targets B1-B5).",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny sizes (seconds; for tests)")

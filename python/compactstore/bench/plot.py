@@ -66,7 +66,7 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
                                 "target raw + 24)" if "bytes_per_key_over_raw" in r.values
                                 else f"{v:,.0f} B  ({r.values['ratio_to_raw']:.2f}× raw)"),
                   "bytes per entry (RSS gained / entries)",
-                  f"B1 seed memory: {sec.params['entries']:,} entries × {sec.params['members']} int64 members\n"
+                  f"B1 wide records: {sec.params['entries']:,} entries × {sec.params['members']} int64 members\n"
                   "target: compactstore ≤ 1.03× raw data")
             ax.axvline(raw * 1.03, color="red", linestyle="--", linewidth=1, label="target 1.03× raw")
             ax.legend(loc="lower right", fontsize=8)

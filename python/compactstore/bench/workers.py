@@ -80,17 +80,17 @@ def settle() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# B1 / B3: the seed's shape, N entries x 125 int64 members
+# B1 / B3: wide records, N entries x 125 int64 members
 
 
 def member_names(m: int) -> list[str]:
     return [f"m{j:03d}" for j in range(m)]
 
 
-def seed_type(m: int) -> Any:
+def wide_type(m: int) -> Any:
     import compactstore as cs
 
-    return cs.make_store("Seed", {name: cs.i64 for name in member_names(m)})
+    return cs.make_store("Wide", {name: cs.i64 for name in member_names(m)})
 
 
 def _fill_columns(write: Callable[[str, Any], None], n: int, m: int) -> None:
@@ -105,13 +105,13 @@ def _fill_columns(write: Callable[[str, Any], None], n: int, m: int) -> None:
     del base, col
 
 
-def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
+def build_wide(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
     """Build B1's structure ``alt``; return it and a function reading member 0 of every entry (B3)."""
     import numpy as np
 
     import compactstore as cs
 
-    if alt == "dict_int":  # the seed's own line
+    if alt == "dict_int":  # {k: {v: v for v in range(125)}}: int member names
         store: Any = {k: {v: v for v in range(m)} for k in range(n)}
 
         def read() -> int:
@@ -133,7 +133,7 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
             return t
 
         return store, read
-    if alt == "numpy_index":  # the seed's numpy line: one (m, N) array and a {key: column} index
+    if alt == "numpy_index":  # one (m, N) array and a {key: column} index
         index = {k: k for k in range(n)}
         arr = np.ones((m, n), dtype=np.int64)
         row = arr[0]
@@ -152,7 +152,7 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
         df = pd.DataFrame(data, columns=member_names(m))
         del data
         return df, lambda: 0
-    T = seed_type(m)
+    T = wide_type(m)
     first = member_names(m)[0]
     if alt == "cs_static":
         s = T(size=n)
@@ -183,7 +183,7 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
 
         return d, read
     if alt == "cs_keyed":
-        pool = build_keyed_seed(T, n, m)
+        pool = build_keyed_wide(T, n, m)
 
         def read() -> int:
             t = 0
@@ -195,7 +195,7 @@ def build_seed(alt: str, n: int, m: int) -> tuple[Any, Callable[[], int]]:
     raise ValueError(f"unknown alternative {alt!r}")
 
 
-def build_keyed_seed(T: Any, n: int, m: int) -> Any:
+def build_keyed_wide(T: Any, n: int, m: int) -> Any:
     """A KeyedStore of keys 0..n-1: ``KeyedStore.from_columns`` where present, else key by key."""
     import numpy as np
 
@@ -221,11 +221,11 @@ def build_keyed_seed(T: Any, n: int, m: int) -> Any:
 
 def job_b1(alt: str, n: int, m: int) -> dict[str, Any]:
     # a small build first: imports and one-time set-up of the libraries are not the data
-    warm, _ = build_seed(alt, 64, m)
+    warm, _ = build_wide(alt, 64, m)
     del warm
     settle()
     before = rss()
-    store, _ = build_seed(alt, n, m)
+    store, _ = build_wide(alt, n, m)
     settle()
     gained = rss() - before
     out: dict[str, Any] = {"rss_gained": gained}
@@ -240,11 +240,11 @@ def job_b1(alt: str, n: int, m: int) -> dict[str, Any]:
 
 
 def job_b3(alt: str, n: int, m: int) -> dict[str, Any]:
-    warm, _ = build_seed(alt, 64, m)
+    warm, _ = build_wide(alt, 64, m)
     del warm
     settle()
     before = rss()
-    store, read = build_seed(alt, n, m)
+    store, read = build_wide(alt, n, m)
     settle()
     size = rss() - before
     r, w = os.pipe()
@@ -631,7 +631,7 @@ def job_b4_bulk(n: int, m: int, repeat: int) -> dict[str, Any]:
 
     names = member_names(m)
     cols = [(name, np.arange(n, dtype=np.int64) * m + j) for j, name in enumerate(names)]
-    T = seed_type(m)
+    T = wide_type(m)
     nbytes = n * m * 8
     ns: dict[str, Any] = {"cols": cols, "T": T, "np": np, "cs": cs, "n": n}
     ns["keys"] = np.arange(n, dtype=np.int64)
@@ -669,7 +669,7 @@ def job_b5(alt: str, n: int, m: int, block_log2: int) -> dict[str, Any]:
     names = member_names(m)
     src = np.arange(block * m, dtype=np.int64).reshape(block, m) + 1  # one block of rows, reused
     src_cols = [np.ascontiguousarray(src[:, j]) for j in range(m)]
-    T = seed_type(m)
+    T = wide_type(m)
     settle()
     before = rss()
     peak_reset = reset_peak()

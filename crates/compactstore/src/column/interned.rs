@@ -503,6 +503,7 @@ impl InternedColumn {
     /// [`Error::Invariant`] for a `NONE_CODE` in a member that cannot hold it.
     pub fn count_codes(&self, counts: &mut Vec<u64>) -> Result<()> {
         for (slot, c) in self.codes().enumerate() {
+            crate::interrupt::poll()?;
             if c == NONE_CODE {
                 if !self.optional || self.default.is_none() {
                     return Err(Error::Invariant(format!("slot {slot} holds a bad None code")));

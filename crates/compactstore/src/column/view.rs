@@ -488,6 +488,7 @@ impl ViewColumn {
         }
         let mut spans = Vec::new();
         for (slot, v) in views.iter().enumerate() {
+            crate::interrupt::poll()?;
             match long_parts(v) {
                 None => {
                     let len = v[0] as usize;

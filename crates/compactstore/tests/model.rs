@@ -944,6 +944,12 @@ fn check<S: Harness>(s: &S, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(s.last_index(), model.last_index, "last_index");
     prop_assert_eq!(s.indices().collect::<Vec<_>>(), model.occupied(), "indices");
     prop_assert_eq!(s.empty_indices(), model.free(), "empty_indices");
+    // The lazy walk of the bindings' iterators: from every position, the next occupied slot.
+    let occupied = model.occupied();
+    for from in 0..size + 2 {
+        let want = occupied.iter().copied().find(|&i| i >= from);
+        prop_assert_eq!(s.next_occupied(from), want, "next_occupied({})", from);
+    }
     for i in 0..size + 2 {
         prop_assert_eq!(
             s.occupied(i),

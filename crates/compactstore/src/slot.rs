@@ -233,18 +233,27 @@ impl Slots {
     #[must_use]
     #[inline]
     pub fn next_occupied(&self, from: usize) -> Option<usize> {
+        self.next_occupied_word(from)
+            .map(|(base, bits)| base + bits.trailing_zeros() as usize)
+    }
+
+    /// The first bitmap word holding an occupied slot at or after `from`: `(base, bits)`, where bit `b`
+    /// of the non-zero `bits` set means slot `base + b` is occupied, and the bits of slots below `from`
+    /// are cleared. A walk takes every slot of a word from one call. O((next - from) / 64).
+    #[must_use]
+    #[inline]
+    pub fn next_occupied_word(&self, from: usize) -> Option<(usize, u64)> {
         if from >= self.size {
             return None;
         }
         let mut w = from / 64;
-        // `w` < occupied.len() because from < size.
         let mut word = self.occupied.get(w)? & (u64::MAX << (from % 64));
         while word == 0 {
             w += 1;
             word = *self.occupied.get(w)?;
         }
-        let slot = w * 64 + word.trailing_zeros() as usize;
-        (slot < self.size).then_some(slot)
+        // No bit at or beyond `size` is ever set (`validate` checks it).
+        Some((w * 64, word))
     }
 
     /// Occupied slots, ascending.
@@ -429,6 +438,9 @@ mod tests {
         );
         assert_eq!((s.next_occupied(200), s.next_occupied(usize::MAX)), (None, None));
         assert_eq!(Slots::new(0).next_occupied(0), None);
+        assert_eq!(s.next_occupied_word(4), Some((64, 1)));
+        assert_eq!(s.next_occupied_word(129), Some((128, 1 << 2)));
+        assert_eq!(s.next_occupied_word(131), Some((192, 1 << 7)));
     }
 
     #[test]

@@ -138,16 +138,32 @@ pub trait Store {
     /// # Ok::<(), compactstore::Error>(())
     /// ```
     fn next_occupied(&self, from: usize) -> Option<usize> {
+        self.next_occupied_word(from)
+            .map(|(base, bits)| base + bits.trailing_zeros() as usize)
+    }
+
+    /// The bitmap word holding the lowest occupied slot at or after `from`, as `(base, bits)`: bit `b`
+    /// of the non-zero `bits` set means slot `base + b` is occupied (bits below `from` are cleared, and
+    /// all of them lie in one chunk). A walk takes up to 64 slots from one call; cost as
+    /// [`Store::next_occupied`].
+    fn next_occupied_word(&self, from: usize) -> Option<(usize, u64)> {
         let chunks = self.chunks();
         let cs = chunks.first().map_or(0, StaticStore::size);
         if cs == 0 {
             return None;
         }
-        let (mut c, mut o) = (from / cs, from % cs);
+        // Shifts, not divisions, where it can: a dynamic store's chunk size is a power of two.
+        let (mut c, mut o) = if from < cs {
+            (0, from)
+        } else if cs.is_power_of_two() {
+            (from >> cs.trailing_zeros(), from & (cs - 1))
+        } else {
+            (from / cs, from % cs)
+        };
         while let Some(chunk) = chunks.get(c) {
             if !chunk.slots().is_empty() {
-                if let Some(s) = chunk.slots().next_occupied(o) {
-                    return Some(c * cs + s);
+                if let Some((base, bits)) = chunk.slots().next_occupied_word(o) {
+                    return Some((c * cs + base, bits));
                 }
             }
             c += 1;

@@ -1,13 +1,14 @@
 """Type stubs of the native module `compactstore._native` (PyO3)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "Container", "DynamicStore", "Entry", "KeyedStore", "MemberAttr", "Schema", "StaticStore", "Store", "__version__"
+    "Container", "ContainerIterator", "DynamicStore", "Entry", "EntryIterator", "KeyedItems", "KeyedKeys",
+    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "__version__"
 ]
 __version__: str
 
@@ -43,8 +44,9 @@ class Store:
     def __delitem__(self, i: int, /) -> None: ...
     def occupied(self, i: int) -> bool:
         """Whether slot i holds an entry (out of range → False)."""
-    def indices(self) -> Iterator[int]:
-        """Occupied slot indices, ascending."""
+    def indices(self) -> EntryIterator:
+        """A lazy iterator over the occupied slot indices, ascending (RuntimeError if entries are added or
+        removed while it runs)."""
     def empty_indices(self) -> list[int]:
         """Free slot indices below size, ascending."""
     def __getitem__(self, name: str, /) -> Container: ...
@@ -123,7 +125,7 @@ class Container:
     def __len__(self) -> int: ...
     def __getitem__(self, key: Any, /) -> Any: ...
     def __setitem__(self, key: Any, value: Any, /) -> None: ...
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> ContainerIterator: ...
     def __array__(self, dtype: Any = None, copy: bool | None = None, /) -> npt.NDArray[Any]: ...
     def to_numpy(self) -> npt.NDArray[Any]:
         """Same as np.asarray(m)."""
@@ -192,7 +194,13 @@ class KeyedStore:
     def __setitem__(self, key: Any, value: Any, /) -> None: ...
     def __delitem__(self, key: Any, /) -> None: ...
     def __contains__(self, key: object, /) -> bool: ...
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> EntryIterator: ...
+    def keys(self) -> KeyedKeys:
+        """A live view of the keys: len, in, lazy iteration in slot order, set operations."""
+    def values(self) -> KeyedValues:
+        """A live view of the entries: len, in, lazy iteration in slot order."""
+    def items(self) -> KeyedItems:
+        """A live view of the (key, entry) pairs: len, in, lazy iteration in slot order, set operations."""
     def pop(self, key: Any, *default: Any) -> Any:
         """Remove key; return a dict snapshot of its entry (or default)."""
     def popitem(self) -> tuple[Any, dict[str, Any]]:
@@ -226,3 +234,58 @@ class KeyedStore:
     def __copy__(self) -> Any: ...
     def __deepcopy__(self, memo: Any, /) -> Any: ...
     def __reduce__(self) -> Any: ...
+
+@final
+class EntryIterator(Iterator[Any]):
+    """A lazy iterator over a store's occupied slots in slot order: their indices, or a keyed store's keys,
+    entries or (key, entry) pairs. RuntimeError if entries are added or removed while it runs."""
+
+    def __iter__(self) -> EntryIterator: ...
+    def __next__(self) -> Any: ...
+    def __length_hint__(self) -> int: ...
+
+@final
+class ContainerIterator(Iterator[Any]):
+    """A lazy iterator over a member's values, slot 0 to the store's current size."""
+
+    def __iter__(self) -> ContainerIterator: ...
+    def __next__(self) -> Any: ...
+    def __length_hint__(self) -> int: ...
+
+@final
+class KeyedKeys(KeysView[Any]):
+    """`pool.keys()`: a live view of a keyed store's keys, in slot order (a set, as a dict's keys are)."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> EntryIterator: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    @property
+    def mapping(self) -> KeyedStore:
+        """The keyed store this view shows."""
+    def isdisjoint(self, other: Iterable[Any], /) -> bool:
+        """Whether the view and other have no element in common."""
+
+@final
+class KeyedValues(ValuesView[Any]):
+    """`pool.values()`: a live view of a keyed store's entries, in slot order."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> EntryIterator: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    @property
+    def mapping(self) -> KeyedStore:
+        """The keyed store this view shows."""
+
+@final
+class KeyedItems(ItemsView[Any, Any]):
+    """`pool.items()`: a live view of a keyed store's (key, entry) pairs, in slot order (a set, as a dict's
+    items are)."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> EntryIterator: ...
+    def __contains__(self, item: object, /) -> bool: ...
+    @property
+    def mapping(self) -> KeyedStore:
+        """The keyed store this view shows."""
+    def isdisjoint(self, other: Iterable[Any], /) -> bool:
+        """Whether the view and other have no element in common."""

@@ -13,6 +13,7 @@ use pyo3::types::{PyBool, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice, P
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::IntoPy;
+use crate::iter::PyContainerIterator;
 use crate::on;
 use crate::shared::{Handle, Inner, ViewMut};
 
@@ -368,6 +369,32 @@ impl PyContainer {
         }
     }
 
+    /// The value of slot `i`, or `None` at or past the store's current size (the step of `iter(m)`).
+    pub(crate) fn value_at<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let m = self.m;
+        let got = self.h.read(|v| {
+            on!(v, s => {
+                if i >= s.size() {
+                    return Ok(None);
+                }
+                match read_scalar(py, s, i, m)? {
+                    Some(obj) => Ok(Some(Ok(obj))),
+                    None => s.get(i, m).map(|v| Some(Err(v))),
+                }
+            })
+        })?;
+        match got {
+            None => Ok(None),
+            Some(Ok(obj)) => Ok(Some(obj)),
+            Some(Err(v)) => to_object(py, v, self.ty.values_dtype()).map(Some),
+        }
+    }
+
+    /// The store's current size N.
+    pub(crate) fn size(&self) -> PyResult<usize> {
+        self.h.read(|v| Ok(on!(v, s => s.size())))
+    }
+
     /// `m[i] = value` for an int `i` (the other hot path).
     pub(crate) fn set_one(&self, py: Python<'_>, i: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = self.m;
@@ -715,9 +742,10 @@ impl PyContainer {
         ))
     }
 
-    /// Values 0..N-1 in order.
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyList::new(py, self.all_values(py)?)?.try_iter()?.into_any())
+    /// A lazy iterator over the values of slots 0..N-1 in order (N read at each step, as a list's
+    /// iterator reads the list's length).
+    fn __iter__(slf: &Bound<'_, Self>) -> PyContainerIterator {
+        PyContainerIterator::new(slf.clone().unbind())
     }
 
     /// `np.asarray(m)`: a zero-copy, writable view for a static store's member; a copy otherwise.

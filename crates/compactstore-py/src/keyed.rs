@@ -10,6 +10,7 @@ use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
+use crate::iter::{PyEntryIterator, PyKeyedItems, PyKeyedKeys, PyKeyedValues, Yield};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
 use crate::store::Made;
@@ -177,7 +178,7 @@ impl AnyKeyed {
         }
     }
 
-    fn key_object<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn key_object<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Bound<'py, PyAny>> {
         let missing = || PyKeyError::new_err(format!("no key at slot {slot}"));
         Ok(match self {
             AnyKeyed::I64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
@@ -330,6 +331,11 @@ pub struct PyKeyedStore {
 }
 
 impl PyKeyedStore {
+    /// The shared store (for the views and iterators).
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.h
+    }
+
     /// A new keyed store object of this one's class with a copy of its data (object members hold the
     /// same objects, with references of their own), made without running `__init__`; its Python-level
     /// state is the caller's to copy.
@@ -717,15 +723,25 @@ impl PyKeyedStore {
         self.with(|ks| Ok(ks.index_of(&k).is_some()))
     }
 
-    /// Iterate over keys in slot order.
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let keys = self.with(|ks| {
-            ks.slots()
-                .into_iter()
-                .map(|s| ks.key_object(py, s))
-                .collect::<PyResult<Vec<_>>>()
-        })?;
-        Ok(PyList::new(py, keys)?.try_iter()?.into_any())
+    /// A lazy iterator over the keys in slot order (`RuntimeError` if entries are added or removed while
+    /// it runs, as for a dict).
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<PyEntryIterator> {
+        PyEntryIterator::new(slf.get().h.clone(), slf.clone().into_any().unbind(), Yield::Key)
+    }
+
+    /// A live view of the keys: `len`, `in`, lazy iteration in slot order, set operations.
+    fn keys(slf: &Bound<'_, Self>) -> PyKeyedKeys {
+        PyKeyedKeys::new(slf.clone().unbind())
+    }
+
+    /// A live view of the entries (each a live `Entry`): `len`, `in`, lazy iteration in slot order.
+    fn values(slf: &Bound<'_, Self>) -> PyKeyedValues {
+        PyKeyedValues::new(slf.clone().unbind())
+    }
+
+    /// A live view of the `(key, entry)` pairs: `len`, `in`, lazy iteration in slot order, set operations.
+    fn items(slf: &Bound<'_, Self>) -> PyKeyedItems {
+        PyKeyedItems::new(slf.clone().unbind())
     }
 
     /// Remove `key` and return a plain `dict` snapshot of its entry; `default` if absent, else `KeyError`.

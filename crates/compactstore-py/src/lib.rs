@@ -10,6 +10,7 @@ mod convert;
 mod entry;
 mod error;
 mod fastpath;
+mod iter;
 mod keyed;
 mod schema;
 mod shared;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fastpath::install(m.py())?;
     m.add_class::<entry::PyEntry>()?;
     m.add_class::<keyed::PyKeyedStore>()?;
+    iter::register(m)?;
     load_numpy_api(m.py())?;
     Ok(())
 }

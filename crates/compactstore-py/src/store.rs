@@ -11,6 +11,7 @@ use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
 use crate::error::IntoPy;
+use crate::iter::{PyEntryIterator, Yield};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared, View};
 use crate::{on, on_mut};
@@ -299,9 +300,8 @@ impl PyStore {
     }
 
     /// An iterator over the occupied slot indices, ascending.
-    fn indices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let idx: Vec<usize> = self.h.read(|v| Ok(on!(v, s => s.indices().collect())))?;
-        Ok(PyList::new(py, idx)?.try_iter()?.into_any())
+    fn indices(slf: &Bound<'_, Self>) -> PyResult<PyEntryIterator> {
+        PyEntryIterator::new(slf.get().h.clone(), slf.clone().into_any().unbind(), Yield::Index)
     }
 
     /// The free slot indices below `size`, ascending.

@@ -53,6 +53,8 @@ pub struct DynamicStore {
     /// Generation new chunks start at: above every generation of a chunk dropped so far, so a view of
     /// a dropped slot never sees a later entry in its place.
     next_base: u32,
+    /// See [`Store::changes`].
+    changes: u64,
 }
 
 impl DynamicStore {
@@ -75,6 +77,7 @@ impl DynamicStore {
             last_index: None,
             free_chunk: 0,
             next_base: base,
+            changes: 0,
         })
     }
 
@@ -118,6 +121,7 @@ impl DynamicStore {
             last_index: None,
             free_chunk: 0,
             next_base: 0,
+            changes: 0,
         }
     }
 
@@ -130,7 +134,9 @@ impl DynamicStore {
         for c in &self.chunks {
             DynamicStore::forget(&mut base, c);
         }
+        let changes = self.changes.wrapping_add(u64::from(self.len > 0));
         *self = DynamicStore::new_from(Arc::clone(&self.schema), log2size, base)?;
+        self.changes = changes;
         Ok(())
     }
 
@@ -188,6 +194,7 @@ impl DynamicStore {
         // Chunks below n / cs are full.
         self.free_chunk = (n / cs).min(self.chunks.len() - 1);
         self.last_index = n.checked_sub(1);
+        self.changes = self.changes.wrapping_add(1);
         Ok(())
     }
 }
@@ -208,6 +215,7 @@ impl Clone for DynamicStore {
             last_index: self.last_index,
             free_chunk: self.free_chunk,
             next_base: self.next_base,
+            changes: self.changes,
             ..self.clone_meta()
         }
     }
@@ -259,6 +267,7 @@ impl Store for DynamicStore {
         let o = chunk_mut(&mut self.chunks, c)?.next_index()?;
         self.free_chunk = c;
         self.len += 1;
+        self.changes = self.changes.wrapping_add(1);
         let i = c << self.log2size | o;
         self.last_index = Some(i);
         Ok(i)
@@ -272,6 +281,7 @@ impl Store for DynamicStore {
         })?;
         self.len -= 1;
         self.free_chunk = self.free_chunk.min(c);
+        self.changes = self.changes.wrapping_add(1);
         Ok(())
     }
 
@@ -280,6 +290,7 @@ impl Store for DynamicStore {
     }
 
     fn reset(&mut self) {
+        self.changes = self.changes.wrapping_add(u64::from(self.len > 0));
         for c in self.chunks.iter_mut().skip(1) {
             c.release_shared();
             DynamicStore::forget(&mut self.next_base, c);
@@ -295,6 +306,10 @@ impl Store for DynamicStore {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    fn changes(&self) -> u64 {
+        self.changes
     }
 
     fn size(&self) -> usize {
@@ -425,6 +440,57 @@ mod tests {
             store(0).reset_with_log2size(40),
             Err(Error::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn next_occupied_walks_chunks_holes_and_empty_chunks() {
+        // The step of the bindings' lazy iterators: it must agree with `indices()` across chunk edges.
+        let mut d = store(2);
+        for _ in 0..24 {
+            d.next_index().unwrap();
+        }
+        for i in [0, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 23] {
+            d.remove(i).unwrap();
+        }
+        let walk: Vec<usize> =
+            std::iter::successors(d.next_occupied(0), |&i| d.next_occupied(i + 1)).collect();
+        assert_eq!(walk, d.indices().collect::<Vec<_>>());
+        assert_eq!(walk, vec![1, 8, 10, 11, 16, 17, 18, 19, 20, 21, 22]);
+        assert_eq!(
+            (d.next_occupied(2), d.next_occupied(12), d.next_occupied(23)),
+            (Some(8), Some(16), None)
+        );
+        assert_eq!(d.next_occupied(usize::MAX), None);
+    }
+
+    #[test]
+    fn changes_count_entries_added_and_removed_not_writes_or_retract() {
+        let mut d = store(1);
+        let c0 = d.changes();
+        d.reset(); // nothing to drop: no change
+        assert_eq!(d.changes(), c0);
+        for _ in 0..5 {
+            d.next_index().unwrap();
+        }
+        let c = d.changes();
+        d.set(0, 0, &Value::Int(3)).unwrap();
+        d.remove(4).unwrap();
+        d.remove(3).unwrap();
+        let after_remove = d.changes();
+        assert_ne!(after_remove, c);
+        assert_eq!(d.retract(), 1);
+        assert_eq!(d.changes(), after_remove);
+        // as many added as removed: len is back, the count is not
+        d.next_index().unwrap();
+        d.next_index().unwrap();
+        assert_eq!(d.len(), 5);
+        assert_ne!(d.changes(), c);
+        let before = d.changes();
+        d.reset_with_log2size(3).unwrap();
+        assert_ne!(d.changes(), before);
+        let before = d.changes();
+        d.reset_with_log2size(2).unwrap(); // empty: nothing dropped
+        assert_eq!(d.changes(), before);
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Slots {
     len: usize,
     /// No free slot lies below this one.
     free_hint: usize,
+    /// Bumped (wrapping) by every `alloc`, `free` and `clear`: see [`Slots::changes`].
+    changes: u64,
 }
 
 impl Slots {
@@ -69,6 +71,7 @@ impl Slots {
             size,
             len: 0,
             free_hint: 0,
+            changes: 0,
         })
     }
 
@@ -156,6 +159,7 @@ impl Slots {
         self.occupied[slot / 64] |= 1 << (slot % 64);
         self.len += 1;
         self.free_hint = slot + 1;
+        self.changes = self.changes.wrapping_add(1);
         Some(slot)
     }
 
@@ -180,6 +184,7 @@ impl Slots {
         self.bumps[slot] = self.bumps[slot].wrapping_add(1);
         self.len -= 1;
         self.free_hint = self.free_hint.min(slot);
+        self.changes = self.changes.wrapping_add(1);
         Ok(())
     }
 
@@ -200,9 +205,55 @@ impl Slots {
                 }
             }
         }
+        if self.len > 0 {
+            self.changes = self.changes.wrapping_add(1);
+        }
         self.occupied.fill(0);
         self.len = 0;
         self.free_hint = 0;
+    }
+
+    /// How many times the set of occupied slots has changed (`alloc`, `free`, a `clear` that freed
+    /// something; wrapping). An
+    /// iterator remembers it to notice entries added or removed behind its back, even when as many were
+    /// added as removed. O(1).
+    #[must_use]
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Continue the change count of the allocator this one replaces (a store resized in place): `old`,
+    /// plus one if the old one held entries (they are gone), so an iterator over it sees the change.
+    pub fn continue_changes(&mut self, old: &Slots) {
+        self.changes = old.changes.wrapping_add(u64::from(!old.is_empty()));
+    }
+
+    /// The lowest occupied slot at or after `from`, if any. Scans the bitmap a word (64 slots) at a
+    /// time: O((next - from) / 64).
+    #[must_use]
+    #[inline]
+    pub fn next_occupied(&self, from: usize) -> Option<usize> {
+        self.next_occupied_word(from)
+            .map(|(base, bits)| base + bits.trailing_zeros() as usize)
+    }
+
+    /// The first bitmap word holding an occupied slot at or after `from`: `(base, bits)`, where bit `b`
+    /// of the non-zero `bits` set means slot `base + b` is occupied, and the bits of slots below `from`
+    /// are cleared. A walk takes every slot of a word from one call. O((next - from) / 64).
+    #[must_use]
+    #[inline]
+    pub fn next_occupied_word(&self, from: usize) -> Option<(usize, u64)> {
+        if from >= self.size {
+            return None;
+        }
+        let mut w = from / 64;
+        let mut word = self.occupied.get(w)? & (u64::MAX << (from % 64));
+        while word == 0 {
+            w += 1;
+            word = *self.occupied.get(w)?;
+        }
+        // No bit at or beyond `size` is ever set (`validate` checks it).
+        Some((w * 64, word))
     }
 
     /// Occupied slots, ascending.
@@ -363,6 +414,57 @@ mod tests {
         );
         s.validate().unwrap();
         assert_eq!(Slots::new(0).max_generation(), 0);
+    }
+
+    #[test]
+    fn next_occupied_scans_words_and_stops_at_size() {
+        let mut s = Slots::new(200);
+        assert_eq!(s.next_occupied(0), None);
+        for _ in 0..200 {
+            s.alloc();
+        }
+        for i in 0..200 {
+            if ![3, 64, 130, 199].contains(&i) {
+                s.free(i).unwrap();
+            }
+        }
+        let walk: Vec<usize> =
+            std::iter::successors(s.next_occupied(0), |&i| s.next_occupied(i + 1)).collect();
+        assert_eq!(walk, vec![3, 64, 130, 199]);
+        assert_eq!(walk, s.occupied_iter().collect::<Vec<_>>());
+        assert_eq!(
+            (s.next_occupied(4), s.next_occupied(64), s.next_occupied(65)),
+            (Some(64), Some(64), Some(130))
+        );
+        assert_eq!((s.next_occupied(200), s.next_occupied(usize::MAX)), (None, None));
+        assert_eq!(Slots::new(0).next_occupied(0), None);
+        assert_eq!(s.next_occupied_word(4), Some((64, 1)));
+        assert_eq!(s.next_occupied_word(129), Some((128, 1 << 2)));
+        assert_eq!(s.next_occupied_word(131), Some((192, 1 << 7)));
+    }
+
+    #[test]
+    fn changes_count_every_alloc_free_and_clear() {
+        let mut s = Slots::new(4);
+        assert_eq!(s.changes(), 0);
+        s.alloc();
+        s.alloc();
+        s.free(0).unwrap();
+        assert_eq!(s.changes(), 3);
+        // a refused free changes nothing
+        assert!(s.free(0).is_err());
+        s.alloc();
+        assert_eq!((s.len(), s.changes()), (2, 4));
+        let mut t = Slots::new(8);
+        t.continue_changes(&s);
+        assert_eq!(t.changes(), 5);
+        s.clear();
+        assert_eq!(s.changes(), 5);
+        // clearing an empty allocator changes nothing
+        s.clear();
+        assert_eq!(s.changes(), 5);
+        t.continue_changes(&s);
+        assert_eq!(t.changes(), 5);
     }
 
     #[test]

@@ -242,7 +242,9 @@ impl StaticStore {
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
-        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
+        let mut fresh = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
+        fresh.slots.continue_changes(&self.slots);
+        *self = fresh;
         Ok(())
     }
 
@@ -316,6 +318,10 @@ impl Store for StaticStore {
 
     fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    fn changes(&self) -> u64 {
+        self.slots.changes()
     }
 
     fn size(&self) -> usize {

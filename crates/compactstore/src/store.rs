@@ -121,6 +121,62 @@ pub trait Store {
         )
     }
 
+    /// The lowest occupied slot index at or after `from`, if any: the step of a lazy walk over the
+    /// entries (`from` is one past the slot the walk last returned). Skips empty chunks in O(1) each and
+    /// scans the others' bitmaps a word (64 slots) at a time; allocates nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// # use compactstore::{Member, MemberType, Dtype, Schema, StaticStore, Store};
+    /// # let schema = std::sync::Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I64))?])?);
+    /// let mut s = StaticStore::new(schema, 100);
+    /// for _ in 0..3 {
+    ///     s.next_index()?;
+    /// }
+    /// s.remove(1)?;
+    /// assert_eq!((s.next_occupied(0), s.next_occupied(1), s.next_occupied(3)), (Some(0), Some(2), None));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn next_occupied(&self, from: usize) -> Option<usize> {
+        self.next_occupied_word(from)
+            .map(|(base, bits)| base + bits.trailing_zeros() as usize)
+    }
+
+    /// The bitmap word holding the lowest occupied slot at or after `from`, as `(base, bits)`: bit `b`
+    /// of the non-zero `bits` set means slot `base + b` is occupied (bits below `from` are cleared, and
+    /// all of them lie in one chunk). A walk takes up to 64 slots from one call; cost as
+    /// [`Store::next_occupied`].
+    fn next_occupied_word(&self, from: usize) -> Option<(usize, u64)> {
+        let chunks = self.chunks();
+        let cs = chunks.first().map_or(0, StaticStore::size);
+        if cs == 0 {
+            return None;
+        }
+        // Shifts, not divisions, where it can: a dynamic store's chunk size is a power of two.
+        let (mut c, mut o) = if from < cs {
+            (0, from)
+        } else if cs.is_power_of_two() {
+            (from >> cs.trailing_zeros(), from & (cs - 1))
+        } else {
+            (from / cs, from % cs)
+        };
+        while let Some(chunk) = chunks.get(c) {
+            if !chunk.slots().is_empty() {
+                if let Some((base, bits)) = chunk.slots().next_occupied_word(o) {
+                    return Some((c * cs + base, bits));
+                }
+            }
+            c += 1;
+            o = 0;
+        }
+        None
+    }
+
+    /// A count that changes whenever entries are added or removed (`next_index`, `remove`, `reset`, a
+    /// resize), even when as many are added as removed: an iterator compares it to notice that the store
+    /// changed under it. Member writes leave it alone. O(1).
+    fn changes(&self) -> u64;
+
     /// Free slot indices below `size()`, ascending.
     fn empty_indices(&self) -> Vec<usize> {
         let cs = self.chunks().first().map_or(1, StaticStore::size);

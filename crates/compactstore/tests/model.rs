@@ -944,6 +944,29 @@ fn check<S: Harness>(s: &S, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(s.last_index(), model.last_index, "last_index");
     prop_assert_eq!(s.indices().collect::<Vec<_>>(), model.occupied(), "indices");
     prop_assert_eq!(s.empty_indices(), model.free(), "empty_indices");
+    // The lazy walk of the bindings' iterators: from every position, the next occupied slot.
+    let occupied = model.occupied();
+    for from in 0..size + 2 {
+        let want = occupied.iter().copied().find(|&i| i >= from);
+        prop_assert_eq!(s.next_occupied(from), want, "next_occupied({})", from);
+        // The word holding it: exactly the occupied slots from there to the end of its 64-slot word.
+        let word = s.next_occupied_word(from).map(|(base, bits)| {
+            (0..64)
+                .filter(|b| bits >> b & 1 == 1)
+                .map(|b| base + b)
+                .collect::<Vec<_>>()
+        });
+        let want_word = want.map(|first| {
+            let end = first - first % 64 + 64;
+            let end = end.min(model.chunk.map_or(size, |c| (first / c + 1) * c));
+            occupied
+                .iter()
+                .copied()
+                .filter(|&i| i >= first && i < end)
+                .collect::<Vec<_>>()
+        });
+        prop_assert_eq!(word, want_word, "next_occupied_word({})", from);
+    }
     for i in 0..size + 2 {
         prop_assert_eq!(
             s.occupied(i),

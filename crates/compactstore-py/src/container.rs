@@ -537,8 +537,10 @@ impl PyContainer {
                 }
                 _ => member_value(values, &self.ty)?,
             };
-            self.ty.canonical(&v).map_err(crate::error::to_py)?;
-            vec![v; idx.len()]
+            self.ty.check(&v).map_err(crate::error::to_py)?;
+            // One value for every index: written from this one copy, never cloned per index (a large
+            // str/bytes value broadcast to many slots would need their total size twice over).
+            vec![v]
         } else {
             let items: Vec<Bound<'_, PyAny>> = if values.hasattr("__array__")? && values.hasattr("tolist")? {
                 values
@@ -561,7 +563,7 @@ impl PyContainer {
                 .map(|x| member_value(x, &self.ty))
                 .collect::<PyResult<Vec<_>>>()?;
             for v in &vals {
-                self.ty.canonical(v).map_err(crate::error::to_py)?;
+                self.ty.check(v).map_err(crate::error::to_py)?;
             }
             vals
         };
@@ -573,7 +575,10 @@ impl PyContainer {
                     return Err(Error::SlotFree { index: i });
                 }
             }
-            for (&i, val) in idx.iter().zip(&vals) {
+            for (k, &i) in idx.iter().enumerate() {
+                let Some(val) = vals.get(if broadcast { 0 } else { k }) else {
+                    break;
+                };
                 v.set(i, self.m, val)?;
             }
             Ok(())

@@ -2,14 +2,15 @@
 
 use compactstore::Error;
 use pyo3::exceptions::{
-    PyAssertionError, PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError,
+    PyAssertionError, PyIndexError, PyKeyError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
 };
 use pyo3::PyErr;
 
 /// Map an engine error to the Python exception API.md names for it.
 ///
 /// Range → `IndexError`; unknown member, stale entry → `KeyError`; wrong type, read-only → `TypeError`;
-/// int out of range, full store → `OverflowError`; wrong length, bad argument → `ValueError`; a broken
+/// int out of range, full store → `OverflowError`; wrong length, duplicate key, bad argument →
+/// `ValueError`; memory the allocator refused → `MemoryError` (the call changed nothing); a broken
 /// invariant → `AssertionError`. A new variant fails to compile here until it is mapped.
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
@@ -19,7 +20,10 @@ pub fn to_py(e: Error) -> PyErr {
         Error::StaleEntry { .. } => PyKeyError::new_err(msg),
         Error::WrongType { .. } | Error::ReadOnly { .. } => PyTypeError::new_err(msg),
         Error::ValueOutOfRange { .. } | Error::StoreFull { .. } => PyOverflowError::new_err(msg),
-        Error::WrongLength { .. } | Error::InvalidArgument(_) => PyValueError::new_err(msg),
+        Error::WrongLength { .. } | Error::DuplicateKey { .. } | Error::InvalidArgument(_) => {
+            PyValueError::new_err(msg)
+        }
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::Invariant(_) => PyAssertionError::new_err(msg),
     }
 }

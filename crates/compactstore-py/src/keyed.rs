@@ -14,7 +14,6 @@ use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
 
 /// The engine keyed store for each key type.
-#[derive(Clone)]
 pub enum AnyKeyed {
     I64(KeyedStore<i64>),
     U64(KeyedStore<u64>),
@@ -65,6 +64,16 @@ impl AnyKeyed {
         obj: compactstore::ObjectRef,
     ) -> compactstore::Result<()> {
         on_keyed!(self, s => s.replace_object(slot, m, obj))
+    }
+
+    /// An independent copy (see [`KeyedStore::try_clone`]).
+    pub fn try_clone(&self) -> compactstore::Result<AnyKeyed> {
+        Ok(match self {
+            AnyKeyed::I64(s) => AnyKeyed::I64(s.try_clone()?),
+            AnyKeyed::U64(s) => AnyKeyed::U64(s.try_clone()?),
+            AnyKeyed::Str(s) => AnyKeyed::Str(s.try_clone()?),
+            AnyKeyed::Bytes(s) => AnyKeyed::Bytes(s.try_clone()?),
+        })
     }
 
     pub fn store(&self) -> &DynamicStore {
@@ -131,8 +140,8 @@ impl AnyKeyed {
         Ok(match self {
             AnyKeyed::I64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
             AnyKeyed::U64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
-            AnyKeyed::Str(s) => PyString::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
-            AnyKeyed::Bytes(s) => PyBytes::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
+            AnyKeyed::Str(s) => crate::convert::py_str(py, s.key_at(slot).ok_or_else(missing)?)?,
+            AnyKeyed::Bytes(s) => crate::convert::py_bytes(py, s.key_at(slot).ok_or_else(missing)?)?,
         })
     }
 
@@ -163,12 +172,12 @@ fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
         PyTypeError::new_err(format!("keys of this store are {name}"))
     };
     match kind {
-        KeyKind::Str => Ok(KeyVal::S(
-            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?.to_owned(),
-        )),
-        KeyKind::Bytes => Ok(KeyVal::B(
-            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes().to_vec(),
-        )),
+        KeyKind::Str => Ok(KeyVal::S(crate::convert::copy_str(
+            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?,
+        )?)),
+        KeyKind::Bytes => Ok(KeyVal::B(crate::convert::copy_bytes(
+            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes(),
+        )?)),
         KeyKind::I64 | KeyKind::U64 => {
             if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
                 return Err(wrong());
@@ -377,7 +386,7 @@ impl PyKeyedStore {
         if let Some(src) = _copy_of {
             // `copy()` / `copy.deepcopy()`: the same keys, entries and modified marks in new buffers.
             let this = src.get();
-            let inner = this.with(|ks| Ok(ks.clone()))?;
+            let inner = this.with(|ks| ks.try_clone().py())?;
             let (names, aliases) = this.h.data.names_ref(py);
             let h = Handle {
                 data: Shared::new(Inner::Keyed(inner), names, aliases),

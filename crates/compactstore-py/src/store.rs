@@ -739,7 +739,7 @@ impl PyStaticStore {
             }
         } else if let Some(src) = _copy_of {
             copied(src, |v| match v {
-                View::Static(s) => Ok(Inner::Static(s.clone())),
+                View::Static(s) => Ok(Inner::Static(s.try_clone()?)),
                 View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
             })?
         } else {
@@ -833,7 +833,7 @@ impl PyDynamicStore {
         }
         let h = if let Some(src) = _copy_of {
             copied(src, |v| match v {
-                View::Dynamic(d) => Ok(Inner::Dynamic(d.clone())),
+                View::Dynamic(d) => Ok(Inner::Dynamic(d.try_clone()?)),
                 View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
             })?
         } else {

@@ -59,7 +59,8 @@ impl DynamicStore {
     /// An empty dynamic store with one chunk of `2^log2size` slots.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`; [`Error::OutOfMemory`] if the first chunk
+    /// cannot be allocated.
     pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<DynamicStore> {
         DynamicStore::new_from(schema, log2size, 0)
     }
@@ -152,8 +153,9 @@ impl DynamicStore {
     /// Append one empty chunk. Allocates `2^log2size` slots of every member.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the chunk cannot be allocated (nothing changes).
+    /// [`Error::OutOfMemory`] if the chunk cannot be allocated (nothing changes).
     pub fn grow(&mut self) -> Result<()> {
+        crate::alloc::reserve(&mut self.chunks, 1, "a dynamic store's chunk list")?;
         let chunk = StaticStore::try_new_from(
             Arc::clone(&self.schema),
             self.chunk_size(),
@@ -169,7 +171,8 @@ impl DynamicStore {
     /// `KeyedStore::from_columns`. O(n + chunks).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the store has entries or a chunk cannot be allocated.
+    /// [`Error::InvalidArgument`] if the store has entries; [`Error::OutOfMemory`] if a chunk cannot be
+    /// allocated.
     pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
         if self.len != 0 {
             return Err(Error::InvalidArgument(
@@ -192,23 +195,46 @@ impl DynamicStore {
     }
 }
 
-impl Clone for DynamicStore {
-    /// An independent copy: the chunks are copied and share one deep copy of each interned member's
-    /// dictionary (never the original's). O(size + data).
-    fn clone(&self) -> DynamicStore {
-        let mut chunks = self.chunks.clone();
-        if let Some((first, rest)) = chunks.split_first_mut() {
-            for c in rest {
-                c.share_dictionaries_from(first);
-            }
+impl DynamicStore {
+    /// An independent copy in new buffers: the chunks are copied and share one deep copy of each interned
+    /// member's dictionary (never the original's). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated (nothing is left half-made).
+    pub fn try_clone(&self) -> Result<DynamicStore> {
+        let mut chunks = Vec::new();
+        crate::alloc::reserve_exact(&mut chunks, self.chunks.len(), "a dynamic store's chunk list")?;
+        for (k, c) in self.chunks.iter().enumerate() {
+            // Only the first chunk's dictionaries are copied; the others share them.
+            let copy = if k == 0 {
+                c.try_clone()?
+            } else {
+                c.try_clone_sharing(&chunks[0])?
+            };
+            chunks.push(copy);
         }
-        DynamicStore {
+        Ok(DynamicStore {
             chunks,
             len: self.len,
             last_index: self.last_index,
             free_chunk: self.free_chunk,
             next_base: self.next_base,
             ..self.clone_meta()
+        })
+    }
+}
+
+impl Clone for DynamicStore {
+    /// An independent copy: the chunks are copied and share one deep copy of each interned member's
+    /// dictionary (never the original's). O(size + data).
+    ///
+    /// # Panics
+    /// If the copy cannot be allocated; [`DynamicStore::try_clone`] is the fallible twin.
+    #[track_caller]
+    fn clone(&self) -> DynamicStore {
+        match self.try_clone() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
         }
     }
 }

@@ -72,7 +72,8 @@ impl StaticStore {
     /// As [`StaticStore::new`], returning an error instead of panicking.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size > MAX_SIZE` or the columns cannot be allocated.
+    /// [`Error::InvalidArgument`] if `size > MAX_SIZE`; [`Error::OutOfMemory`] if the columns cannot be
+    /// allocated.
     pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
         StaticStore::try_new_from(schema, size, 0, None)
     }
@@ -104,6 +105,44 @@ impl StaticStore {
             last_index: None,
             next_base: base,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// An independent copy in new buffers: the same entries, free slots, generations and `last_index`
+    /// (interned members with their own deep copy of the dictionary). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated (nothing is left half-made).
+    pub fn try_clone(&self) -> Result<StaticStore> {
+        Ok(StaticStore {
+            schema: Arc::clone(&self.schema),
+            columns: self
+                .columns
+                .iter()
+                .map(Column::try_clone)
+                .collect::<Result<_>>()?,
+            slots: self.slots.try_clone()?,
+            last_index: self.last_index,
+            uid: self.uid,
+            next_base: self.next_base,
+        })
+    }
+
+    /// As [`StaticStore::try_clone`], the interned members sharing the dictionaries of `first` (the copy
+    /// of another chunk of the same store) instead of copying their own.
+    pub(crate) fn try_clone_sharing(&self, first: &StaticStore) -> Result<StaticStore> {
+        let mut columns = Vec::new();
+        crate::alloc::reserve_exact(&mut columns, self.columns.len(), "a chunk's column list")?;
+        for (c, f) in self.columns.iter().zip(&first.columns) {
+            columns.push(c.try_clone_sharing(f)?);
+        }
+        Ok(StaticStore {
+            schema: Arc::clone(&self.schema),
+            columns,
+            slots: self.slots.try_clone()?,
+            last_index: self.last_index,
+            uid: self.uid,
+            next_base: self.next_base,
         })
     }
 
@@ -190,16 +229,6 @@ impl StaticStore {
     pub(crate) fn release_shared(&mut self) {
         for c in &mut self.columns {
             c.release_shared();
-        }
-    }
-
-    /// Make the interned members share the dictionaries of `other` (a chunk of the same store whose
-    /// dictionaries hold the same values under the same codes, as a deep copy does).
-    pub(crate) fn share_dictionaries_from(&mut self, other: &StaticStore) {
-        for (mine, theirs) in self.columns.iter_mut().zip(&other.columns) {
-            if let (Some(m), Some(t)) = (mine.as_interned_mut(), theirs.as_interned()) {
-                m.share(Arc::clone(t.dictionary()));
-            }
         }
     }
 

@@ -84,8 +84,8 @@ impl FixedColumn {
     /// As [`FixedColumn::new`], returning an error instead of panicking when the buffer cannot be allocated.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size` is too large to allocate; [`Error::WrongType`] if `ty` is not
-    /// a numeric member type.
+    /// [`Error::OutOfMemory`] if the buffer cannot be allocated; [`Error::WrongType`] if `ty` is not a
+    /// numeric member type.
     pub fn try_new(ty: MemberType, size: usize, default: &Value) -> Result<FixedColumn> {
         let (Some(dtype), Some(width)) = (ty.dtype(), ty.width()) else {
             return Err(Error::WrongType {
@@ -95,7 +95,7 @@ impl FixedColumn {
         };
         let bytes = size
             .checked_mul(ty.entry_bytes())
-            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+            .ok_or_else(|| Error::out_of_memory(usize::MAX, "a column buffer"))?;
         let mut one = FixedColumn {
             ty: ty.clone(),
             dtype,
@@ -119,6 +119,21 @@ impl FixedColumn {
             c.fill(default);
         }
         Ok(c)
+    }
+
+    /// A copy in new buffers. O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<FixedColumn> {
+        Ok(FixedColumn {
+            ty: self.ty.clone(),
+            dtype: self.dtype,
+            width: self.width,
+            size: self.size,
+            buf: self.buf.try_clone()?,
+            default: self.default.clone(),
+        })
     }
 
     /// The member type.

@@ -60,7 +60,7 @@ impl Column {
     /// An interned member gets a new dictionary.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] if the buffers cannot be allocated.
+    /// [`crate::Error::OutOfMemory`] if the buffers cannot be allocated.
     pub fn try_new(member: &Member, size: usize) -> Result<Column> {
         Column::try_new_sharing(member, size, None)
     }
@@ -75,6 +75,35 @@ impl Column {
             .compact_min()
             .unwrap_or_else(|| DEFAULT_VIEW_COMPACT_MIN.max(size));
         build(member.ty(), size, member.default_value(), compact_min, sibling)
+    }
+
+    /// A copy in new buffers (an interned member's with its own deep copy of the dictionary; an object
+    /// member's sharing the objects). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<Column> {
+        Ok(match self {
+            Column::Fixed(c) => Column::Fixed(c.try_clone()?),
+            Column::View(c) => Column::View(c.try_clone()?),
+            Column::Interned(c) => Column::Interned(c.try_clone()?),
+            Column::Optional(c) => Column::Optional(c.try_clone()?),
+            Column::Object(c) => Column::Object(c.try_clone()?),
+        })
+    }
+
+    /// As [`Column::try_clone`], an interned member sharing the dictionary of `sibling` (the copy of
+    /// the same member's column in another chunk of the same store) instead of copying its own.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub(crate) fn try_clone_sharing(&self, sibling: &Column) -> Result<Column> {
+        match (self, sibling.as_interned()) {
+            (Column::Interned(c), Some(s)) => Ok(Column::Interned(
+                c.try_clone_with(std::sync::Arc::clone(s.dictionary()))?,
+            )),
+            _ => self.try_clone(),
+        }
     }
 
     /// Number of slots.
@@ -123,14 +152,14 @@ impl Column {
     /// The conversion errors of [`crate::MemberType::canonical`].
     pub fn check(&self, v: &Value) -> Result<()> {
         match self {
-            Column::Fixed(c) => c.ty().canonical(v).map(drop),
+            Column::Fixed(c) => c.ty().check(v),
             Column::View(c) => c.kind().bytes_of(v).map(drop),
             Column::Interned(c) => c.code_of(v).map(drop),
             Column::Optional(c) => match v {
                 Value::Null => Ok(()),
                 v => c.values().check(v),
             },
-            Column::Object(_) => MemberType::Object.canonical(v).map(drop),
+            Column::Object(_) => MemberType::Object.check(v),
         }
     }
 
@@ -152,17 +181,18 @@ impl Column {
         }
     }
 
-    /// Make room for writing `v` at `slot` — an interned member's codes may need to widen; a str/bytes
-    /// value must fit its chunk's data buffer — so that a following write of the checked `v` cannot fail.
-    /// Changes no value.
+    /// Make room for writing `v` at `slot` — an interned member's codes may need to widen (and its
+    /// dictionary to grow); a str/bytes value must fit its chunk's data buffer, which grows ahead — so that
+    /// a following write of the checked `v` does not fail. Changes no value. (A new interned value's own
+    /// bytes are still allocated by the write.)
     ///
     /// # Errors
-    /// As [`InternedColumn::reserve_for`] and [`ViewColumn::check_room`].
+    /// As [`InternedColumn::reserve_for`] and [`ViewColumn::reserve_room`].
     pub fn reserve_for(&mut self, slot: usize, v: &Value) -> Result<()> {
         match (self, v) {
             (Column::Interned(c), v) => c.reserve_for(v),
-            (Column::View(c), Value::Str(s)) => c.check_room(slot, s.as_bytes()),
-            (Column::View(c), Value::Bytes(b)) => c.check_room(slot, b),
+            (Column::View(c), Value::Str(s)) => c.reserve_room(slot, s.as_bytes()),
+            (Column::View(c), Value::Bytes(b)) => c.reserve_room(slot, b),
             (Column::Optional(c), v) if !matches!(v, Value::Null) => c.values_mut().reserve_for(slot, v),
             _ => Ok(()),
         }
@@ -268,14 +298,6 @@ impl Column {
     /// The interned column, if this is an interned member (optional or not).
     #[must_use]
     pub fn as_interned(&self) -> Option<&InternedColumn> {
-        match self {
-            Column::Interned(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// The interned column, mutably.
-    pub(crate) fn as_interned_mut(&mut self) -> Option<&mut InternedColumn> {
         match self {
             Column::Interned(c) => Some(c),
             _ => None,

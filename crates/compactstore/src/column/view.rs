@@ -68,6 +68,9 @@ const DATA_MAX: usize = u32::MAX as usize;
 
 type View = [u8; VIEW_BYTES];
 
+/// What a chunk's data buffer is, in an [`Error::OutOfMemory`].
+const DATA_WHAT: &str = "a chunk's str/bytes data";
+
 /// Whether values are text (read back as [`Value::Str`]) or bytes ([`Value::Bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
@@ -138,6 +141,9 @@ pub struct ViewColumn {
     /// Bytes of `data` no view refers to.
     garbage: usize,
     compact_min: usize,
+    /// A compaction was due but its new buffer could not be allocated: the garbage bound is not met until
+    /// the next compaction succeeds (a write never fails for want of an optional compaction).
+    compaction_deferred: bool,
     /// One slot's default value.
     default: Vec<u8>,
 }
@@ -206,11 +212,12 @@ impl ViewColumn {
     /// long one is copied into the data buffer once per slot.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the views cannot be allocated or the defaults do not fit the buffer.
+    /// [`Error::OutOfMemory`] if the views or the defaults' data cannot be allocated;
+    /// [`Error::InvalidArgument`] if the defaults do not fit a chunk's data buffer.
     pub fn try_new(kind: VarKind, size: usize, default: &[u8], compact_min: usize) -> Result<ViewColumn> {
         let bytes = size
             .checked_mul(VIEW_BYTES)
-            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+            .ok_or_else(|| Error::out_of_memory(usize::MAX, "a str/bytes column's views"))?;
         let mut c = ViewColumn {
             kind,
             size,
@@ -218,10 +225,28 @@ impl ViewColumn {
             data: Vec::new(),
             garbage: 0,
             compact_min,
-            default: default.to_vec(),
+            compaction_deferred: false,
+            default: crate::alloc::to_vec(default, "a str/bytes default")?,
         };
         c.fill_default()?;
         Ok(c)
+    }
+
+    /// A copy in new buffers. O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<ViewColumn> {
+        Ok(ViewColumn {
+            kind: self.kind,
+            size: self.size,
+            views: self.views.try_clone()?,
+            data: crate::alloc::clone_vec(&self.data, DATA_WHAT)?,
+            garbage: self.garbage,
+            compact_min: self.compact_min,
+            compaction_deferred: self.compaction_deferred,
+            default: self.default.clone(),
+        })
     }
 
     /// Text or bytes.
@@ -286,14 +311,16 @@ impl ViewColumn {
     /// The bytes at `slot`. O(len).
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`; [`Error::OutOfMemory`] if the copy cannot be
+    /// allocated.
     pub fn get_bytes(&self, slot: usize) -> Result<Vec<u8>> {
         self.check_slot(slot)?;
         let v = self.view(slot);
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
             Some(Long { prefix, off, n }) => {
-                let mut out = Vec::with_capacity(prefix + n);
+                let mut out = Vec::new();
+                crate::alloc::reserve_exact(&mut out, prefix + n, "a copy of a str/bytes value")?;
                 out.extend_from_slice(&v[1..=prefix]);
                 out.extend_from_slice(self.suffix(off, n));
                 out
@@ -343,7 +370,7 @@ impl ViewColumn {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`]; [`Error::InvalidArgument`] if the chunk's live bytes would pass
-    /// `u32::MAX` (nothing changes).
+    /// `u32::MAX`; [`Error::OutOfMemory`] if the data buffer cannot grow. Nothing changes on error.
     pub fn set_bytes(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         self.check_slot(slot)?;
         let old = long_parts(&self.view(slot));
@@ -365,26 +392,31 @@ impl ViewColumn {
                 return Ok(());
             }
         }
-        if bytes.len() > DATA_MAX || self.live() - old_n + suffix.len() > DATA_MAX {
-            return Err(Error::InvalidArgument(format!(
-                "a value of {} bytes does not fit the chunk's data buffer ({} of {DATA_MAX} bytes live)",
-                bytes.len(),
-                self.live()
-            )));
-        }
-        // The old value becomes garbage; an empty view stands in while the buffer may be compacted.
-        self.put_view(slot, inline_view(&[]));
-        self.garbage += old_n;
+        self.check_room(slot, bytes)?;
+        // Room first (the only allocation), so that a refused allocation changes nothing.
         if self.data.len() + suffix.len() > DATA_MAX {
-            self.compact();
+            // Rewrite the buffer without the garbage and without this slot's old value, with room for
+            // the new one.
+            self.compact_with_room(suffix.len(), Some(slot))?;
+        } else if self.data.capacity() - self.data.len() < suffix.len() {
+            // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
+            // growth stays geometric, so appends remain amortised O(len). Under memory pressure, exactly
+            // what this value needs.
+            let off = self.data.len();
+            let more = suffix
+                .len()
+                .max(self.data.capacity() / 4)
+                .max(64)
+                .min(DATA_MAX - off);
+            if crate::alloc::reserve_exact(&mut self.data, more, DATA_WHAT).is_err() {
+                crate::alloc::reserve_exact(&mut self.data, suffix.len(), DATA_WHAT)?;
+            }
+        }
+        // The old value becomes garbage (after a compaction it is gone already).
+        if let Some(l) = long_parts(&self.view(slot)) {
+            self.garbage += l.n;
         }
         let off = self.data.len();
-        if self.data.capacity() - off < suffix.len() {
-            // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
-            // growth stays geometric, so appends remain amortised O(len).
-            let more = suffix.len().max(self.data.capacity() / 4).max(64);
-            self.data.reserve_exact(more.min(DATA_MAX - off));
-        }
         self.data.extend_from_slice(suffix);
         self.put_view(slot, long_view(bytes, off));
         self.maybe_compact();
@@ -413,6 +445,31 @@ impl ViewColumn {
         Ok(())
     }
 
+    /// Make room for writing `bytes` at `slot`, so that [`ViewColumn::set_bytes`] of them cannot fail: the
+    /// checks of [`ViewColumn::check_room`], then the data buffer's growth (or its compaction near the 4 GiB
+    /// limit) done ahead. Changes no value. For a caller writing several members of one entry, which must
+    /// not fail halfway.
+    ///
+    /// # Errors
+    /// As [`ViewColumn::check_room`]; [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_room(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
+        self.check_room(slot, bytes)?;
+        if bytes.len() <= INLINE_MAX {
+            return Ok(());
+        }
+        let suffix = bytes.len() - prefix_len(bytes.len());
+        if long_parts(&self.view(slot)).is_some_and(|l| l.n >= suffix) {
+            return Ok(()); // written in place
+        }
+        if self.data.len() + suffix > DATA_MAX {
+            return self.compact_with_room(suffix, None);
+        }
+        if self.data.capacity() - self.data.len() < suffix {
+            crate::alloc::reserve_exact(&mut self.data, suffix, DATA_WHAT)?;
+        }
+        Ok(())
+    }
+
     /// Put the column's default back at `slot`, releasing the old value's bytes. O(default length).
     ///
     /// # Errors
@@ -427,7 +484,8 @@ impl ViewColumn {
     /// Put the default in every slot and drop the data buffer. O(size).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer.
+    /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer;
+    /// [`Error::OutOfMemory`] if they cannot be allocated.
     pub fn fill_default(&mut self) -> Result<()> {
         self.views.bytes_mut().fill(0);
         self.data = Vec::new();
@@ -444,7 +502,7 @@ impl ViewColumn {
                     self.default.len()
                 )));
             }
-            self.data.reserve_exact(n);
+            crate::alloc::reserve_exact(&mut self.data, n, DATA_WHAT)?;
         }
         for slot in 0..self.size {
             self.reset_slot(slot)?;
@@ -454,13 +512,29 @@ impl ViewColumn {
 
     fn maybe_compact(&mut self) {
         if self.garbage > self.compact_min && self.garbage > self.live() {
-            self.compact();
+            // An optional compaction that cannot allocate its new buffer is deferred (validate then
+            // allows the garbage until one succeeds): the write it follows has succeeded.
+            self.compaction_deferred = self.compact().is_err();
         }
     }
 
     /// Rewrite the data buffer with only the bytes views refer to, in slot order. O(size + live).
-    pub fn compact(&mut self) {
-        let mut data = Vec::with_capacity(self.live());
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the new buffer cannot be allocated (nothing changes).
+    pub fn compact(&mut self) -> Result<()> {
+        self.compact_with_room(0, None)
+    }
+
+    /// [`ViewColumn::compact`], dropping the value of `skip` (its view becomes empty) and leaving room
+    /// for `extra` more bytes. The new buffer is allocated before anything changes.
+    fn compact_with_room(&mut self, extra: usize, skip: Option<usize>) -> Result<()> {
+        let dropped = skip.and_then(|s| long_parts(&self.view(s))).map_or(0, |l| l.n);
+        let mut data = Vec::new();
+        crate::alloc::reserve_exact(&mut data, self.live() - dropped + extra, DATA_WHAT)?;
+        if let Some(s) = skip {
+            self.put_view(s, inline_view(&[]));
+        }
         let views: &mut [View] = bytemuck::cast_slice_mut(self.views.bytes_mut());
         for v in views {
             if let Some(Long { off, n, .. }) = long_parts(v) {
@@ -473,6 +547,8 @@ impl ViewColumn {
         }
         self.data = data;
         self.garbage = 0;
+        self.compaction_deferred = false;
+        Ok(())
     }
 
     /// Check every view: a valid tag, zero padding after inline values, large values longer than
@@ -526,7 +602,7 @@ impl ViewColumn {
                 self.data.len()
             )));
         }
-        if self.garbage > self.compact_min && self.garbage > live {
+        if self.garbage > self.compact_min && self.garbage > live && !self.compaction_deferred {
             return Err(Error::Invariant(format!(
                 "{} garbage bytes were not compacted ({live} live)",
                 self.garbage

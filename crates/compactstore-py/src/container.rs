@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
-use crate::error::IntoPy;
+use crate::error::ToPyResult;
 use crate::on;
 use crate::shared::{Handle, Inner, ViewMut};
 

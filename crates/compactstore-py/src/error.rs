@@ -28,13 +28,15 @@ pub fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// `?`-friendly conversion of engine results.
-pub trait IntoPy<T> {
+/// `?`-friendly conversion of an engine result into a Python one: `result.py()?` raises the engine's
+/// error as the Python exception [`to_py`] maps it to. (Named for what it does; `IntoPy` was PyO3's own
+/// name for a different conversion.)
+pub trait ToPyResult<T> {
     /// The result with its error mapped by [`to_py`].
     fn py(self) -> pyo3::PyResult<T>;
 }
 
-impl<T> IntoPy<T> for compactstore::Result<T> {
+impl<T> ToPyResult<T> for compactstore::Result<T> {
     #[inline]
     fn py(self) -> pyo3::PyResult<T> {
         self.map_err(to_py)

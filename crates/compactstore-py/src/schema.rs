@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use crate::convert::member_value;
-use crate::error::IntoPy;
+use crate::error::ToPyResult;
 
 /// The members of a store type, in declaration order (built by `compactstore` from annotations).
 #[pyclass(frozen, module = "compactstore._native", name = "Schema")]

@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
-use crate::error::IntoPy;
+use crate::error::ToPyResult;
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared, View};
 use crate::{on, on_mut};

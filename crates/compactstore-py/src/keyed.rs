@@ -112,16 +112,17 @@ impl AnyKeyed {
         }
     }
 
-    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> compactstore::Result<(usize, bool)> {
+    /// Insert or replace; a key of another type than the store's (not expected: keys are converted for
+    /// the store's key type) is a `TypeError`.
+    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> PyResult<(usize, bool)> {
         match (self, k) {
-            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values),
-            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values),
-            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values),
-            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values),
-            _ => Err(compactstore::Error::WrongType {
-                expected: "key type".into(),
-                got: "other".into(),
-            }),
+            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values).py(),
+            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values).py(),
+            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values).py(),
+            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values).py(),
+            _ => Err(PyTypeError::new_err(
+                "the key's type is not this store's key type",
+            )),
         }
     }
 
@@ -558,7 +559,7 @@ impl PyKeyedStore {
         }
         let k = key_for_store(kind, key)?;
         let values = self.values_of(value)?;
-        self.with_mut(|ks| ks.insert(&k, &values).py().map(drop))
+        self.with_mut(|ks| ks.insert(&k, &values).map(drop))
     }
 
     /// `del pool[key]` (`KeyError` if absent).

@@ -11,7 +11,7 @@ use crate::convert::{checked_member_value, member_value, object_of, scalar_value
 use crate::entry::PyEntry;
 use crate::error::ToPyResult;
 use crate::schema::PySchema;
-use crate::shared::{Handle, Inner, Shared, View};
+use crate::shared::{Handle, Inner, Shared, StoreMut, View};
 use crate::{on, on_mut};
 
 /// Resolve member names to positions and convert their values; unknown name → `KeyError`.
@@ -139,8 +139,12 @@ fn convert_for_add(
     }))
 }
 
-/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member).
-fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> compactstore::Result<usize> {
+/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member). `None` (the
+/// allocation undone) if a raw write was refused, which the caller answers by taking the `Value` path.
+fn add_raw<S: Store>(
+    s: &mut S,
+    raws: &[(usize, crate::container::Raw)],
+) -> compactstore::Result<Option<usize>> {
     let i = s.next_index()?;
     let (c, o) = s.locate(i)?;
     for &(m, r) in raws {
@@ -149,14 +153,12 @@ fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> comp
             None => Ok(false),
         };
         if !matches!(written, Ok(true)) {
-            // Cannot happen (every value was matched to its member's dtype); undo the allocation.
-            let _ = s.remove(i);
-            return Err(written
-                .err()
-                .unwrap_or_else(|| Error::Invariant("raw write refused".into())));
+            // Not expected (every value was matched to its member's dtype): undo the allocation.
+            s.remove(i)?;
+            return written.map(|_| None);
         }
     }
-    Ok(i)
+    Ok(Some(i))
 }
 
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
@@ -232,7 +234,7 @@ impl PyStore {
     ///
     /// Raises `OverflowError` when a static store is full.
     fn next_index(&self) -> PyResult<usize> {
-        self.h.write(true, |v| on_mut!(v, s => s.next_index()))
+        self.h.alloc(|v| on_mut!(v, s => s.next_index()))
     }
 
     /// `next_index()`, then set the given members (read-only ones too); returns the index.
@@ -247,19 +249,16 @@ impl PyStore {
     ) -> PyResult<usize> {
         let values = match convert_for_add(&self.h, mapping, members)? {
             Some(Converted::Raw(raws)) => {
-                return self.h.write(true, |v| match v {
-                    crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
-                    crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
-                    crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
-                        "a keyed store allocates through its keys".into(),
-                    )),
-                });
+                if let Some(i) = self.h.alloc(|v| on_mut!(v, s => add_raw(s, &raws)))? {
+                    return Ok(i);
+                }
+                raws.iter().map(|&(m, r)| (m, r.to_value())).collect()
             }
             Some(Converted::Values(values)) => values,
             None => convert_members(&self.h, mapping, members, false)?,
         };
         // The engine checks every value before it allocates.
-        self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
+        self.h.alloc(|v| on_mut!(v, s => s.add(&values)))
     }
 
     /// Free slot `i`: its members return to their defaults and it becomes reusable.
@@ -278,7 +277,7 @@ impl PyStore {
                 "slot {i} out of range for size {size}"
             )));
         }
-        self.h.write(true, |v| on_mut!(v, s => s.remove(i as usize)))
+        self.h.alloc(|v| on_mut!(v, s => s.remove(i as usize)))
     }
 
     /// Whether slot `i` holds an entry (out of range → `False`).
@@ -316,20 +315,25 @@ impl PyStore {
             .h
             .read(|v| on!(v, s => s.schema().member(m).map(|x| x.ty().clone())))?;
         let val = member_value(value, &ty)?;
-        self.h
-            .write(false, |v| {
-                on_mut!(v, s => {
-                    let i = s.last_index().filter(|&i| s.occupied(i)).ok_or(Error::SlotFree { index: 0 })?;
-                    s.write(i, m, &val)
-                })
-            })
-            .map_err(|e| {
-                if e.is_instance_of::<PyIndexError>(value.py()) {
-                    PyIndexError::new_err("no entry at last_index (none allocated yet, or it was deleted)")
-                } else {
-                    e
-                }
-            })
+        /// Write the entry at `last_index`; `false` if there is none.
+        fn put<S: Store>(s: &mut S, m: usize, val: &Value) -> compactstore::Result<bool> {
+            match s.last_index().filter(|&i| s.occupied(i)) {
+                Some(i) => s.write(i, m, val).map(|()| true),
+                None => Ok(false),
+            }
+        }
+        let written = self.h.write(false, |v| match v {
+            crate::shared::ViewMut::Static(s) => put(s, m, &val),
+            crate::shared::ViewMut::Dynamic(d) => put(d, m, &val),
+            // Not a store object's handle: keyed stores have their own class.
+            crate::shared::ViewMut::Keyed(_) => Ok(false),
+        })?;
+        if !written {
+            return Err(PyIndexError::new_err(
+                "no entry at last_index (none allocated yet, or it was deleted)",
+            ));
+        }
+        Ok(())
     }
 
     /// `s.name`: the member container, unless the store type has an attribute of that name (`s.size`
@@ -652,19 +656,28 @@ pub(crate) fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, Py
         let obj = compactstore::ObjectRef(std::sync::Arc::new(crate::cell::PyObj::new(new)));
         h.write(false, |v| match v {
             crate::shared::ViewMut::Keyed(k) => k.replace_object(i, m, obj),
-            v => on_mut!(v, s => s.write(i, m, &Value::Object(obj))),
+            crate::shared::ViewMut::Static(s) => s.write(i, m, &Value::Object(obj)),
+            crate::shared::ViewMut::Dynamic(d) => d.write(i, m, &Value::Object(obj)),
         })?;
     }
     Ok(())
 }
 
-/// A handle on a new, independent copy of `src`'s data (`copy()`), made by `pick` from its view.
+/// `TypeError` for a store object whose handle does not hold the store kind its class makes (not
+/// expected: each class's constructor makes its own kind).
+fn wrong_kind(expected: &str) -> PyErr {
+    PyTypeError::new_err(format!("not a {expected} store"))
+}
+
+/// A handle on a new, independent copy of `src`'s data (`copy()`), made by `pick` from its view (`None`:
+/// not the store kind `expected`).
 fn copied(
     src: &Bound<'_, PyStore>,
-    pick: impl FnOnce(View<'_>) -> compactstore::Result<Inner>,
+    expected: &str,
+    pick: impl FnOnce(View<'_>) -> compactstore::Result<Option<Inner>>,
 ) -> PyResult<Handle> {
     let h = &src.get().h;
-    let inner = h.read(pick)?;
+    let inner = h.read(pick)?.ok_or_else(|| wrong_kind(expected))?;
     let (names, aliases) = h.data.names_ref(src.py());
     let copy = Handle {
         data: Shared::new(inner, names, aliases),
@@ -738,9 +751,9 @@ impl PyStaticStore {
                 })?,
             }
         } else if let Some(src) = _copy_of {
-            copied(src, |v| match v {
-                View::Static(s) => Ok(Inner::Static(s.try_clone()?)),
-                View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
+            copied(src, "static", |v| match v {
+                View::Static(s) => Ok(Some(Inner::Static(s.try_clone()?))),
+                View::Dynamic(_) => Ok(None),
             })?
         } else {
             let schema = schema_of(cls)?;
@@ -769,7 +782,7 @@ impl PyStaticStore {
     fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = &slf.as_super().get().h;
         match size {
-            None => h.write(true, |v| {
+            None => h.alloc(|v| {
                 on_mut!(v, s => s.reset());
                 Ok(())
             }),
@@ -781,17 +794,19 @@ impl PyStaticStore {
                         "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
                     ));
                 }
-                h.write(true, |v| match v {
-                    crate::shared::ViewMut::Static(s) => {
+                h.alloc(|v| match v {
+                    StoreMut::Static(s) => {
                         if s.size() == size {
                             s.reset();
-                            Ok(())
                         } else {
-                            s.reset_with_size(size)
+                            s.reset_with_size(size)?;
                         }
+                        Ok(true)
                     }
-                    _ => Err(Error::InvalidArgument("not a static store".into())),
-                })
+                    StoreMut::Dynamic(_) => Ok(false),
+                })?
+                .then_some(())
+                .ok_or_else(|| wrong_kind("static"))
             }
         }
     }
@@ -832,9 +847,9 @@ impl PyDynamicStore {
             return Err(PyTypeError::new_err("DynamicStore takes a StaticStore subclass"));
         }
         let h = if let Some(src) = _copy_of {
-            copied(src, |v| match v {
-                View::Dynamic(d) => Ok(Inner::Dynamic(d.try_clone()?)),
-                View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+            copied(src, "dynamic", |v| match v {
+                View::Dynamic(d) => Ok(Some(Inner::Dynamic(d.try_clone()?))),
+                View::Static(_) => Ok(None),
             })?
         } else {
             let schema = schema_of(store_type)?;
@@ -874,10 +889,11 @@ impl PyDynamicStore {
     fn retract(slf: &Bound<'_, Self>) -> PyResult<usize> {
         let h = &slf.as_super().get().h;
         refuse_dropping_exported_chunks(h, "retract")?;
-        h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => Ok(d.retract()),
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
-        })
+        h.alloc(|v| match v {
+            StoreMut::Dynamic(d) => Ok(Some(d.retract())),
+            StoreMut::Static(_) => Ok(None),
+        })?
+        .ok_or_else(|| wrong_kind("dynamic"))
     }
 
     /// The static stores this store is made of, in order: live views of the chunks, instances of the
@@ -919,16 +935,18 @@ impl PyDynamicStore {
             ));
         }
         refuse_dropping_exported_chunks(h, "reset")?;
-        h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => match k {
-                Some(k) if k != d.log2size() => d.reset_with_log2size(k),
-                _ => {
-                    d.reset();
-                    Ok(())
+        h.alloc(|v| match v {
+            StoreMut::Dynamic(d) => {
+                match k {
+                    Some(k) if k != d.log2size() => d.reset_with_log2size(k)?,
+                    _ => d.reset(),
                 }
-            },
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
-        })
+                Ok(true)
+            }
+            StoreMut::Static(_) => Ok(false),
+        })?
+        .then_some(())
+        .ok_or_else(|| wrong_kind("dynamic"))
     }
 
     /// A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty).
@@ -937,15 +955,18 @@ impl PyDynamicStore {
         let chunks = dynamic(slf, |d| Ok(d.chunks().len()))?;
         let new = slf.get_type().call1((slf.get().store_type.bind(slf.py()), k))?;
         // The same size: as many (empty) chunks as this store has.
-        new.cast::<PyStore>()?.get().h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => {
+        let grown = new.cast::<PyStore>()?.get().h.alloc(|v| match v {
+            StoreMut::Dynamic(d) => {
                 while d.chunks().len() < chunks {
                     d.grow()?;
                 }
-                Ok(())
+                Ok(true)
             }
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
+            StoreMut::Static(_) => Ok(false),
         })?;
+        if !grown {
+            return Err(wrong_kind("dynamic"));
+        }
         Ok(new)
     }
 
@@ -978,10 +999,14 @@ fn dynamic<R>(
     slf: &Bound<'_, PyDynamicStore>,
     f: impl FnOnce(&DynamicStore) -> compactstore::Result<R>,
 ) -> PyResult<R> {
-    slf.as_super().get().h.read(|v| match v {
-        View::Dynamic(d) => f(d),
-        View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
-    })
+    slf.as_super()
+        .get()
+        .h
+        .read(|v| match v {
+            View::Dynamic(d) => f(d).map(Some),
+            View::Static(_) => Ok(None),
+        })?
+        .ok_or_else(|| wrong_kind("dynamic"))
 }
 
 pub(crate) fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {

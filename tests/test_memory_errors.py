@@ -87,10 +87,11 @@ def test_add_to_dynamic_and_keyed_stores_raises_memory_error_and_allocates_nothi
         d = cs.DynamicStore(B, log2size=2)
         pool = cs.KeyedStore(B, key=cs.Str, log2size=2)
         for store in (d, pool):
-            n = 0
+            n, size = 0, d.size
             try:
                 for i in range(64):
                     if store is d:
+                        size = d.size
                         d.add(n=i, data=big)
                     else:
                         pool[f"k{i}"] = {"n": i, "data": big}
@@ -100,6 +101,8 @@ def test_add_to_dynamic_and_keyed_stores_raises_memory_error_and_allocates_nothi
             else:
                 raise AssertionError("every value fitted under the cap")
             assert len(store) == n > 0
+            if store is d:
+                assert d.size == size, "a refused add grew the store"
             if store is pool:
                 assert f"k{n}" not in pool
             store.validate()

@@ -197,9 +197,13 @@ pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> comp
     else {
         return Ok(false);
     };
+    if o >= f.size() {
+        return Ok(false);
+    }
+    // `slot_mut` fills a lazily filled chunk's defaults up to this slot, never the whole column.
     macro_rules! put {
         ($t:ty, $v:expr) => {
-            match f.as_mut_slice::<$t>()?.get_mut(o) {
+            match f.slot_mut::<$t>(o)?.first_mut() {
                 Some(d) => {
                     *d = $v;
                     true

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::StaticStore;
 use crate::store::{chunk_mut, Store};
+use crate::value::Value;
 
 /// The largest supported `log2size` (chunks of 2^31 slots).
 pub const MAX_LOG2SIZE: u32 = 31;
@@ -67,7 +68,7 @@ impl DynamicStore {
 
     fn new_from(schema: Arc<Schema>, log2size: u32, base: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None)?;
+        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None, true)?;
         Ok(DynamicStore {
             schema,
             log2size,
@@ -150,6 +151,18 @@ impl DynamicStore {
         before - self.chunks.len()
     }
 
+    /// Release the trailing empty chunks beyond the first `chunks` (a failed insert's new chunk), as
+    /// [`DynamicStore::retract`] does.
+    pub(crate) fn truncate_empty(&mut self, chunks: usize) {
+        while self.chunks.len() > chunks.max(1) && self.chunks.last().is_some_and(StaticStore::is_empty) {
+            if let Some(mut c) = self.chunks.pop() {
+                c.release_shared();
+                DynamicStore::forget(&mut self.next_base, &c);
+            }
+        }
+        self.free_chunk = self.free_chunk.min(self.chunks.len() - 1);
+    }
+
     /// Append one empty chunk. Allocates `2^log2size` slots of every member.
     ///
     /// # Errors
@@ -161,6 +174,7 @@ impl DynamicStore {
             self.chunk_size(),
             self.next_base,
             self.chunks.first(),
+            true,
         )?;
         self.chunks.push(chunk);
         Ok(())
@@ -288,6 +302,20 @@ impl Store for DynamicStore {
         let i = c << self.log2size | o;
         self.last_index = Some(i);
         Ok(i)
+    }
+
+    /// As [`Store::add`]; a write that fails after the store grew a chunk for the entry (its memory
+    /// refused) releases that chunk again, so a failed `add` leaves the size as it was.
+    fn add(&mut self, values: &[(usize, Value)]) -> Result<usize> {
+        let proto = self
+            .chunks
+            .first()
+            .ok_or_else(|| Error::Invariant("store has no chunk".into()))?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        let chunks = self.chunks.len();
+        crate::store::add_checked(self, values).inspect_err(|_| self.truncate_empty(chunks))
     }
 
     fn remove(&mut self, i: usize) -> Result<()> {

@@ -899,10 +899,9 @@ impl<K: Key> KeyedStore<K> {
                     continue; // checked above: every given member is fixed-width
                 };
                 let w = f.ty().entry_bytes();
-                let dst = f.bytes_mut().get_mut(..(hi - lo) * w);
-                let src = bytes.get(lo * w..hi * w);
-                if let (Some(dst), Some(src)) = (dst, src) {
-                    dst.copy_from_slice(src);
+                // The loaded slots only: the chunk's slots beyond stay unfilled (untouched pages).
+                if let Some(src) = bytes.get(lo * w..hi * w) {
+                    f.load_prefix(src)?;
                 }
             }
         }
@@ -1070,7 +1069,9 @@ impl<K: Key> KeyedStore<K> {
         let slot = match prepared.and_then(|()| crate::store::add_checked(&mut self.store, values)) {
             Ok(slot) => slot,
             Err(e) => {
-                self.keys.truncate(chunks);
+                // A write can fail after the store grew (a value's memory refused): drop the new chunk.
+                self.store.truncate_empty(chunks);
+                self.keys.truncate(self.store.chunks().len());
                 return Err(e);
             }
         };
@@ -1423,9 +1424,16 @@ impl<K: Key> KeyedStore<K> {
             }
             let Some(n) = needle.as_ref() else { continue };
             match f.dtype() {
-                Dtype::F32 => matches(f.as_slice::<f32>()?, n.as_slice()?, occupied, base, &mut hit),
-                Dtype::F64 => matches(f.as_slice::<f64>()?, n.as_slice()?, occupied, base, &mut hit),
-                _ => matches(f.bytes(), n.bytes(), occupied, base, &mut hit),
+                Dtype::F32 => matches::<f32>(f, n.slot(0)?, occupied, base, &mut hit)?,
+                Dtype::F64 => matches::<f64>(f, n.slot(0)?, occupied, base, &mut hit)?,
+                // Integer and bool members compare as stored bytes.
+                _ => {
+                    for o in occupied {
+                        if f.slot_bytes(o) == n.slot_bytes(0) {
+                            hit(base + o);
+                        }
+                    }
+                }
             }
         }
         Ok(out)
@@ -1495,21 +1503,21 @@ impl<K: Key> KeyedStore<K> {
     }
 }
 
-/// Call `hit(base + o)` for each occupied offset `o` whose `w`-scalar item equals `needle` (`w` =
-/// `needle.len()`).
+/// Call `hit(base + o)` for each occupied offset `o` of `f` whose item equals `needle` as numbers (a
+/// slot the chunk has not filled yet compares its default).
 fn matches<T: Element + PartialEq>(
-    hay: &[T],
+    f: &FixedColumn,
     needle: &[T],
     occupied: impl Iterator<Item = usize>,
     base: usize,
     hit: &mut impl FnMut(usize),
-) {
-    let w = needle.len();
+) -> Result<()> {
     for o in occupied {
-        if hay.get(o * w..(o + 1) * w) == Some(needle) {
+        if f.slot::<T>(o)? == needle {
             hit(base + o);
         }
     }
+    Ok(())
 }
 
 fn first_chunk(store: &DynamicStore) -> Result<&StaticStore> {

@@ -75,16 +75,27 @@ impl StaticStore {
     /// [`Error::InvalidArgument`] if `size > MAX_SIZE`; [`Error::OutOfMemory`] if the columns cannot be
     /// allocated.
     pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
-        StaticStore::try_new_from(schema, size, 0, None)
+        StaticStore::try_new_from(schema, size, 0, None, false)
     }
 
-    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`, and interned members
-    /// sharing the dictionaries of `sibling` (another chunk of the same store) if given.
+    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`, interned members
+    /// sharing the dictionaries of `sibling` (another chunk of the same store) if given, and with `lazy`
+    /// defaults filled into a slot only when it is first written or allocated.
+    ///
+    /// **Why a dynamic store's chunks are lazy and a static store is not.** A static store's numeric
+    /// members are exported zero-copy (`np.asarray(m)` is a view of the column's memory), so that memory
+    /// must hold every slot's value, defaults included, from the start. A dynamic or keyed store's chunk
+    /// is read through copies and engine calls, which know the high-water mark of filled slots
+    /// ([`crate::column::FixedColumn::filled`]); filling there on allocation leaves the pages of unused
+    /// slots untouched (a keyed store of 20 f64 members with non-zero defaults held 10 MiB for one key
+    /// when its 65,536-slot chunk was filled up front). A chunk whose memory is handed out raw (a numpy
+    /// view of a chunk) fills itself first and stays filled.
     pub(crate) fn try_new_from(
         schema: Arc<Schema>,
         size: usize,
         base: u32,
         sibling: Option<&StaticStore>,
+        lazy: bool,
     ) -> Result<StaticStore> {
         if size > StaticStore::MAX_SIZE {
             return Err(Error::InvalidArgument(format!(
@@ -96,7 +107,7 @@ impl StaticStore {
             .members()
             .iter()
             .enumerate()
-            .map(|(i, m)| Column::try_new_sharing(m, size, sibling.and_then(|s| s.columns.get(i))))
+            .map(|(i, m)| Column::try_new_sharing(m, size, sibling.and_then(|s| s.columns.get(i)), lazy))
             .collect::<Result<_>>()?;
         Ok(StaticStore {
             schema,
@@ -181,7 +192,10 @@ impl StaticStore {
     }
 
     /// Member `m` as a typed slice of `size * width` scalars. O(1). An optional numeric member gives its
-    /// values column, where `None` slots hold zero (see [`crate::column::OptionalColumn`]).
+    /// values column, where `None` slots hold zero (see [`crate::column::OptionalColumn`]). For a chunk of
+    /// a dynamic or keyed store, whose defaults are filled lazily, the slice covers the filled slots only
+    /// (`filled * width` scalars: every slot that was ever allocated or written); the slots beyond read
+    /// as the default (see [`crate::column::FixedColumn`]).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] if `T` does not match the member's dtype
@@ -196,7 +210,8 @@ impl StaticStore {
             .as_slice()
     }
 
-    /// Member `m` as a mutable typed slice. Writes through it bypass the read-only flag. O(1).
+    /// Member `m` as a mutable typed slice of every slot. Writes through it bypass the read-only flag.
+    /// O(1); a lazily filled chunk's column is filled first, O(size), and stays filled.
     ///
     /// # Errors
     /// As [`StaticStore::column_slice`]; an optional member is refused too ([`Error::WrongType`]: a write
@@ -272,7 +287,7 @@ impl StaticStore {
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
-        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
+        *self = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None, false)?;
         Ok(())
     }
 

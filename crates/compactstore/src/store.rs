@@ -279,16 +279,15 @@ pub trait Store {
     /// Copy member `m` of the given slots into `out` (`width` scalars per slot), as `T`.
     ///
     /// # Errors
-    /// [`Error::WrongType`] if `T` does not match the member, [`Error::IndexOutOfRange`] for an index.
+    /// [`Error::WrongType`] if `T` does not match the member, [`Error::IndexOutOfRange`] for an index,
+    /// [`Error::OutOfMemory`] if `out` cannot grow.
     fn gather<T: Element>(&self, m: usize, indices: &[usize], out: &mut Vec<T>) -> Result<()> {
-        out.reserve(indices.len());
+        let w = self.schema().member(m)?.ty().width().unwrap_or(1);
+        crate::alloc::reserve(out, indices.len().saturating_mul(w), "a gathered copy")?;
         for &i in indices {
             let (col, o) = self.column_at(i, m)?;
-            let f = fixed(col)?;
-            let w = f.width();
-            let s = f.as_slice::<T>()?;
-            // Invariant: o < chunk size, so o*w+w <= s.len().
-            out.extend_from_slice(&s[o * w..(o + 1) * w]);
+            // The slot's memory, or the default of a slot a lazy chunk has not filled yet.
+            out.extend_from_slice(fixed(col)?.slot::<T>(o)?);
         }
         Ok(())
     }
@@ -321,14 +320,13 @@ pub trait Store {
         for (&i, v) in indices.iter().zip(values.chunks_exact(w.max(1))) {
             let (c, o) = self.locate(i)?;
             let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
-            let s = col
-                .as_fixed_mut()
+            col.as_fixed_mut()
                 .ok_or_else(|| Error::WrongType {
                     expected: "numeric member".into(),
                     got: "other".into(),
                 })?
-                .as_mut_slice::<T>()?;
-            s[o * w..(o + 1) * w].copy_from_slice(v);
+                .slot_mut::<T>(o)?
+                .copy_from_slice(v);
         }
         Ok(())
     }

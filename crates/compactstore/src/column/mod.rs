@@ -62,19 +62,34 @@ impl Column {
     /// # Errors
     /// [`crate::Error::OutOfMemory`] if the buffers cannot be allocated.
     pub fn try_new(member: &Member, size: usize) -> Result<Column> {
-        Column::try_new_sharing(member, size, None)
+        Column::try_new_sharing(member, size, None, false)
     }
 
     /// As [`Column::try_new`], sharing the dictionary of `sibling` (the same member's column in another
-    /// chunk of the same store) if this is an interned member.
+    /// chunk of the same store) if this is an interned member. With `lazy`, fixed-width and str/bytes
+    /// columns fill their default into a slot only when it is first written or reset (see
+    /// [`FixedColumn`]'s docs): a dynamic or keyed store's chunks, whose memory is never handed out raw
+    /// before it is filled.
     ///
     /// # Errors
     /// As [`Column::try_new`].
-    pub fn try_new_sharing(member: &Member, size: usize, sibling: Option<&Column>) -> Result<Column> {
+    pub fn try_new_sharing(
+        member: &Member,
+        size: usize,
+        sibling: Option<&Column>,
+        lazy: bool,
+    ) -> Result<Column> {
         let compact_min = member
             .compact_min()
             .unwrap_or_else(|| DEFAULT_VIEW_COMPACT_MIN.max(size));
-        build(member.ty(), size, member.default_value(), compact_min, sibling)
+        build(
+            member.ty(),
+            size,
+            member.default_value(),
+            compact_min,
+            sibling,
+            lazy,
+        )
     }
 
     /// A copy in new buffers (an interned member's with its own deep copy of the dictionary; an object
@@ -202,7 +217,7 @@ impl Column {
     /// are dropped and dictionary references released).
     pub fn reset_all(&mut self, default: &Value) {
         match self {
-            Column::Fixed(c) => c.fill(default),
+            Column::Fixed(c) => c.reset_all(),
             Column::View(c) => {
                 // A default that fitted when the column was made fits again.
                 let _ = c.fill_default();
@@ -250,6 +265,9 @@ impl Column {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate_local(&self) -> Result<()> {
         match self {
+            Column::Fixed(c) if c.filled() > c.size() || (c.is_eager() && c.filled() != c.size()) => {
+                Err(Error::Invariant("filled mark beyond the size".into()))
+            }
             Column::Fixed(_) | Column::Object(_) => Ok(()),
             Column::View(c) => c.validate(),
             Column::Interned(c) => c.count_codes(&mut Vec::new()),
@@ -332,13 +350,14 @@ impl Column {
     }
 }
 
-/// A column of type `ty` with `default` in every slot.
+/// A column of type `ty` with `default` in every slot (filled lazily with `lazy`).
 fn build(
     ty: &MemberType,
     size: usize,
     default: &Value,
     compact_min: usize,
     sibling: Option<&Column>,
+    lazy: bool,
 ) -> Result<Column> {
     let shared = || {
         sibling
@@ -349,12 +368,20 @@ fn build(
     Ok(match ty {
         MemberType::Object => Column::Object(ObjectColumn::try_new(size)?),
         MemberType::Scalar(_) | MemberType::Array(..) => {
-            Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
+            if lazy {
+                Column::Fixed(FixedColumn::try_new_lazy(ty.clone(), size, default)?)
+            } else {
+                Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
+            }
         }
         MemberType::Str | MemberType::Bytes => {
             let kind = VarKind::of(ty).ok_or_else(bad)?;
             let v = kind.bytes_of(default)?;
-            Column::View(ViewColumn::try_new(kind, size, v, compact_min)?)
+            if lazy {
+                Column::View(ViewColumn::try_new_lazy(kind, size, v, compact_min)?)
+            } else {
+                Column::View(ViewColumn::try_new(kind, size, v, compact_min)?)
+            }
         }
         MemberType::Interned(t) => {
             let kind = VarKind::of(t).ok_or_else(bad)?;
@@ -373,7 +400,7 @@ fn build(
                 } else {
                     default
                 };
-                let values = build(inner, size, fill, compact_min, None)?;
+                let values = build(inner, size, fill, compact_min, None, lazy)?;
                 Column::Optional(OptionalColumn::try_new(values, zero, default)?)
             }
         },

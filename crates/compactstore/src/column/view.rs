@@ -146,6 +146,12 @@ pub struct ViewColumn {
     compaction_deferred: bool,
     /// One slot's default value.
     default: Vec<u8>,
+    /// Slots `0..filled` hold their values in their views; the others have never been written, read as
+    /// the default, and their views are zero (untouched pages). `size` for an eager column.
+    filled: usize,
+    /// Whether slots are filled with the default only when first written or reset (see
+    /// [`ViewColumn::try_new_lazy`]).
+    lazy: bool,
 }
 
 /// Bytes of a value of `len` (> [`INLINE_MAX`]) bytes kept in its view.
@@ -215,6 +221,32 @@ impl ViewColumn {
     /// [`Error::OutOfMemory`] if the views or the defaults' data cannot be allocated;
     /// [`Error::InvalidArgument`] if the defaults do not fit a chunk's data buffer.
     pub fn try_new(kind: VarKind, size: usize, default: &[u8], compact_min: usize) -> Result<ViewColumn> {
+        ViewColumn::build(kind, size, default, compact_min, false)
+    }
+
+    /// As [`ViewColumn::try_new`], but a slot gets the default only when it is first written or reset:
+    /// until then it reads as the default and its view's page stays untouched (for the chunks of dynamic
+    /// and keyed stores: a non-empty default otherwise writes every view of a new chunk). Slots below
+    /// [`ViewColumn::filled`] are filled; a write or reset fills the slots from the mark up to it.
+    ///
+    /// # Errors
+    /// As [`ViewColumn::try_new`].
+    pub fn try_new_lazy(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        compact_min: usize,
+    ) -> Result<ViewColumn> {
+        ViewColumn::build(kind, size, default, compact_min, true)
+    }
+
+    fn build(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        compact_min: usize,
+        lazy: bool,
+    ) -> Result<ViewColumn> {
         let bytes = size
             .checked_mul(VIEW_BYTES)
             .ok_or_else(|| Error::out_of_memory(usize::MAX, "a str/bytes column's views"))?;
@@ -227,9 +259,17 @@ impl ViewColumn {
             compact_min,
             compaction_deferred: false,
             default: crate::alloc::to_vec(default, "a str/bytes default")?,
+            filled: 0,
+            lazy: lazy && !default.is_empty(),
         };
         c.fill_default()?;
         Ok(c)
+    }
+
+    /// Slots `0..filled()` hold their values; the others read as the default (`size()` unless lazy).
+    #[must_use]
+    pub fn filled(&self) -> usize {
+        self.filled
     }
 
     /// A copy in new buffers. O(size + data).
@@ -246,6 +286,8 @@ impl ViewColumn {
             compact_min: self.compact_min,
             compaction_deferred: self.compaction_deferred,
             default: self.default.clone(),
+            filled: self.filled,
+            lazy: self.lazy,
         })
     }
 
@@ -315,6 +357,9 @@ impl ViewColumn {
     /// allocated.
     pub fn get_bytes(&self, slot: usize) -> Result<Vec<u8>> {
         self.check_slot(slot)?;
+        if slot >= self.filled {
+            return crate::alloc::to_vec(&self.default, "a copy of a str/bytes value");
+        }
         let v = self.view(slot);
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
@@ -333,6 +378,9 @@ impl ViewColumn {
     pub fn eq_bytes(&self, slot: usize, bytes: &[u8]) -> bool {
         if slot >= self.size {
             return false;
+        }
+        if slot >= self.filled {
+            return self.default == bytes;
         }
         let v = self.view(slot);
         match long_parts(&v) {
@@ -373,6 +421,31 @@ impl ViewColumn {
     /// `u32::MAX`; [`Error::OutOfMemory`] if the data buffer cannot grow. Nothing changes on error.
     pub fn set_bytes(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         self.check_slot(slot)?;
+        // The unfilled slots below this one get their default first (they read as it before and after).
+        self.fill_below(slot)?;
+        let r = self.write_filled(slot, bytes);
+        if r.is_ok() {
+            self.filled = self.filled.max(slot + 1);
+        }
+        r
+    }
+
+    /// Fill the default into the unfilled slots below `slot`. O(slots filled).
+    fn fill_below(&mut self, slot: usize) -> Result<()> {
+        while self.filled < slot {
+            let s = self.filled;
+            let default = std::mem::take(&mut self.default);
+            let r = self.write_filled(s, &default);
+            self.default = default;
+            r?;
+            self.filled = s + 1;
+        }
+        Ok(())
+    }
+
+    /// [`ViewColumn::set_bytes`] of a slot whose lower slots are filled (its own view is valid: its
+    /// value, or zero if it is not filled yet).
+    fn write_filled(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         let old = long_parts(&self.view(slot));
         let old_n = old.map_or(0, |l| l.n);
         if bytes.len() <= INLINE_MAX {
@@ -475,6 +548,9 @@ impl ViewColumn {
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `slot >= size()`.
     pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        self.check_slot(slot)?;
+        // The lower unfilled slots take the default while it is in place.
+        self.fill_below(slot)?;
         let default = std::mem::take(&mut self.default);
         let r = self.set_bytes(slot, &default);
         self.default = default;
@@ -487,9 +563,18 @@ impl ViewColumn {
     /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer;
     /// [`Error::OutOfMemory`] if they cannot be allocated.
     pub fn fill_default(&mut self) -> Result<()> {
-        self.views.bytes_mut().fill(0);
         self.data = Vec::new();
         self.garbage = 0;
+        self.compaction_deferred = false;
+        if self.lazy {
+            // Only the filled views were ever written: zero them, and the column reads as the default.
+            let n = self.filled * VIEW_BYTES;
+            self.views.bytes_mut()[..n].fill(0);
+            self.filled = 0;
+            return Ok(());
+        }
+        self.views.bytes_mut().fill(0);
+        self.filled = self.size;
         if self.default.is_empty() {
             return Ok(());
         }
@@ -535,8 +620,10 @@ impl ViewColumn {
         if let Some(s) = skip {
             self.put_view(s, inline_view(&[]));
         }
+        let filled = self.filled;
         let views: &mut [View] = bytemuck::cast_slice_mut(self.views.bytes_mut());
-        for v in views {
+        // Views beyond the filled ones are zero (inline, empty): nothing to move, pages left untouched.
+        for v in views.iter_mut().take(filled) {
             if let Some(Long { off, n, .. }) = long_parts(v) {
                 let start = data.len();
                 // Invariant: every view lies inside the buffer (checked by `validate`).
@@ -559,8 +646,13 @@ impl ViewColumn {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate(&self) -> Result<()> {
         let views: &[View] = bytemuck::cast_slice(self.views.bytes());
-        if views.len() != self.size {
+        if views.len() != self.size || self.filled > self.size || (!self.lazy && self.filled != self.size) {
             return Err(Error::Invariant("view buffer has the wrong size".into()));
+        }
+        if let Some(s) = (self.filled..self.size).find(|&s| views[s] != [0; VIEW_BYTES]) {
+            return Err(Error::Invariant(format!(
+                "slot {s} is not filled but its view is set"
+            )));
         }
         let mut spans = Vec::new();
         for (slot, v) in views.iter().enumerate() {
@@ -731,6 +823,7 @@ mod tests {
     enum Op {
         Set(usize, String),
         Delete(usize),
+        ResetAll,
     }
 
     fn value() -> impl Strategy<Value = String> {
@@ -746,22 +839,30 @@ mod tests {
 
     fn op(size: usize) -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0..size, value()).prop_map(|(s, v)| Op::Set(s, v)),
-            1 => (0..size).prop_map(Op::Delete),
+            6 => (0..size, value()).prop_map(|(s, v)| Op::Set(s, v)),
+            2 => (0..size).prop_map(Op::Delete),
+            1 => Just(Op::ResetAll),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
-        /// Random sets, overwrites and deletes against a `Vec<Option<String>>` model (`None` = deleted,
-        /// reads as the default ""), with a tiny compaction minimum so compaction runs often.
+        /// Random sets, overwrites, deletes and resets against a `Vec<Option<String>>` model (`None` =
+        /// deleted, reads as the default), with a tiny compaction minimum so compaction runs often; eager
+        /// and lazily filled columns, with empty, inline and long defaults.
         #[test]
         fn view_column_matches_a_vec_model(
             min in 0usize..24,
+            lazy in any::<bool>(),
+            default in prop_oneof![Just(String::new()), "[a-z]{1,15}", "[a-z]{16,40}"],
             ops in proptest::collection::vec(op(6), 1..80),
         ) {
             let size = 6;
-            let mut c = col(size, min);
+            let mut c = if lazy {
+                ViewColumn::try_new_lazy(VarKind::Str, size, default.as_bytes(), min).unwrap()
+            } else {
+                ViewColumn::try_new(VarKind::Str, size, default.as_bytes(), min).unwrap()
+            };
             let mut model: Vec<Option<String>> = vec![None; size];
             for op in ops {
                 match op {
@@ -773,9 +874,21 @@ mod tests {
                         c.reset_slot(s).unwrap();
                         model[s] = None;
                     }
+                    Op::ResetAll => {
+                        c.fill_default().unwrap();
+                        model = vec![None; size];
+                    }
+                }
+                // a lazy column fills only up to the highest slot written
+                let top = model.iter().rposition(Option::is_some);
+                if lazy && !default.is_empty() {
+                    prop_assert!(c.filled() <= size);
+                    prop_assert!(top.is_none_or(|t| t < c.filled()));
+                } else {
+                    prop_assert_eq!(c.filled(), size);
                 }
                 for (s, want) in model.iter().enumerate() {
-                    let want = want.clone().unwrap_or_default();
+                    let want = want.clone().unwrap_or_else(|| default.clone());
                     prop_assert_eq!(c.get(s).unwrap(), Value::Str(want.clone()));
                     prop_assert!(c.eq_bytes(s, want.as_bytes()));
                 }

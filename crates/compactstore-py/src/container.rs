@@ -242,7 +242,7 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
         if let Ok(i) = key.extract::<i64>() {
             return Ok(Key::One(i));
         }
-        return Ok(Key::One(i64::MAX));
+        return Err(huge_index(key));
     }
     if let Ok(s) = key.cast::<PySlice>() {
         return Ok(Key::Slice(s.clone().unbind()));
@@ -273,8 +273,8 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
                 arr.call_method0("tolist")?
                     .cast::<PyList>()?
                     .iter()
-                    .map(|x| x.extract::<i64>().unwrap_or(i64::MAX))
-                    .collect(),
+                    .map(|x| x.extract::<i64>().map_err(|_| huge_index(&x)))
+                    .collect::<PyResult<_>>()?,
             )),
             // An empty list is an empty index array, as in numpy.
             "f" if arr.len()? == 0 => Ok(Key::Many(Vec::new())),
@@ -284,14 +284,24 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
     Ok(Key::One(int_index(key)?))
 }
 
+/// The `IndexError` of an int index beyond `i64`, naming the index as given (no size holds it).
+pub(crate) fn huge_index(i: &Bound<'_, PyAny>) -> PyErr {
+    let text = i
+        .call_method0("__index__")
+        .and_then(|n| n.str())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "beyond the int64 range".into());
+    PyIndexError::new_err(format!("index {text} out of range"))
+}
+
 /// An int index (`bool` and numpy ints count; floats do not).
 fn int_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     match scalar_value(i) {
         Ok(Value::Int(i)) => Ok(i),
         Ok(Value::Bool(b)) => Ok(i64::from(b)),
-        // An int beyond u64 is out of range like any other too-large index.
-        Ok(Value::UInt(_)) => Ok(i64::MAX),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
+        // An int beyond i64 is out of range like any other too-large index: say which one it was.
+        Ok(Value::UInt(_)) => Err(huge_index(i)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Err(huge_index(i)),
         _ => Err(PyTypeError::new_err(format!(
             "container indices must be ints, slices, int arrays or bool masks, not {}",
             i.get_type().name()?

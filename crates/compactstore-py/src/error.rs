@@ -4,6 +4,7 @@ use compactstore::Error;
 use pyo3::exceptions::{
     PyAssertionError, PyIndexError, PyKeyError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
 };
+use pyo3::prelude::*;
 use pyo3::PyErr;
 
 /// Map an engine error to the Python exception API.md names for it.
@@ -25,6 +26,56 @@ pub fn to_py(e: Error) -> PyErr {
         }
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::Invariant(_) => PyAssertionError::new_err(msg),
+    }
+}
+
+/// `e` with the member it concerns named first — `member 'x': 258 out of range for u8` — for an error made
+/// while converting or checking one member's value among several (`add`, `pool[k] = mapping`,
+/// `e.update`, a default). The same exception type (the original is its `__cause__`); a `TypeError`,
+/// `ValueError` or `OverflowError` only, and one that names a member already is returned as it is.
+pub fn in_member(py: Python<'_>, e: PyErr, name: &str) -> PyErr {
+    let ty = e.get_type(py);
+    let named = [
+        py.get_type::<PyTypeError>(),
+        py.get_type::<PyValueError>(),
+        py.get_type::<PyOverflowError>(),
+    ];
+    if !named.iter().any(|t| ty.is(t)) {
+        return e;
+    }
+    let msg = match e.value(py).str() {
+        Ok(m) => m.to_string(),
+        Err(_) => return e,
+    };
+    if msg.starts_with("member ") {
+        return e;
+    }
+    match ty.call1((format!("member '{name}': {msg}"),)) {
+        Ok(obj) => {
+            let named = PyErr::from_value(obj);
+            named.set_cause(py, Some(e));
+            named
+        }
+        Err(_) => e,
+    }
+}
+
+/// [`in_member`] for the first of `values` that does not convert to its member's type: the member an
+/// engine error about several values (`Store::add`, `KeyedStore::insert`) was about, when the engine
+/// refused one of them. Other errors are returned as they are.
+pub fn in_failing_member(
+    py: Python<'_>,
+    e: PyErr,
+    schema: &compactstore::Schema,
+    values: &[(usize, compactstore::Value)],
+) -> PyErr {
+    let failing = values.iter().find_map(|(m, v)| {
+        let member = schema.member(*m).ok()?;
+        member.ty().check(v).is_err().then(|| member.name().to_owned())
+    });
+    match failing {
+        Some(name) => in_member(py, e, &name),
+        None => e,
     }
 }
 

@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
-use crate::error::ToPyResult;
+use crate::error::{in_member, ToPyResult};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
 
@@ -326,7 +326,8 @@ impl PyKeyedStore {
                 Err(_) if self.ignore_unknown => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let ty = schema.member(m).py()?.ty();
+            let member = schema.member(m).py()?;
+            let ty = member.ty();
             // The origin's leniency: None for a member that cannot hold it means "not given".
             if self.ignore_unknown
                 && v.is_none()
@@ -335,7 +336,8 @@ impl PyKeyedStore {
             {
                 return Ok(());
             }
-            out.push((m, checked_member_value(v, ty)?));
+            let value = checked_member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()))?;
+            out.push((m, value));
             Ok(())
         };
         if let Ok(d) = mapping.cast::<PyDict>() {
@@ -434,7 +436,7 @@ impl PyKeyedStore {
                         Ok((
                             m,
                             list.iter()
-                                .map(|x| member_value(&x, ty))
+                                .map(|x| member_value(&x, ty).map_err(|e| in_member(py, e, name)))
                                 .collect::<PyResult<Vec<_>>>()?,
                         ))
                     })

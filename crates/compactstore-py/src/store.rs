@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
-use crate::error::ToPyResult;
+use crate::error::{in_failing_member, in_member, ToPyResult};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared, StoreMut, View};
 use crate::{on, on_mut};
@@ -32,15 +32,14 @@ pub fn convert_members(
             return Err(PyTypeError::new_err("member names are str"));
         }
         let m = h.data.member_of(k)?;
-        let ty = schema.member(m).py()?.ty();
-        out.push((
-            m,
-            if check {
-                checked_member_value(val, ty)?
-            } else {
-                member_value(val, ty)?
-            },
-        ));
+        let member = schema.member(m).py()?;
+        let ty = member.ty();
+        let value = if check {
+            checked_member_value(val, ty)
+        } else {
+            member_value(val, ty)
+        };
+        out.push((m, value.map_err(|e| in_member(k.py(), e, member.name()))?));
         Ok(())
     };
     if let Some(mapping) = mapping {
@@ -115,9 +114,12 @@ fn convert_for_add(
                 return Err(PyTypeError::new_err("member names are str"));
             }
             let m = h.data.member_of(&k)?;
-            let ty = schema.member(m).py()?.ty();
+            let member = schema.member(m).py()?;
+            let ty = member.ty();
+            let convert =
+                |v: &Bound<'_, PyAny>| member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()));
             if let Some(values) = values.as_mut() {
-                values.push((m, member_value(&v, ty)?));
+                values.push((m, convert(&v)?));
                 continue;
             }
             if let MemberType::Scalar(dt) = ty {
@@ -129,7 +131,7 @@ fn convert_for_add(
             // The first value the raw path cannot take: the rest are `Value`s.
             let mut vals: Vec<(usize, Value)> = Vec::with_capacity(n);
             vals.extend(raws.drain(..).map(|(m, r)| (m, r.to_value())));
-            vals.push((m, member_value(&v, ty)?));
+            vals.push((m, convert(&v)?));
             values = Some(vals);
         }
     }
@@ -171,6 +173,23 @@ pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
         _ => Err(PyTypeError::new_err("slot indices are ints")),
     }
+}
+
+/// A slot index for `del` and `entry`: `0 <= i < size`, else `IndexError` naming the index as given (an
+/// int beyond `i64` too, never a clamped number).
+fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
+    let k = slot_index(i)?;
+    if k >= 0 && (k as u64) < size as u64 {
+        return Ok(k as usize);
+    }
+    let text = i
+        .call_method0("__index__")
+        .and_then(|n| n.str())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| k.to_string());
+    Err(PyIndexError::new_err(format!(
+        "slot {text} out of range for size {size}"
+    )))
 }
 
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
@@ -244,6 +263,7 @@ impl PyStore {
     #[pyo3(signature = (mapping = None, **members))]
     fn add(
         &self,
+        py: Python<'_>,
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
@@ -257,8 +277,10 @@ impl PyStore {
             Some(Converted::Values(values)) => values,
             None => convert_members(&self.h, mapping, members, false)?,
         };
-        // The engine checks every value before it allocates.
-        self.h.alloc(|v| on_mut!(v, s => s.add(&values)))
+        // The engine checks every value before it allocates (an error names the member it refused).
+        self.h
+            .alloc(|v| on_mut!(v, s => s.add(&values)))
+            .map_err(|e| in_failing_member(py, e, &self.h.data.schema, &values))
     }
 
     /// Free slot `i`: its members return to their defaults and it becomes reusable.
@@ -270,14 +292,8 @@ impl PyStore {
                 "members cannot be deleted; del takes a slot index",
             ));
         }
-        let i = slot_index(i)?;
-        let size = self.size()?;
-        if i < 0 || i as u64 >= size as u64 {
-            return Err(PyIndexError::new_err(format!(
-                "slot {i} out of range for size {size}"
-            )));
-        }
-        self.h.alloc(|v| on_mut!(v, s => s.remove(i as usize)))
+        let i = slot_in_range(i, self.size()?)?;
+        self.h.alloc(|v| on_mut!(v, s => s.remove(i)))
     }
 
     /// Whether slot `i` holds an entry (out of range → `False`).
@@ -427,14 +443,9 @@ impl PyStore {
     /// An `Entry` view of slot `i` (`IndexError` if out of range or free).
     fn entry(slf: &Bound<'_, Self>, i: &Bound<'_, PyAny>) -> PyResult<PyEntry> {
         let this = slf.get();
-        let i = slot_index(i)?;
+        let i = slot_in_range(i, this.size()?)?;
         let slot = this.h.read(|v| {
             on!(v, s => {
-                let size = s.size();
-                if i < 0 || i as u64 >= size as u64 {
-                    return Err(Error::IndexOutOfRange { index: i, len: size });
-                }
-                let i = i as usize;
                 if !s.occupied(i) {
                     return Err(Error::SlotFree { index: i });
                 }

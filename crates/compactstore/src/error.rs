@@ -40,7 +40,7 @@ pub enum Error {
         size: usize,
     },
     /// A value that does not fit the member's type (300 into u8, 1e39 into f32).
-    #[error("{value} out of range for member type {dtype}")]
+    #[error("{value} out of range for {dtype}")]
     ValueOutOfRange {
         /// The value, as text.
         value: String,

@@ -21,7 +21,11 @@ class Schema:
     def __len__(self) -> int: ...
 
 class Store:
-    """What static and dynamic stores share: member names → member containers, and slot allocation."""
+    """What static and dynamic stores share: member names → member containers, and slot allocation.
+
+    Memory the allocator refuses raises MemoryError, and the call changes nothing (a slice assignment of
+    str/bytes values that runs out of memory part of the way keeps the values written before it).
+    """
 
     @property
     def size(self) -> int:
@@ -182,7 +186,10 @@ class MemberAttr:
     def __delete__(self, obj: Any, /) -> None: ...
 
 class KeyedStore:
-    """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index."""
+    """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index.
+
+    Memory the allocator refuses raises MemoryError, and the call changes nothing.
+    """
 
     def __new__(
         cls, store_type: type[StaticStore], key: Any = None, log2size: int | None = None,

@@ -273,6 +273,8 @@ fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
 
 /// A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 /// `KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)`.
+///
+/// Memory the allocator refuses raises `MemoryError`, and the call changes nothing.
 #[pyclass(subclass, frozen, module = "compactstore._native", name = "KeyedStore")]
 pub struct PyKeyedStore {
     h: Handle,

@@ -195,6 +195,10 @@ fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
 /// containers, and slot allocation. Not instantiated directly: derive from `StaticStore`, or make a
 /// `DynamicStore(StoreType)`.
+///
+/// Memory the allocator refuses (a store, a chunk, a copy, a large str/bytes value) raises `MemoryError`,
+/// and the call changes nothing. (A slice assignment of str/bytes values that runs out of memory part of
+/// the way keeps the values written before it.)
 #[pyclass(subclass, frozen, module = "compactstore._native", name = "Store")]
 pub struct PyStore {
     pub h: Handle,

@@ -162,6 +162,17 @@ def test_copies_huge_stores_and_interned_values_raise_memory_error() -> None:
         except MemoryError:
             pass
         s.validate()
+        # a list of 2**27 free slots (1 GiB as Rust usizes) for a 128 MiB store
+        class Flags(cs.StaticStore):
+            b: cs.bool_
+        flags = Flags(2**27)
+        try:
+            flags.empty_indices()
+        except MemoryError:
+            pass
+        else:
+            raise AssertionError("2**27 free slots listed under the cap")
+        del flags
         # allocation failures that used to be ValueError("cannot allocate")
         class Wide(cs.StaticStore):
             a: cs.Array(cs.f64, 64)

@@ -317,7 +317,7 @@ impl PyStore {
 
     /// The free slot indices below `size`, ascending.
     fn empty_indices(&self) -> PyResult<Vec<usize>> {
-        self.h.read(|v| Ok(on!(v, s => s.empty_indices())))
+        self.h.read(|v| on!(v, s => s.empty_indices()))
     }
 
     /// The member container for `name` (`KeyError` if there is none).

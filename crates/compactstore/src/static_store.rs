@@ -512,7 +512,7 @@ mod tests {
         }
         s.remove(1).unwrap();
         assert_eq!(s.indices().collect::<Vec<_>>(), vec![0, 2, 3]);
-        assert_eq!(s.empty_indices(), vec![1, 4]);
+        assert_eq!(s.empty_indices().unwrap(), vec![1, 4]);
         s.reset();
         assert_eq!(s.len(), 0);
         assert_eq!(s.last_index(), None);

@@ -121,14 +121,25 @@ pub trait Store {
         )
     }
 
-    /// Free slot indices below `size()`, ascending.
-    fn empty_indices(&self) -> Vec<usize> {
+    /// Free slot indices below `size()`, ascending. O(size / 64 + free slots).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the list cannot be allocated (a store of billions of free slots).
+    fn empty_indices(&self) -> Result<Vec<usize>> {
         let cs = self.chunks().first().map_or(1, StaticStore::size);
-        self.chunks()
-            .iter()
-            .enumerate()
-            .flat_map(|(c, s)| s.slots().free_iter().map(move |o| c * cs + o))
-            .collect()
+        let mut out = Vec::new();
+        crate::alloc::reserve_exact(
+            &mut out,
+            self.size().saturating_sub(self.len()),
+            "a list of free slots",
+        )?;
+        out.extend(
+            self.chunks()
+                .iter()
+                .enumerate()
+                .flat_map(|(c, s)| s.slots().free_iter().map(move |o| c * cs + o)),
+        );
+        Ok(out)
     }
 
     /// Bytes held by the data and bookkeeping buffers of every chunk, plus each interned member's

@@ -186,3 +186,26 @@ def test_copies_huge_stores_and_interned_values_raise_memory_error() -> None:
                 raise AssertionError("an 8 GiB store was allocated under the cap")
         """
     )
+
+
+def test_a_slice_assignment_that_does_not_fit_changes_nothing() -> None:
+    run(
+        """
+        for make in (lambda: B(8), lambda: cs.DynamicStore(B, log2size=2)):
+            store = make()
+            for i in range(8):
+                store.add(n=i, data=small)
+            for value in (big, [big] * 8):
+                try:
+                    store["data"][:] = value
+                except MemoryError:
+                    pass
+                else:
+                    raise AssertionError("800 MiB of values fitted under a 500 MiB cap")
+                assert store["data"][:] == [small] * 8, "a refused slice assignment wrote some slots"
+            store.validate()
+            store["data"][:2] = big
+            assert store["data"][1] == big and store["data"][2] == small
+            del store
+        """
+    )

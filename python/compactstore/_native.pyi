@@ -23,8 +23,7 @@ class Schema:
 class Store:
     """What static and dynamic stores share: member names → member containers, and slot allocation.
 
-    Memory the allocator refuses raises MemoryError, and the call changes nothing (a slice assignment of
-    str/bytes values that runs out of memory part of the way keeps the values written before it).
+    Memory the allocator refuses raises MemoryError, and the call changes nothing.
     """
 
     @property

@@ -589,8 +589,23 @@ impl PyContainer {
                     return Err(Error::SlotFree { index: i });
                 }
             }
+            let value = |k: usize| vals.get(if broadcast { 0 } else { k });
+            if !self.ty.is_numeric() {
+                // str/bytes data room for every value first, so the writes do not run out of memory
+                // part of the way.
+                let writes: Vec<(usize, &Value)> = idx
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &i)| Some((i, value(k)?)))
+                    .collect();
+                match &mut v {
+                    ViewMut::Static(s) => s.reserve_member_writes(self.m, &writes)?,
+                    ViewMut::Dynamic(d) => d.reserve_member_writes(self.m, &writes)?,
+                    ViewMut::Keyed(k) => k.reserve_member_writes(self.m, &writes)?,
+                }
+            }
             for (k, &i) in idx.iter().enumerate() {
-                let Some(val) = vals.get(if broadcast { 0 } else { k }) else {
+                let Some(val) = value(k) else {
                     break;
                 };
                 v.set(i, self.m, val)?;

@@ -56,6 +56,15 @@ impl AnyKeyed {
         on_keyed!(self, s => s.reserve_writes(slot, values))
     }
 
+    /// See [`KeyedStore::reserve_member_writes`].
+    pub fn reserve_member_writes(
+        &mut self,
+        m: usize,
+        writes: &[(usize, &Value)],
+    ) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.reserve_member_writes(m, writes))
+    }
+
     /// See [`KeyedStore::replace_object`].
     pub fn replace_object(
         &mut self,

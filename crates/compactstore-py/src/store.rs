@@ -197,8 +197,7 @@ fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
 /// `DynamicStore(StoreType)`.
 ///
 /// Memory the allocator refuses (a store, a chunk, a copy, a large str/bytes value) raises `MemoryError`,
-/// and the call changes nothing. (A slice assignment of str/bytes values that runs out of memory part of
-/// the way keeps the values written before it.)
+/// and the call changes nothing.
 #[pyclass(subclass, frozen, module = "compactstore._native", name = "Store")]
 pub struct PyStore {
     pub h: Handle,

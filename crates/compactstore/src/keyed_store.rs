@@ -981,6 +981,14 @@ impl<K: Key> KeyedStore<K> {
         self.store.reserve_writes(slot, values)
     }
 
+    /// See [`Store::reserve_member_writes`]: make room for writing each `(slot, value)` to member `m`.
+    ///
+    /// # Errors
+    /// As [`Store::reserve_member_writes`].
+    pub fn reserve_member_writes(&mut self, m: usize, writes: &[(usize, &Value)]) -> Result<()> {
+        self.store.reserve_member_writes(m, writes)
+    }
+
     /// Put `obj` in object member `m` of occupied slot `slot` without it counting as a write (no modified
     /// mark; read-only members too): how the Python bindings give a copied store references of its own.
     ///

@@ -228,6 +228,29 @@ pub trait Store {
         Ok(())
     }
 
+    /// Make room for writing each `(slot, value)` of `writes` to member `m` (already checked), so that a
+    /// multi-slot write (a slice assignment) of str/bytes values does not run out of memory part of the
+    /// way: each chunk's data buffer grows once by what its slots' values may append. Changes no value.
+    /// (A new interned value's own bytes are still allocated by its write.)
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member; [`Error::OutOfMemory`] if the room cannot be
+    /// allocated.
+    fn reserve_member_writes(&mut self, m: usize, writes: &[(usize, &Value)]) -> Result<()> {
+        let mut need = crate::alloc::filled(self.chunks().len(), 0usize, "a scratch list")?;
+        for &(i, v) in writes {
+            let (c, o) = self.locate(i)?;
+            let n = chunk(self.chunks(), c)?.column(m)?.append_bytes(o, v);
+            if let Some(x) = need.get_mut(c) {
+                *x = x.saturating_add(n);
+            }
+        }
+        for (c, n) in need.into_iter().enumerate().filter(|&(_, n)| n > 0) {
+            chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.reserve_data(n)?;
+        }
+        Ok(())
+    }
+
     /// Allocate a slot with [`Store::next_index`] and write `values` (`(member, value)` pairs, read-only
     /// members included). Every value is checked first: on any error nothing is allocated or written.
     ///

@@ -213,6 +213,30 @@ impl Column {
         }
     }
 
+    /// The data-buffer bytes writing `v` at `slot` may append (str/bytes members, optional or not; 0 for
+    /// the others), for [`Column::reserve_data`].
+    #[must_use]
+    pub fn append_bytes(&self, slot: usize, v: &Value) -> usize {
+        match (self, v) {
+            (Column::View(c), Value::Str(s)) => c.append_bytes(slot, s.as_bytes()),
+            (Column::View(c), Value::Bytes(b)) => c.append_bytes(slot, b),
+            (Column::Optional(c), v) => c.values().append_bytes(slot, v),
+            _ => 0,
+        }
+    }
+
+    /// Grow a str/bytes member's data buffer for `extra` more bytes (nothing for the others).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_data(&mut self, extra: usize) -> Result<()> {
+        match self {
+            Column::View(c) => c.reserve_data(extra),
+            Column::Optional(c) => c.values_mut().reserve_data(extra),
+            _ => Ok(()),
+        }
+    }
+
     /// Put the default back in every slot, in place (the slot buffers stay where they are; data buffers
     /// are dropped and dictionary references released).
     pub fn reset_all(&mut self, default: &Value) {

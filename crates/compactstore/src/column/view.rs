@@ -543,6 +543,33 @@ impl ViewColumn {
         Ok(())
     }
 
+    /// The data-buffer bytes writing `bytes` at `slot` may append (0 for a value that stays in its view
+    /// or overwrites the old one in place). O(1).
+    #[must_use]
+    pub fn append_bytes(&self, slot: usize, bytes: &[u8]) -> usize {
+        if bytes.len() <= INLINE_MAX || slot >= self.size {
+            return 0;
+        }
+        let suffix = bytes.len() - prefix_len(bytes.len());
+        match long_parts(&self.view(slot)) {
+            Some(l) if slot < self.filled && l.n >= suffix => 0,
+            _ => suffix,
+        }
+    }
+
+    /// Grow the data buffer so that `extra` more bytes append without allocating (capped at the 4 GiB
+    /// limit, which the writes check themselves). Changes no value.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_data(&mut self, extra: usize) -> Result<()> {
+        let extra = extra.min(DATA_MAX.saturating_sub(self.data.len()));
+        if self.data.capacity() - self.data.len() < extra {
+            crate::alloc::reserve_exact(&mut self.data, extra, DATA_WHAT)?;
+        }
+        Ok(())
+    }
+
     /// Put the column's default back at `slot`, releasing the old value's bytes. O(default length).
     ///
     /// # Errors

@@ -218,7 +218,8 @@ pub trait Store {
     /// writing them one by one cannot fail halfway. Changes no value.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`], and [`Error::InvalidArgument`] if the room cannot be allocated.
+    /// [`Error::IndexOutOfRange`], [`Error::InvalidArgument`] for a value beyond a chunk's 4 GiB data
+    /// buffer, and [`Error::OutOfMemory`] if the room cannot be allocated.
     fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
         let (c, o) = self.locate(i)?;
         let chunk = chunk_mut(self.chunks_mut(), c)?;

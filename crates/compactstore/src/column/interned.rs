@@ -373,7 +373,7 @@ impl InternedColumn {
     /// only when the codes widen).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
+    /// [`Error::OutOfMemory`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
     /// the wrong kind.
     pub fn try_new(
         kind: VarKind,
@@ -384,7 +384,10 @@ impl InternedColumn {
     ) -> Result<InternedColumn> {
         let default = match default {
             Value::Null if optional => None,
-            v => Some(kind.bytes_of(v)?.to_vec()),
+            v => Some(crate::alloc::to_vec(
+                kind.bytes_of(v)?,
+                "an interned member's default",
+            )?),
         };
         Ok(InternedColumn {
             kind,

@@ -156,6 +156,8 @@ class Optional:
     def __init__(self, type: Any) -> None:
         if isinstance(_optional_union(type), Optional):
             raise TypeError("Optional(Optional(...)) is not a member type")
+        if type is Object:
+            raise TypeError("Optional(cs.Object) is not a member type: a cs.Object member holds None already")
         _parse(type)
         self.type: Any = type
 
@@ -556,8 +558,9 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
         """Bulk-load a keyed store from a key array and ``{member: array}`` columns, at memory speed.
 
         Each column is converted to the member's dtype (an int column out of the member's range raises
-        ``OverflowError``, a float column for an int member ``TypeError``); an Array member takes shape
-        (len(keys), n). Str, bytes, interned, optional and object members take any sequence of values
+        ``OverflowError``, a float column for an int member ``TypeError``; an empty column, as ``[]`` with no
+        keys, takes any dtype); an Array member takes shape (len(keys), n), another shape raises
+        ``ValueError`` naming both. Str, bytes, interned, optional and object members take any sequence of values
         (converted one by one, as writes are). Duplicate keys raise ``ValueError``; members not given get
         their defaults. No key is marked modified. The store is made without running the `__init__` of a
         subclass `cls` (an alternative constructor; its arguments are unknown here).
@@ -569,7 +572,10 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
         elif kind in (Bytes, bytes):
             keys_arg = list(keys)
         else:
-            keys_arg = _convert_column(np.asarray(keys), np.dtype(kind), "keys")
+            keys_arr = np.asarray(keys)
+            if keys_arr.size == 0:
+                keys_arr = keys_arr.astype(np.dtype(kind))  # no keys: `[]` is float64 to numpy
+            keys_arg = _convert_column(keys_arr, np.dtype(kind), "keys")
             if keys_arg.ndim != 1:
                 raise ValueError("keys must be 1-d")
         n = len(keys_arg)
@@ -590,9 +596,17 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
                     raise ValueError(f"column {name!r} has {len(items)} rows for {n} keys")
                 vals.append((name, items))
                 continue
-            arr = _convert_column(np.asarray(values), dtype, name)
-            if arr.shape[0] != n:
-                raise ValueError(f"column {name!r} has {arr.shape[0]} rows for {n} keys")
+            want = (n, *np.asarray(probe[name]).shape[1:])  # (n,) or an Array member's (n, length)
+            arr = np.asarray(values)
+            if arr.size == 0 and n == 0:
+                # No rows: `[]` is float64 to numpy, and has no columns; nothing to convert.
+                arr = np.zeros(want, dtype)
+            arr = _convert_column(arr, dtype, name)
+            if arr.ndim == 0 or arr.shape[0] != n:
+                rows = arr.shape[0] if arr.ndim else "no"
+                raise ValueError(f"column {name!r} has {rows} rows for {n} keys")
+            if arr.shape != want:
+                raise ValueError(f"column {name!r} has shape {arr.shape}, the member takes shape {want}")
             cols.append((name, np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
         pool: KeyedStore = cls._cs_from_columns(store_type, kind, log2size, ignore_unknown, keys_arg, cols, vals)
         return pool

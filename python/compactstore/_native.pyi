@@ -1,7 +1,7 @@
 """Type stubs of the native module `compactstore._native` (PyO3)."""
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
-from typing import Any, final
+from typing import Any, NoReturn, final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +22,10 @@ class Schema:
     def __len__(self) -> int: ...
 
 class Store:
-    """What static and dynamic stores share: member names → member containers, and slot allocation."""
+    """What static and dynamic stores share: member names → member containers, and slot allocation.
+
+    Memory the allocator refuses raises MemoryError, and the call changes nothing.
+    """
 
     @property
     def size(self) -> int:
@@ -132,7 +135,11 @@ class Container:
 
 @final
 class Entry:
-    """One slot seen as a dict of member values (a live view)."""
+    """One slot seen as a dict of member values (a live view).
+
+    An Entry cannot be copied or pickled (``TypeError``): a copy would be a second view of the same slot.
+    ``dict(e)`` is a snapshot of its values.
+    """
 
     @property
     def index(self) -> int:
@@ -161,6 +168,12 @@ class Entry:
     def __contains__(self, name: object, /) -> bool: ...
     def __eq__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
+    def __copy__(self) -> NoReturn:
+        """Refused (TypeError): an Entry is a live view; dict(e) is a snapshot of its values."""
+    def __deepcopy__(self, memo: Any, /) -> NoReturn:
+        """Refused (TypeError), as copy.copy(e) is."""
+    def __reduce__(self) -> NoReturn:
+        """Refused (TypeError): a view of a slot has no meaning apart from its store."""
 
 @final
 class MemberAttr:
@@ -175,7 +188,10 @@ class MemberAttr:
     def __delete__(self, obj: Any, /) -> None: ...
 
 class KeyedStore:
-    """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index."""
+    """A dict of entries: key → live Entry, over a dynamic store and a Rust hash index.
+
+    Memory the allocator refuses raises MemoryError, and the call changes nothing.
+    """
 
     def __new__(cls, store_type: type[StaticStore], *args: Any, **kwargs: Any) -> Any: ...
     def __init__(

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice, PyString, PyTuple};
 
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
-use crate::error::IntoPy;
+use crate::error::ToPyResult;
 use crate::iter::PyContainerIterator;
 use crate::on;
 use crate::shared::{Handle, Inner, ViewMut};
@@ -198,9 +198,13 @@ pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> comp
     else {
         return Ok(false);
     };
+    if o >= f.size() {
+        return Ok(false);
+    }
+    // `slot_mut` fills a lazily filled chunk's defaults up to this slot, never the whole column.
     macro_rules! put {
         ($t:ty, $v:expr) => {
-            match f.as_mut_slice::<$t>()?.get_mut(o) {
+            match f.slot_mut::<$t>(o)?.first_mut() {
                 Some(d) => {
                     *d = $v;
                     true
@@ -239,7 +243,7 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
         if let Ok(i) = key.extract::<i64>() {
             return Ok(Key::One(i));
         }
-        return Ok(Key::One(i64::MAX));
+        return Err(huge_index(key));
     }
     if let Ok(s) = key.cast::<PySlice>() {
         return Ok(Key::Slice(s.clone().unbind()));
@@ -270,8 +274,8 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
                 arr.call_method0("tolist")?
                     .cast::<PyList>()?
                     .iter()
-                    .map(|x| x.extract::<i64>().unwrap_or(i64::MAX))
-                    .collect(),
+                    .map(|x| x.extract::<i64>().map_err(|_| huge_index(&x)))
+                    .collect::<PyResult<_>>()?,
             )),
             // An empty list is an empty index array, as in numpy.
             "f" if arr.len()? == 0 => Ok(Key::Many(Vec::new())),
@@ -281,14 +285,24 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
     Ok(Key::One(int_index(key)?))
 }
 
+/// The `IndexError` of an int index beyond `i64`, naming the index as given (no size holds it).
+pub(crate) fn huge_index(i: &Bound<'_, PyAny>) -> PyErr {
+    let text = i
+        .call_method0("__index__")
+        .and_then(|n| n.str())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "beyond the int64 range".into());
+    PyIndexError::new_err(format!("index {text} out of range"))
+}
+
 /// An int index (`bool` and numpy ints count; floats do not).
 fn int_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     match scalar_value(i) {
         Ok(Value::Int(i)) => Ok(i),
         Ok(Value::Bool(b)) => Ok(i64::from(b)),
-        // An int beyond u64 is out of range like any other too-large index.
-        Ok(Value::UInt(_)) => Ok(i64::MAX),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
+        // An int beyond i64 is out of range like any other too-large index: say which one it was.
+        Ok(Value::UInt(_)) => Err(huge_index(i)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Err(huge_index(i)),
         _ => Err(PyTypeError::new_err(format!(
             "container indices must be ints, slices, int arrays or bool masks, not {}",
             i.get_type().name()?
@@ -583,8 +597,10 @@ impl PyContainer {
                 }
                 _ => member_value(values, &self.ty)?,
             };
-            self.ty.canonical(&v).map_err(crate::error::to_py)?;
-            vec![v; idx.len()]
+            self.ty.check(&v).map_err(crate::error::to_py)?;
+            // One value for every index: written from this one copy, never cloned per index (a large
+            // str/bytes value broadcast to many slots would need their total size twice over).
+            vec![v]
         } else {
             let items: Vec<Bound<'_, PyAny>> = if values.hasattr("__array__")? && values.hasattr("tolist")? {
                 values
@@ -607,7 +623,7 @@ impl PyContainer {
                 .map(|x| member_value(x, &self.ty))
                 .collect::<PyResult<Vec<_>>>()?;
             for v in &vals {
-                self.ty.canonical(v).map_err(crate::error::to_py)?;
+                self.ty.check(v).map_err(crate::error::to_py)?;
             }
             vals
         };
@@ -619,7 +635,25 @@ impl PyContainer {
                     return Err(Error::SlotFree { index: i });
                 }
             }
-            for (&i, val) in idx.iter().zip(&vals) {
+            let value = |k: usize| vals.get(if broadcast { 0 } else { k });
+            if !self.ty.is_numeric() {
+                // str/bytes data room for every value first, so the writes do not run out of memory
+                // part of the way.
+                let writes: Vec<(usize, &Value)> = idx
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &i)| Some((i, value(k)?)))
+                    .collect();
+                match &mut v {
+                    ViewMut::Static(s) => s.reserve_member_writes(self.m, &writes)?,
+                    ViewMut::Dynamic(d) => d.reserve_member_writes(self.m, &writes)?,
+                    ViewMut::Keyed(k) => k.reserve_member_writes(self.m, &writes)?,
+                }
+            }
+            for (k, &i) in idx.iter().enumerate() {
+                let Some(val) = value(k) else {
+                    break;
+                };
                 v.set(i, self.m, val)?;
             }
             Ok(())

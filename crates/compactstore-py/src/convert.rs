@@ -34,10 +34,10 @@ pub fn scalar_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Null);
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Str(s.to_str()?.to_owned()));
+        return Ok(Value::Str(copy_str(s.to_str()?)?));
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+        return Ok(Value::Bytes(copy_bytes(b.as_bytes())?));
     }
     let ty = obj.get_type();
     let tyname = ty.name()?.to_string();
@@ -58,6 +58,42 @@ pub fn scalar_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     Err(PyTypeError::new_err(format!(
         "unsupported value of type {tyname}"
     )))
+}
+
+/// `str` of `s`: `MemoryError` if Python cannot allocate it (`PyString::new` would panic).
+pub fn py_str<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyAny>> {
+    Ok(PyString::from_bytes(py, s.as_bytes())?.into_any())
+}
+
+/// `bytes` of `b`: `MemoryError` if Python cannot allocate it (`PyBytes::new` would panic).
+pub fn py_bytes<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    Ok(PyBytes::new_with(py, b.len(), |buf| {
+        buf.copy_from_slice(b);
+        Ok(())
+    })?
+    .into_any())
+}
+
+/// A copy of a value's bytes; `MemoryError` (not an abort) if it cannot be allocated.
+pub fn copy_bytes(b: &[u8]) -> PyResult<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(b.len()).map_err(|_| no_memory(b.len()))?;
+    v.extend_from_slice(b);
+    Ok(v)
+}
+
+/// A copy of a value's text; `MemoryError` (not an abort) if it cannot be allocated.
+pub fn copy_str(s: &str) -> PyResult<String> {
+    let mut v = String::new();
+    v.try_reserve_exact(s.len()).map_err(|_| no_memory(s.len()))?;
+    v.push_str(s);
+    Ok(v)
+}
+
+fn no_memory(n: usize) -> PyErr {
+    pyo3::exceptions::PyMemoryError::new_err(format!(
+        "cannot allocate {n} bytes for a copy of a str/bytes value"
+    ))
 }
 
 fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -145,7 +181,7 @@ pub fn checked_member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult
         }
     }
     let v = member_value(obj, ty)?;
-    ty.canonical(&v).map_err(crate::error::to_py)?;
+    ty.check(&v).map_err(crate::error::to_py)?;
     Ok(v)
 }
 
@@ -218,8 +254,8 @@ pub fn to_object<'py>(py: Python<'py>, v: Value, dtype: Option<Dtype>) -> PyResu
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
         Value::UInt(u) => u.into_pyobject(py)?.into_any(),
         Value::Float(x) => PyFloat::new(py, x).into_any(),
-        Value::Str(s) => PyString::new(py, &s).into_any(),
-        Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
+        Value::Str(s) => py_str(py, &s)?,
+        Value::Bytes(b) => py_bytes(py, &b)?,
         Value::Null => py.None().into_bound(py),
         Value::Object(o) => match o
             .0

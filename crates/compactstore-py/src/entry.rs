@@ -13,7 +13,9 @@ use crate::store::convert_members;
 /// One entry (slot) seen as a dict of member values: `e[name]`, `e[name] = v`, `e.name`, `keys()`,
 /// `values()`, `items()`, `get()`, `update()`, `dict(e)`, `len(e)`, `e.index`, `e.key`.
 ///
-/// A view whose slot has since been freed (or freed and reused) raises `KeyError` on any access.
+/// A view whose slot has since been freed (or freed and reused) raises `KeyError` on any access. An
+/// Entry cannot be copied or pickled (`TypeError`): a copy would be a second view of the same slot;
+/// `dict(e)` is a snapshot of its values.
 #[pyclass(frozen, weakref, module = "compactstore._native", name = "Entry")]
 pub struct PyEntry {
     h: Handle,
@@ -81,6 +83,14 @@ impl PyEntry {
         self.read(|v| on!(v, s => self.live(s)))?;
         Ok(self.h.data.names.iter().map(|n| n.bind(py).clone()).collect())
     }
+}
+
+/// The `TypeError` of copying or pickling an `Entry`.
+fn not_copyable(what: &str) -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(format!(
+        "an Entry is a live view of a slot in its store and cannot be {what}: use dict(entry) for a \
+         snapshot of its values, or copy the store"
+    ))
 }
 
 #[pymethods]
@@ -324,6 +334,23 @@ impl PyEntry {
             }
         }
         Ok(true.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    /// `copy.copy(e)`: refused (`TypeError`). An `Entry` is a live view of one slot of its store: a
+    /// copy would be a second view of the same slot, not a copy of its values. `dict(e)` is a snapshot of
+    /// the values; `store.copy()` copies the store.
+    fn __copy__(&self) -> PyResult<()> {
+        Err(not_copyable("copied"))
+    }
+
+    /// `copy.deepcopy(e)`: refused (`TypeError`), as `copy.copy(e)` is.
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(not_copyable("deep-copied"))
+    }
+
+    /// `pickle.dumps(e)`: refused (`TypeError`): a view of a slot has no meaning apart from its store.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(not_copyable("pickled"))
     }
 
     /// Entries are mutable views: not hashable.

@@ -17,7 +17,7 @@ use pyo3::IntoPyObjectExt;
 
 use crate::container::PyContainer;
 use crate::entry::PyEntry;
-use crate::error::IntoPy;
+use crate::error::ToPyResult;
 use crate::keyed::{AnyKeyed, PyKeyedStore};
 use crate::on;
 use crate::shared::{Handle, Inner};

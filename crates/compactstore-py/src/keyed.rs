@@ -9,7 +9,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, 
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
-use crate::error::IntoPy;
+use crate::error::{in_member, ToPyResult};
 use crate::iter::{PyEntryIterator, PyKeyedItems, PyKeyedKeys, PyKeyedValues, Yield};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
@@ -66,7 +66,6 @@ fn constructor_args<'py>(
 }
 
 /// The engine keyed store for each key type.
-#[derive(Clone)]
 pub enum AnyKeyed {
     I64(KeyedStore<i64>),
     U64(KeyedStore<u64>),
@@ -109,6 +108,15 @@ impl AnyKeyed {
         on_keyed!(self, s => s.reserve_writes(slot, values))
     }
 
+    /// See [`KeyedStore::reserve_member_writes`].
+    pub fn reserve_member_writes(
+        &mut self,
+        m: usize,
+        writes: &[(usize, &Value)],
+    ) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.reserve_member_writes(m, writes))
+    }
+
     /// See [`KeyedStore::replace_object`].
     pub fn replace_object(
         &mut self,
@@ -117,6 +125,16 @@ impl AnyKeyed {
         obj: compactstore::ObjectRef,
     ) -> compactstore::Result<()> {
         on_keyed!(self, s => s.replace_object(slot, m, obj))
+    }
+
+    /// An independent copy (see [`KeyedStore::try_clone`]).
+    pub fn try_clone(&self) -> compactstore::Result<AnyKeyed> {
+        Ok(match self {
+            AnyKeyed::I64(s) => AnyKeyed::I64(s.try_clone()?),
+            AnyKeyed::U64(s) => AnyKeyed::U64(s.try_clone()?),
+            AnyKeyed::Str(s) => AnyKeyed::Str(s.try_clone()?),
+            AnyKeyed::Bytes(s) => AnyKeyed::Bytes(s.try_clone()?),
+        })
     }
 
     pub fn store(&self) -> &DynamicStore {
@@ -155,16 +173,17 @@ impl AnyKeyed {
         }
     }
 
-    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> compactstore::Result<(usize, bool)> {
+    /// Insert or replace; a key of another type than the store's (not expected: keys are converted for
+    /// the store's key type) is a `TypeError`.
+    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> PyResult<(usize, bool)> {
         match (self, k) {
-            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values),
-            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values),
-            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values),
-            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values),
-            _ => Err(compactstore::Error::WrongType {
-                expected: "key type".into(),
-                got: "other".into(),
-            }),
+            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values).py(),
+            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values).py(),
+            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values).py(),
+            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values).py(),
+            _ => Err(PyTypeError::new_err(
+                "the key's type is not this store's key type",
+            )),
         }
     }
 
@@ -183,8 +202,8 @@ impl AnyKeyed {
         Ok(match self {
             AnyKeyed::I64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
             AnyKeyed::U64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
-            AnyKeyed::Str(s) => PyString::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
-            AnyKeyed::Bytes(s) => PyBytes::new(py, s.key_at(slot).ok_or_else(missing)?).into_any(),
+            AnyKeyed::Str(s) => crate::convert::py_str(py, s.key_at(slot).ok_or_else(missing)?)?,
+            AnyKeyed::Bytes(s) => crate::convert::py_bytes(py, s.key_at(slot).ok_or_else(missing)?)?,
         })
     }
 
@@ -215,12 +234,12 @@ fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
         PyTypeError::new_err(format!("keys of this store are {name}"))
     };
     match kind {
-        KeyKind::Str => Ok(KeyVal::S(
-            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?.to_owned(),
-        )),
-        KeyKind::Bytes => Ok(KeyVal::B(
-            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes().to_vec(),
-        )),
+        KeyKind::Str => Ok(KeyVal::S(crate::convert::copy_str(
+            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?,
+        )?)),
+        KeyKind::Bytes => Ok(KeyVal::B(crate::convert::copy_bytes(
+            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes(),
+        )?)),
         KeyKind::I64 | KeyKind::U64 => {
             if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
                 return Err(wrong());
@@ -315,6 +334,8 @@ fn key_kind(key: &Bound<'_, PyAny>) -> PyResult<KeyKind> {
 
 /// A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 /// `KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)`.
+///
+/// Memory the allocator refuses raises `MemoryError`, and the call changes nothing.
 #[pyclass(
     subclass,
     frozen,
@@ -342,7 +363,7 @@ impl PyKeyedStore {
     fn copy_with<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let inner = this.with(|ks| Ok(ks.clone()))?;
+        let inner = this.with(|ks| ks.try_clone().py())?;
         let (names, aliases) = this.h.data.names_ref(py);
         let h = Handle {
             data: Shared::new(Inner::Keyed(inner), names, aliases),
@@ -406,7 +427,7 @@ impl PyKeyedStore {
                                 .enumerate()
                                 .map(|(i, x)| {
                                     crate::error::check_signals_every(py, i, 1 << 20)?;
-                                    member_value(&x, ty)
+                                    member_value(&x, ty).map_err(|e| in_member(py, e, name))
                                 })
                                 .collect::<PyResult<Vec<_>>>()?,
                         ))
@@ -495,7 +516,8 @@ impl PyKeyedStore {
                 Err(_) if self.ignore_unknown => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let ty = schema.member(m).py()?.ty();
+            let member = schema.member(m).py()?;
+            let ty = member.ty();
             // The origin's leniency: None for a member that cannot hold it means "not given".
             if self.ignore_unknown
                 && v.is_none()
@@ -504,7 +526,8 @@ impl PyKeyedStore {
             {
                 return Ok(());
             }
-            out.push((m, checked_member_value(v, ty)?));
+            let value = checked_member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()))?;
+            out.push((m, value));
             Ok(())
         };
         if let Ok(d) = mapping.cast::<PyDict>() {
@@ -701,7 +724,7 @@ impl PyKeyedStore {
         }
         let k = key_for_store(kind, key)?;
         let values = self.values_of(value)?;
-        self.with_mut(|ks| ks.insert(&k, &values).py().map(drop))
+        self.with_mut(|ks| ks.insert(&k, &values).map(drop))
     }
 
     /// `del pool[key]` (`KeyError` if absent).

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use crate::convert::member_value;
-use crate::error::IntoPy;
+use crate::error::{in_member, ToPyResult};
 
 /// The members of a store type, in declaration order (built by `compactstore` from annotations).
 #[pyclass(frozen, module = "compactstore._native", name = "Schema")]
@@ -58,7 +58,11 @@ impl PySchema {
             let mut member = Member::new(name.clone(), ty.clone()).py()?.read_only(read_only);
             let default = default.bind(py);
             if !default.is_none() || ty.is_optional() {
-                member = member.with_default(default_value(default, &ty)?).py()?;
+                let value = default_value(default, &ty).map_err(|e| in_member(py, e, &name))?;
+                member = member
+                    .with_default(value)
+                    .py()
+                    .map_err(|e| in_member(py, e, &name))?;
             }
             let interned = PyString::intern(py, &name);
             if !given.is(&interned) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cell::{CellGuard, StoreCell};
 
-use compactstore::{DynamicStore, Error, StaticStore, Store, Value};
+use compactstore::{DynamicStore, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
 use pyo3::exceptions::PyTypeError;
@@ -207,27 +207,27 @@ macro_rules! on {
     };
 }
 
-/// As [`on!`] for a `ViewMut` that allocates or frees slots (never a keyed store: `Handle::write`
-/// refuses allocation on one).
+/// A store whose slots may be allocated and freed: a static or dynamic store (never a keyed store, whose
+/// slots follow its keys, nor a chunk of a dynamic store, whose slots the dynamic store counts).
+pub enum StoreMut<'a> {
+    Static(&'a mut StaticStore),
+    Dynamic(&'a mut DynamicStore),
+}
+
+/// As [`on!`] for a [`StoreMut`] (both implement `Store`).
 #[macro_export]
 macro_rules! on_mut {
     ($v:expr, $s:ident => $e:expr) => {
         match $v {
-            $crate::shared::ViewMut::Static($s) => $e,
-            $crate::shared::ViewMut::Dynamic($s) => $e,
-            $crate::shared::ViewMut::Keyed(_) => {
-                // `Handle::write` refuses allocation on a keyed store before this point; an error, not a
-                // panic, should that ever change. Every use sits in a closure returning an engine Result.
-                return Err(compactstore::Error::InvalidArgument(
-                    "a keyed store allocates through its keys".into(),
-                ));
-            }
+            $crate::shared::StoreMut::Static($s) => $e,
+            $crate::shared::StoreMut::Dynamic($s) => $e,
         }
     };
 }
 
-fn released(k: usize) -> Error {
-    Error::InvalidArgument(format!("chunk {k} was released by retract() or reset()"))
+/// The `ValueError` of a view of a dynamic store's chunk that the store has since released.
+fn released(k: usize) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!("chunk {k} was released by retract() or reset()"))
 }
 
 /// What a store object, container or entry holds: the shared store and, for a chunk of a dynamic store,
@@ -253,7 +253,7 @@ impl Handle {
                 d.chunks()
                     .get(k)
                     .filter(|c| c.uid() == self.chunk_uid)
-                    .ok_or_else(|| to_py(released(k)))?,
+                    .ok_or_else(|| released(k))?,
             ),
             (Inner::Keyed(k), _) => View::Dynamic(k.store()),
         };
@@ -261,7 +261,8 @@ impl Handle {
     }
 
     /// Run `f` on a write view. A chunk of a dynamic store can have its members written, but not
-    /// allocate or free slots (`alloc`): that would bypass the dynamic store's bookkeeping.
+    /// allocate or free slots (`alloc`): that would bypass the dynamic store's bookkeeping. Calls that
+    /// allocate or free use [`Handle::alloc`], whose view has no keyed arm.
     #[inline]
     pub fn write<R>(
         &self,
@@ -281,7 +282,7 @@ impl Handle {
                 ViewMut::Static(
                     d.chunks_mut_checked(k)
                         .filter(|c| c.uid() == self.chunk_uid)
-                        .ok_or_else(|| to_py(released(k)))?,
+                        .ok_or_else(|| released(k))?,
                 )
             }
             (Inner::Keyed(k), _) => {
@@ -291,6 +292,29 @@ impl Handle {
                     ));
                 }
                 ViewMut::Keyed(k)
+            }
+        };
+        f(v).map_err(to_py)
+    }
+
+    /// Run `f` on the store to allocate or free its slots (or reset it): `TypeError` for a chunk of a
+    /// dynamic store (that would bypass the dynamic store's bookkeeping) and for a keyed store (its slots
+    /// follow its keys).
+    #[inline]
+    pub fn alloc<R>(&self, f: impl FnOnce(StoreMut<'_>) -> compactstore::Result<R>) -> PyResult<R> {
+        let mut g = self.data.lock()?;
+        let v = match (&mut *g, self.chunk) {
+            (Inner::Static(s), _) => StoreMut::Static(s),
+            (Inner::Dynamic(d), None) => StoreMut::Dynamic(d),
+            (Inner::Dynamic(_), Some(_)) => {
+                return Err(PyTypeError::new_err(
+                    "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
+                ))
+            }
+            (Inner::Keyed(_), _) => {
+                return Err(PyTypeError::new_err(
+                    "a keyed store's slots are allocated and freed through its keys (pool[key] = ..., del pool[key])",
+                ))
             }
         };
         f(v).map_err(to_py)

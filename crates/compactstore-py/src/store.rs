@@ -10,10 +10,10 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
 use crate::entry::PyEntry;
-use crate::error::IntoPy;
+use crate::error::{in_failing_member, in_member, ToPyResult};
 use crate::iter::{PyEntryIterator, Yield};
 use crate::schema::PySchema;
-use crate::shared::{Handle, Inner, Shared, View};
+use crate::shared::{Handle, Inner, Shared, StoreMut, View};
 use crate::{on, on_mut};
 
 /// Resolve member names to positions and convert their values; unknown name → `KeyError`.
@@ -34,15 +34,14 @@ pub fn convert_members(
             return Err(PyTypeError::new_err("member names are str"));
         }
         let m = h.data.member_of(k)?;
-        let ty = schema.member(m).py()?.ty();
-        out.push((
-            m,
-            if check {
-                checked_member_value(val, ty)?
-            } else {
-                member_value(val, ty)?
-            },
-        ));
+        let member = schema.member(m).py()?;
+        let ty = member.ty();
+        let value = if check {
+            checked_member_value(val, ty)
+        } else {
+            member_value(val, ty)
+        };
+        out.push((m, value.map_err(|e| in_member(k.py(), e, member.name()))?));
         Ok(())
     };
     if let Some(mapping) = mapping {
@@ -117,9 +116,12 @@ fn convert_for_add(
                 return Err(PyTypeError::new_err("member names are str"));
             }
             let m = h.data.member_of(&k)?;
-            let ty = schema.member(m).py()?.ty();
+            let member = schema.member(m).py()?;
+            let ty = member.ty();
+            let convert =
+                |v: &Bound<'_, PyAny>| member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()));
             if let Some(values) = values.as_mut() {
-                values.push((m, member_value(&v, ty)?));
+                values.push((m, convert(&v)?));
                 continue;
             }
             if let MemberType::Scalar(dt) = ty {
@@ -131,7 +133,7 @@ fn convert_for_add(
             // The first value the raw path cannot take: the rest are `Value`s.
             let mut vals: Vec<(usize, Value)> = Vec::with_capacity(n);
             vals.extend(raws.drain(..).map(|(m, r)| (m, r.to_value())));
-            vals.push((m, member_value(&v, ty)?));
+            vals.push((m, convert(&v)?));
             values = Some(vals);
         }
     }
@@ -141,8 +143,12 @@ fn convert_for_add(
     }))
 }
 
-/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member).
-fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> compactstore::Result<usize> {
+/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member). `None` (the
+/// allocation undone) if a raw write was refused, which the caller answers by taking the `Value` path.
+fn add_raw<S: Store>(
+    s: &mut S,
+    raws: &[(usize, crate::container::Raw)],
+) -> compactstore::Result<Option<usize>> {
     let i = s.next_index()?;
     let (c, o) = s.locate(i)?;
     for &(m, r) in raws {
@@ -151,14 +157,12 @@ fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> comp
             None => Ok(false),
         };
         if !matches!(written, Ok(true)) {
-            // Cannot happen (every value was matched to its member's dtype); undo the allocation.
-            let _ = s.remove(i);
-            return Err(written
-                .err()
-                .unwrap_or_else(|| Error::Invariant("raw write refused".into())));
+            // Not expected (every value was matched to its member's dtype): undo the allocation.
+            s.remove(i)?;
+            return written.map(|_| None);
         }
     }
-    Ok(i)
+    Ok(Some(i))
 }
 
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
@@ -173,9 +177,29 @@ pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
     }
 }
 
+/// A slot index for `del` and `entry`: `0 <= i < size`, else `IndexError` naming the index as given (an
+/// int beyond `i64` too, never a clamped number).
+fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
+    let k = slot_index(i)?;
+    if k >= 0 && (k as u64) < size as u64 {
+        return Ok(k as usize);
+    }
+    let text = i
+        .call_method0("__index__")
+        .and_then(|n| n.str())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| k.to_string());
+    Err(PyIndexError::new_err(format!(
+        "slot {text} out of range for size {size}"
+    )))
+}
+
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
 /// containers, and slot allocation. Not instantiated directly: derive from `StaticStore`, or make a
 /// `DynamicStore(StoreType)`.
+///
+/// Memory the allocator refuses (a store, a chunk, a copy, a large str/bytes value) raises `MemoryError`,
+/// and the call changes nothing.
 #[pyclass(subclass, frozen, weakref, module = "compactstore._native", name = "Store")]
 pub struct PyStore {
     pub h: Handle,
@@ -241,7 +265,7 @@ impl PyStore {
     ///
     /// Raises `OverflowError` when a static store is full.
     fn next_index(&self) -> PyResult<usize> {
-        self.h.write(true, |v| on_mut!(v, s => s.next_index()))
+        self.h.alloc(|v| on_mut!(v, s => s.next_index()))
     }
 
     /// `next_index()`, then set the given members (read-only ones too); returns the index.
@@ -251,24 +275,24 @@ impl PyStore {
     #[pyo3(signature = (mapping = None, **members))]
     fn add(
         &self,
+        py: Python<'_>,
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
         let values = match convert_for_add(&self.h, mapping, members)? {
             Some(Converted::Raw(raws)) => {
-                return self.h.write(true, |v| match v {
-                    crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
-                    crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
-                    crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
-                        "a keyed store allocates through its keys".into(),
-                    )),
-                });
+                if let Some(i) = self.h.alloc(|v| on_mut!(v, s => add_raw(s, &raws)))? {
+                    return Ok(i);
+                }
+                raws.iter().map(|&(m, r)| (m, r.to_value())).collect()
             }
             Some(Converted::Values(values)) => values,
             None => convert_members(&self.h, mapping, members, false)?,
         };
-        // The engine checks every value before it allocates.
-        self.h.write(true, |v| on_mut!(v, s => s.add(&values)))
+        // The engine checks every value before it allocates (an error names the member it refused).
+        self.h
+            .alloc(|v| on_mut!(v, s => s.add(&values)))
+            .map_err(|e| in_failing_member(py, e, &self.h.data.schema, &values))
     }
 
     /// Free slot `i`: its members return to their defaults and it becomes reusable.
@@ -280,14 +304,8 @@ impl PyStore {
                 "members cannot be deleted; del takes a slot index",
             ));
         }
-        let i = slot_index(i)?;
-        let size = self.size()?;
-        if i < 0 || i as u64 >= size as u64 {
-            return Err(PyIndexError::new_err(format!(
-                "slot {i} out of range for size {size}"
-            )));
-        }
-        self.h.write(true, |v| on_mut!(v, s => s.remove(i as usize)))
+        let i = slot_in_range(i, self.size()?)?;
+        self.h.alloc(|v| on_mut!(v, s => s.remove(i)))
     }
 
     /// Whether slot `i` holds an entry (out of range → `False`).
@@ -306,7 +324,7 @@ impl PyStore {
 
     /// The free slot indices below `size`, ascending.
     fn empty_indices(&self) -> PyResult<Vec<usize>> {
-        self.h.read(|v| Ok(on!(v, s => s.empty_indices())))
+        self.h.read(|v| on!(v, s => s.empty_indices()))
     }
 
     /// The member container for `name` (`KeyError` if there is none).
@@ -324,20 +342,25 @@ impl PyStore {
             .h
             .read(|v| on!(v, s => s.schema().member(m).map(|x| x.ty().clone())))?;
         let val = member_value(value, &ty)?;
-        self.h
-            .write(false, |v| {
-                on_mut!(v, s => {
-                    let i = s.last_index().filter(|&i| s.occupied(i)).ok_or(Error::SlotFree { index: 0 })?;
-                    s.write(i, m, &val)
-                })
-            })
-            .map_err(|e| {
-                if e.is_instance_of::<PyIndexError>(value.py()) {
-                    PyIndexError::new_err("no entry at last_index (none allocated yet, or it was deleted)")
-                } else {
-                    e
-                }
-            })
+        /// Write the entry at `last_index`; `false` if there is none.
+        fn put<S: Store>(s: &mut S, m: usize, val: &Value) -> compactstore::Result<bool> {
+            match s.last_index().filter(|&i| s.occupied(i)) {
+                Some(i) => s.write(i, m, val).map(|()| true),
+                None => Ok(false),
+            }
+        }
+        let written = self.h.write(false, |v| match v {
+            crate::shared::ViewMut::Static(s) => put(s, m, &val),
+            crate::shared::ViewMut::Dynamic(d) => put(d, m, &val),
+            // Not a store object's handle: keyed stores have their own class.
+            crate::shared::ViewMut::Keyed(_) => Ok(false),
+        })?;
+        if !written {
+            return Err(PyIndexError::new_err(
+                "no entry at last_index (none allocated yet, or it was deleted)",
+            ));
+        }
+        Ok(())
     }
 
     /// `s.name`: the member container, unless the store type has an attribute of that name (`s.size`
@@ -431,14 +454,9 @@ impl PyStore {
     /// An `Entry` view of slot `i` (`IndexError` if out of range or free).
     fn entry(slf: &Bound<'_, Self>, i: &Bound<'_, PyAny>) -> PyResult<PyEntry> {
         let this = slf.get();
-        let i = slot_index(i)?;
+        let i = slot_in_range(i, this.size()?)?;
         let slot = this.h.read(|v| {
             on!(v, s => {
-                let size = s.size();
-                if i < 0 || i as u64 >= size as u64 {
-                    return Err(Error::IndexOutOfRange { index: i, len: size });
-                }
-                let i = i as usize;
                 if !s.occupied(i) {
                     return Err(Error::SlotFree { index: i });
                 }
@@ -661,19 +679,28 @@ pub(crate) fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, Py
         let obj = compactstore::ObjectRef(std::sync::Arc::new(crate::cell::PyObj::new(new)));
         h.write(false, |v| match v {
             crate::shared::ViewMut::Keyed(k) => k.replace_object(i, m, obj),
-            v => on_mut!(v, s => s.write(i, m, &Value::Object(obj))),
+            crate::shared::ViewMut::Static(s) => s.write(i, m, &Value::Object(obj)),
+            crate::shared::ViewMut::Dynamic(d) => d.write(i, m, &Value::Object(obj)),
         })?;
     }
     Ok(())
 }
 
-/// A handle on a new, independent copy of `src`'s data (`copy()`), made by `pick` from its view.
+/// `TypeError` for a store object whose handle does not hold the store kind its class makes (not
+/// expected: each class's constructor makes its own kind).
+fn wrong_kind(expected: &str) -> PyErr {
+    PyTypeError::new_err(format!("not a {expected} store"))
+}
+
+/// A handle on a new, independent copy of `src`'s data (`copy()`), made by `pick` from its view (`None`:
+/// not the store kind `expected`).
 fn copied(
     src: &Bound<'_, PyStore>,
-    pick: impl FnOnce(View<'_>) -> compactstore::Result<Inner>,
+    expected: &str,
+    pick: impl FnOnce(View<'_>) -> compactstore::Result<Option<Inner>>,
 ) -> PyResult<Handle> {
     let h = &src.get().h;
-    let inner = h.read(pick)?;
+    let inner = h.read(pick)?.ok_or_else(|| wrong_kind(expected))?;
     let (names, aliases) = h.data.names_ref(src.py());
     let copy = Handle {
         data: Shared::new(inner, names, aliases),
@@ -766,9 +793,9 @@ fn copy_store<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
     let py = src.py();
     let cls = src.get_type();
     if let Ok(d) = src.cast::<PyDynamicStore>() {
-        let h = copied(src, |v| match v {
-            View::Dynamic(d) => Ok(Inner::Dynamic(d.clone())),
-            View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
+        let h = copied(src, "dynamic", |v| match v {
+            View::Dynamic(d) => Ok(Some(Inner::Dynamic(d.try_clone()?))),
+            View::Static(_) => Ok(None),
         })?;
         let store_type = d.get().store_type.clone_ref(py);
         return Made::instance(
@@ -777,9 +804,9 @@ fn copy_store<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
             (PyStore { h, parent: None }, store_type),
         );
     }
-    let h = copied(src, |v| match v {
-        View::Static(s) => Ok(Inner::Static(s.clone())),
-        View::Dynamic(_) => Err(Error::InvalidArgument("not a static store".into())),
+    let h = copied(src, "static", |v| match v {
+        View::Static(s) => Ok(Some(Inner::Static(s.try_clone()?))),
+        View::Dynamic(_) => Ok(None),
     })?;
     Made::instance(&py.get_type::<PyStaticStore>(), &cls, PyStore { h, parent: None })
 }
@@ -824,17 +851,19 @@ fn reset_static(h: &Handle, size: usize) -> PyResult<()> {
             "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
         ));
     }
-    h.write(true, |v| match v {
-        crate::shared::ViewMut::Static(s) => {
+    h.alloc(|v| match v {
+        StoreMut::Static(s) => {
             if s.size() == size {
                 s.reset();
-                Ok(())
             } else {
-                s.reset_with_size(size)
+                s.reset_with_size(size)?;
             }
+            Ok(true)
         }
-        _ => Err(Error::InvalidArgument("not a static store".into())),
-    })
+        StoreMut::Dynamic(_) => Ok(false),
+    })?
+    .then_some(())
+    .ok_or_else(|| wrong_kind("static"))
 }
 
 fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
@@ -924,7 +953,7 @@ impl PyStaticStore {
     fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = &slf.as_super().get().h;
         match size {
-            None => h.write(true, |v| {
+            None => h.alloc(|v| {
                 on_mut!(v, s => s.reset());
                 Ok(())
             }),
@@ -1037,10 +1066,11 @@ impl PyDynamicStore {
     fn retract(slf: &Bound<'_, Self>) -> PyResult<usize> {
         let h = &slf.as_super().get().h;
         refuse_dropping_exported_chunks(h, "retract")?;
-        h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => Ok(d.retract()),
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
-        })
+        h.alloc(|v| match v {
+            StoreMut::Dynamic(d) => Ok(Some(d.retract())),
+            StoreMut::Static(_) => Ok(None),
+        })?
+        .ok_or_else(|| wrong_kind("dynamic"))
     }
 
     /// The static stores this store is made of, in order: live views of the chunks, instances of the
@@ -1133,16 +1163,18 @@ impl PyDynamicStore {
             ));
         }
         refuse_dropping_exported_chunks(h, "reset")?;
-        h.write(true, |v| match v {
-            crate::shared::ViewMut::Dynamic(d) => match k {
-                Some(k) if k != d.log2size() => d.reset_with_log2size(k),
-                _ => {
-                    d.reset();
-                    Ok(())
+        h.alloc(|v| match v {
+            StoreMut::Dynamic(d) => {
+                match k {
+                    Some(k) if k != d.log2size() => d.reset_with_log2size(k)?,
+                    _ => d.reset(),
                 }
-            },
-            _ => Err(Error::InvalidArgument("not a dynamic store".into())),
-        })
+                Ok(true)
+            }
+            StoreMut::Static(_) => Ok(false),
+        })?
+        .then_some(())
+        .ok_or_else(|| wrong_kind("dynamic"))
     }
 }
 
@@ -1150,10 +1182,14 @@ fn dynamic<R>(
     slf: &Bound<'_, PyDynamicStore>,
     f: impl FnOnce(&DynamicStore) -> compactstore::Result<R>,
 ) -> PyResult<R> {
-    slf.as_super().get().h.read(|v| match v {
-        View::Dynamic(d) => f(d),
-        View::Static(_) => Err(Error::InvalidArgument("not a dynamic store".into())),
-    })
+    slf.as_super()
+        .get()
+        .h
+        .read(|v| match v {
+            View::Dynamic(d) => f(d).map(Some),
+            View::Static(_) => Ok(None),
+        })?
+        .ok_or_else(|| wrong_kind("dynamic"))
 }
 
 pub(crate) fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::StaticStore;
 use crate::store::{chunk_mut, Store};
+use crate::value::Value;
 
 /// The largest supported `log2size` (chunks of 2^31 slots).
 pub const MAX_LOG2SIZE: u32 = 31;
@@ -61,14 +62,15 @@ impl DynamicStore {
     /// An empty dynamic store with one chunk of `2^log2size` slots.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`.
+    /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE`; [`Error::OutOfMemory`] if the first chunk
+    /// cannot be allocated.
     pub fn new(schema: Arc<Schema>, log2size: u32) -> Result<DynamicStore> {
         DynamicStore::new_from(schema, log2size, 0)
     }
 
     fn new_from(schema: Arc<Schema>, log2size: u32, base: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None)?;
+        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None, true)?;
         Ok(DynamicStore {
             schema,
             log2size,
@@ -155,16 +157,30 @@ impl DynamicStore {
         before - self.chunks.len()
     }
 
+    /// Release the trailing empty chunks beyond the first `chunks` (a failed insert's new chunk), as
+    /// [`DynamicStore::retract`] does.
+    pub(crate) fn truncate_empty(&mut self, chunks: usize) {
+        while self.chunks.len() > chunks.max(1) && self.chunks.last().is_some_and(StaticStore::is_empty) {
+            if let Some(mut c) = self.chunks.pop() {
+                c.release_shared();
+                DynamicStore::forget(&mut self.next_base, &c);
+            }
+        }
+        self.free_chunk = self.free_chunk.min(self.chunks.len() - 1);
+    }
+
     /// Append one empty chunk. Allocates `2^log2size` slots of every member.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the chunk cannot be allocated (nothing changes).
+    /// [`Error::OutOfMemory`] if the chunk cannot be allocated (nothing changes).
     pub fn grow(&mut self) -> Result<()> {
+        crate::alloc::reserve(&mut self.chunks, 1, "a dynamic store's chunk list")?;
         let chunk = StaticStore::try_new_from(
             Arc::clone(&self.schema),
             self.chunk_size(),
             self.next_base,
             self.chunks.first(),
+            true,
         )?;
         self.chunks.push(chunk);
         Ok(())
@@ -175,7 +191,8 @@ impl DynamicStore {
     /// `KeyedStore::from_columns`. O(n + chunks).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the store has entries or a chunk cannot be allocated.
+    /// [`Error::InvalidArgument`] if the store has entries; [`Error::OutOfMemory`] if a chunk cannot be
+    /// allocated.
     pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
         if self.len != 0 {
             return Err(Error::InvalidArgument(
@@ -199,17 +216,25 @@ impl DynamicStore {
     }
 }
 
-impl Clone for DynamicStore {
-    /// An independent copy: the chunks are copied and share one deep copy of each interned member's
-    /// dictionary (never the original's). O(size + data).
-    fn clone(&self) -> DynamicStore {
-        let mut chunks = self.chunks.clone();
-        if let Some((first, rest)) = chunks.split_first_mut() {
-            for c in rest {
-                c.share_dictionaries_from(first);
-            }
+impl DynamicStore {
+    /// An independent copy in new buffers: the chunks are copied and share one deep copy of each interned
+    /// member's dictionary (never the original's). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated (nothing is left half-made).
+    pub fn try_clone(&self) -> Result<DynamicStore> {
+        let mut chunks = Vec::new();
+        crate::alloc::reserve_exact(&mut chunks, self.chunks.len(), "a dynamic store's chunk list")?;
+        for (k, c) in self.chunks.iter().enumerate() {
+            // Only the first chunk's dictionaries are copied; the others share them.
+            let copy = if k == 0 {
+                c.try_clone()?
+            } else {
+                c.try_clone_sharing(&chunks[0])?
+            };
+            chunks.push(copy);
         }
-        DynamicStore {
+        Ok(DynamicStore {
             chunks,
             len: self.len,
             last_index: self.last_index,
@@ -217,6 +242,21 @@ impl Clone for DynamicStore {
             next_base: self.next_base,
             changes: self.changes,
             ..self.clone_meta()
+        })
+    }
+}
+
+impl Clone for DynamicStore {
+    /// An independent copy: the chunks are copied and share one deep copy of each interned member's
+    /// dictionary (never the original's). O(size + data).
+    ///
+    /// # Panics
+    /// If the copy cannot be allocated; [`DynamicStore::try_clone`] is the fallible twin.
+    #[track_caller]
+    fn clone(&self) -> DynamicStore {
+        match self.try_clone() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
         }
     }
 }
@@ -271,6 +311,20 @@ impl Store for DynamicStore {
         let i = c << self.log2size | o;
         self.last_index = Some(i);
         Ok(i)
+    }
+
+    /// As [`Store::add`]; a write that fails after the store grew a chunk for the entry (its memory
+    /// refused) releases that chunk again, so a failed `add` leaves the size as it was.
+    fn add(&mut self, values: &[(usize, Value)]) -> Result<usize> {
+        let proto = self
+            .chunks
+            .first()
+            .ok_or_else(|| Error::Invariant("store has no chunk".into()))?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        let chunks = self.chunks.len();
+        crate::store::add_checked(self, values).inspect_err(|_| self.truncate_empty(chunks))
     }
 
     fn remove(&mut self, i: usize) -> Result<()> {

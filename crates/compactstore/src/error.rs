@@ -40,7 +40,7 @@ pub enum Error {
         size: usize,
     },
     /// A value that does not fit the member's type (300 into u8, 1e39 into f32).
-    #[error("{value} out of range for member type {dtype}")]
+    #[error("{value} out of range for {dtype}")]
     ValueOutOfRange {
         /// The value, as text.
         value: String,
@@ -69,6 +69,26 @@ pub enum Error {
         /// The member's name.
         name: String,
     },
+    /// Memory for a buffer could not be allocated (the allocator refused, or the request is beyond what
+    /// any allocation can hold). The call changed nothing; the store is as before and still usable.
+    #[error("cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// The bytes asked for (`usize::MAX` when the size itself overflowed).
+        bytes: usize,
+        /// What the memory was for ("a chunk's str/bytes data", "a column", ...).
+        what: &'static str,
+    },
+    /// The same key given twice to a bulk load (`KeyedStore::from_columns`): keys must be unique, as a
+    /// dict built from them would silently keep only the last.
+    #[error("duplicate key {key} at positions {first} and {second}")]
+    DuplicateKey {
+        /// The key, as text (`Debug` form: `"a"` for a string key, `7` for an integer).
+        key: String,
+        /// The position of its first occurrence.
+        first: usize,
+        /// The position of the repeat.
+        second: usize,
+    },
     /// A size, chunk size or other construction argument the engine cannot honour.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -88,6 +108,12 @@ impl Error {
             Error::Interrupted => Error::Interrupted,
             e => Error::Invariant(format!("member {name:?}: {e}")),
         }
+    }
+
+    /// [`Error::OutOfMemory`] for `bytes` bytes of `what`.
+    #[must_use]
+    pub fn out_of_memory(bytes: usize, what: &'static str) -> Error {
+        Error::OutOfMemory { bytes, what }
     }
 }
 

@@ -47,6 +47,11 @@ pub const DEFAULT_COMPACT_MIN: usize = 4096;
 /// The largest number of entries a keyed store holds: slot numbers are stored as `u32` in the table.
 pub const MAX_KEYED_LEN: usize = u32::MAX as usize;
 
+/// What the hash table's memory is, in an [`Error::OutOfMemory`].
+const TABLE_WHAT: &str = "a keyed store's hash table";
+/// What the dirty bitmap's memory is, in an [`Error::OutOfMemory`].
+const DIRTY_WHAT: &str = "a keyed store's modified bits";
+
 /// A type that can key a [`KeyedStore`]: `i64`, `u64`, `String` (looked up by `&str`) and `Vec<u8>`
 /// (looked up by `&[u8]`).
 ///
@@ -153,17 +158,21 @@ mod sealed {
         /// The key at `slot` (the zero key / empty bytes for a free slot); `None` beyond the chunks.
         fn raw(&self, slot: usize) -> Option<&Self::Raw>;
 
-        /// Whether `raw` can be stored; `next_chunk` names the chunk the store will allocate from.
-        fn check(&self, raw: &Self::Raw, next_chunk: &dyn Fn() -> usize) -> Result<()>;
+        /// Make storing `raw` in chunk `chunk` (the one the store will allocate from, already grown to)
+        /// possible without allocating: check it fits, and reserve its room. Changes no key.
+        fn prepare(&mut self, raw: &Self::Raw, chunk: usize) -> Result<()>;
 
-        /// Store `raw` at free `slot` (within the chunks). `check` accepted `raw`.
+        /// Store `raw` at free `slot` (within the chunks). `prepare` accepted `raw` for its chunk.
         fn put(&mut self, slot: usize, raw: &Self::Raw);
 
         /// Forget the key at `slot` (its entry was removed).
         fn erase(&mut self, slot: usize);
 
-        /// Grow to `chunks` chunks (never shrinks); nothing changes if a chunk cannot be allocated.
+        /// Grow to `chunks` chunks (never shrinks); chunks allocated before a refused one are kept.
         fn grow_to(&mut self, chunks: usize) -> Result<()>;
+
+        /// A copy in new buffers.
+        fn try_clone(&self) -> Result<Self>;
 
         /// Keep at most `chunks` chunks (at least one).
         fn truncate(&mut self, chunks: usize);
@@ -215,7 +224,7 @@ where
             .get(slot & ((1 << self.log2) - 1))
     }
 
-    fn check(&self, _raw: &T, _next_chunk: &dyn Fn() -> usize) -> Result<()> {
+    fn prepare(&mut self, _raw: &T, _chunk: usize) -> Result<()> {
         Ok(())
     }
 
@@ -245,11 +254,24 @@ where
 
     fn grow_to(&mut self, chunks: usize) -> Result<()> {
         while self.chunks.len() < chunks {
-            let chunk =
-                bytemuck::allocation::try_zeroed_vec(1 << self.log2).map_err(|()| no_memory(self.log2))?;
+            crate::alloc::reserve(&mut self.chunks, 1, KEYS_WHAT)?;
+            let chunk = bytemuck::allocation::try_zeroed_vec(1 << self.log2)
+                .map_err(|()| no_memory::<T>(self.log2))?;
             self.chunks.push(chunk);
         }
         Ok(())
+    }
+
+    fn try_clone(&self) -> Result<Self> {
+        let mut chunks = Vec::new();
+        crate::alloc::reserve_exact(&mut chunks, self.chunks.len(), KEYS_WHAT)?;
+        for c in &self.chunks {
+            chunks.push(crate::alloc::clone_vec(c, KEYS_WHAT)?);
+        }
+        Ok(IntKeys {
+            chunks,
+            log2: self.log2,
+        })
     }
 
     fn truncate(&mut self, chunks: usize) {
@@ -290,8 +312,11 @@ where
     }
 }
 
-fn no_memory(log2: u32) -> Error {
-    Error::InvalidArgument(format!("cannot allocate a key chunk of 2^{log2} slots"))
+/// What a key column's memory is, in an [`Error::OutOfMemory`].
+const KEYS_WHAT: &str = "a keyed store's keys";
+
+fn no_memory<T>(log2: u32) -> Error {
+    Error::out_of_memory((std::mem::size_of::<T>()) << log2, KEYS_WHAT)
 }
 
 fn check_chunk_count(n: usize, mut sizes: impl Iterator<Item = usize>, store: &DynamicStore) -> Result<()> {
@@ -328,14 +353,27 @@ struct ByteChunk {
     data: Vec<u8>,
     /// Bytes of `data` no span refers to (left by deleted keys).
     garbage: usize,
+    /// A compaction was due but could not allocate its new arena: the garbage bound is not met until the
+    /// next compaction succeeds (a delete never fails for want of an optional compaction).
+    compaction_deferred: bool,
 }
 
 impl ByteChunk {
     fn new(log2: u32) -> Result<ByteChunk> {
         Ok(ByteChunk {
-            spans: bytemuck::allocation::try_zeroed_vec(1 << log2).map_err(|()| no_memory(log2))?,
+            spans: bytemuck::allocation::try_zeroed_vec(1 << log2).map_err(|()| no_memory::<Span>(log2))?,
             data: Vec::new(),
             garbage: 0,
+            compaction_deferred: false,
+        })
+    }
+
+    fn try_clone(&self) -> Result<ByteChunk> {
+        Ok(ByteChunk {
+            spans: crate::alloc::clone_vec(&self.spans, KEYS_WHAT)?,
+            data: crate::alloc::clone_vec(&self.data, KEYS_WHAT)?,
+            garbage: self.garbage,
+            compaction_deferred: self.compaction_deferred,
         })
     }
 
@@ -343,9 +381,14 @@ impl ByteChunk {
         self.data.len() - self.garbage
     }
 
-    /// Rewrite the arena with only the bytes spans refer to. O(chunk size + live bytes).
-    fn compact(&mut self) {
-        let mut data = Vec::with_capacity(self.live());
+    /// Rewrite the arena with only the bytes spans refer to, with room for `extra` more bytes. O(chunk
+    /// size + live bytes).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the new arena cannot be allocated (nothing changes).
+    fn compact(&mut self, extra: usize) -> Result<()> {
+        let mut data = Vec::new();
+        crate::alloc::reserve_exact(&mut data, self.live().saturating_add(extra), KEYS_WHAT)?;
         for span in &mut self.spans {
             if span.len == 0 {
                 *span = Span::default();
@@ -359,6 +402,8 @@ impl ByteChunk {
         }
         self.data = data;
         self.garbage = 0;
+        self.compaction_deferred = false;
+        Ok(())
     }
 }
 
@@ -402,16 +447,23 @@ impl KeyColumn for ByteKeys {
         chunk.data.get(chunk.spans.get(o)?.range())
     }
 
-    fn check(&self, raw: &[u8], next_chunk: &dyn Fn() -> usize) -> Result<()> {
-        if raw.len().saturating_add(self.max_data) <= ARENA_MAX {
-            return Ok(());
-        }
-        let live = self.chunks.get(next_chunk()).map_or(0, ByteChunk::live);
-        if raw.len().saturating_add(live) > ARENA_MAX {
+    fn prepare(&mut self, raw: &[u8], chunk: usize) -> Result<()> {
+        let Some(ch) = self.chunks.get_mut(chunk) else {
+            return Ok(()); // not reached: the store grows the key column first
+        };
+        if raw.len().saturating_add(ch.live()) > ARENA_MAX {
             return Err(Error::InvalidArgument(format!(
-                "a key of {} bytes does not fit the chunk's key arena ({live} of {ARENA_MAX} bytes used)",
-                raw.len()
+                "a key of {} bytes does not fit the chunk's key arena ({} of {ARENA_MAX} bytes used)",
+                raw.len(),
+                ch.live()
             )));
+        }
+        if ch.data.len() + raw.len() > ARENA_MAX {
+            // Only a compaction makes room: do it now, with the room, so `put` allocates nothing.
+            ch.compact(raw.len())?;
+            self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
+        } else if ch.data.capacity() - ch.data.len() < raw.len() {
+            crate::alloc::reserve(&mut ch.data, raw.len(), KEYS_WHAT)?;
         }
         Ok(())
     }
@@ -421,18 +473,15 @@ impl KeyColumn for ByteKeys {
         let Some(chunk) = self.chunks.get_mut(c) else {
             return;
         };
-        if chunk.data.len() + raw.len() > ARENA_MAX {
-            // `check` made sure the live bytes plus this key fit.
-            chunk.compact();
-        }
         let Some(span) = chunk.spans.get_mut(o) else {
             return;
         };
         // The slot is free, so its span is empty; count anything else as garbage all the same.
         chunk.garbage += span.len as usize;
         let start = chunk.data.len();
+        // `prepare` reserved the room (and made sure the arena stays within ARENA_MAX bytes).
         chunk.data.extend_from_slice(raw);
-        // Both fit in u32: the arena never exceeds ARENA_MAX bytes (`check`).
+        // Both fit in u32: the arena never exceeds ARENA_MAX bytes (`prepare`).
         *span = Span {
             start: u32::try_from(start).unwrap_or(u32::MAX),
             len: u32::try_from(raw.len()).unwrap_or(u32::MAX),
@@ -452,16 +501,32 @@ impl KeyColumn for ByteKeys {
         chunk.garbage += span.len as usize;
         *span = Span::default();
         if chunk.garbage > min && chunk.garbage > chunk.live() {
-            chunk.compact();
+            // Optional: a compaction that cannot allocate waits for the next delete.
+            chunk.compaction_deferred = chunk.compact(0).is_err();
             self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
         }
     }
 
     fn grow_to(&mut self, chunks: usize) -> Result<()> {
         while self.chunks.len() < chunks {
+            crate::alloc::reserve(&mut self.chunks, 1, KEYS_WHAT)?;
             self.chunks.push(ByteChunk::new(self.log2)?);
         }
         Ok(())
+    }
+
+    fn try_clone(&self) -> Result<Self> {
+        let mut chunks = Vec::new();
+        crate::alloc::reserve_exact(&mut chunks, self.chunks.len(), KEYS_WHAT)?;
+        for c in &self.chunks {
+            chunks.push(c.try_clone()?);
+        }
+        Ok(ByteKeys {
+            chunks,
+            log2: self.log2,
+            compact_min: self.compact_min,
+            max_data: self.max_data,
+        })
     }
 
     fn truncate(&mut self, chunks: usize) {
@@ -475,6 +540,7 @@ impl KeyColumn for ByteKeys {
             c.spans.fill(Span::default());
             c.data = Vec::new();
             c.garbage = 0;
+            c.compaction_deferred = false;
         }
         self.max_data = 0;
     }
@@ -534,7 +600,7 @@ impl KeyColumn for ByteKeys {
                     keys.data.len()
                 )));
             }
-            if keys.garbage > self.compact_min && keys.garbage > live {
+            if keys.garbage > self.compact_min && keys.garbage > live && !keys.compaction_deferred {
                 return Err(Error::Invariant(format!(
                     "chunk {c}: {} garbage key bytes were not compacted ({live} live)",
                     keys.garbage
@@ -587,7 +653,7 @@ impl KeyColumn for ByteKeys {
 /// pool.validate()?;
 /// # Ok::<(), compactstore::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KeyedStore<K: Key> {
     store: DynamicStore,
     keys: K::Column,
@@ -596,6 +662,20 @@ pub struct KeyedStore<K: Key> {
     /// One bit per slot of the store: written since creation.
     dirty: Vec<u64>,
     hasher: foldhash::fast::RandomState,
+}
+
+impl<K: Key> Clone for KeyedStore<K> {
+    /// An independent copy (see [`KeyedStore::try_clone`]).
+    ///
+    /// # Panics
+    /// If the copy cannot be allocated; [`KeyedStore::try_clone`] is the fallible twin.
+    #[track_caller]
+    fn clone(&self) -> KeyedStore<K> {
+        match self.try_clone() {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 /// The hash of the key at `slot` (0 for a slot beyond the column, which the table never holds).
@@ -629,7 +709,9 @@ impl<K: Key> KeyedStore<K> {
         compact_min: usize,
     ) -> Result<KeyedStore<K>> {
         let store = DynamicStore::new(schema, log2size)?;
-        let dirty = vec![0; store.size().div_ceil(64)];
+        // Zeroed (calloc): untouched words stay untouched pages.
+        let dirty = bytemuck::allocation::try_zeroed_vec(store.size().div_ceil(64))
+            .map_err(|()| Error::out_of_memory(store.size().div_ceil(8), DIRTY_WHAT))?;
         Ok(KeyedStore {
             keys: K::Column::new(log2size, compact_min)?,
             store,
@@ -649,8 +731,10 @@ impl<K: Key> KeyedStore<K> {
     /// per chunk.
     ///
     /// # Errors
-    /// - [`Error::InvalidArgument`] for a duplicate key (naming it and both positions: keys must be unique,
-    ///   as a dict built from them would silently drop all but the last), or `log2size > MAX_LOG2SIZE`.
+    /// - [`Error::DuplicateKey`] for a duplicate key (naming it and both positions: keys must be unique,
+    ///   as a dict built from them would silently drop all but the last).
+    /// - [`Error::InvalidArgument`] for `log2size > MAX_LOG2SIZE`.
+    /// - [`Error::OutOfMemory`] if the store, its keys or its table cannot be allocated.
     /// - [`Error::WrongLength`] if a column does not hold `keys.len() * w` bytes.
     /// - [`Error::IndexOutOfRange`] for a member position beyond the schema.
     /// - [`Error::WrongType`] for a member that is not fixed-width.
@@ -722,7 +806,7 @@ impl<K: Key> KeyedStore<K> {
             let ty = schema.member(m)?.ty();
             for v in vals {
                 crate::interrupt::poll()?;
-                ty.canonical(v)?;
+                ty.check(v)?;
             }
         }
         let mut ks = KeyedStore::<K>::from_bytes(schema, log2size, keys, columns)?;
@@ -774,11 +858,14 @@ impl<K: Key> KeyedStore<K> {
         let log2 = ks.store.log2size();
         let chunks = n.div_ceil(ks.store.chunk_size()).max(1);
         ks.keys.grow_to(chunks)?;
-        ks.table.reserve(n, |&s| slot_hash(&ks.hasher, &ks.keys, s));
+        let (hasher, keys_col) = (&ks.hasher, &ks.keys);
+        ks.table
+            .try_reserve(n, |&s| slot_hash(hasher, keys_col, s))
+            .map_err(|_| Error::out_of_memory(n.saturating_mul(5), TABLE_WHAT))?;
         for (i, q) in keys.iter().enumerate() {
             crate::interrupt::poll()?;
             let raw = K::to_raw(q.borrow());
-            ks.keys.check(raw, &|| i >> log2)?;
+            ks.keys.prepare(raw, i >> log2)?;
             ks.keys.put(i, raw);
             let (hasher, table, kc) = (&ks.hasher, &mut ks.table, &ks.keys);
             let h = hasher.hash_one(raw);
@@ -788,11 +875,11 @@ impl<K: Key> KeyedStore<K> {
                 |&t| slot_hash(hasher, kc, t),
             ) {
                 TableEntry::Occupied(e) => {
-                    return Err(Error::InvalidArgument(format!(
-                        "duplicate key {:?} at positions {} and {i}",
-                        q.borrow(),
-                        e.get()
-                    )));
+                    return Err(Error::DuplicateKey {
+                        key: format!("{:?}", q.borrow()),
+                        first: *e.get() as usize,
+                        second: i,
+                    });
                 }
                 TableEntry::Vacant(e) => {
                     // i < n <= MAX_KEYED_LEN = u32::MAX, checked above.
@@ -803,7 +890,7 @@ impl<K: Key> KeyedStore<K> {
 
         // The slots of a new store already hold their defaults: occupy 0..n without resetting them.
         ks.store.occupy_fresh(n)?;
-        ks.dirty.resize(ks.store.size().div_ceil(64), 0);
+        ks.grow_dirty()?;
         let cs = ks.store.chunk_size();
         for (c, chunk) in ks.store.chunks_mut().iter_mut().enumerate() {
             let (lo, hi) = (c * cs, ((c + 1) * cs).min(n));
@@ -815,10 +902,9 @@ impl<K: Key> KeyedStore<K> {
                     continue; // checked above: every given member is fixed-width
                 };
                 let w = f.ty().entry_bytes();
-                let dst = f.bytes_mut().get_mut(..(hi - lo) * w);
-                let src = bytes.get(lo * w..hi * w);
-                if let (Some(dst), Some(src)) = (dst, src) {
-                    dst.copy_from_slice(src);
+                // The loaded slots only: the chunk's slots beyond stay unfilled (untouched pages).
+                if let Some(src) = bytes.get(lo * w..hi * w) {
+                    f.load_prefix(src)?;
                 }
             }
         }
@@ -898,6 +984,14 @@ impl<K: Key> KeyedStore<K> {
         self.store.reserve_writes(slot, values)
     }
 
+    /// See [`Store::reserve_member_writes`]: make room for writing each `(slot, value)` to member `m`.
+    ///
+    /// # Errors
+    /// As [`Store::reserve_member_writes`].
+    pub fn reserve_member_writes(&mut self, m: usize, writes: &[(usize, &Value)]) -> Result<()> {
+        self.store.reserve_member_writes(m, writes)
+    }
+
     /// Put `obj` in object member `m` of occupied slot `slot` without it counting as a write (no modified
     /// mark; read-only members too): how the Python bindings give a copied store references of its own.
     ///
@@ -951,8 +1045,8 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::IndexOutOfRange`] for a member position beyond the schema, the conversion errors of
     /// [`crate::MemberType::canonical`] ([`Error::WrongType`], [`Error::ValueOutOfRange`],
     /// [`Error::WrongLength`]), [`Error::StoreFull`] beyond [`MAX_KEYED_LEN`] entries, and
-    /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB) or a new
-    /// chunk that cannot be allocated (nothing changes).
+    /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB), and
+    /// [`Error::OutOfMemory`] for a new chunk, key or table room that cannot be allocated (nothing changes).
     pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {
@@ -964,16 +1058,31 @@ impl<K: Key> KeyedStore<K> {
             return Err(Error::StoreFull { size: MAX_KEYED_LEN });
         }
         let raw = K::to_raw(key);
-        self.keys.check(raw, &|| self.next_chunk())?;
         let chunks = self.store.chunks().len();
-        if self.store.len() == self.store.size() {
-            // The store will grow by one chunk: allocate its keys first, so that a failure changes nothing.
-            self.keys.grow_to(chunks + 1)?;
-        }
-        let slot = match crate::store::add_checked(&mut self.store, values) {
+        // Every allocation the new entry needs, before anything changes: the keys of the chunk the store
+        // will grow by, the key's room in its chunk, a table bucket, the dirty bits. A refusal undoes the
+        // key chunk (the table and dirty room stay reserved: capacity only).
+        let grown = self.store.len() == self.store.size();
+        let prepared = (|| {
+            if grown {
+                self.keys.grow_to(chunks + 1)?;
+            }
+            let next = self.next_chunk();
+            self.keys.prepare(raw, next)?;
+            let (hasher, keys) = (&self.hasher, &self.keys);
+            self.table
+                .try_reserve(1, |&s| slot_hash(hasher, keys, s))
+                .map_err(|_| Error::out_of_memory(self.table.capacity().saturating_mul(10), TABLE_WHAT))?;
+            let words = (self.store.size() + usize::from(grown) * self.store.chunk_size()).div_ceil(64);
+            let more = words.saturating_sub(self.dirty.len());
+            crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)
+        })();
+        let slot = match prepared.and_then(|()| crate::store::add_checked(&mut self.store, values)) {
             Ok(slot) => slot,
             Err(e) => {
-                self.keys.truncate(chunks);
+                // A write can fail after the store grew (a value's memory refused): drop the new chunk.
+                self.store.truncate_empty(chunks);
+                self.keys.truncate(self.store.chunks().len());
                 return Err(e);
             }
         };
@@ -984,8 +1093,42 @@ impl<K: Key> KeyedStore<K> {
         let (hasher, keys) = (&self.hasher, &self.keys);
         // The lowest free slot is at most len < u32::MAX (checked above).
         let t = u32::try_from(slot).unwrap_or(u32::MAX);
+        // The room was reserved above: this does not allocate.
         self.table.insert_unique(h, t, |&s| slot_hash(hasher, keys, s));
         Ok((slot, false))
+    }
+
+    /// Extend the dirty bitmap to the store's size.
+    fn grow_dirty(&mut self) -> Result<()> {
+        let words = self.store.size().div_ceil(64);
+        let more = words.saturating_sub(self.dirty.len());
+        crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)?;
+        self.dirty.resize(words, 0);
+        Ok(())
+    }
+
+    /// An independent copy in new buffers: the same keys, entries, slots and modified marks (object
+    /// members share their objects). O(size + data): the table is rebuilt through the copied keys.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<KeyedStore<K>> {
+        let keys = self.keys.try_clone()?;
+        let hasher = self.hasher.clone();
+        let mut table = HashTable::new();
+        table
+            .try_reserve(self.table.len(), |&s| slot_hash(&hasher, &keys, s))
+            .map_err(|_| Error::out_of_memory(self.table.allocation_size(), TABLE_WHAT))?;
+        for &s in &self.table {
+            table.insert_unique(slot_hash(&hasher, &keys, s), s, |&t| slot_hash(&hasher, &keys, t));
+        }
+        Ok(KeyedStore {
+            store: self.store.try_clone()?,
+            keys,
+            table,
+            dirty: crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?,
+            hasher,
+        })
     }
 
     /// Reset every member of occupied `slot` to its default, then write `values` (already checked).
@@ -1187,9 +1330,14 @@ impl<K: Key> KeyedStore<K> {
     }
 
     /// Reserve table room for `additional` more keys, so inserting them does not rehash.
-    pub fn reserve(&mut self, additional: usize) {
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated (nothing changes).
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
         let (hasher, keys) = (&self.hasher, &self.keys);
-        self.table.reserve(additional, |&s| slot_hash(hasher, keys, s));
+        self.table
+            .try_reserve(additional, |&s| slot_hash(hasher, keys, s))
+            .map_err(|_| Error::out_of_memory(additional.saturating_mul(5), TABLE_WHAT))
     }
 
     /// Release the store's trailing chunks that hold no entry (always keeping one) with their keys.
@@ -1287,9 +1435,16 @@ impl<K: Key> KeyedStore<K> {
             }
             let Some(n) = needle.as_ref() else { continue };
             match f.dtype() {
-                Dtype::F32 => matches(f.as_slice::<f32>()?, n.as_slice()?, occupied, base, &mut hit),
-                Dtype::F64 => matches(f.as_slice::<f64>()?, n.as_slice()?, occupied, base, &mut hit),
-                _ => matches(f.bytes(), n.bytes(), occupied, base, &mut hit),
+                Dtype::F32 => matches::<f32>(f, n.slot(0)?, occupied, base, &mut hit)?,
+                Dtype::F64 => matches::<f64>(f, n.slot(0)?, occupied, base, &mut hit)?,
+                // Integer and bool members compare as stored bytes.
+                _ => {
+                    for o in occupied {
+                        if f.slot_bytes(o) == n.slot_bytes(0) {
+                            hit(base + o);
+                        }
+                    }
+                }
             }
         }
         Ok(out)
@@ -1360,21 +1515,21 @@ impl<K: Key> KeyedStore<K> {
     }
 }
 
-/// Call `hit(base + o)` for each occupied offset `o` whose `w`-scalar item equals `needle` (`w` =
-/// `needle.len()`).
+/// Call `hit(base + o)` for each occupied offset `o` of `f` whose item equals `needle` as numbers (a
+/// slot the chunk has not filled yet compares its default).
 fn matches<T: Element + PartialEq>(
-    hay: &[T],
+    f: &FixedColumn,
     needle: &[T],
     occupied: impl Iterator<Item = usize>,
     base: usize,
     hit: &mut impl FnMut(usize),
-) {
-    let w = needle.len();
+) -> Result<()> {
     for o in occupied {
-        if hay.get(o * w..(o + 1) * w) == Some(needle) {
+        if f.slot::<T>(o)? == needle {
             hit(base + o);
         }
     }
+    Ok(())
 }
 
 fn first_chunk(store: &DynamicStore) -> Result<&StaticStore> {
@@ -1630,10 +1785,16 @@ mod tests {
 
         let mut dup = keys.clone();
         dup[7] = dup[2];
-        assert!(matches!(
-            KeyedStore::<i64>::from_columns(schema(), 2, &dup, &cols),
-            Err(Error::InvalidArgument(m)) if m.contains("positions 2 and 7")
-        ));
+        let e = KeyedStore::<i64>::from_columns(schema(), 2, &dup, &cols).unwrap_err();
+        assert_eq!(
+            e,
+            Error::DuplicateKey {
+                key: dup[2].to_string(),
+                first: 2,
+                second: 7
+            }
+        );
+        assert!(e.to_string().contains("positions 2 and 7"), "{e}");
         assert!(matches!(
             KeyedStore::<i64>::from_columns(schema(), 2, &keys[1..], &cols),
             Err(Error::WrongLength {

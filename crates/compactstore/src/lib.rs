@@ -26,6 +26,7 @@
 //! # Ok::<(), compactstore::Error>(())
 //! ```
 
+mod alloc;
 pub mod column;
 mod dynamic_store;
 mod error;

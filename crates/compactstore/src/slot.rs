@@ -57,9 +57,9 @@ impl Slots {
     /// As [`Slots::with_generation`], returning an error when the buffers cannot be allocated.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the allocation fails.
+    /// [`Error::OutOfMemory`] if the allocation fails.
     pub fn try_with_generation(size: usize, base: u32) -> Result<Slots> {
-        let too_big = || Error::InvalidArgument(format!("cannot allocate bookkeeping for {size} slots"));
+        let too_big = || Error::out_of_memory(size.div_ceil(8), "a chunk's occupancy bitmap");
         // Zeroed allocations (calloc): pages of slots never used are never made resident.
         let occupied: Vec<u64> = try_zeroed_slice_box(size.div_ceil(64))
             .map_err(|()| too_big())?
@@ -72,6 +72,22 @@ impl Slots {
             len: 0,
             free_hint: 0,
             changes: 0,
+        })
+    }
+
+    /// A copy in new buffers. O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<Slots> {
+        Ok(Slots {
+            occupied: crate::alloc::clone_vec(&self.occupied, "a chunk's occupancy bitmap")?,
+            base: self.base,
+            bumps: crate::alloc::clone_vec(&self.bumps, "a chunk's generations")?,
+            size: self.size,
+            len: self.len,
+            free_hint: self.free_hint,
+            changes: self.changes,
         })
     }
 
@@ -132,9 +148,7 @@ impl Slots {
         if self.bumps.is_empty() && self.size > 0 {
             let size = self.size;
             self.bumps = try_zeroed_slice_box(size)
-                .map_err(|()| {
-                    Error::InvalidArgument(format!("cannot allocate generations for {size} slots"))
-                })?
+                .map_err(|()| Error::out_of_memory(size.saturating_mul(4), "a chunk's generations"))?
                 .into_vec();
         }
         Ok(())
@@ -167,7 +181,7 @@ impl Slots {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `slot >= size`, [`Error::SlotFree`] if it holds no entry,
-    /// [`Error::InvalidArgument`] if the per-slot generations (allocated by the first `free`) cannot be
+    /// [`Error::OutOfMemory`] if the per-slot generations (allocated by the first `free`) cannot be
     /// allocated; nothing changes on error.
     pub fn free(&mut self, slot: usize) -> Result<()> {
         if slot >= self.size {

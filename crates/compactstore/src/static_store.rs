@@ -72,18 +72,30 @@ impl StaticStore {
     /// As [`StaticStore::new`], returning an error instead of panicking.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size > MAX_SIZE` or the columns cannot be allocated.
+    /// [`Error::InvalidArgument`] if `size > MAX_SIZE`; [`Error::OutOfMemory`] if the columns cannot be
+    /// allocated.
     pub fn try_new(schema: Arc<Schema>, size: usize) -> Result<StaticStore> {
-        StaticStore::try_new_from(schema, size, 0, None)
+        StaticStore::try_new_from(schema, size, 0, None, false)
     }
 
-    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`, and interned members
-    /// sharing the dictionaries of `sibling` (another chunk of the same store) if given.
+    /// As [`StaticStore::try_new`], with every slot's generation starting at `base`, interned members
+    /// sharing the dictionaries of `sibling` (another chunk of the same store) if given, and with `lazy`
+    /// defaults filled into a slot only when it is first written or allocated.
+    ///
+    /// **Why a dynamic store's chunks are lazy and a static store is not.** A static store's numeric
+    /// members are exported zero-copy (`np.asarray(m)` is a view of the column's memory), so that memory
+    /// must hold every slot's value, defaults included, from the start. A dynamic or keyed store's chunk
+    /// is read through copies and engine calls, which know the high-water mark of filled slots
+    /// ([`crate::column::FixedColumn::filled`]); filling there on allocation leaves the pages of unused
+    /// slots untouched (a keyed store of 20 f64 members with non-zero defaults held 10 MiB for one key
+    /// when its 65,536-slot chunk was filled up front). A chunk whose memory is handed out raw (a numpy
+    /// view of a chunk) fills itself first and stays filled.
     pub(crate) fn try_new_from(
         schema: Arc<Schema>,
         size: usize,
         base: u32,
         sibling: Option<&StaticStore>,
+        lazy: bool,
     ) -> Result<StaticStore> {
         if size > StaticStore::MAX_SIZE {
             return Err(Error::InvalidArgument(format!(
@@ -95,7 +107,7 @@ impl StaticStore {
             .members()
             .iter()
             .enumerate()
-            .map(|(i, m)| Column::try_new_sharing(m, size, sibling.and_then(|s| s.columns.get(i))))
+            .map(|(i, m)| Column::try_new_sharing(m, size, sibling.and_then(|s| s.columns.get(i)), lazy))
             .collect::<Result<_>>()?;
         Ok(StaticStore {
             schema,
@@ -104,6 +116,44 @@ impl StaticStore {
             last_index: None,
             next_base: base,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// An independent copy in new buffers: the same entries, free slots, generations and `last_index`
+    /// (interned members with their own deep copy of the dictionary). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated (nothing is left half-made).
+    pub fn try_clone(&self) -> Result<StaticStore> {
+        Ok(StaticStore {
+            schema: Arc::clone(&self.schema),
+            columns: self
+                .columns
+                .iter()
+                .map(Column::try_clone)
+                .collect::<Result<_>>()?,
+            slots: self.slots.try_clone()?,
+            last_index: self.last_index,
+            uid: self.uid,
+            next_base: self.next_base,
+        })
+    }
+
+    /// As [`StaticStore::try_clone`], the interned members sharing the dictionaries of `first` (the copy
+    /// of another chunk of the same store) instead of copying their own.
+    pub(crate) fn try_clone_sharing(&self, first: &StaticStore) -> Result<StaticStore> {
+        let mut columns = Vec::new();
+        crate::alloc::reserve_exact(&mut columns, self.columns.len(), "a chunk's column list")?;
+        for (c, f) in self.columns.iter().zip(&first.columns) {
+            columns.push(c.try_clone_sharing(f)?);
+        }
+        Ok(StaticStore {
+            schema: Arc::clone(&self.schema),
+            columns,
+            slots: self.slots.try_clone()?,
+            last_index: self.last_index,
+            uid: self.uid,
+            next_base: self.next_base,
         })
     }
 
@@ -142,7 +192,10 @@ impl StaticStore {
     }
 
     /// Member `m` as a typed slice of `size * width` scalars. O(1). An optional numeric member gives its
-    /// values column, where `None` slots hold zero (see [`crate::column::OptionalColumn`]).
+    /// values column, where `None` slots hold zero (see [`crate::column::OptionalColumn`]). For a chunk of
+    /// a dynamic or keyed store, whose defaults are filled lazily, the slice covers the filled slots only
+    /// (`filled * width` scalars: every slot that was ever allocated or written); the slots beyond read
+    /// as the default (see [`crate::column::FixedColumn`]).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] if `T` does not match the member's dtype
@@ -157,7 +210,8 @@ impl StaticStore {
             .as_slice()
     }
 
-    /// Member `m` as a mutable typed slice. Writes through it bypass the read-only flag. O(1).
+    /// Member `m` as a mutable typed slice of every slot. Writes through it bypass the read-only flag.
+    /// O(1); a lazily filled chunk's column is filled first, O(size), and stays filled.
     ///
     /// # Errors
     /// As [`StaticStore::column_slice`]; an optional member is refused too ([`Error::WrongType`]: a write
@@ -190,16 +244,6 @@ impl StaticStore {
     pub(crate) fn release_shared(&mut self) {
         for c in &mut self.columns {
             c.release_shared();
-        }
-    }
-
-    /// Make the interned members share the dictionaries of `other` (a chunk of the same store whose
-    /// dictionaries hold the same values under the same codes, as a deep copy does).
-    pub(crate) fn share_dictionaries_from(&mut self, other: &StaticStore) {
-        for (mine, theirs) in self.columns.iter_mut().zip(&other.columns) {
-            if let (Some(m), Some(t)) = (mine.as_interned_mut(), theirs.as_interned()) {
-                m.share(Arc::clone(t.dictionary()));
-            }
         }
     }
 
@@ -242,7 +286,7 @@ impl StaticStore {
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
-        let mut fresh = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None)?;
+        let mut fresh = StaticStore::try_new_from(Arc::clone(&self.schema), size, base, None, false)?;
         fresh.slots.continue_changes(&self.slots);
         *self = fresh;
         Ok(())
@@ -473,7 +517,7 @@ mod tests {
         }
         s.remove(1).unwrap();
         assert_eq!(s.indices().collect::<Vec<_>>(), vec![0, 2, 3]);
-        assert_eq!(s.empty_indices(), vec![1, 4]);
+        assert_eq!(s.empty_indices().unwrap(), vec![1, 4]);
         s.reset();
         assert_eq!(s.len(), 0);
         assert_eq!(s.last_index(), None);

@@ -177,14 +177,25 @@ pub trait Store {
     /// changed under it. Member writes leave it alone. O(1).
     fn changes(&self) -> u64;
 
-    /// Free slot indices below `size()`, ascending.
-    fn empty_indices(&self) -> Vec<usize> {
+    /// Free slot indices below `size()`, ascending. O(size / 64 + free slots).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the list cannot be allocated (a store of billions of free slots).
+    fn empty_indices(&self) -> Result<Vec<usize>> {
         let cs = self.chunks().first().map_or(1, StaticStore::size);
-        self.chunks()
-            .iter()
-            .enumerate()
-            .flat_map(|(c, s)| s.slots().free_iter().map(move |o| c * cs + o))
-            .collect()
+        let mut out = Vec::new();
+        crate::alloc::reserve_exact(
+            &mut out,
+            self.size().saturating_sub(self.len()),
+            "a list of free slots",
+        )?;
+        out.extend(
+            self.chunks()
+                .iter()
+                .enumerate()
+                .flat_map(|(c, s)| s.slots().free_iter().map(move |o| c * cs + o)),
+        );
+        Ok(out)
     }
 
     /// Bytes held by the data and bookkeeping buffers of every chunk, plus each interned member's
@@ -263,12 +274,36 @@ pub trait Store {
     /// writing them one by one cannot fail halfway. Changes no value.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`], and [`Error::InvalidArgument`] if the room cannot be allocated.
+    /// [`Error::IndexOutOfRange`], [`Error::InvalidArgument`] for a value beyond a chunk's 4 GiB data
+    /// buffer, and [`Error::OutOfMemory`] if the room cannot be allocated.
     fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
         let (c, o) = self.locate(i)?;
         let chunk = chunk_mut(self.chunks_mut(), c)?;
         for (m, v) in values {
             chunk.column_mut(*m)?.reserve_for(o, v)?;
+        }
+        Ok(())
+    }
+
+    /// Make room for writing each `(slot, value)` of `writes` to member `m` (already checked), so that a
+    /// multi-slot write (a slice assignment) of str/bytes values does not run out of memory part of the
+    /// way: each chunk's data buffer grows once by what its slots' values may append. Changes no value.
+    /// (A new interned value's own bytes are still allocated by its write.)
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a slot or member; [`Error::OutOfMemory`] if the room cannot be
+    /// allocated.
+    fn reserve_member_writes(&mut self, m: usize, writes: &[(usize, &Value)]) -> Result<()> {
+        let mut need = crate::alloc::filled(self.chunks().len(), 0usize, "a scratch list")?;
+        for &(i, v) in writes {
+            let (c, o) = self.locate(i)?;
+            let n = chunk(self.chunks(), c)?.column(m)?.append_bytes(o, v);
+            if let Some(x) = need.get_mut(c) {
+                *x = x.saturating_add(n);
+            }
+        }
+        for (c, n) in need.into_iter().enumerate().filter(|&(_, n)| n > 0) {
+            chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.reserve_data(n)?;
         }
         Ok(())
     }
@@ -335,16 +370,15 @@ pub trait Store {
     /// Copy member `m` of the given slots into `out` (`width` scalars per slot), as `T`.
     ///
     /// # Errors
-    /// [`Error::WrongType`] if `T` does not match the member, [`Error::IndexOutOfRange`] for an index.
+    /// [`Error::WrongType`] if `T` does not match the member, [`Error::IndexOutOfRange`] for an index,
+    /// [`Error::OutOfMemory`] if `out` cannot grow.
     fn gather<T: Element>(&self, m: usize, indices: &[usize], out: &mut Vec<T>) -> Result<()> {
-        out.reserve(indices.len());
+        let w = self.schema().member(m)?.ty().width().unwrap_or(1);
+        crate::alloc::reserve(out, indices.len().saturating_mul(w), "a gathered copy")?;
         for &i in indices {
             let (col, o) = self.column_at(i, m)?;
-            let f = fixed(col)?;
-            let w = f.width();
-            let s = f.as_slice::<T>()?;
-            // Invariant: o < chunk size, so o*w+w <= s.len().
-            out.extend_from_slice(&s[o * w..(o + 1) * w]);
+            // The slot's memory, or the default of a slot a lazy chunk has not filled yet.
+            out.extend_from_slice(fixed(col)?.slot::<T>(o)?);
         }
         Ok(())
     }
@@ -377,14 +411,13 @@ pub trait Store {
         for (&i, v) in indices.iter().zip(values.chunks_exact(w.max(1))) {
             let (c, o) = self.locate(i)?;
             let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
-            let s = col
-                .as_fixed_mut()
+            col.as_fixed_mut()
                 .ok_or_else(|| Error::WrongType {
                     expected: "numeric member".into(),
                     got: "other".into(),
                 })?
-                .as_mut_slice::<T>()?;
-            s[o * w..(o + 1) * w].copy_from_slice(v);
+                .slot_mut::<T>(o)?
+                .copy_from_slice(v);
         }
         Ok(())
     }

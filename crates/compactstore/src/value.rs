@@ -251,14 +251,33 @@ impl Dtype {
     }
 }
 
+/// What a copied value is, in an [`Error::OutOfMemory`].
+const COPY_WHAT: &str = "a copy of a str/bytes value";
+
 impl MemberType {
+    /// Whether `v` converts to this member type: [`MemberType::canonical`] without building the converted
+    /// value (a str/bytes value is not copied). O(1), O(n) for an `Array(_, n)`.
+    ///
+    /// # Errors
+    /// As [`MemberType::canonical`], except [`Error::OutOfMemory`].
+    pub fn check(&self, v: &Value) -> Result<()> {
+        match (self, v) {
+            (MemberType::Str, Value::Str(_)) | (MemberType::Bytes, Value::Bytes(_)) => Ok(()),
+            (MemberType::Interned(t), _) => t.check(v),
+            (MemberType::Optional(_), Value::Null) => Ok(()),
+            (MemberType::Optional(t), _) => t.check(v),
+            _ => self.canonical(v).map(drop),
+        }
+    }
+
     /// Convert `v` to this member type's canonical `Value` (see [`Dtype::canonical`]).
     ///
     /// # Errors
     /// As [`Dtype::canonical`], plus [`Error::WrongLength`] for an array of the wrong length and
     /// [`Error::WrongType`] for a scalar given to an array member or the reverse, anything but
     /// [`Value::Str`] given to a str member (anything but [`Value::Bytes`] to a bytes member: text and
-    /// bytes never convert into each other), and [`Value::Null`] given to a member that is not optional.
+    /// bytes never convert into each other), and [`Value::Null`] given to a member that is not optional;
+    /// [`Error::OutOfMemory`] if a str/bytes value cannot be copied.
     pub fn canonical(&self, v: &Value) -> Result<Value> {
         match (self, v) {
             (MemberType::Scalar(d), _) => d.canonical(v),
@@ -276,8 +295,8 @@ impl MemberType {
                     .map(Value::Array)
             }
             (MemberType::Array(..), _) => Err(wrong_type(self, v)),
-            (MemberType::Str, Value::Str(s)) => Ok(Value::Str(s.clone())),
-            (MemberType::Bytes, Value::Bytes(b)) => Ok(Value::Bytes(b.clone())),
+            (MemberType::Str, Value::Str(s)) => Ok(Value::Str(crate::alloc::copy_str(s, COPY_WHAT)?)),
+            (MemberType::Bytes, Value::Bytes(b)) => Ok(Value::Bytes(crate::alloc::to_vec(b, COPY_WHAT)?)),
             (MemberType::Str | MemberType::Bytes, _) => Err(wrong_type(self, v)),
             (MemberType::Interned(t), _) => t.canonical(v),
             (MemberType::Optional(_), Value::Null) => Ok(Value::Null),

@@ -48,9 +48,9 @@ impl AlignedBuf {
     /// A zeroed buffer of `len` bytes, or an error if it cannot be allocated. Allocates once.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the allocation fails or `len` is beyond what can be allocated.
+    /// [`Error::OutOfMemory`] if the allocation fails or `len` is beyond what can be allocated.
     pub fn try_zeroed(len: usize) -> Result<AlignedBuf> {
-        let too_big = || Error::InvalidArgument(format!("cannot allocate {len} bytes"));
+        let too_big = || Error::out_of_memory(len, "a column buffer");
         if len > isize::MAX as usize / 2 {
             return Err(too_big());
         }
@@ -110,13 +110,27 @@ impl AlignedBuf {
     pub fn is_page_aligned(&self) -> bool {
         self.bytes().as_ptr() as usize % PAGE == 0
     }
+
+    /// A copy in a new allocation (page-aligned again if large). O(len).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<AlignedBuf> {
+        let mut b = AlignedBuf::try_zeroed(self.len)?;
+        b.bytes_mut().copy_from_slice(self.bytes());
+        Ok(b)
+    }
 }
 
 impl Clone for AlignedBuf {
+    /// # Panics
+    /// If the copy cannot be allocated; [`AlignedBuf::try_clone`] is the fallible twin.
+    #[track_caller]
     fn clone(&self) -> AlignedBuf {
-        let mut b = AlignedBuf::zeroed(self.len);
-        b.bytes_mut().copy_from_slice(self.bytes());
-        b
+        match self.try_clone() {
+            Ok(b) => b,
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 

@@ -7,6 +7,20 @@ use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Value};
 
 /// A fixed-width member's storage: `size * width` scalars of one dtype, slot-major
 /// (slot `i`'s elements are `i*width .. (i+1)*width`).
+///
+/// **Defaults, eager or lazy.** A column made by [`FixedColumn::try_new`] writes a non-zero default into
+/// every slot up front: its memory always holds every slot's value, which a zero-copy view of it (numpy's
+/// `np.asarray(m)` of a static store) exposes. A column made by [`FixedColumn::try_new_lazy`] (the chunks
+/// of dynamic and keyed stores, whose numeric members Python reads through copies) keeps a high-water mark
+/// instead, [`FixedColumn::filled`]: slots below it hold their values in memory, slots at and above it
+/// have never been written, read as the default, and their pages stay untouched (a 65,536-slot chunk of an
+/// f64 member with default 1.5 costs one page, not 512 KiB, until its slots are used). A write or a
+/// reset of slot `i` first fills the default into the slots from the mark up to `i` (with lowest-free-first
+/// allocation that is only `i` itself) and moves the mark past `i`. Raw access follows the mark: the
+/// typed slices ([`FixedColumn::as_slice`], [`FixedColumn::bytes`]) cover the filled prefix only, and
+/// mutable raw access ([`FixedColumn::as_mut_slice`], [`FixedColumn::bytes_mut`]) fills every slot and
+/// makes the column eager for good, since its memory may then be exposed. A zero default needs no
+/// filling: such a column is always filled.
 #[derive(Debug, Clone)]
 pub struct FixedColumn {
     ty: MemberType,
@@ -14,8 +28,13 @@ pub struct FixedColumn {
     width: usize,
     size: usize,
     buf: AlignedBuf,
-    /// One slot's default, as stored bytes: resetting a slot is one copy, no conversion.
-    default: Vec<u8>,
+    /// One slot's default, as stored bytes (word-aligned, so it reads as `&[T]`): resetting a slot is one
+    /// copy, no conversion.
+    default: AlignedBuf,
+    /// Slots `0..filled` hold their values in memory; the others read as the default, untouched.
+    filled: usize,
+    /// Whether the column keeps every slot filled (`filled == size` always).
+    eager: bool,
 }
 
 /// Run `$body` with `$T` bound to the storage type of dtype `$d` (`u8` for bool).
@@ -84,9 +103,21 @@ impl FixedColumn {
     /// As [`FixedColumn::new`], returning an error instead of panicking when the buffer cannot be allocated.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size` is too large to allocate; [`Error::WrongType`] if `ty` is not
-    /// a numeric member type.
+    /// [`Error::OutOfMemory`] if the buffer cannot be allocated; [`Error::WrongType`] if `ty` is not a
+    /// numeric member type.
     pub fn try_new(ty: MemberType, size: usize, default: &Value) -> Result<FixedColumn> {
+        let mut c = FixedColumn::try_new_lazy(ty, size, default)?;
+        c.materialize();
+        Ok(c)
+    }
+
+    /// A column of `size` slots of type `ty` that fills its default (the member's canonical default) into
+    /// a slot only when the slot is first written or reset: until then every slot reads as the default and
+    /// no page is touched (see the type's docs). Allocates once.
+    ///
+    /// # Errors
+    /// As [`FixedColumn::try_new`].
+    pub fn try_new_lazy(ty: MemberType, size: usize, default: &Value) -> Result<FixedColumn> {
         let (Some(dtype), Some(width)) = (ty.dtype(), ty.width()) else {
             return Err(Error::WrongType {
                 expected: "numeric member type".into(),
@@ -95,30 +126,85 @@ impl FixedColumn {
         };
         let bytes = size
             .checked_mul(ty.entry_bytes())
-            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+            .ok_or_else(|| Error::out_of_memory(usize::MAX, "a column buffer"))?;
         let mut one = FixedColumn {
             ty: ty.clone(),
             dtype,
             width,
             size: 1,
             buf: AlignedBuf::try_zeroed(ty.entry_bytes())?,
-            default: Vec::new(),
+            default: AlignedBuf::try_zeroed(0)?,
+            filled: 1,
+            eager: true,
         };
         one.set(0, default)?;
-        let default_bytes = one.bytes().to_vec();
-        let buf = AlignedBuf::try_zeroed(bytes)?;
-        let mut c = FixedColumn {
+        let zero = is_zero(default);
+        Ok(FixedColumn {
             ty,
             dtype,
             width,
             size,
-            buf,
-            default: default_bytes,
-        };
-        if !is_zero(default) {
-            c.fill(default);
+            buf: AlignedBuf::try_zeroed(bytes)?,
+            default: one.buf,
+            filled: if zero { size } else { 0 },
+            eager: false,
+        })
+    }
+
+    /// A copy in new buffers. O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<FixedColumn> {
+        Ok(FixedColumn {
+            ty: self.ty.clone(),
+            dtype: self.dtype,
+            width: self.width,
+            size: self.size,
+            buf: self.buf.try_clone()?,
+            default: self.default.try_clone()?,
+            filled: self.filled,
+            eager: self.eager,
+        })
+    }
+
+    /// Slots `0..filled()` hold their values in memory; the others have never been written and read as
+    /// the default (always `size()` for an eager column or a zero default). O(1).
+    #[must_use]
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Whether the column keeps every slot filled ([`FixedColumn::try_new`], or after mutable raw access).
+    #[must_use]
+    pub fn is_eager(&self) -> bool {
+        self.eager
+    }
+
+    /// Fill the default into slots `filled()..=slot` (nothing if `slot` is below the mark). O(slots
+    /// filled).
+    fn fill_to(&mut self, slot: usize) {
+        if slot < self.filled {
+            return;
         }
-        Ok(c)
+        let n = self.default.len();
+        let end = (slot + 1).min(self.size);
+        let (dst, src) = (self.buf.bytes_mut(), self.default.bytes());
+        for s in self.filled..end {
+            // Invariant: s < size, so (s + 1) * n <= buf.len().
+            put_bytes(&mut dst[s * n..(s + 1) * n], src);
+        }
+        self.filled = end;
+    }
+
+    /// Fill every slot and keep the column filled from now on: its memory may be handed out raw.
+    /// O(size) the first time.
+    pub fn materialize(&mut self) {
+        if self.size > 0 {
+            self.fill_to(self.size - 1);
+        }
+        self.filled = self.size;
+        self.eager = true;
     }
 
     /// The member type.
@@ -151,16 +237,50 @@ impl FixedColumn {
         self.buf.capacity_bytes()
     }
 
-    /// The raw bytes, `size * width * dtype.size()` of them.
+    /// The raw bytes of the filled slots, `filled() * width * dtype.size()` of them (every slot's for an
+    /// eager column).
     #[must_use]
     pub fn bytes(&self) -> &[u8] {
-        self.buf.bytes()
+        &self.buf.bytes()[..self.filled * self.default.len()]
     }
 
-    /// The raw bytes, mutably.
+    /// The raw bytes of every slot, mutably. Fills every slot first and makes the column eager (its memory
+    /// may now be exposed): O(size) the first time on a lazy column.
     #[must_use]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.materialize();
         self.buf.bytes_mut()
+    }
+
+    /// The bytes of slot `slot`: its memory if filled, else the default's. `None` if out of range. O(1).
+    #[must_use]
+    pub fn slot_bytes(&self, slot: usize) -> Option<&[u8]> {
+        let n = self.default.len();
+        if slot >= self.size {
+            None
+        } else if slot < self.filled {
+            self.buf.bytes().get(slot * n..(slot + 1) * n)
+        } else {
+            Some(self.default.bytes())
+        }
+    }
+
+    /// Write `src` (whole slots: a multiple of the entry bytes, at most `size()` slots) into the first
+    /// slots, leaving the others as they are. The bulk-load path: slots beyond stay unfilled. O(len).
+    ///
+    /// # Errors
+    /// [`Error::WrongLength`] if `src` is not whole slots or holds more than `size()`.
+    pub fn load_prefix(&mut self, src: &[u8]) -> Result<()> {
+        let n = self.default.len().max(1);
+        if src.len() % n != 0 || src.len() / n > self.size {
+            return Err(Error::WrongLength {
+                expected: self.size * n,
+                got: src.len(),
+            });
+        }
+        self.buf.bytes_mut()[..src.len()].copy_from_slice(src);
+        self.filled = self.filled.max(src.len() / n);
+        Ok(())
     }
 
     /// Whether the buffer starts on a page boundary (true for any buffer of 1 MiB or more).
@@ -169,7 +289,8 @@ impl FixedColumn {
         self.buf.is_page_aligned()
     }
 
-    /// The column as `&[T]`, `size * width` scalars. O(1).
+    /// The filled slots as `&[T]`, `filled() * width` scalars (every slot's for an eager column: see the
+    /// type's docs; [`FixedColumn::slot`] reads any slot). O(1).
     ///
     /// # Errors
     /// [`Error::WrongType`] if `T` does not match the dtype (`bool` columns are `u8`).
@@ -177,10 +298,44 @@ impl FixedColumn {
         if !T::accepts(self.dtype()) {
             return Err(self.type_mismatch::<T>());
         }
-        Ok(bytemuck::cast_slice(self.buf.bytes()))
+        Ok(bytemuck::cast_slice(self.bytes()))
     }
 
-    /// The column as `&mut [T]`. O(1).
+    /// The `width` scalars of slot `slot` as `&[T]`: from memory if filled, else the default. O(1).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if `T` does not match the dtype; [`Error::IndexOutOfRange`] for the slot.
+    pub fn slot<T: Element>(&self, slot: usize) -> Result<&[T]> {
+        if !T::accepts(self.dtype()) {
+            return Err(self.type_mismatch::<T>());
+        }
+        let b = self.slot_bytes(slot).ok_or(Error::IndexOutOfRange {
+            index: slot as i64,
+            len: self.size,
+        })?;
+        Ok(bytemuck::cast_slice(b))
+    }
+
+    /// The `width` scalars of slot `slot` as `&mut [T]`, filling the default up to it first (the typed
+    /// write path: it keeps a lazy column lazy). O(1) amortised.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if `T` does not match the dtype; [`Error::IndexOutOfRange`] for the slot.
+    pub fn slot_mut<T: Element>(&mut self, slot: usize) -> Result<&mut [T]> {
+        if !T::accepts(self.dtype()) {
+            return Err(self.type_mismatch::<T>());
+        }
+        self.check_slot(slot)?;
+        self.fill_to(slot);
+        let n = self.default.len();
+        // Invariant: slot < size, so (slot + 1) * n <= buf.len().
+        Ok(bytemuck::cast_slice_mut(
+            &mut self.buf.bytes_mut()[slot * n..(slot + 1) * n],
+        ))
+    }
+
+    /// Every slot as `&mut [T]`. Fills every slot first and makes the column eager (see
+    /// [`FixedColumn::bytes_mut`]). O(1) on an eager column.
     ///
     /// # Errors
     /// [`Error::WrongType`] if `T` does not match the dtype.
@@ -188,7 +343,7 @@ impl FixedColumn {
         if !T::accepts(self.dtype()) {
             return Err(self.type_mismatch::<T>());
         }
-        Ok(bytemuck::cast_slice_mut(self.buf.bytes_mut()))
+        Ok(bytemuck::cast_slice_mut(self.bytes_mut()))
     }
 
     fn type_mismatch<T>(&self) -> Error {
@@ -215,17 +370,23 @@ impl FixedColumn {
         }
     }
 
-    /// Scalar number `pos` of the buffer as a `Value`; `pos < size * width` is the caller's invariant.
+    /// Scalar number `pos` of the buffer as a `Value` (the default's for an unfilled slot); `pos < size
+    /// * width` is the caller's invariant.
     fn read(&self, pos: usize) -> Value {
         let d = self.dtype();
-        let bytes = self.buf.bytes();
+        let w = self.width.max(1);
+        let (bytes, pos) = if pos / w < self.filled {
+            (self.buf.bytes(), pos)
+        } else {
+            (self.default.bytes(), pos % w)
+        };
         with_type!(d, T => {
             let x: T = bytemuck::cast_slice::<u8, T>(bytes)[pos];
             scalar_value(d, x)
         })
     }
 
-    /// Write `v` to scalar number `pos`; converts first, so nothing changes on error.
+    /// Write `v` to scalar number `pos` (of a filled slot); converts first, so nothing changes on error.
     fn write(&mut self, pos: usize, v: &Value) -> Result<()> {
         let d = self.dtype();
         let bytes = self.buf.bytes_mut();
@@ -273,6 +434,11 @@ impl FixedColumn {
     /// [`Error::IndexOutOfRange`], and the conversion errors of [`MemberType::canonical`].
     pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
         self.check_slot(slot)?;
+        if slot >= self.filled {
+            // A refused value fills nothing.
+            self.ty.check(v)?;
+            self.fill_to(slot);
+        }
         match (&self.ty, v) {
             (MemberType::Scalar(_), _) => self.write(slot, v),
             (MemberType::Array(_, w), Value::Array(items)) => {
@@ -299,6 +465,11 @@ impl FixedColumn {
     /// [`Error::IndexOutOfRange`] if `slot` or `k` is out of range, and the conversion errors.
     pub fn set_element(&mut self, slot: usize, k: usize, v: &Value) -> Result<()> {
         let pos = self.check_element(slot, k)?;
+        if slot >= self.filled {
+            // A refused value fills nothing.
+            self.dtype.canonical(v)?;
+            self.fill_to(slot);
+        }
         self.write(pos, v)
     }
 
@@ -308,21 +479,34 @@ impl FixedColumn {
     /// [`Error::IndexOutOfRange`] if `slot >= size()`.
     pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
         self.check_slot(slot)?;
+        if slot >= self.filled {
+            // Filling up to the slot writes its default (the slot is being allocated: it is filled).
+            self.fill_to(slot);
+            return Ok(());
+        }
         let n = self.default.len();
         // Invariant: slot < size, so (slot + 1) * n <= buf.len().
-        put_bytes(&mut self.buf.bytes_mut()[slot * n..(slot + 1) * n], &self.default);
+        put_bytes(
+            &mut self.buf.bytes_mut()[slot * n..(slot + 1) * n],
+            self.default.bytes(),
+        );
         Ok(())
     }
 
-    /// Write `v` (canonical for the member's type) to every slot. O(size).
-    pub fn fill(&mut self, v: &Value) {
-        if is_zero(v) {
-            self.buf.bytes_mut().fill(0);
+    /// Put the default back in every slot. O(size) for an eager column; a lazy one zeroes only its filled
+    /// slots and forgets them (the pages beyond stay untouched).
+    pub fn reset_all(&mut self) {
+        let n = self.default.len();
+        let zero = self.default.bytes().iter().all(|&b| b == 0);
+        if zero || !self.eager {
+            self.buf.bytes_mut()[..self.filled * n].fill(0);
+            self.filled = if zero { self.size } else { 0 };
             return;
         }
-        for slot in 0..self.size {
-            // `v` is the member's canonical default, so the write cannot fail.
-            let _ = self.set(slot, v);
+        let (dst, src) = (self.buf.bytes_mut(), self.default.bytes());
+        for s in 0..self.size {
+            // Invariant: s < size, so (s + 1) * n <= buf.len().
+            put_bytes(&mut dst[s * n..(s + 1) * n], src);
         }
     }
 }
@@ -421,6 +605,53 @@ mod tests {
         assert_eq!(c.get(1).unwrap(), vec![1u8, 2, 3].into());
         assert_eq!(c.as_slice::<u8>().unwrap(), &[0, 0, 0, 1, 2, 3]);
         assert!(c.as_slice::<i8>().is_err());
+    }
+
+    #[test]
+    fn lazy_column_reads_defaults_and_fills_only_up_to_what_is_written() {
+        // Bug: a keyed store's chunk wrote its non-zero defaults into all 65,536 slots up front (10 MiB
+        // for 20 f64 members holding one key); a lazy column fills a slot when it is first used.
+        let mut c =
+            FixedColumn::try_new_lazy(MemberType::Scalar(Dtype::F64), 1000, &Value::Float(1.5)).unwrap();
+        assert_eq!((c.filled(), c.bytes().len()), (0, 0));
+        assert_eq!(c.get(999).unwrap(), Value::Float(1.5));
+        assert_eq!(c.slot::<f64>(500).unwrap(), &[1.5]);
+        c.reset_slot(0).unwrap(); // allocation
+        c.set(2, &Value::Float(7.0)).unwrap(); // a write to a free slot fills the gap
+        assert_eq!(c.filled(), 3);
+        assert_eq!(c.as_slice::<f64>().unwrap(), &[1.5, 1.5, 7.0]);
+        assert!(c.set(10, &Value::Str("x".into())).is_err());
+        assert_eq!(
+            c.get(10).unwrap(),
+            Value::Float(1.5),
+            "a refused write reads the default still"
+        );
+        *c.slot_mut::<f64>(4).unwrap().first_mut().unwrap() = 9.0;
+        assert_eq!(
+            (c.filled(), c.get(3).unwrap(), c.get(4).unwrap()),
+            (5, Value::Float(1.5), Value::Float(9.0))
+        );
+        c.load_prefix(bytemuck::cast_slice(&[3.0f64, 4.0])).unwrap();
+        assert_eq!(c.as_slice::<f64>().unwrap(), &[3.0, 4.0, 7.0, 1.5, 9.0]);
+        c.reset_all();
+        assert_eq!((c.filled(), c.get(4).unwrap()), (0, Value::Float(1.5)));
+        assert!(
+            c.buf.bytes().iter().all(|&b| b == 0),
+            "a reset forgets the filled slots"
+        );
+        // raw mutable access fills everything and keeps the column filled
+        c.set(1, &Value::Float(2.0)).unwrap();
+        assert_eq!(c.as_mut_slice::<f64>().unwrap().len(), 1000);
+        assert!(c.is_eager());
+        c.reset_all();
+        assert_eq!((c.filled(), c.as_slice::<f64>().unwrap()[999]), (1000, 1.5));
+        // an array member's default, element by element
+        let a =
+            FixedColumn::try_new_lazy(MemberType::Array(Dtype::U8, 3), 4, &vec![1u8, 2, 3].into()).unwrap();
+        assert_eq!(
+            (a.get_element(3, 2).unwrap(), a.get(2).unwrap()),
+            (Value::UInt(3), vec![1u8, 2, 3].into())
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub const NONE_CODE: u32 = u32::MAX;
 /// The code of the member's default.
 pub const DEFAULT_CODE: u32 = 0;
 
+/// What a dictionary's memory is, in an [`Error::OutOfMemory`].
+const DICT_WHAT: &str = "an interned member's dictionary";
+
 /// The distinct values of one interned member of one store, with a reference count each.
 #[derive(Debug, Clone, Default)]
 pub struct Dictionary {
@@ -130,10 +133,29 @@ impl Dictionary {
         !self.free.is_empty() || self.values.len() < (NONE_CODE - 1) as usize
     }
 
+    /// Make room for one more value in the dictionary's own vectors and table (not the value's bytes),
+    /// so that interning it allocates only those bytes.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated (nothing changes).
+    fn reserve_one(&mut self) -> Result<()> {
+        if self.free.is_empty() {
+            crate::alloc::reserve(&mut self.values, 1, DICT_WHAT)?;
+            crate::alloc::reserve(&mut self.refs, 1, DICT_WHAT)?;
+        }
+        let (values, hasher) = (&self.values, &self.hasher);
+        self.table
+            .try_reserve(1, |&k| {
+                hasher.hash_one(values.get(k as usize - 1).map_or(&[][..], |v| &**v))
+            })
+            .map_err(|_| Error::out_of_memory(self.table.capacity().saturating_mul(10), DICT_WHAT))
+    }
+
     /// The code of `bytes` with one more reference, interning it if new. O(len) expected.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the dictionary already holds `u32::MAX - 1` distinct values.
+    /// [`Error::InvalidArgument`] if the dictionary already holds `u32::MAX - 1` distinct values;
+    /// [`Error::OutOfMemory`] if a new value cannot be stored (nothing changes).
     fn acquire(&mut self, bytes: &[u8]) -> Result<u32> {
         if let Some(c) = self.lookup(bytes) {
             if let Some(r) = self.refs.get_mut(c as usize - 1) {
@@ -146,15 +168,18 @@ impl Dictionary {
                 "an interned member holds u32::MAX - 1 distinct values".into(),
             ));
         }
+        // Every allocation before any change.
+        self.reserve_one()?;
+        let value = crate::alloc::boxed(bytes, DICT_WHAT)?;
         let c = match self.free.pop() {
             Some(c) => {
                 let i = c as usize - 1;
-                self.values[i] = bytes.into();
+                self.values[i] = value;
                 self.refs[i] = 1;
                 c
             }
             None => {
-                self.values.push(bytes.into());
+                self.values.push(value);
                 self.refs.push(1);
                 // values.len() < NONE_CODE - 1, checked by has_room.
                 u32::try_from(self.values.len()).unwrap_or(NONE_CODE - 1)
@@ -167,6 +192,35 @@ impl Dictionary {
             hasher.hash_one(values.get(k as usize - 1).map_or(&[][..], |v| &**v))
         });
         Ok(c)
+    }
+
+    /// A deep copy in new buffers. O(values + bytes).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<Dictionary> {
+        let mut values = Vec::new();
+        crate::alloc::reserve_exact(&mut values, self.values.capacity(), DICT_WHAT)?;
+        for v in &self.values {
+            values.push(crate::alloc::boxed(v, DICT_WHAT)?);
+        }
+        let mut table = HashTable::new();
+        let hasher = self.hasher.clone();
+        let hash = |k: &u32| hasher.hash_one(values.get(*k as usize - 1).map_or(&[][..], |v| &**v));
+        table
+            .try_reserve(self.table.len(), hash)
+            .map_err(|_| Error::out_of_memory(self.table.allocation_size(), DICT_WHAT))?;
+        for &c in &self.table {
+            table.insert_unique(hash(&c), c, hash);
+        }
+        Ok(Dictionary {
+            values,
+            refs: crate::alloc::clone_vec(&self.refs, DICT_WHAT)?,
+            free: crate::alloc::clone_vec(&self.free, DICT_WHAT)?,
+            table,
+            hasher,
+            bytes: self.bytes,
+        })
     }
 
     /// Drop one reference to `code` (codes 0 and [`NONE_CODE`] are not counted); a value left with none
@@ -258,8 +312,47 @@ pub struct InternedColumn {
     default: Option<Vec<u8>>,
 }
 
+impl InternedColumn {
+    /// A copy with its own dictionary (a deep copy), in new buffers: writes to the copy never reach the
+    /// original. O(size + dictionary).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<InternedColumn> {
+        Ok(InternedColumn {
+            kind: self.kind,
+            optional: self.optional,
+            size: self.size,
+            width: self.width,
+            codes: self.codes.try_clone()?,
+            dict: Arc::new(RwLock::new(read(&self.dict).try_clone()?)),
+            default: self.default.clone(),
+        })
+    }
+
+    /// A copy of the codes sharing `dict` (a copy of this column's dictionary, holding the same values
+    /// under the same codes). O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub(crate) fn try_clone_with(&self, dict: SharedDictionary) -> Result<InternedColumn> {
+        Ok(InternedColumn {
+            kind: self.kind,
+            optional: self.optional,
+            size: self.size,
+            width: self.width,
+            codes: self.codes.try_clone()?,
+            dict,
+            default: self.default.clone(),
+        })
+    }
+}
+
 impl Clone for InternedColumn {
     /// A copy with its own dictionary (a deep copy): writes to the copy never reach the original.
+    ///
+    /// # Panics
+    /// If the copy cannot be allocated; [`InternedColumn::try_clone`] is the fallible twin.
     fn clone(&self) -> InternedColumn {
         InternedColumn {
             kind: self.kind,
@@ -280,7 +373,7 @@ impl InternedColumn {
     /// only when the codes widen).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
+    /// [`Error::OutOfMemory`] if the codes cannot be allocated; [`Error::WrongType`] for a default of
     /// the wrong kind.
     pub fn try_new(
         kind: VarKind,
@@ -291,7 +384,10 @@ impl InternedColumn {
     ) -> Result<InternedColumn> {
         let default = match default {
             Value::Null if optional => None,
-            v => Some(kind.bytes_of(v)?.to_vec()),
+            v => Some(crate::alloc::to_vec(
+                kind.bytes_of(v)?,
+                "an interned member's default",
+            )?),
         };
         Ok(InternedColumn {
             kind,
@@ -308,12 +404,6 @@ impl InternedColumn {
     #[must_use]
     pub fn dictionary(&self) -> &SharedDictionary {
         &self.dict
-    }
-
-    /// Share `dict` (another chunk's, holding the same values under the same codes) instead of this
-    /// column's own.
-    pub(crate) fn share(&mut self, dict: SharedDictionary) {
-        self.dict = dict;
     }
 
     /// Number of slots.
@@ -353,7 +443,7 @@ impl InternedColumn {
         let bytes = self
             .size
             .checked_mul(width)
-            .ok_or_else(|| Error::InvalidArgument(format!("size {} too large", self.size)))?;
+            .ok_or_else(|| Error::out_of_memory(usize::MAX, "an interned member's codes"))?;
         let mut wide = AlignedBuf::try_zeroed(bytes)?;
         for slot in 0..self.size {
             let c = decode(self.width, self.codes.bytes(), slot).unwrap_or(DEFAULT_CODE);
@@ -420,12 +510,12 @@ impl InternedColumn {
         let bytes = match code {
             DEFAULT_CODE => self.default.clone(),
             NONE_CODE => None,
-            c => Some(
+            c => Some(crate::alloc::to_vec(
                 read(&self.dict)
                     .get(c)
-                    .ok_or_else(|| Error::Invariant(format!("slot {slot} holds dead code {c}")))?
-                    .to_vec(),
-            ),
+                    .ok_or_else(|| Error::Invariant(format!("slot {slot} holds dead code {c}")))?,
+                "a copy of an interned value",
+            )?),
         };
         Ok(bytes.map_or(Value::Null, |b| self.kind.value(b)))
     }
@@ -435,8 +525,8 @@ impl InternedColumn {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`]; [`Error::WrongType`] for a value of the wrong kind or `Null` for a
-    /// member that is not optional; [`Error::InvalidArgument`] if the dictionary is full or the codes
-    /// cannot be widened.
+    /// member that is not optional; [`Error::InvalidArgument`] if the dictionary is full;
+    /// [`Error::OutOfMemory`] if the value or wider codes cannot be allocated.
     pub fn set(&mut self, slot: usize, v: &Value) -> Result<()> {
         let old = self.code_at(slot)?;
         let new = match self.code_of(v)? {
@@ -460,12 +550,16 @@ impl InternedColumn {
     /// Changes no value.
     ///
     /// # Errors
-    /// [`Error::WrongType`] for a value of the wrong kind; [`Error::InvalidArgument`] if the wider codes
-    /// cannot be allocated.
+    /// [`Error::WrongType`] for a value of the wrong kind; [`Error::OutOfMemory`] if the wider codes or the
+    /// dictionary's room cannot be allocated.
     pub fn reserve_for(&mut self, v: &Value) -> Result<()> {
         let code = match self.code_of(v)? {
             Some(c) => c,
-            None => read(&self.dict).next_code(),
+            None => {
+                let mut d = write(&self.dict);
+                d.reserve_one()?;
+                d.next_code()
+            }
         };
         self.fit(code)
     }

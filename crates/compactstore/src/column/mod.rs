@@ -60,21 +60,65 @@ impl Column {
     /// An interned member gets a new dictionary.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidArgument`] if the buffers cannot be allocated.
+    /// [`crate::Error::OutOfMemory`] if the buffers cannot be allocated.
     pub fn try_new(member: &Member, size: usize) -> Result<Column> {
-        Column::try_new_sharing(member, size, None)
+        Column::try_new_sharing(member, size, None, false)
     }
 
     /// As [`Column::try_new`], sharing the dictionary of `sibling` (the same member's column in another
-    /// chunk of the same store) if this is an interned member.
+    /// chunk of the same store) if this is an interned member. With `lazy`, fixed-width and str/bytes
+    /// columns fill their default into a slot only when it is first written or reset (see
+    /// [`FixedColumn`]'s docs): a dynamic or keyed store's chunks, whose memory is never handed out raw
+    /// before it is filled.
     ///
     /// # Errors
     /// As [`Column::try_new`].
-    pub fn try_new_sharing(member: &Member, size: usize, sibling: Option<&Column>) -> Result<Column> {
+    pub fn try_new_sharing(
+        member: &Member,
+        size: usize,
+        sibling: Option<&Column>,
+        lazy: bool,
+    ) -> Result<Column> {
         let compact_min = member
             .compact_min()
             .unwrap_or_else(|| DEFAULT_VIEW_COMPACT_MIN.max(size));
-        build(member.ty(), size, member.default_value(), compact_min, sibling)
+        build(
+            member.ty(),
+            size,
+            member.default_value(),
+            compact_min,
+            sibling,
+            lazy,
+        )
+    }
+
+    /// A copy in new buffers (an interned member's with its own deep copy of the dictionary; an object
+    /// member's sharing the objects). O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<Column> {
+        Ok(match self {
+            Column::Fixed(c) => Column::Fixed(c.try_clone()?),
+            Column::View(c) => Column::View(c.try_clone()?),
+            Column::Interned(c) => Column::Interned(c.try_clone()?),
+            Column::Optional(c) => Column::Optional(c.try_clone()?),
+            Column::Object(c) => Column::Object(c.try_clone()?),
+        })
+    }
+
+    /// As [`Column::try_clone`], an interned member sharing the dictionary of `sibling` (the copy of
+    /// the same member's column in another chunk of the same store) instead of copying its own.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub(crate) fn try_clone_sharing(&self, sibling: &Column) -> Result<Column> {
+        match (self, sibling.as_interned()) {
+            (Column::Interned(c), Some(s)) => Ok(Column::Interned(
+                c.try_clone_with(std::sync::Arc::clone(s.dictionary()))?,
+            )),
+            _ => self.try_clone(),
+        }
     }
 
     /// Number of slots.
@@ -123,14 +167,14 @@ impl Column {
     /// The conversion errors of [`crate::MemberType::canonical`].
     pub fn check(&self, v: &Value) -> Result<()> {
         match self {
-            Column::Fixed(c) => c.ty().canonical(v).map(drop),
+            Column::Fixed(c) => c.ty().check(v),
             Column::View(c) => c.kind().bytes_of(v).map(drop),
             Column::Interned(c) => c.code_of(v).map(drop),
             Column::Optional(c) => match v {
                 Value::Null => Ok(()),
                 v => c.values().check(v),
             },
-            Column::Object(_) => MemberType::Object.canonical(v).map(drop),
+            Column::Object(_) => MemberType::Object.check(v),
         }
     }
 
@@ -152,18 +196,43 @@ impl Column {
         }
     }
 
-    /// Make room for writing `v` at `slot` — an interned member's codes may need to widen; a str/bytes
-    /// value must fit its chunk's data buffer — so that a following write of the checked `v` cannot fail.
-    /// Changes no value.
+    /// Make room for writing `v` at `slot` — an interned member's codes may need to widen (and its
+    /// dictionary to grow); a str/bytes value must fit its chunk's data buffer, which grows ahead — so that
+    /// a following write of the checked `v` does not fail. Changes no value. (A new interned value's own
+    /// bytes are still allocated by the write.)
     ///
     /// # Errors
-    /// As [`InternedColumn::reserve_for`] and [`ViewColumn::check_room`].
+    /// As [`InternedColumn::reserve_for`] and [`ViewColumn::reserve_room`].
     pub fn reserve_for(&mut self, slot: usize, v: &Value) -> Result<()> {
         match (self, v) {
             (Column::Interned(c), v) => c.reserve_for(v),
-            (Column::View(c), Value::Str(s)) => c.check_room(slot, s.as_bytes()),
-            (Column::View(c), Value::Bytes(b)) => c.check_room(slot, b),
+            (Column::View(c), Value::Str(s)) => c.reserve_room(slot, s.as_bytes()),
+            (Column::View(c), Value::Bytes(b)) => c.reserve_room(slot, b),
             (Column::Optional(c), v) if !matches!(v, Value::Null) => c.values_mut().reserve_for(slot, v),
+            _ => Ok(()),
+        }
+    }
+
+    /// The data-buffer bytes writing `v` at `slot` may append (str/bytes members, optional or not; 0 for
+    /// the others), for [`Column::reserve_data`].
+    #[must_use]
+    pub fn append_bytes(&self, slot: usize, v: &Value) -> usize {
+        match (self, v) {
+            (Column::View(c), Value::Str(s)) => c.append_bytes(slot, s.as_bytes()),
+            (Column::View(c), Value::Bytes(b)) => c.append_bytes(slot, b),
+            (Column::Optional(c), v) => c.values().append_bytes(slot, v),
+            _ => 0,
+        }
+    }
+
+    /// Grow a str/bytes member's data buffer for `extra` more bytes (nothing for the others).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_data(&mut self, extra: usize) -> Result<()> {
+        match self {
+            Column::View(c) => c.reserve_data(extra),
+            Column::Optional(c) => c.values_mut().reserve_data(extra),
             _ => Ok(()),
         }
     }
@@ -172,7 +241,7 @@ impl Column {
     /// are dropped and dictionary references released).
     pub fn reset_all(&mut self, default: &Value) {
         match self {
-            Column::Fixed(c) => c.fill(default),
+            Column::Fixed(c) => c.reset_all(),
             Column::View(c) => {
                 // A default that fitted when the column was made fits again.
                 let _ = c.fill_default();
@@ -220,6 +289,9 @@ impl Column {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate_local(&self) -> Result<()> {
         match self {
+            Column::Fixed(c) if c.filled() > c.size() || (c.is_eager() && c.filled() != c.size()) => {
+                Err(Error::Invariant("filled mark beyond the size".into()))
+            }
             Column::Fixed(_) | Column::Object(_) => Ok(()),
             Column::View(c) => c.validate(),
             Column::Interned(c) => c.count_codes(&mut Vec::new()),
@@ -274,14 +346,6 @@ impl Column {
         }
     }
 
-    /// The interned column, mutably.
-    pub(crate) fn as_interned_mut(&mut self) -> Option<&mut InternedColumn> {
-        match self {
-            Column::Interned(c) => Some(c),
-            _ => None,
-        }
-    }
-
     /// The object column, if this is an object member.
     #[must_use]
     pub fn as_object(&self) -> Option<&ObjectColumn> {
@@ -310,13 +374,14 @@ impl Column {
     }
 }
 
-/// A column of type `ty` with `default` in every slot.
+/// A column of type `ty` with `default` in every slot (filled lazily with `lazy`).
 fn build(
     ty: &MemberType,
     size: usize,
     default: &Value,
     compact_min: usize,
     sibling: Option<&Column>,
+    lazy: bool,
 ) -> Result<Column> {
     let shared = || {
         sibling
@@ -327,12 +392,20 @@ fn build(
     Ok(match ty {
         MemberType::Object => Column::Object(ObjectColumn::try_new(size)?),
         MemberType::Scalar(_) | MemberType::Array(..) => {
-            Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
+            if lazy {
+                Column::Fixed(FixedColumn::try_new_lazy(ty.clone(), size, default)?)
+            } else {
+                Column::Fixed(FixedColumn::try_new(ty.clone(), size, default)?)
+            }
         }
         MemberType::Str | MemberType::Bytes => {
             let kind = VarKind::of(ty).ok_or_else(bad)?;
             let v = kind.bytes_of(default)?;
-            Column::View(ViewColumn::try_new(kind, size, v, compact_min)?)
+            if lazy {
+                Column::View(ViewColumn::try_new_lazy(kind, size, v, compact_min)?)
+            } else {
+                Column::View(ViewColumn::try_new(kind, size, v, compact_min)?)
+            }
         }
         MemberType::Interned(t) => {
             let kind = VarKind::of(t).ok_or_else(bad)?;
@@ -351,7 +424,7 @@ fn build(
                 } else {
                     default
                 };
-                let values = build(inner, size, fill, compact_min, None)?;
+                let values = build(inner, size, fill, compact_min, None, lazy)?;
                 Column::Optional(OptionalColumn::try_new(values, zero, default)?)
             }
         },

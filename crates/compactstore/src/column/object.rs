@@ -18,14 +18,21 @@ impl ObjectColumn {
     /// `size` empty slots.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the slots cannot be allocated.
+    /// [`Error::OutOfMemory`] if the slots cannot be allocated.
     pub fn try_new(size: usize) -> Result<ObjectColumn> {
-        let mut slots = Vec::new();
-        slots
-            .try_reserve_exact(size)
-            .map_err(|_| Error::InvalidArgument(format!("cannot allocate {size} object slots")))?;
-        slots.resize(size, None);
-        Ok(ObjectColumn { slots })
+        Ok(ObjectColumn {
+            slots: crate::alloc::filled(size, None, "an object member's slots")?,
+        })
+    }
+
+    /// A copy sharing the objects (each slot's reference cloned). O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the slots cannot be allocated.
+    pub fn try_clone(&self) -> Result<ObjectColumn> {
+        Ok(ObjectColumn {
+            slots: crate::alloc::clone_vec(&self.slots, "an object member's slots")?,
+        })
     }
 
     /// Number of slots.

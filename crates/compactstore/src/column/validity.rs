@@ -29,7 +29,7 @@ impl OptionalColumn {
     /// a bitmap: all set if `default` is a value, all clear (no page touched) if it is `Null`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the bitmap cannot be allocated.
+    /// [`Error::OutOfMemory`] if the bitmap cannot be allocated.
     pub fn try_new(values: Column, zero: Value, default: &Value) -> Result<OptionalColumn> {
         let words = values.size().div_ceil(64);
         let mut c = OptionalColumn {
@@ -39,6 +39,18 @@ impl OptionalColumn {
         };
         c.fill_bits(!matches!(default, Value::Null));
         Ok(c)
+    }
+
+    /// A copy in new buffers. O(size).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<OptionalColumn> {
+        Ok(OptionalColumn {
+            values: Box::new(self.values.try_clone()?),
+            valid: self.valid.try_clone()?,
+            zero: self.zero.clone(),
+        })
     }
 
     fn bits(&self) -> &[u64] {

@@ -68,6 +68,9 @@ const DATA_MAX: usize = u32::MAX as usize;
 
 type View = [u8; VIEW_BYTES];
 
+/// What a chunk's data buffer is, in an [`Error::OutOfMemory`].
+const DATA_WHAT: &str = "a chunk's str/bytes data";
+
 /// Whether values are text (read back as [`Value::Str`]) or bytes ([`Value::Bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
@@ -138,8 +141,17 @@ pub struct ViewColumn {
     /// Bytes of `data` no view refers to.
     garbage: usize,
     compact_min: usize,
+    /// A compaction was due but its new buffer could not be allocated: the garbage bound is not met until
+    /// the next compaction succeeds (a write never fails for want of an optional compaction).
+    compaction_deferred: bool,
     /// One slot's default value.
     default: Vec<u8>,
+    /// Slots `0..filled` hold their values in their views; the others have never been written, read as
+    /// the default, and their views are zero (untouched pages). `size` for an eager column.
+    filled: usize,
+    /// Whether slots are filled with the default only when first written or reset (see
+    /// [`ViewColumn::try_new_lazy`]).
+    lazy: bool,
 }
 
 /// Bytes of a value of `len` (> [`INLINE_MAX`]) bytes kept in its view.
@@ -206,11 +218,38 @@ impl ViewColumn {
     /// long one is copied into the data buffer once per slot.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the views cannot be allocated or the defaults do not fit the buffer.
+    /// [`Error::OutOfMemory`] if the views or the defaults' data cannot be allocated;
+    /// [`Error::InvalidArgument`] if the defaults do not fit a chunk's data buffer.
     pub fn try_new(kind: VarKind, size: usize, default: &[u8], compact_min: usize) -> Result<ViewColumn> {
+        ViewColumn::build(kind, size, default, compact_min, false)
+    }
+
+    /// As [`ViewColumn::try_new`], but a slot gets the default only when it is first written or reset:
+    /// until then it reads as the default and its view's page stays untouched (for the chunks of dynamic
+    /// and keyed stores: a non-empty default otherwise writes every view of a new chunk). Slots below
+    /// [`ViewColumn::filled`] are filled; a write or reset fills the slots from the mark up to it.
+    ///
+    /// # Errors
+    /// As [`ViewColumn::try_new`].
+    pub fn try_new_lazy(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        compact_min: usize,
+    ) -> Result<ViewColumn> {
+        ViewColumn::build(kind, size, default, compact_min, true)
+    }
+
+    fn build(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        compact_min: usize,
+        lazy: bool,
+    ) -> Result<ViewColumn> {
         let bytes = size
             .checked_mul(VIEW_BYTES)
-            .ok_or_else(|| Error::InvalidArgument(format!("size {size} too large")))?;
+            .ok_or_else(|| Error::out_of_memory(usize::MAX, "a str/bytes column's views"))?;
         let mut c = ViewColumn {
             kind,
             size,
@@ -218,10 +257,38 @@ impl ViewColumn {
             data: Vec::new(),
             garbage: 0,
             compact_min,
-            default: default.to_vec(),
+            compaction_deferred: false,
+            default: crate::alloc::to_vec(default, "a str/bytes default")?,
+            filled: 0,
+            lazy: lazy && !default.is_empty(),
         };
         c.fill_default()?;
         Ok(c)
+    }
+
+    /// Slots `0..filled()` hold their values; the others read as the default (`size()` unless lazy).
+    #[must_use]
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// A copy in new buffers. O(size + data).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the copy cannot be allocated.
+    pub fn try_clone(&self) -> Result<ViewColumn> {
+        Ok(ViewColumn {
+            kind: self.kind,
+            size: self.size,
+            views: self.views.try_clone()?,
+            data: crate::alloc::clone_vec(&self.data, DATA_WHAT)?,
+            garbage: self.garbage,
+            compact_min: self.compact_min,
+            compaction_deferred: self.compaction_deferred,
+            default: self.default.clone(),
+            filled: self.filled,
+            lazy: self.lazy,
+        })
     }
 
     /// Text or bytes.
@@ -286,14 +353,19 @@ impl ViewColumn {
     /// The bytes at `slot`. O(len).
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] if `slot >= size()`.
+    /// [`Error::IndexOutOfRange`] if `slot >= size()`; [`Error::OutOfMemory`] if the copy cannot be
+    /// allocated.
     pub fn get_bytes(&self, slot: usize) -> Result<Vec<u8>> {
         self.check_slot(slot)?;
+        if slot >= self.filled {
+            return crate::alloc::to_vec(&self.default, "a copy of a str/bytes value");
+        }
         let v = self.view(slot);
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
             Some(Long { prefix, off, n }) => {
-                let mut out = Vec::with_capacity(prefix + n);
+                let mut out = Vec::new();
+                crate::alloc::reserve_exact(&mut out, prefix + n, "a copy of a str/bytes value")?;
                 out.extend_from_slice(&v[1..=prefix]);
                 out.extend_from_slice(self.suffix(off, n));
                 out
@@ -306,6 +378,9 @@ impl ViewColumn {
     pub fn eq_bytes(&self, slot: usize, bytes: &[u8]) -> bool {
         if slot >= self.size {
             return false;
+        }
+        if slot >= self.filled {
+            return self.default == bytes;
         }
         let v = self.view(slot);
         match long_parts(&v) {
@@ -343,9 +418,34 @@ impl ViewColumn {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`]; [`Error::InvalidArgument`] if the chunk's live bytes would pass
-    /// `u32::MAX` (nothing changes).
+    /// `u32::MAX`; [`Error::OutOfMemory`] if the data buffer cannot grow. Nothing changes on error.
     pub fn set_bytes(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         self.check_slot(slot)?;
+        // The unfilled slots below this one get their default first (they read as it before and after).
+        self.fill_below(slot)?;
+        let r = self.write_filled(slot, bytes);
+        if r.is_ok() {
+            self.filled = self.filled.max(slot + 1);
+        }
+        r
+    }
+
+    /// Fill the default into the unfilled slots below `slot`. O(slots filled).
+    fn fill_below(&mut self, slot: usize) -> Result<()> {
+        while self.filled < slot {
+            let s = self.filled;
+            let default = std::mem::take(&mut self.default);
+            let r = self.write_filled(s, &default);
+            self.default = default;
+            r?;
+            self.filled = s + 1;
+        }
+        Ok(())
+    }
+
+    /// [`ViewColumn::set_bytes`] of a slot whose lower slots are filled (its own view is valid: its
+    /// value, or zero if it is not filled yet).
+    fn write_filled(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         let old = long_parts(&self.view(slot));
         let old_n = old.map_or(0, |l| l.n);
         if bytes.len() <= INLINE_MAX {
@@ -365,26 +465,31 @@ impl ViewColumn {
                 return Ok(());
             }
         }
-        if bytes.len() > DATA_MAX || self.live() - old_n + suffix.len() > DATA_MAX {
-            return Err(Error::InvalidArgument(format!(
-                "a value of {} bytes does not fit the chunk's data buffer ({} of {DATA_MAX} bytes live)",
-                bytes.len(),
-                self.live()
-            )));
-        }
-        // The old value becomes garbage; an empty view stands in while the buffer may be compacted.
-        self.put_view(slot, inline_view(&[]));
-        self.garbage += old_n;
+        self.check_room(slot, bytes)?;
+        // Room first (the only allocation), so that a refused allocation changes nothing.
         if self.data.len() + suffix.len() > DATA_MAX {
-            self.compact();
+            // Rewrite the buffer without the garbage and without this slot's old value, with room for
+            // the new one.
+            self.compact_with_room(suffix.len(), Some(slot))?;
+        } else if self.data.capacity() - self.data.len() < suffix.len() {
+            // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
+            // growth stays geometric, so appends remain amortised O(len). Under memory pressure, exactly
+            // what this value needs.
+            let off = self.data.len();
+            let more = suffix
+                .len()
+                .max(self.data.capacity() / 4)
+                .max(64)
+                .min(DATA_MAX - off);
+            if crate::alloc::reserve_exact(&mut self.data, more, DATA_WHAT).is_err() {
+                crate::alloc::reserve_exact(&mut self.data, suffix.len(), DATA_WHAT)?;
+            }
+        }
+        // The old value becomes garbage (after a compaction it is gone already).
+        if let Some(l) = long_parts(&self.view(slot)) {
+            self.garbage += l.n;
         }
         let off = self.data.len();
-        if self.data.capacity() - off < suffix.len() {
-            // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
-            // growth stays geometric, so appends remain amortised O(len).
-            let more = suffix.len().max(self.data.capacity() / 4).max(64);
-            self.data.reserve_exact(more.min(DATA_MAX - off));
-        }
         self.data.extend_from_slice(suffix);
         self.put_view(slot, long_view(bytes, off));
         self.maybe_compact();
@@ -413,11 +518,66 @@ impl ViewColumn {
         Ok(())
     }
 
+    /// Make room for writing `bytes` at `slot`, so that [`ViewColumn::set_bytes`] of them cannot fail: the
+    /// checks of [`ViewColumn::check_room`], then the data buffer's growth (or its compaction near the 4 GiB
+    /// limit) done ahead. Changes no value. For a caller writing several members of one entry, which must
+    /// not fail halfway.
+    ///
+    /// # Errors
+    /// As [`ViewColumn::check_room`]; [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_room(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
+        self.check_room(slot, bytes)?;
+        if bytes.len() <= INLINE_MAX {
+            return Ok(());
+        }
+        let suffix = bytes.len() - prefix_len(bytes.len());
+        if long_parts(&self.view(slot)).is_some_and(|l| l.n >= suffix) {
+            return Ok(()); // written in place
+        }
+        if self.data.len() + suffix > DATA_MAX {
+            return self.compact_with_room(suffix, None);
+        }
+        if self.data.capacity() - self.data.len() < suffix {
+            crate::alloc::reserve_exact(&mut self.data, suffix, DATA_WHAT)?;
+        }
+        Ok(())
+    }
+
+    /// The data-buffer bytes writing `bytes` at `slot` may append (0 for a value that stays in its view
+    /// or overwrites the old one in place). O(1).
+    #[must_use]
+    pub fn append_bytes(&self, slot: usize, bytes: &[u8]) -> usize {
+        if bytes.len() <= INLINE_MAX || slot >= self.size {
+            return 0;
+        }
+        let suffix = bytes.len() - prefix_len(bytes.len());
+        match long_parts(&self.view(slot)) {
+            Some(l) if slot < self.filled && l.n >= suffix => 0,
+            _ => suffix,
+        }
+    }
+
+    /// Grow the data buffer so that `extra` more bytes append without allocating (capped at the 4 GiB
+    /// limit, which the writes check themselves). Changes no value.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the room cannot be allocated.
+    pub fn reserve_data(&mut self, extra: usize) -> Result<()> {
+        let extra = extra.min(DATA_MAX.saturating_sub(self.data.len()));
+        if self.data.capacity() - self.data.len() < extra {
+            crate::alloc::reserve_exact(&mut self.data, extra, DATA_WHAT)?;
+        }
+        Ok(())
+    }
+
     /// Put the column's default back at `slot`, releasing the old value's bytes. O(default length).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `slot >= size()`.
     pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        self.check_slot(slot)?;
+        // The lower unfilled slots take the default while it is in place.
+        self.fill_below(slot)?;
         let default = std::mem::take(&mut self.default);
         let r = self.set_bytes(slot, &default);
         self.default = default;
@@ -427,11 +587,21 @@ impl ViewColumn {
     /// Put the default in every slot and drop the data buffer. O(size).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer.
+    /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer;
+    /// [`Error::OutOfMemory`] if they cannot be allocated.
     pub fn fill_default(&mut self) -> Result<()> {
-        self.views.bytes_mut().fill(0);
         self.data = Vec::new();
         self.garbage = 0;
+        self.compaction_deferred = false;
+        if self.lazy {
+            // Only the filled views were ever written: zero them, and the column reads as the default.
+            let n = self.filled * VIEW_BYTES;
+            self.views.bytes_mut()[..n].fill(0);
+            self.filled = 0;
+            return Ok(());
+        }
+        self.views.bytes_mut().fill(0);
+        self.filled = self.size;
         if self.default.is_empty() {
             return Ok(());
         }
@@ -444,7 +614,7 @@ impl ViewColumn {
                     self.default.len()
                 )));
             }
-            self.data.reserve_exact(n);
+            crate::alloc::reserve_exact(&mut self.data, n, DATA_WHAT)?;
         }
         for slot in 0..self.size {
             self.reset_slot(slot)?;
@@ -454,15 +624,33 @@ impl ViewColumn {
 
     fn maybe_compact(&mut self) {
         if self.garbage > self.compact_min && self.garbage > self.live() {
-            self.compact();
+            // An optional compaction that cannot allocate its new buffer is deferred (validate then
+            // allows the garbage until one succeeds): the write it follows has succeeded.
+            self.compaction_deferred = self.compact().is_err();
         }
     }
 
     /// Rewrite the data buffer with only the bytes views refer to, in slot order. O(size + live).
-    pub fn compact(&mut self) {
-        let mut data = Vec::with_capacity(self.live());
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the new buffer cannot be allocated (nothing changes).
+    pub fn compact(&mut self) -> Result<()> {
+        self.compact_with_room(0, None)
+    }
+
+    /// [`ViewColumn::compact`], dropping the value of `skip` (its view becomes empty) and leaving room
+    /// for `extra` more bytes. The new buffer is allocated before anything changes.
+    fn compact_with_room(&mut self, extra: usize, skip: Option<usize>) -> Result<()> {
+        let dropped = skip.and_then(|s| long_parts(&self.view(s))).map_or(0, |l| l.n);
+        let mut data = Vec::new();
+        crate::alloc::reserve_exact(&mut data, self.live() - dropped + extra, DATA_WHAT)?;
+        if let Some(s) = skip {
+            self.put_view(s, inline_view(&[]));
+        }
+        let filled = self.filled;
         let views: &mut [View] = bytemuck::cast_slice_mut(self.views.bytes_mut());
-        for v in views {
+        // Views beyond the filled ones are zero (inline, empty): nothing to move, pages left untouched.
+        for v in views.iter_mut().take(filled) {
             if let Some(Long { off, n, .. }) = long_parts(v) {
                 let start = data.len();
                 // Invariant: every view lies inside the buffer (checked by `validate`).
@@ -473,6 +661,8 @@ impl ViewColumn {
         }
         self.data = data;
         self.garbage = 0;
+        self.compaction_deferred = false;
+        Ok(())
     }
 
     /// Check every view: a valid tag, zero padding after inline values, large values longer than
@@ -483,8 +673,13 @@ impl ViewColumn {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate(&self) -> Result<()> {
         let views: &[View] = bytemuck::cast_slice(self.views.bytes());
-        if views.len() != self.size {
+        if views.len() != self.size || self.filled > self.size || (!self.lazy && self.filled != self.size) {
             return Err(Error::Invariant("view buffer has the wrong size".into()));
+        }
+        if let Some(s) = (self.filled..self.size).find(|&s| views[s] != [0; VIEW_BYTES]) {
+            return Err(Error::Invariant(format!(
+                "slot {s} is not filled but its view is set"
+            )));
         }
         let mut spans = Vec::new();
         for (slot, v) in views.iter().enumerate() {
@@ -527,7 +722,7 @@ impl ViewColumn {
                 self.data.len()
             )));
         }
-        if self.garbage > self.compact_min && self.garbage > live {
+        if self.garbage > self.compact_min && self.garbage > live && !self.compaction_deferred {
             return Err(Error::Invariant(format!(
                 "{} garbage bytes were not compacted ({live} live)",
                 self.garbage
@@ -656,6 +851,7 @@ mod tests {
     enum Op {
         Set(usize, String),
         Delete(usize),
+        ResetAll,
     }
 
     fn value() -> impl Strategy<Value = String> {
@@ -671,22 +867,30 @@ mod tests {
 
     fn op(size: usize) -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0..size, value()).prop_map(|(s, v)| Op::Set(s, v)),
-            1 => (0..size).prop_map(Op::Delete),
+            6 => (0..size, value()).prop_map(|(s, v)| Op::Set(s, v)),
+            2 => (0..size).prop_map(Op::Delete),
+            1 => Just(Op::ResetAll),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
-        /// Random sets, overwrites and deletes against a `Vec<Option<String>>` model (`None` = deleted,
-        /// reads as the default ""), with a tiny compaction minimum so compaction runs often.
+        /// Random sets, overwrites, deletes and resets against a `Vec<Option<String>>` model (`None` =
+        /// deleted, reads as the default), with a tiny compaction minimum so compaction runs often; eager
+        /// and lazily filled columns, with empty, inline and long defaults.
         #[test]
         fn view_column_matches_a_vec_model(
             min in 0usize..24,
+            lazy in any::<bool>(),
+            default in prop_oneof![Just(String::new()), "[a-z]{1,15}", "[a-z]{16,40}"],
             ops in proptest::collection::vec(op(6), 1..80),
         ) {
             let size = 6;
-            let mut c = col(size, min);
+            let mut c = if lazy {
+                ViewColumn::try_new_lazy(VarKind::Str, size, default.as_bytes(), min).unwrap()
+            } else {
+                ViewColumn::try_new(VarKind::Str, size, default.as_bytes(), min).unwrap()
+            };
             let mut model: Vec<Option<String>> = vec![None; size];
             for op in ops {
                 match op {
@@ -698,9 +902,21 @@ mod tests {
                         c.reset_slot(s).unwrap();
                         model[s] = None;
                     }
+                    Op::ResetAll => {
+                        c.fill_default().unwrap();
+                        model = vec![None; size];
+                    }
+                }
+                // a lazy column fills only up to the highest slot written
+                let top = model.iter().rposition(Option::is_some);
+                if lazy && !default.is_empty() {
+                    prop_assert!(c.filled() <= size);
+                    prop_assert!(top.is_none_or(|t| t < c.filled()));
+                } else {
+                    prop_assert_eq!(c.filled(), size);
                 }
                 for (s, want) in model.iter().enumerate() {
-                    let want = want.clone().unwrap_or_default();
+                    let want = want.clone().unwrap_or_else(|| default.clone());
                     prop_assert_eq!(c.get(s).unwrap(), Value::Str(want.clone()));
                     prop_assert!(c.eq_bytes(s, want.as_bytes()));
                 }

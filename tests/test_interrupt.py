@@ -55,7 +55,7 @@ def test_interrupt_while_numpy_api_loads_is_keyboard_interrupt() -> None:
 # handler's exception and stop well before a full run's time: a ratio within one run, with a wide margin
 # (a stop comes within about a millisecond of work; the bound is half of the full run).
 _PROMPT = """
-import signal, sys, time
+import copy, signal, sys, time
 import numpy as np
 import compactstore as cs
 
@@ -95,6 +95,8 @@ for name, call in [
     ("from_columns", lambda: cs.KeyedStore.from_columns(G, keys, {"x": keys})),
     ("from_columns_values", lambda: cs.KeyedStore.from_columns(G, keys, {"name": names})),
     ("validate", pool.validate),
+    ("copy", pool.copy),
+    ("deepcopy", lambda: copy.deepcopy(pool)),
 ]:
     outcome, ratio = run(call)
     print(name, outcome, ratio < 0.5, round(ratio, 3))
@@ -107,7 +109,7 @@ def test_long_calls_stop_on_a_signal() -> None:
     out = _run(_PROMPT)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split("\n")
-    for name in ("from_columns", "from_columns_values", "validate"):
+    for name in ("from_columns", "from_columns_values", "validate", "copy", "deepcopy"):
         row = next(line for line in lines if line.startswith(name + " "))
         assert row.split()[1:3] == ["stopped", "True"], row
     assert "intact True" in lines

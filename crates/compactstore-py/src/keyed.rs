@@ -363,7 +363,7 @@ impl PyKeyedStore {
     fn copy_with<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let inner = this.with(|ks| ks.try_clone().py())?;
+        let inner = crate::error::interruptible(py, || this.with(|ks| ks.try_clone().py()))?;
         let (names, aliases) = this.h.data.names_ref(py);
         let h = Handle {
             data: Shared::new(Inner::Keyed(inner), names, aliases),

@@ -700,7 +700,8 @@ fn copied(
     pick: impl FnOnce(View<'_>) -> compactstore::Result<Option<Inner>>,
 ) -> PyResult<Handle> {
     let h = &src.get().h;
-    let inner = h.read(pick)?.ok_or_else(|| wrong_kind(expected))?;
+    let inner =
+        crate::error::interruptible(src.py(), || h.read(pick))?.ok_or_else(|| wrong_kind(expected))?;
     let (names, aliases) = h.data.names_ref(src.py());
     let copy = Handle {
         data: Shared::new(inner, names, aliases),

@@ -90,6 +90,26 @@ pub fn poll() -> Result<()> {
     ask()
 }
 
+/// Count `steps` steps of a long loop at once (a copy of `steps` slots), asking the installed check
+/// (if any) each time the count passes a multiple of [`POLL_EVERY`].
+///
+/// # Errors
+/// [`Error::Interrupted`] if the check says to stop.
+#[inline]
+pub fn poll_n(steps: usize) -> Result<()> {
+    let steps = u32::try_from(steps).unwrap_or(u32::MAX);
+    let (before, after) = COUNT.with(|c| {
+        let before = c.get();
+        let after = before.wrapping_add(steps);
+        c.set(after);
+        (before, after)
+    });
+    if before / POLL_EVERY == after / POLL_EVERY && steps < POLL_EVERY {
+        return Ok(());
+    }
+    ask()
+}
+
 /// Ask the installed check now.
 ///
 /// # Errors
@@ -152,6 +172,25 @@ mod tests {
         assert!(steps <= 2 * u64::from(POLL_EVERY));
         assert_eq!(asked, 2);
         assert_eq!(ask(), Ok(()));
+    }
+
+    #[test]
+    fn poll_n_asks_when_the_count_passes_a_period() {
+        let mut asked = 0;
+        let r = with_check(
+            &mut || {
+                asked += 1;
+                false
+            },
+            || {
+                for _ in 0..10 {
+                    poll_n(POLL_EVERY as usize / 2)?;
+                }
+                poll_n(usize::MAX)
+            },
+        );
+        assert_eq!(r, Ok(()));
+        assert!((5..=6).contains(&asked), "asked {asked} times");
     }
 
     #[test]

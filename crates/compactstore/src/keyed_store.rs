@@ -1120,6 +1120,7 @@ impl<K: Key> KeyedStore<K> {
             .try_reserve(self.table.len(), |&s| slot_hash(&hasher, &keys, s))
             .map_err(|_| Error::out_of_memory(self.table.allocation_size(), TABLE_WHAT))?;
         for &s in &self.table {
+            crate::interrupt::poll()?;
             table.insert_unique(slot_hash(&hasher, &keys, s), s, |&t| slot_hash(&hasher, &keys, t));
         }
         Ok(KeyedStore {

@@ -130,7 +130,10 @@ impl StaticStore {
             columns: self
                 .columns
                 .iter()
-                .map(Column::try_clone)
+                .map(|c| {
+                    crate::interrupt::poll_n(self.size())?;
+                    c.try_clone()
+                })
                 .collect::<Result<_>>()?,
             slots: self.slots.try_clone()?,
             last_index: self.last_index,
@@ -145,6 +148,7 @@ impl StaticStore {
         let mut columns = Vec::new();
         crate::alloc::reserve_exact(&mut columns, self.columns.len(), "a chunk's column list")?;
         for (c, f) in self.columns.iter().zip(&first.columns) {
+            crate::interrupt::poll_n(self.size())?;
             columns.push(c.try_clone_sharing(f)?);
         }
         Ok(StaticStore {

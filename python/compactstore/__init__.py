@@ -323,8 +323,8 @@ def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tu
         read_only = spec.read_only
         spec = spec.type
     elif isinstance(spec, Mapping):
-        # The origin's field-definition dicts: {"type": np.int64, "length": 1, "default": 0, "read_only": ...}
-        # (a "default" of None there means none, as in the origin).
+        # egp-utils' field-definition dicts: {"type": np.int64, "length": 1, "default": 0, "read_only": ...}
+        # (a "default" of None there means none, as in egp-utils).
         length = spec.get("length", 1)
         t = spec["type"] if length == 1 else Array(spec["type"], length)
         given = spec.get("default")
@@ -501,7 +501,7 @@ def _dynamic_class(base: type[DynamicStore], store_type: Any) -> type[DynamicSto
 
 
 def make_store(name: str, members: Mapping[str, Any], *, module: str | None = None) -> type[StaticStore]:
-    """Define a store type from ``{member: type}`` (a type, ``cs.Array``, ``cs.Member`` or the origin's
+    """Define a store type from ``{member: type}`` (a type, ``cs.Array``, ``cs.Member`` or egp-utils'
     field-definition dict ``{"type": np.int64, "length": 1, "default": 0, "read_only": False}``).
 
     As ``collections.namedtuple`` does, the type's ``__module__`` is the calling module's (or ``module``),

@@ -68,7 +68,7 @@ class Store:
     def validate(self) -> None:
         """Check internal invariants; AssertionError on a broken one."""
     def assertions(self) -> None:
-        """The origin's name for validate()."""
+        """`validate()` under the name egp-utils' store used."""
     def find(self, name: str, value: Any) -> npt.NDArray[np.int64]:
         """Occupied indices whose member equals value."""
     def __copy__(self) -> Any: ...

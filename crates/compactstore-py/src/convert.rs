@@ -1,4 +1,4 @@
-//! Conversions between Python objects and engine `Value`s, per API.md's rules.
+//! Conversions between Python objects and engine `Value`s, by the package's documented conversion rules.
 
 use compactstore::{Dtype, MemberType, Value};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};

@@ -1,4 +1,4 @@
-//! Engine errors as Python exceptions: one exhaustive `match`, per API.md.
+//! Engine errors as Python exceptions: one exhaustive `match`.
 
 use compactstore::Error;
 use pyo3::exceptions::{
@@ -8,7 +8,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::PyErr;
 
-/// Map an engine error to the Python exception API.md names for it.
+/// Map an engine error to the Python exception the package documents for it.
 ///
 /// Range → `IndexError`; unknown member, stale entry → `KeyError`; wrong type, read-only → `TypeError`;
 /// int out of range, full store → `OverflowError`; wrong length, duplicate key, bad argument →

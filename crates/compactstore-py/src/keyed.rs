@@ -518,7 +518,7 @@ impl PyKeyedStore {
             };
             let member = schema.member(m).py()?;
             let ty = member.ty();
-            // The origin's leniency: None for a member that cannot hold it means "not given".
+            // egp-stores' leniency, kept for ported code: None for a member that cannot hold it means "not given".
             if self.ignore_unknown
                 && v.is_none()
                 && !ty.is_optional()

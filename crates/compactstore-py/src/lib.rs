@@ -1,7 +1,7 @@
 //! Python bindings of compactstore, built by maturin as `compactstore._native`.
 //!
 //! Thin by design: each method converts its arguments, calls the engine, and maps the engine's error to
-//! the Python exception API.md names (`error.rs`). No store logic lives here.
+//! the Python exception the docs name (`error.rs`). No store logic lives here.
 
 mod attr;
 mod cell;

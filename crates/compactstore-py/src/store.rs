@@ -333,7 +333,7 @@ impl PyStore {
         Self::container(slf, m)
     }
 
-    /// The seed's shorthand: set member `name` of the entry at `last_index` (read-only members too).
+    /// The shorthand of egp-utils' store: set member `name` of the entry at `last_index` (read-only members too).
     ///
     /// Raises `IndexError` if there is no entry there (none yet, or it was deleted).
     fn __setitem__(&self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -388,7 +388,7 @@ impl PyStore {
         Err(crate::attr::missing(slf.as_any(), name))
     }
 
-    /// `s.name = v` for a member: the same as `s[name] = v` (the seed's shorthand: member `name` of the
+    /// `s.name = v` for a member: the same as `s[name] = v` (egp-utils' shorthand: member `name` of the
     /// entry at `last_index`). Other names are ordinary attributes (a Python subclass's instance dict).
     fn __setattr__(
         slf: &Bound<'_, Self>,
@@ -477,7 +477,7 @@ impl PyStore {
         crate::error::interruptible(py, || self.h.read(|v| on!(v, s => s.validate())))
     }
 
-    /// The origin's name for `validate()`.
+    /// `validate()` under the name egp-utils' store used.
     fn assertions(&self, py: Python<'_>) -> PyResult<()> {
         self.validate(py)
     }
@@ -1101,7 +1101,7 @@ impl PyDynamicStore {
 
     /// Drop every entry, keeping one chunk; with `log2size`, also change the chunk size.
     ///
-    /// API.md's `s.reset(size=None)` names the argument `size` for every store; for a dynamic store it is
+    /// The documented `s.reset(size=None)` names the argument `size` for every store; for a dynamic store it is
     /// the log2size, and both spellings are taken (`reset(4)`, `reset(log2size=4)`, `reset(size=4)`).
     #[pyo3(signature = (log2size = None, *, size = None))]
     fn reset(

@@ -46,7 +46,7 @@ pub use static_store::StaticStore;
 pub use store::{normalize_index, Store};
 pub use value::{Element, ObjectRef, Value};
 
-// The README's Rust example runs as a doctest.
-#[doc = include_str!("../../../README.md")]
+// The Rust example of the docs' engine page runs as a doctest.
+#[doc = include_str!("../../../docs/guide/rust.md")]
 #[cfg(doctest)]
-pub struct ReadmeDoctests;
+pub struct GuideDoctests;

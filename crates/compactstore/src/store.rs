@@ -260,7 +260,7 @@ pub trait Store {
     }
 
     /// Write member `m` of slot `i` even if it is read-only: the write that creates an entry (`add`, the
-    /// seed's `s[name] = v` shorthand, a keyed store's replace).
+    /// `s[name] = v` shorthand, a keyed store's replace).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`], and the conversion errors.

@@ -141,7 +141,7 @@ fn expect_outcome<T: fmt::Debug>(got: &Result<T, Error>, allowed: &[Expect]) -> 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The model's conversions (API.md's rules, written independently of the engine's)
+// The model's conversions (the documented rules, written independently of the engine's)
 
 fn to_i64(v: &Value) -> Result<Value, Expect> {
     match *v {

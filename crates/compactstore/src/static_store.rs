@@ -43,6 +43,54 @@ pub struct StaticStore {
     next_base: u32,
 }
 
+/// Where a fixed-width member's buffer is, for handing it out without a copy (Python's buffer protocol,
+/// numpy): [`StaticStore::export_buffer`].
+///
+/// The buffer is `len` bytes, the member's scalars slot-major in native byte order. A chunk's buffers are
+/// allocated once and never move or shrink while the chunk exists (a dynamic store's growth adds chunks,
+/// it never moves one), so the pointer stays valid as long as the store that owns the chunk holds it:
+/// until the store is dropped, a static store is reset to another size
+/// ([`StaticStore::reset_with_size`]), or a dynamic store drops the chunk (`retract`, `reset`). Keeping
+/// the store alive and refusing those calls while an export lives is the exporter's part.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportedBuffer {
+    ptr: *mut u8,
+    len: usize,
+    writable: bool,
+}
+
+impl ExportedBuffer {
+    /// The first byte.
+    #[must_use]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// The first byte, for writing: `None` for a read-only member, whose export must be read-only.
+    #[must_use]
+    pub fn as_mut_ptr(&self) -> Option<*mut u8> {
+        self.writable.then_some(self.ptr)
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no bytes (a store of size 0).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the buffer may be written through [`ExportedBuffer::as_mut_ptr`].
+    #[must_use]
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+}
+
 static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl StaticStore {
@@ -170,6 +218,44 @@ impl StaticStore {
                 got: "other".into(),
             })?
             .as_mut_slice()
+    }
+
+    /// Hand out fixed-width member `m`'s buffer for export without a copy (see [`ExportedBuffer`] for
+    /// how long it stays valid). A read-only member's buffer is read-only
+    /// ([`ExportedBuffer::as_mut_ptr`] is `None`): writes to it would bypass the engine. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] for a member that is not fixed-width
+    /// (str, bytes, interned, optional, object).
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore};
+    /// let schema = Schema::new(vec![
+    ///     Member::new("x", MemberType::Scalar(Dtype::F64))?,
+    ///     Member::new("ref", MemberType::Scalar(Dtype::I64))?.read_only(true),
+    /// ])?;
+    /// let mut s = StaticStore::new(schema.into(), 4);
+    /// let b = s.export_buffer(0)?;
+    /// assert_eq!((b.len(), b.is_writable()), (32, true));
+    /// assert!(s.export_buffer(1)?.as_mut_ptr().is_none());
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn export_buffer(&mut self, m: usize) -> Result<ExportedBuffer> {
+        let writable = !self.schema.member(m)?.is_read_only();
+        let f = self
+            .column_mut(m)?
+            .as_fixed_mut()
+            .ok_or_else(|| Error::WrongType {
+                expected: "fixed-width member".into(),
+                got: "variable-length member".into(),
+            })?;
+        let bytes = f.bytes_mut();
+        Ok(ExportedBuffer {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            writable,
+        })
     }
 
     /// Bytes held by this chunk's own buffers (columns and slot bookkeeping), without the dictionaries of
@@ -369,7 +455,7 @@ pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::schema::{Dtype, Member, MemberType};
-    use crate::value::Value;
+    use crate::value::{Scalar, Value};
 
     fn genes(size: usize) -> StaticStore {
         let schema = Schema::new(vec![
@@ -472,6 +558,175 @@ mod tests {
         assert_eq!(s.len(), 0);
         assert_eq!(s.last_index(), None);
         assert_eq!(s.get(2, 1).unwrap(), Value::Float(0.5));
+    }
+
+    /// Every member of every slot, to show a refused call changed nothing.
+    fn snapshot(s: &StaticStore) -> Vec<Value> {
+        (0..s.size())
+            .flat_map(|i| (0..3).map(move |m| (i, m)))
+            .map(|(i, m)| s.get(i, m).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn set_scalar_writes_its_dtype_and_refuses_the_rest() {
+        let mut s = genes(2);
+        s.set_scalar(1, 1, Scalar::F32(2.5)).unwrap();
+        assert_eq!(s.get(1, 1).unwrap(), Value::Float(2.5));
+        let before = snapshot(&s);
+        for (i, m, x) in [
+            (0, 1, Scalar::F64(1.0)), // another dtype
+            (0, 2, Scalar::U8(1)),    // an array member
+        ] {
+            assert!(
+                matches!(s.set_scalar(i, m, x), Err(Error::WrongType { .. })),
+                "{m} {x:?}"
+            );
+        }
+        assert_eq!(
+            s.set_scalar(0, 0, Scalar::I64(1)),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.set_scalar(2, 1, Scalar::F32(1.0)),
+            Err(Error::IndexOutOfRange { index: 2, len: 2 })
+        );
+        assert!(matches!(
+            s.set_scalar(0, 3, Scalar::F32(1.0)),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        assert_eq!(snapshot(&s), before);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn add_scalars_checks_everything_before_allocating() {
+        let mut s = genes(1);
+        let before = snapshot(&s);
+        for bad in [
+            vec![(0, Scalar::I64(1)), (1, Scalar::F64(1.0))],
+            vec![(0, Scalar::I64(1)), (2, Scalar::U8(1))],
+            vec![(7, Scalar::I64(1))],
+        ] {
+            assert!(s.add_scalars(&bad).is_err(), "{bad:?}");
+            assert_eq!((s.len(), s.last_index()), (0, None));
+        }
+        assert_eq!(snapshot(&s), before);
+        // Read-only members are written: the entry is being created.
+        let i = s
+            .add_scalars(&[(0, Scalar::I64(9)), (1, Scalar::F32(1.5))])
+            .unwrap();
+        assert_eq!(
+            (s.get(i, 0).unwrap(), s.get(i, 1).unwrap()),
+            (Value::Int(9), Value::Float(1.5))
+        );
+        let before = snapshot(&s);
+        assert_eq!(
+            s.add_scalars(&[(0, Scalar::I64(1))]),
+            Err(Error::StoreFull { size: 1 })
+        );
+        assert_eq!(snapshot(&s), before);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn update_is_all_or_nothing_and_checks_the_entry() {
+        let mut s = genes(3);
+        let i = s.add(&[(0, Value::Int(1))]).unwrap();
+        let g = s.generation(i).unwrap();
+        s.update(i, g, &[(1, Value::Float(2.0)), (2, vec![1u8; 8].into())])
+            .unwrap();
+        s.update(i, g, &[(1, Value::Float(3.0))]).unwrap();
+        s.update(i, g, &[]).unwrap();
+        assert_eq!(s.get(i, 1).unwrap(), Value::Float(3.0));
+        assert_eq!(s.get_element(i, 2, 7).unwrap(), Value::UInt(1));
+        let before = snapshot(&s);
+        let bad_value = [
+            (1, Value::Float(4.0)),
+            (2, vec![1i64, 2, 3, 4, 5, 6, 7, 300].into()),
+        ];
+        assert!(matches!(
+            s.update(i, g, &bad_value),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        let read_only = [(1, Value::Float(4.0)), (0, Value::Int(2))];
+        assert_eq!(
+            s.update(i, g, &read_only),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.update(i, g, &[(0, Value::Int(2))]),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert!(matches!(
+            s.update(i, g, &[(1, Value::Float(4.0)), (5, Value::Int(2))]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        for (slot, gen) in [(i, g + 1), (1, 0), (3, 0)] {
+            assert_eq!(
+                s.update(slot, gen, &[(1, Value::Float(4.0))]),
+                Err(Error::StaleEntry { index: slot })
+            );
+        }
+        assert_eq!(snapshot(&s), before);
+        // A freed and reused slot holds another entry.
+        s.remove(i).unwrap();
+        assert_eq!(s.next_index().unwrap(), i);
+        assert_eq!(
+            s.update(i, g, &[(1, Value::Float(4.0))]),
+            Err(Error::StaleEntry { index: i })
+        );
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn scatter_values_checks_everything_first() {
+        let mut s = genes(3);
+        s.scatter_values(1, &[2, 0], &[Value::Float(2.0), Value::Int(1)])
+            .unwrap();
+        assert_eq!(s.column_slice::<f32>(1).unwrap(), &[1.0, 0.5, 2.0]);
+        let before = snapshot(&s);
+        assert_eq!(
+            s.scatter_values(0, &[0], &[Value::Int(1)]),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.scatter_values(1, &[0, 1], &[Value::Float(1.0)]),
+            Err(Error::WrongLength { expected: 2, got: 1 })
+        );
+        assert!(matches!(
+            s.scatter_values(1, &[0, 1], &[Value::Float(9.0), Value::Float(1e39)]),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            s.scatter_values(1, &[0, 1], &[Value::Float(9.0), Value::from("x")]),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(
+            s.scatter_values(1, &[0, 3], &[Value::Float(9.0), Value::Float(9.0)]),
+            Err(Error::IndexOutOfRange { index: 3, len: 3 })
+        );
+        assert!(matches!(
+            s.scatter_values(4, &[0], &[Value::Float(9.0)]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        assert_eq!(snapshot(&s), before);
+    }
+
+    #[test]
+    fn export_buffer_hands_out_a_fixed_members_bytes() {
+        let mut s = genes(3);
+        let p = s.column_slice::<f32>(1).unwrap().as_ptr().cast::<u8>();
+        let b = s.export_buffer(1).unwrap();
+        assert_eq!((b.as_ptr(), b.len(), b.is_writable()), (p, 12, true));
+        assert!(!b.is_empty());
+        let ro = s.export_buffer(0).unwrap();
+        assert_eq!((ro.len(), ro.is_writable(), ro.as_mut_ptr()), (24, false, None));
+        assert_eq!(s.export_buffer(2).unwrap().len(), 24);
+        assert!(matches!(s.export_buffer(3), Err(Error::IndexOutOfRange { .. })));
+        let schema = Schema::new(vec![Member::new("name", MemberType::Str).unwrap()]).unwrap();
+        let mut t = StaticStore::new(Arc::new(schema), 2);
+        assert!(matches!(t.export_buffer(0), Err(Error::WrongType { .. })));
     }
 
     #[test]

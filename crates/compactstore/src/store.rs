@@ -6,7 +6,7 @@ use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::StaticStore;
-use crate::value::{Element, Value};
+use crate::value::{Element, Scalar, Value};
 
 /// Normalise a Python-style index (`-len <= i < len`) to `0 <= i < len`.
 ///
@@ -192,6 +192,139 @@ pub trait Store {
             .set_element(o, k, v)
     }
 
+    /// Write the typed scalar `x` to scalar member `m` of slot `i` (free slots too): the fast path of a
+    /// numeric write, with no [`Value`] conversion. O(1). Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] for a read-only member, [`Error::IndexOutOfRange`] for a slot or member out of
+    /// range, [`Error::WrongType`] unless `m` is a scalar member of `x`'s dtype.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Scalar, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::F64))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// s.set_scalar(1, 0, Scalar::F64(2.5))?;
+    /// assert_eq!(s.get(1, 0)?, Value::Float(2.5));
+    /// assert!(s.set_scalar(1, 0, Scalar::F32(1.0)).is_err()); // another dtype
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[inline]
+    fn set_scalar(&mut self, i: usize, m: usize, x: Scalar) -> Result<()> {
+        check_writable(self.schema(), m)?;
+        let (c, o) = self.locate(i)?;
+        chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set_scalar(o, x)
+    }
+
+    /// [`Store::add`] for typed scalars: allocate a slot with [`Store::next_index`] and write `values`
+    /// (`(member, scalar)` pairs, read-only members included). Every pair is checked before the slot is
+    /// allocated, and the writes after it cannot fail: on any error nothing changes. O(values).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a member out of range, [`Error::WrongType`] unless each member is a
+    /// scalar member of its scalar's dtype, [`Error::StoreFull`].
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Scalar, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("ref", MemberType::Scalar(Dtype::U8))?.read_only(true)])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// assert!(s.add_scalars(&[(0, Scalar::I64(7))]).is_err());
+    /// assert_eq!(s.len(), 0);
+    /// let i = s.add_scalars(&[(0, Scalar::U8(7))])?;
+    /// assert_eq!(s.get(i, 0)?, Value::UInt(7));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn add_scalars(&mut self, values: &[(usize, Scalar)]) -> Result<usize> {
+        let proto = self
+            .chunks()
+            .first()
+            .ok_or_else(|| Error::Invariant("store has no chunk".into()))?;
+        for &(m, x) in values {
+            proto.column(m)?.check_scalar(x)?;
+        }
+        let i = self.next_index()?;
+        let (c, o) = self.locate(i)?;
+        let chunk = chunk_mut(self.chunks_mut(), c)?;
+        for &(m, x) in values {
+            // Checked above (member, scalar member, dtype) and `o` is in the chunk: cannot fail.
+            chunk.column_mut(m)?.set_scalar(o, x)?;
+        }
+        Ok(i)
+    }
+
+    /// Write the given members of the entry at slot `i` (the others keep their values), if it is still
+    /// the entry of `generation` (what [`Store::generation`] said when a view of it was made): the
+    /// merge of `entry.update(mapping)`. All or nothing: the entry is checked, then every member and
+    /// value, and room for str/bytes/interned values is made before the first write. O(values).
+    ///
+    /// # Errors
+    /// In this order: [`Error::StaleEntry`] if slot `i` is free, out of range or holds a later entry;
+    /// [`Error::IndexOutOfRange`] for a member out of range, [`Error::ReadOnly`] for a read-only member;
+    /// the conversion errors of [`crate::MemberType::canonical`]; [`Error::InvalidArgument`] if the room
+    /// cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Error, Member, MemberType, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// let i = s.next_index()?;
+    /// let g = s.generation(i)?;
+    /// s.update(i, g, &[(0, Value::Int(5))])?;
+    /// s.remove(i)?;
+    /// assert_eq!(s.update(i, g, &[(0, Value::Int(6))]), Err(Error::StaleEntry { index: i }));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn update(&mut self, i: usize, generation: u32, values: &[(usize, Value)]) -> Result<()> {
+        check_entry(self, i, generation)?;
+        if let [(m, v)] = values {
+            // One value: the checked write alone is all or nothing.
+            check_writable(self.schema(), *m)?;
+            return self.write(i, *m, v);
+        }
+        for (m, _) in values {
+            check_writable(self.schema(), *m)?;
+        }
+        let proto = chunk(self.chunks(), 0)?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        self.reserve_writes(i, values)?;
+        for (m, v) in values {
+            // Checked and reserved above: cannot fail.
+            self.write(i, *m, v)?;
+        }
+        Ok(())
+    }
+
+    /// Write `values[k]` to member `m` of slot `indices[k]` (free slots too), converted as
+    /// [`Store::set`] does. Everything is checked first — the member, the length, every value, every
+    /// index — and nothing is written on error. O(values).
+    ///
+    /// A str or bytes value is written into its chunk's data buffer; should that buffer pass its 4 GiB
+    /// limit halfway, the values before stay written (an error no realistic store meets).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::IndexOutOfRange`] for `m` or an index, [`Error::WrongLength`] if
+    /// `values` and `indices` differ in length, and the conversion errors.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Member, MemberType, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("name", MemberType::Str)?])?;
+    /// let mut s = StaticStore::new(schema.into(), 3);
+    /// assert!(s.scatter_values(0, &[0, 2], &[Value::from("a"), Value::Int(1)]).is_err());
+    /// assert_eq!(s.get(0, 0)?, Value::from(""));
+    /// s.scatter_values(0, &[0, 2], &[Value::from("a"), Value::from("c")])?;
+    /// assert_eq!(s.get(2, 0)?, Value::from("c"));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn scatter_values(&mut self, m: usize, indices: &[usize], values: &[Value]) -> Result<()> {
+        check_scatter(self, m, indices, values)?;
+        write_scatter(self, m, indices, values)
+    }
+
     /// Write member `m` of slot `i` even if it is read-only: the write that creates an entry (`add`, the
     /// seed's `s[name] = v` shorthand, a keyed store's replace).
     ///
@@ -345,6 +478,52 @@ pub(crate) fn add_checked<S: Store + ?Sized>(s: &mut S, values: &[(usize, Value)
         }
     }
     Ok(i)
+}
+
+/// [`Error::StaleEntry`] unless slot `i` holds the entry of `generation`.
+pub(crate) fn check_entry<S: Store + ?Sized>(s: &S, i: usize, generation: u32) -> Result<()> {
+    if s.occupied(i) && s.generation(i)? == generation {
+        Ok(())
+    } else {
+        Err(Error::StaleEntry { index: i })
+    }
+}
+
+/// The checks of [`Store::scatter_values`], in its order.
+pub(crate) fn check_scatter<S: Store + ?Sized>(
+    s: &S,
+    m: usize,
+    indices: &[usize],
+    values: &[Value],
+) -> Result<()> {
+    check_writable(s.schema(), m)?;
+    if values.len() != indices.len() {
+        return Err(Error::WrongLength {
+            expected: indices.len(),
+            got: values.len(),
+        });
+    }
+    let col = chunk(s.chunks(), 0)?.column(m)?;
+    for v in values {
+        col.check(v)?;
+    }
+    for &i in indices {
+        s.locate(i)?;
+    }
+    Ok(())
+}
+
+/// Write the values of a scatter that [`check_scatter`] passed.
+pub(crate) fn write_scatter<S: Store + ?Sized>(
+    s: &mut S,
+    m: usize,
+    indices: &[usize],
+    values: &[Value],
+) -> Result<()> {
+    for (&i, v) in indices.iter().zip(values) {
+        s.write(i, m, v)?;
+    }
+    Ok(())
 }
 
 fn check_writable(schema: &Schema, m: usize) -> Result<()> {

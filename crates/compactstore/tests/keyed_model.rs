@@ -325,7 +325,11 @@ fn run<K: TestKey>(
                 let Some(slot) = ks.index_of(key.b()) else {
                     continue;
                 };
-                let r = ks.update(slot, &given(values));
+                let g = ks
+                    .store()
+                    .generation(slot)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let r = ks.update(slot, g, &given(values));
                 let read_only = values.iter().any(|(m, _)| *m == REF);
                 match model.entries.get(&key).and_then(|old| apply(old.clone(), values)) {
                     Some(vals) if !read_only => {

@@ -3,7 +3,7 @@
 use super::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::schema::{Dtype, MemberType};
-use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Value};
+use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Scalar, Value};
 
 /// A fixed-width member's storage: `size * width` scalars of one dtype, slot-major
 /// (slot `i`'s elements are `i*width .. (i+1)*width`).
@@ -300,6 +300,62 @@ impl FixedColumn {
     pub fn set_element(&mut self, slot: usize, k: usize, v: &Value) -> Result<()> {
         let pos = self.check_element(slot, k)?;
         self.write(pos, v)
+    }
+
+    /// Check that `x` could be written by [`FixedColumn::set_scalar`]: this is a scalar member of `x`'s
+    /// dtype.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for an array member or another dtype.
+    #[inline]
+    pub fn check_scalar(&self, x: Scalar) -> Result<()> {
+        if !matches!(self.ty, MemberType::Scalar(_)) || x.dtype() != self.dtype {
+            return Err(Error::WrongType {
+                expected: self.ty.to_string(),
+                got: x.dtype().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Write the typed scalar `x` at `slot` of a scalar member of `x`'s dtype: no conversion. O(1).
+    /// Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] as [`FixedColumn::check_scalar`], [`Error::IndexOutOfRange`] if
+    /// `slot >= size()`.
+    #[inline]
+    pub fn set_scalar(&mut self, slot: usize, x: Scalar) -> Result<()> {
+        self.check_scalar(x)?;
+        let size = self.size;
+        let bytes = self.buf.bytes_mut();
+        macro_rules! put {
+            ($t:ty, $v:expr) => {
+                match bytemuck::cast_slice_mut::<u8, $t>(bytes).get_mut(slot) {
+                    Some(d) => *d = $v,
+                    None => {
+                        return Err(Error::IndexOutOfRange {
+                            index: slot as i64,
+                            len: size,
+                        })
+                    }
+                }
+            };
+        }
+        match x {
+            Scalar::Bool(v) => put!(u8, u8::from(v)),
+            Scalar::I8(v) => put!(i8, v),
+            Scalar::I16(v) => put!(i16, v),
+            Scalar::I32(v) => put!(i32, v),
+            Scalar::I64(v) => put!(i64, v),
+            Scalar::U8(v) => put!(u8, v),
+            Scalar::U16(v) => put!(u16, v),
+            Scalar::U32(v) => put!(u32, v),
+            Scalar::U64(v) => put!(u64, v),
+            Scalar::F32(v) => put!(f32, v),
+            Scalar::F64(v) => put!(f64, v),
+        }
+        Ok(())
     }
 
     /// Put the column's default back at `slot`: one copy of precomputed bytes. O(entry bytes).

@@ -38,7 +38,7 @@ pub use view::{
 
 use crate::error::{Error, Result};
 use crate::schema::{Member, MemberType};
-use crate::value::Value;
+use crate::value::{Scalar, Value};
 
 /// The storage of one member in one store.
 #[derive(Debug, Clone)]
@@ -114,6 +114,38 @@ impl Column {
             Column::Interned(c) => c.set(slot, v),
             Column::Optional(c) => c.set(slot, v),
             Column::Object(c) => c.set(slot, v),
+        }
+    }
+
+    /// Write the typed scalar `x` at `slot` (see [`FixedColumn::set_scalar`]). Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] unless this is a scalar member of `x`'s dtype,
+    /// [`crate::Error::IndexOutOfRange`] if `slot >= size()`.
+    #[inline]
+    pub fn set_scalar(&mut self, slot: usize, x: Scalar) -> Result<()> {
+        match self {
+            Column::Fixed(c) => c.set_scalar(slot, x),
+            _ => Err(self.not_scalar(x)),
+        }
+    }
+
+    /// Check that `x` could be written by [`Column::set_scalar`], without writing it.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] unless this is a scalar member of `x`'s dtype.
+    #[inline]
+    pub fn check_scalar(&self, x: Scalar) -> Result<()> {
+        match self {
+            Column::Fixed(c) => c.check_scalar(x),
+            _ => Err(self.not_scalar(x)),
+        }
+    }
+
+    fn not_scalar(&self, x: Scalar) -> crate::Error {
+        crate::Error::WrongType {
+            expected: "numeric scalar member".into(),
+            got: x.dtype().to_string(),
         }
     }
 

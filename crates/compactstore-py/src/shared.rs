@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cell::{CellGuard, StoreCell};
 
-use compactstore::{DynamicStore, Error, StaticStore, Store, Value};
+use compactstore::{DynamicStore, Error, Scalar, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
 use pyo3::exceptions::PyTypeError;
@@ -174,6 +174,54 @@ impl ViewMut<'_> {
             ViewMut::Static(s) => View::Static(s),
             ViewMut::Dynamic(d) => View::Dynamic(d),
             ViewMut::Keyed(k) => View::Dynamic(k.store()),
+        }
+    }
+
+    /// The store's size (slots allocated).
+    #[inline]
+    pub fn size(&self) -> usize {
+        match self {
+            ViewMut::Static(s) => s.size(),
+            ViewMut::Dynamic(d) => d.size(),
+            ViewMut::Keyed(k) => k.store().size(),
+        }
+    }
+
+    /// Write the typed scalar `x` to member `m` of slot `i` (refuses read-only members).
+    #[inline]
+    pub fn set_scalar(&mut self, i: usize, m: usize, x: Scalar) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.set_scalar(i, m, x),
+            ViewMut::Dynamic(d) => d.set_scalar(i, m, x),
+            ViewMut::Keyed(k) => k.set_scalar(i, m, x),
+        }
+    }
+
+    /// Write the given members of the entry of `generation` at slot `i`, all or nothing.
+    pub fn update(
+        &mut self,
+        i: usize,
+        generation: u32,
+        values: &[(usize, Value)],
+    ) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.update(i, generation, values),
+            ViewMut::Dynamic(d) => d.update(i, generation, values),
+            ViewMut::Keyed(k) => k.update(i, generation, values),
+        }
+    }
+
+    /// Write `values` to member `m` of the slots `indices`, everything checked first.
+    pub fn scatter_values(
+        &mut self,
+        m: usize,
+        indices: &[usize],
+        values: &[Value],
+    ) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.scatter_values(m, indices, values),
+            ViewMut::Dynamic(d) => d.scatter_values(m, indices, values),
+            ViewMut::Keyed(k) => k.scatter_values(m, indices, values),
         }
     }
 

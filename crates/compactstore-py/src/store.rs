@@ -88,7 +88,7 @@ fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
 /// them without a `Value` each), else `Value`s. `None` when `mapping` is not a plain dict (the generic
 /// conversion takes any mapping or iterable of pairs).
 enum Converted {
-    Raw(Vec<(usize, crate::container::Raw)>),
+    Raw(Vec<(usize, compactstore::Scalar)>),
     Values(Vec<(usize, Value)>),
 }
 
@@ -121,7 +121,7 @@ fn convert_for_add(
                 continue;
             }
             if let MemberType::Scalar(dt) = ty {
-                if let Some(r) = crate::container::Raw::of(&v, *dt) {
+                if let Some(r) = <compactstore::Scalar as crate::container::ScalarPy>::of(&v, *dt) {
                     raws.push((m, r));
                     continue;
                 }
@@ -137,26 +137,6 @@ fn convert_for_add(
         Some(v) => Converted::Values(v),
         None => Converted::Raw(raws),
     }))
-}
-
-/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member).
-fn add_raw<S: Store>(s: &mut S, raws: &[(usize, crate::container::Raw)]) -> compactstore::Result<usize> {
-    let i = s.next_index()?;
-    let (c, o) = s.locate(i)?;
-    for &(m, r) in raws {
-        let written = match s.chunks_mut().get_mut(c) {
-            Some(chunk) => crate::container::write_raw(chunk, m, o, r),
-            None => Ok(false),
-        };
-        if !matches!(written, Ok(true)) {
-            // Cannot happen (every value was matched to its member's dtype); undo the allocation.
-            let _ = s.remove(i);
-            return Err(written
-                .err()
-                .unwrap_or_else(|| Error::Invariant("raw write refused".into())));
-        }
-    }
-    Ok(i)
 }
 
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
@@ -253,14 +233,9 @@ impl PyStore {
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
         let values = match convert_for_add(&self.h, mapping, members)? {
+            // Every scalar is checked by the engine before it allocates.
             Some(Converted::Raw(raws)) => {
-                return self.h.write(true, |v| match v {
-                    crate::shared::ViewMut::Static(s) => add_raw(s, &raws),
-                    crate::shared::ViewMut::Dynamic(d) => add_raw(d, &raws),
-                    crate::shared::ViewMut::Keyed(_) => Err(Error::InvalidArgument(
-                        "a keyed store allocates through its keys".into(),
-                    )),
-                });
+                return self.h.write(true, |v| on_mut!(v, s => s.add_scalars(&raws)))
             }
             Some(Converted::Values(values)) => values,
             None => convert_members(&self.h, mapping, members, false)?,

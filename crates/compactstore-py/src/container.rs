@@ -696,11 +696,12 @@ impl PyContainer {
             let s = match (&mut *g, this.h.chunk) {
                 (Inner::Static(s), None) => s,
                 // A chunk of a dynamic store is a static store too.
-                (Inner::Dynamic(d), Some(k)) => d
-                    .chunks_mut()
-                    .get_mut(k)
-                    .filter(|c| c.uid() == this.h.chunk_uid)
-                    .ok_or_else(|| PyBufferError::new_err("the chunk was released"))?,
+                (Inner::Dynamic(d), Some(k)) => {
+                    d.chunk_mut(k)
+                        .ok()
+                        .filter(|c| c.uid() == this.h.chunk_uid)
+                        .ok_or_else(|| PyBufferError::new_err("the chunk was released"))?
+                }
                 _ => {
                     return Err(PyBufferError::new_err(
                         "only a static store's members export their memory",

@@ -256,7 +256,7 @@ macro_rules! on {
 }
 
 /// As [`on!`] for a `ViewMut` that allocates or frees slots (never a keyed store: `Handle::write`
-/// refuses allocation on one).
+/// refuses allocation on one; a chunk of a dynamic store is a `Static` view whose engine calls refuse it).
 #[macro_export]
 macro_rules! on_mut {
     ($v:expr, $s:ident => $e:expr) => {
@@ -308,8 +308,9 @@ impl Handle {
         f(v).map_err(to_py)
     }
 
-    /// Run `f` on a write view. A chunk of a dynamic store can have its members written, but not
-    /// allocate or free slots (`alloc`): that would bypass the dynamic store's bookkeeping.
+    /// Run `f` on a write view. A keyed store's slots are allocated and freed through its keys, so
+    /// `alloc` is refused on one. A chunk of a dynamic store can have its members written; the engine
+    /// refuses its allocation, freeing and reset (`Error::ChunkAllocation`, a `TypeError`).
     #[inline]
     pub fn write<R>(
         &self,
@@ -320,18 +321,12 @@ impl Handle {
         let v = match (&mut *g, self.chunk) {
             (Inner::Static(s), _) => ViewMut::Static(s),
             (Inner::Dynamic(d), None) => ViewMut::Dynamic(d),
-            (Inner::Dynamic(d), Some(k)) => {
-                if alloc {
-                    return Err(PyTypeError::new_err(
-                        "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
-                    ));
-                }
-                ViewMut::Static(
-                    d.chunks_mut_checked(k)
-                        .filter(|c| c.uid() == self.chunk_uid)
-                        .ok_or_else(|| to_py(released(k)))?,
-                )
-            }
+            (Inner::Dynamic(d), Some(k)) => ViewMut::Static(
+                d.chunk_mut(k)
+                    .ok()
+                    .filter(|c| c.uid() == self.chunk_uid)
+                    .ok_or_else(|| to_py(released(k)))?,
+            ),
             (Inner::Keyed(k), _) => {
                 if alloc {
                     return Err(PyTypeError::new_err(
@@ -360,17 +355,5 @@ impl Handle {
             (Inner::Dynamic(d), Some(k)) => d.chunks().get(k).is_some_and(|c| c.uid() == self.chunk_uid),
             _ => false,
         })
-    }
-}
-
-/// `chunks_mut().get_mut(k)` as one call.
-trait ChunkMut {
-    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore>;
-}
-
-impl ChunkMut for DynamicStore {
-    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore> {
-        use compactstore::Store;
-        self.chunks_mut().get_mut(k)
     }
 }

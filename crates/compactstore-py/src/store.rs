@@ -751,10 +751,7 @@ impl PyStaticStore {
     fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = &slf.as_super().get().h;
         match size {
-            None => h.write(true, |v| {
-                on_mut!(v, s => s.reset());
-                Ok(())
-            }),
+            None => h.write(true, |v| on_mut!(v, s => s.reset())),
             Some(size) => {
                 let size = size_arg(size)?;
                 let same = h.read(|v| Ok(on!(v, s => s.size())))? == size;
@@ -766,8 +763,7 @@ impl PyStaticStore {
                 h.write(true, |v| match v {
                     crate::shared::ViewMut::Static(s) => {
                         if s.size() == size {
-                            s.reset();
-                            Ok(())
+                            s.reset()
                         } else {
                             s.reset_with_size(size)
                         }
@@ -904,10 +900,7 @@ impl PyDynamicStore {
         h.write(true, |v| match v {
             crate::shared::ViewMut::Dynamic(d) => match k {
                 Some(k) if k != d.log2size() => d.reset_with_log2size(k),
-                _ => {
-                    d.reset();
-                    Ok(())
-                }
+                _ => d.reset(),
             },
             _ => Err(Error::InvalidArgument("not a dynamic store".into())),
         })

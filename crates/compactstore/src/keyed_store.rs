@@ -805,7 +805,7 @@ impl<K: Key> KeyedStore<K> {
         ks.store.occupy_fresh(n)?;
         ks.dirty.resize(ks.store.size().div_ceil(64), 0);
         let cs = ks.store.chunk_size();
-        for (c, chunk) in ks.store.chunks_mut().iter_mut().enumerate() {
+        for (c, chunk) in ks.store.chunks_mut(crate::store::INTERNAL).iter_mut().enumerate() {
             let (lo, hi) = (c * cs, ((c + 1) * cs).min(n));
             if lo >= hi {
                 break;
@@ -1199,7 +1199,8 @@ impl<K: Key> KeyedStore<K> {
     /// Remove every entry. The store keeps one chunk (the others are freed), the table keeps its
     /// capacity. O(chunk size + table capacity).
     pub fn clear(&mut self) {
-        self.store.reset();
+        // A dynamic store's reset cannot fail (only a chunk's can).
+        let _ = self.store.reset();
         self.keys.clear();
         self.table.clear();
         self.dirty.truncate(self.store.size().div_ceil(64));

@@ -6,7 +6,7 @@ use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::slot::Slots;
-use crate::store::Store;
+use crate::store::{Internal, Store};
 use crate::value::Element;
 
 /// A store of a fixed size: one column per member, a slot allocator, allocated once and never moved.
@@ -41,6 +41,19 @@ pub struct StaticStore {
     /// (and those of any store this one replaced) reached, so no old view ever matches a new entry, even
     /// across a reset to size 0.
     next_base: u32,
+    /// Whether this is a chunk of a dynamic store, which must not allocate, free or reset its own slots.
+    chunk: ChunkFlag,
+}
+
+/// Whether a static store is a chunk of a dynamic store. A clone is a store of its own, never a chunk
+/// (the dynamic store marks the chunks of its own clones).
+#[derive(Debug, Default)]
+struct ChunkFlag(bool);
+
+impl Clone for ChunkFlag {
+    fn clone(&self) -> ChunkFlag {
+        ChunkFlag(false)
+    }
 }
 
 /// Where a fixed-width member's buffer is, for handing it out without a copy (Python's buffer protocol,
@@ -152,6 +165,7 @@ impl StaticStore {
             last_index: None,
             next_base: base,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chunk: ChunkFlag(false),
         })
     }
 
@@ -178,11 +192,12 @@ impl StaticStore {
         })
     }
 
-    /// The column of member `m`, mutably (writes through it bypass the read-only flag).
+    /// The column of member `m`, mutably (writes through it bypass the read-only flag): for the engine's
+    /// checked writes only.
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m` is not a member position.
-    pub fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
+    pub(crate) fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
         let len = self.columns.len();
         self.columns
             .get_mut(m)
@@ -218,6 +233,20 @@ impl StaticStore {
                 got: "other".into(),
             })?
             .as_mut_slice()
+    }
+
+    /// Whether this store is a chunk of a dynamic store (reached through
+    /// [`crate::DynamicStore::chunk_mut`]): its members can be written, but it refuses to allocate, free
+    /// or reset slots ([`Error::ChunkAllocation`]), which only the dynamic store may do. O(1).
+    #[must_use]
+    pub fn is_chunk(&self) -> bool {
+        self.chunk.0
+    }
+
+    /// Mark this store as a chunk of a dynamic store (see [`StaticStore::is_chunk`]).
+    pub(crate) fn make_chunk(mut self) -> StaticStore {
+        self.chunk = ChunkFlag(true);
+        self
     }
 
     /// Hand out fixed-width member `m`'s buffer for export without a copy (see [`ExportedBuffer`] for
@@ -256,6 +285,42 @@ impl StaticStore {
             len: bytes.len(),
             writable,
         })
+    }
+
+    /// [`Error::ChunkAllocation`] if this is a chunk of a dynamic store.
+    fn refuse_chunk(&self) -> Result<()> {
+        if self.chunk.0 {
+            Err(Error::ChunkAllocation)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Occupy the lowest free slot and reset its members: [`Store::next_index`] without the chunk check,
+    /// for the dynamic store that owns this chunk.
+    pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
+        let slot = self.slots.alloc().ok_or(Error::StoreFull {
+            size: self.slots.size(),
+        })?;
+        self.reset_slot(slot)?;
+        self.last_index = Some(slot);
+        Ok(slot)
+    }
+
+    /// Free slot `i`: [`Store::remove`] without the chunk check, for the dynamic store that owns this chunk.
+    pub(crate) fn free_slot(&mut self, i: usize) -> Result<()> {
+        self.slots.free(i)?;
+        self.reset_slot(i)
+    }
+
+    /// Drop every entry: [`Store::reset`] without the chunk check, for the dynamic store that owns this
+    /// chunk.
+    pub(crate) fn clear_slots(&mut self) {
+        self.slots.clear();
+        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
+            col.reset_all(m.default_value());
+        }
+        self.last_index = None;
     }
 
     /// Bytes held by this chunk's own buffers (columns and slot bookkeeping), without the dictionaries of
@@ -323,8 +388,10 @@ impl StaticStore {
     /// Drop every entry and change the size. Reallocates every column (old buffers are freed).
     ///
     /// # Errors
-    /// As [`StaticStore::try_new`]; nothing changes on error.
+    /// As [`StaticStore::try_new`], and [`Error::ChunkAllocation`] for a chunk of a dynamic store;
+    /// nothing changes on error.
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
+        self.refuse_chunk()?;
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
@@ -358,7 +425,7 @@ impl Store for StaticStore {
         std::slice::from_ref(self)
     }
 
-    fn chunks_mut(&mut self) -> &mut [StaticStore] {
+    fn chunks_mut(&mut self, _: Internal) -> &mut [StaticStore] {
         std::slice::from_mut(self)
     }
 
@@ -375,29 +442,23 @@ impl Store for StaticStore {
     }
 
     fn next_index(&mut self) -> Result<usize> {
-        let slot = self.slots.alloc().ok_or(Error::StoreFull {
-            size: self.slots.size(),
-        })?;
-        self.reset_slot(slot)?;
-        self.last_index = Some(slot);
-        Ok(slot)
+        self.refuse_chunk()?;
+        self.alloc_slot()
     }
 
     fn remove(&mut self, i: usize) -> Result<()> {
-        self.slots.free(i)?;
-        self.reset_slot(i)
+        self.refuse_chunk()?;
+        self.free_slot(i)
     }
 
     fn last_index(&self) -> Option<usize> {
         self.last_index
     }
 
-    fn reset(&mut self) {
-        self.slots.clear();
-        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
-            col.reset_all(m.default_value());
-        }
-        self.last_index = None;
+    fn reset(&mut self) -> Result<()> {
+        self.refuse_chunk()?;
+        self.clear_slots();
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -554,7 +615,7 @@ mod tests {
         s.remove(1).unwrap();
         assert_eq!(s.indices().collect::<Vec<_>>(), vec![0, 2, 3]);
         assert_eq!(s.empty_indices(), vec![1, 4]);
-        s.reset();
+        s.reset().unwrap();
         assert_eq!(s.len(), 0);
         assert_eq!(s.last_index(), None);
         assert_eq!(s.get(2, 1).unwrap(), Value::Float(0.5));

@@ -29,6 +29,15 @@ pub fn normalize_index(i: i64, len: usize) -> Result<usize> {
     }
 }
 
+/// A token only the engine crate can make. [`Store::chunks_mut`] takes one, so code outside the engine
+/// cannot reach a chunk's columns or slots mutably: every write goes through the store's checked calls,
+/// which is what lets a chunk refuse writes it cannot take (a read-only backing, a chunk's allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct Internal(());
+
+/// The one [`Internal`] token.
+pub(crate) const INTERNAL: Internal = Internal(());
+
 /// The operations a static and a dynamic store share.
 ///
 /// A store is a list of [`StaticStore`] chunks (one for a static store) addressed by a global slot index;
@@ -40,8 +49,10 @@ pub trait Store {
     /// The chunks, in order (one for a static store).
     fn chunks(&self) -> &[StaticStore];
 
-    /// The chunks, mutably. Allocation state must only change through the store's own methods.
-    fn chunks_mut(&mut self) -> &mut [StaticStore];
+    /// The chunks, mutably: for the engine's own checked writes only (the token cannot be made outside
+    /// the crate). Allocation state must only change through the store's own methods.
+    #[doc(hidden)]
+    fn chunks_mut(&mut self, token: Internal) -> &mut [StaticStore];
 
     /// Map a global slot index to `(chunk, offset)`. O(1).
     ///
@@ -52,20 +63,26 @@ pub trait Store {
     /// Occupy the lowest free slot, reset its members to their defaults and return its index.
     ///
     /// # Errors
-    /// [`Error::StoreFull`] for a full static store (a dynamic store grows instead).
+    /// [`Error::StoreFull`] for a full static store (a dynamic store grows instead),
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store.
     fn next_index(&mut self) -> Result<usize>;
 
     /// Free occupied slot `i`: its members return to their defaults and the slot becomes reusable.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] if `i >= size()`, [`Error::SlotFree`] if it holds no entry.
+    /// [`Error::IndexOutOfRange`] if `i >= size()`, [`Error::SlotFree`] if it holds no entry,
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store.
     fn remove(&mut self, i: usize) -> Result<()>;
 
     /// The index most recently returned by `next_index`/`add`, if any.
     fn last_index(&self) -> Option<usize>;
 
     /// Drop every entry, keeping the size (a dynamic store keeps one chunk). Buffers stay in place.
-    fn reset(&mut self);
+    ///
+    /// # Errors
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store (nothing changes); other stores always
+    /// succeed.
+    fn reset(&mut self) -> Result<()>;
 
     /// Number of occupied slots. O(1).
     fn len(&self) -> usize;
@@ -183,7 +200,7 @@ pub trait Store {
     fn set_element(&mut self, i: usize, m: usize, k: usize, v: &Value) -> Result<()> {
         check_writable(self.schema(), m)?;
         let (c, o) = self.locate(i)?;
-        let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+        let col = chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?;
         col.as_fixed_mut()
             .ok_or_else(|| Error::WrongType {
                 expected: "array member".into(),
@@ -213,7 +230,9 @@ pub trait Store {
     fn set_scalar(&mut self, i: usize, m: usize, x: Scalar) -> Result<()> {
         check_writable(self.schema(), m)?;
         let (c, o) = self.locate(i)?;
-        chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set_scalar(o, x)
+        chunk_mut(self.chunks_mut(INTERNAL), c)?
+            .column_mut(m)?
+            .set_scalar(o, x)
     }
 
     /// [`Store::add`] for typed scalars: allocate a slot with [`Store::next_index`] and write `values`
@@ -222,7 +241,7 @@ pub trait Store {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] for a member out of range, [`Error::WrongType`] unless each member is a
-    /// scalar member of its scalar's dtype, [`Error::StoreFull`].
+    /// scalar member of its scalar's dtype, [`Error::StoreFull`], [`Error::ChunkAllocation`].
     ///
     /// # Examples
     /// ```
@@ -245,7 +264,7 @@ pub trait Store {
         }
         let i = self.next_index()?;
         let (c, o) = self.locate(i)?;
-        let chunk = chunk_mut(self.chunks_mut(), c)?;
+        let chunk = chunk_mut(self.chunks_mut(INTERNAL), c)?;
         for &(m, x) in values {
             // Checked above (member, scalar member, dtype) and `o` is in the chunk: cannot fail.
             chunk.column_mut(m)?.set_scalar(o, x)?;
@@ -332,7 +351,7 @@ pub trait Store {
     /// [`Error::IndexOutOfRange`], and the conversion errors.
     fn write(&mut self, i: usize, m: usize, v: &Value) -> Result<()> {
         let (c, o) = self.locate(i)?;
-        chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set(o, v)
+        chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?.set(o, v)
     }
 
     /// Make room for writing `values` (`(member, value)` pairs, already checked) at slot `i` — a chunk's
@@ -343,7 +362,7 @@ pub trait Store {
     /// [`Error::IndexOutOfRange`], and [`Error::InvalidArgument`] if the room cannot be allocated.
     fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
         let (c, o) = self.locate(i)?;
-        let chunk = chunk_mut(self.chunks_mut(), c)?;
+        let chunk = chunk_mut(self.chunks_mut(INTERNAL), c)?;
         for (m, v) in values {
             chunk.column_mut(*m)?.reserve_for(o, v)?;
         }
@@ -384,7 +403,7 @@ pub trait Store {
     /// decides when the references drop. O(size) per object member.
     fn take_objects(&mut self) -> Vec<crate::value::ObjectRef> {
         let mut out = Vec::new();
-        for chunk in self.chunks_mut() {
+        for chunk in self.chunks_mut(INTERNAL) {
             for m in 0..chunk.schema().len() {
                 if let Some(c) = chunk.column_mut(m).ok().and_then(Column::as_object_mut) {
                     out.extend(c.take_all());
@@ -453,7 +472,7 @@ pub trait Store {
         }
         for (&i, v) in indices.iter().zip(values.chunks_exact(w.max(1))) {
             let (c, o) = self.locate(i)?;
-            let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+            let col = chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?;
             let s = col
                 .as_fixed_mut()
                 .ok_or_else(|| Error::WrongType {

@@ -882,7 +882,7 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
             }
         }
         Op::Reset => {
-            s.reset();
+            s.reset().map_err(|e| TestCaseError::fail(e.to_string()))?;
             model.reset();
         }
         Op::ResetSized(n) => {
@@ -909,7 +909,7 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
         Op::Clone => {
             // A clone is independent: changing it leaves the original as the model says...
             let mut other = s.clone();
-            other.reset();
+            other.reset().map_err(|e| TestCaseError::fail(e.to_string()))?;
             let _ = other.next_index();
             let _ = other.set(0, SMALL, &Value::UInt(99));
             check(s, model)?;

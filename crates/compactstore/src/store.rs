@@ -545,14 +545,25 @@ pub(crate) fn write_scatter<S: Store + ?Sized>(
     Ok(())
 }
 
+/// [`Error::ReadOnly`] for a read-only member, [`Error::IndexOutOfRange`] for one out of range. On the
+/// hot path of every write: the errors are built out of line.
+#[inline]
 fn check_writable(schema: &Schema, m: usize) -> Result<()> {
-    let member = schema.member(m)?;
-    if member.is_read_only() {
-        return Err(Error::ReadOnly {
-            name: member.name().to_owned(),
-        });
+    match schema.members().get(m) {
+        Some(member) if !member.is_read_only() => Ok(()),
+        _ => Err(not_writable(schema, m)),
     }
-    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn not_writable(schema: &Schema, m: usize) -> Error {
+    match schema.member(m) {
+        Ok(member) => Error::ReadOnly {
+            name: member.name().to_owned(),
+        },
+        Err(e) => e,
+    }
 }
 
 fn fixed(col: &Column) -> Result<&crate::column::FixedColumn> {

@@ -173,6 +173,7 @@ impl FixedColumn {
     ///
     /// # Errors
     /// [`Error::WrongType`] if `T` does not match the dtype (`bool` columns are `u8`).
+    #[inline]
     pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
         if !T::accepts(self.dtype()) {
             return Err(self.type_mismatch::<T>());
@@ -191,10 +192,21 @@ impl FixedColumn {
         Ok(bytemuck::cast_slice_mut(self.buf.bytes_mut()))
     }
 
+    #[cold]
+    #[inline(never)]
     fn type_mismatch<T>(&self) -> Error {
         Error::WrongType {
             expected: self.dtype().to_string(),
             got: std::any::type_name::<T>().to_owned(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slot_out_of_range(&self, slot: usize) -> Error {
+        Error::IndexOutOfRange {
+            index: slot as i64,
+            len: self.size,
         }
     }
 
@@ -309,13 +321,20 @@ impl FixedColumn {
     /// [`Error::WrongType`] for an array member or another dtype.
     #[inline]
     pub fn check_scalar(&self, x: Scalar) -> Result<()> {
-        if !matches!(self.ty, MemberType::Scalar(_)) || x.dtype() != self.dtype {
-            return Err(Error::WrongType {
-                expected: self.ty.to_string(),
-                got: x.dtype().to_string(),
-            });
+        if matches!(self.ty, MemberType::Scalar(_)) && x.dtype() == self.dtype {
+            Ok(())
+        } else {
+            Err(self.not_this_scalar(x))
         }
-        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_this_scalar(&self, x: Scalar) -> Error {
+        Error::WrongType {
+            expected: self.ty.to_string(),
+            got: x.dtype().to_string(),
+        }
     }
 
     /// Write the typed scalar `x` at `slot` of a scalar member of `x`'s dtype: no conversion. O(1).
@@ -327,20 +346,19 @@ impl FixedColumn {
     #[inline]
     pub fn set_scalar(&mut self, slot: usize, x: Scalar) -> Result<()> {
         self.check_scalar(x)?;
-        let size = self.size;
+        if slot >= self.size {
+            return Err(self.slot_out_of_range(slot));
+        }
         let bytes = self.buf.bytes_mut();
+        // The column holds `size` scalars of `x`'s dtype (checked above), so slot `slot`'s bytes are in
+        // the buffer.
         macro_rules! put {
-            ($t:ty, $v:expr) => {
-                match bytemuck::cast_slice_mut::<u8, $t>(bytes).get_mut(slot) {
-                    Some(d) => *d = $v,
-                    None => {
-                        return Err(Error::IndexOutOfRange {
-                            index: slot as i64,
-                            len: size,
-                        })
-                    }
+            ($t:ty, $v:expr) => {{
+                const N: usize = std::mem::size_of::<$t>();
+                if let Some(d) = bytes.get_mut(slot * N..slot * N + N) {
+                    d.copy_from_slice(&$v.to_ne_bytes());
                 }
-            };
+            }};
         }
         match x {
             Scalar::Bool(v) => put!(u8, u8::from(v)),

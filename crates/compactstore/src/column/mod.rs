@@ -142,6 +142,8 @@ impl Column {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn not_scalar(&self, x: Scalar) -> crate::Error {
         crate::Error::WrongType {
             expected: "numeric scalar member".into(),

@@ -266,8 +266,8 @@ pub trait Store {
         let (c, o) = self.locate(i)?;
         let chunk = chunk_mut(self.chunks_mut(INTERNAL), c)?;
         for &(m, x) in values {
-            // Checked above (member, scalar member, dtype) and `o` is in the chunk: cannot fail.
-            chunk.column_mut(m)?.set_scalar(o, x)?;
+            // Checked above (member, scalar member, dtype), and `o` is in the chunk.
+            chunk.column_mut(m)?.put_scalar(o, x);
         }
         Ok(i)
     }

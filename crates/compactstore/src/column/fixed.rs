@@ -349,13 +349,21 @@ impl FixedColumn {
         if slot >= self.size {
             return Err(self.slot_out_of_range(slot));
         }
+        self.put_scalar(slot, x);
+        Ok(())
+    }
+
+    /// [`FixedColumn::set_scalar`] of a scalar and slot already checked by the caller (with
+    /// [`FixedColumn::check_scalar`] and against `size()`): no check but the buffer's bounds. O(1).
+    #[inline]
+    pub(crate) fn put_scalar(&mut self, slot: usize, x: Scalar) {
         let bytes = self.buf.bytes_mut();
-        // The column holds `size` scalars of `x`'s dtype (checked above), so slot `slot`'s bytes are in
-        // the buffer.
+        // The column holds `size` scalars of `x`'s dtype, so slot `slot < size` has its bytes in the
+        // buffer; anything else writes nothing.
         macro_rules! put {
             ($t:ty, $v:expr) => {{
                 const N: usize = std::mem::size_of::<$t>();
-                if let Some(d) = bytes.get_mut(slot * N..slot * N + N) {
+                if let Some(d) = slot.checked_mul(N).and_then(|p| bytes.get_mut(p..p + N)) {
                     d.copy_from_slice(&$v.to_ne_bytes());
                 }
             }};
@@ -373,7 +381,6 @@ impl FixedColumn {
             Scalar::F32(v) => put!(f32, v),
             Scalar::F64(v) => put!(f64, v),
         }
-        Ok(())
     }
 
     /// Put the column's default back at `slot`: one copy of precomputed bytes. O(entry bytes).

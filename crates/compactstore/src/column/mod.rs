@@ -130,6 +130,15 @@ impl Column {
         }
     }
 
+    /// [`Column::set_scalar`] of a scalar and slot the caller checked ([`Column::check_scalar`], the
+    /// slot against `size()`): writes nothing to any other column kind.
+    #[inline]
+    pub(crate) fn put_scalar(&mut self, slot: usize, x: Scalar) {
+        if let Column::Fixed(c) = self {
+            c.put_scalar(slot, x);
+        }
+    }
+
     /// Check that `x` could be written by [`Column::set_scalar`], without writing it.
     ///
     /// # Errors

@@ -349,6 +349,7 @@ pub trait Store {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`], and the conversion errors.
+    #[inline]
     fn write(&mut self, i: usize, m: usize, v: &Value) -> Result<()> {
         let (c, o) = self.locate(i)?;
         chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?.set(o, v)

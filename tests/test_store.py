@@ -690,6 +690,32 @@ def test_chunks_are_live_instances_of_the_store_type() -> None:
     assert len(chunks[1]) == 3
 
 
+def test_a_chunk_refuses_to_allocate_free_or_reset_slots_and_changes_nothing() -> None:
+    d = cs.DynamicStore(Genes, log2size=2)
+    for k in range(CHUNK + 2):
+        d.add(ref=k)
+    chunk = d.chunks[1]
+    calls: list[Callable[[], Any]] = [
+        chunk.next_index,
+        lambda: chunk.add(ref=1),
+        lambda: chunk.add({"ref": 1, "fitness": "x"}),  # refused one way or the other, nothing allocated
+        lambda: chunk.__delitem__(0),
+        chunk.reset,
+        lambda: chunk.reset(CHUNK),
+        lambda: chunk.reset(2 * CHUNK),
+    ]
+    for call in calls:
+        with pytest.raises((TypeError, KeyError)):
+            call()
+    with pytest.raises(TypeError, match="cannot allocate or free slots"):
+        chunk.add(ref=1)
+    assert (len(d), len(chunk), d.size) == (CHUNK + 2, 2, 2 * CHUNK)
+    assert [d.ref[i] for i in d.indices()] == list(range(CHUNK + 2))
+    chunk.ref[1] = 50  # its members are still written
+    assert d.ref[CHUNK + 1] == 50
+    assert d.add(ref=9) == CHUNK + 2
+
+
 def test_repr_names_type_len_and_size() -> None:
     s = Genes(12)
     s.next_index()

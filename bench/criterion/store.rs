@@ -93,7 +93,7 @@ fn fill_store_typed(log2size: u32) -> DynamicStore {
         let g = gene(k);
         let i = ok(s.next_index());
         let (c, o) = ok(s.locate(i));
-        let chunk = &mut s.chunks_mut()[c];
+        let chunk = ok(s.chunk_mut(c));
         ok(chunk.column_slice_mut::<i64>(REF))[o] = g.r#ref;
         ok(chunk.column_slice_mut::<f32>(FITNESS))[o] = g.fitness;
         ok(chunk.column_slice_mut::<u8>(INPUTS))[o * 8..o * 8 + 8].copy_from_slice(&g.inputs);

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
 use compactstore::column::FixedColumn;
-use compactstore::{normalize_index, Dtype, Error, MemberType, StaticStore, Store, Value};
+use compactstore::{normalize_index, Dtype, Error, MemberType, Scalar, Store, Value};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -15,7 +15,7 @@ use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::ToPyResult;
 use crate::iter::PyContainerIterator;
 use crate::on;
-use crate::shared::{Handle, Inner, ViewMut};
+use crate::shared::{Handle, Inner};
 
 /// A live view of one member of a store: `m[i]`, `m[i] = v`, slices, gather/scatter, iteration.
 /// `len(m)` is always the store's current size.
@@ -31,61 +31,54 @@ pub struct PyContainer {
     owner: Py<PyAny>,
 }
 
-/// A scalar of a numeric column, without going through [`Value`]: the fast paths of `m[i]` and `m[i] = v`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Raw {
-    Bool(bool),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    F32(f32),
-    F64(f64),
-}
-
-impl Raw {
+/// The Python side of the engine's typed [`Scalar`]: the fast paths of `m[i]` and `m[i] = v`, without
+/// going through [`Value`].
+pub(crate) trait ScalarPy: Sized {
     /// `obj` as a scalar of dtype `d` when it is an exact `int` (for an integer dtype) or `float` (for a
     /// float dtype) that fits as it is; `None` for anything else — bools, subclasses, numpy scalars,
     /// out-of-range ints, a float beyond f32 — which the generic conversion handles (and refuses).
-    pub(crate) fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Raw> {
+    fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Self>;
+
+    /// The scalar as a Python `bool`, `int` or `float`.
+    fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny>;
+}
+
+impl ScalarPy for Scalar {
+    fn of(obj: &Bound<'_, PyAny>, d: Dtype) -> Option<Scalar> {
         let is_bool = obj.is_exact_instance_of::<PyBool>();
         if d == Dtype::Bool {
             // bool_ takes bools only (and numpy bools, through the generic path).
-            return is_bool.then(|| Raw::Bool(obj.is(PyBool::new(obj.py(), true))));
+            return is_bool.then(|| Scalar::Bool(obj.is(PyBool::new(obj.py(), true))));
         }
         // A bool counts as an int wherever an int is taken.
         if is_bool || obj.is_exact_instance_of::<PyInt>() {
             return Some(match d {
-                Dtype::I8 => Raw::I8(obj.extract().ok()?),
-                Dtype::I16 => Raw::I16(obj.extract().ok()?),
-                Dtype::I32 => Raw::I32(obj.extract().ok()?),
-                Dtype::I64 => Raw::I64(obj.extract().ok()?),
-                Dtype::U8 => Raw::U8(obj.extract().ok()?),
-                Dtype::U16 => Raw::U16(obj.extract().ok()?),
-                Dtype::U32 => Raw::U32(obj.extract().ok()?),
-                Dtype::U64 => Raw::U64(obj.extract().ok()?),
+                Dtype::I8 => Scalar::I8(obj.extract().ok()?),
+                Dtype::I16 => Scalar::I16(obj.extract().ok()?),
+                Dtype::I32 => Scalar::I32(obj.extract().ok()?),
+                Dtype::I64 => Scalar::I64(obj.extract().ok()?),
+                Dtype::U8 => Scalar::U8(obj.extract().ok()?),
+                Dtype::U16 => Scalar::U16(obj.extract().ok()?),
+                Dtype::U32 => Scalar::U32(obj.extract().ok()?),
+                Dtype::U64 => Scalar::U64(obj.extract().ok()?),
                 // An int into a float member, as `float(i)` rounds it (an i64 never overflows f32); a
                 // bigger int takes the generic path.
                 #[allow(clippy::cast_precision_loss)]
-                Dtype::F64 => Raw::F64(obj.extract::<i64>().ok()? as f64),
+                Dtype::F64 => Scalar::F64(obj.extract::<i64>().ok()? as f64),
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-                Dtype::F32 => Raw::F32(obj.extract::<i64>().ok()? as f64 as f32),
+                Dtype::F32 => Scalar::F32(obj.extract::<i64>().ok()? as f64 as f32),
                 Dtype::Bool => return None,
             });
         }
         if obj.is_exact_instance_of::<PyFloat>() {
             let x: f64 = obj.extract().ok()?;
             return match d {
-                Dtype::F64 => Some(Raw::F64(x)),
+                Dtype::F64 => Some(Scalar::F64(x)),
                 // As the generic path converts; a finite value that overflows f32 is its error to raise.
                 #[allow(clippy::cast_possible_truncation)]
                 Dtype::F32 => {
                     let y = x as f32;
-                    (x.is_finite() && y.is_finite()).then_some(Raw::F32(y))
+                    (x.is_finite() && y.is_finite()).then_some(Scalar::F32(y))
                 }
                 _ => None,
             };
@@ -93,25 +86,8 @@ impl Raw {
         None
     }
 
-    /// The same scalar as a [`Value`] (already in range for its dtype).
-    pub(crate) fn to_value(self) -> Value {
-        match self {
-            Raw::Bool(b) => Value::Bool(b),
-            Raw::I8(v) => Value::Int(v.into()),
-            Raw::I16(v) => Value::Int(v.into()),
-            Raw::I32(v) => Value::Int(v.into()),
-            Raw::I64(v) => Value::Int(v),
-            Raw::U8(v) => Value::UInt(v.into()),
-            Raw::U16(v) => Value::UInt(v.into()),
-            Raw::U32(v) => Value::UInt(v.into()),
-            Raw::U64(v) => Value::UInt(v),
-            Raw::F32(v) => Value::Float(v.into()),
-            Raw::F64(v) => Value::Float(v),
-        }
-    }
-
     #[inline]
-    pub(crate) fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
+    fn to_object(self, py: Python<'_>) -> Bound<'_, PyAny> {
         fn int<'py>(
             py: Python<'py>,
             v: impl IntoPyObject<
@@ -127,17 +103,17 @@ impl Raw {
             }
         }
         match self {
-            Raw::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
-            Raw::I8(v) => int(py, v),
-            Raw::I16(v) => int(py, v),
-            Raw::I32(v) => int(py, v),
-            Raw::I64(v) => int(py, v),
-            Raw::U8(v) => int(py, v),
-            Raw::U16(v) => int(py, v),
-            Raw::U32(v) => int(py, v),
-            Raw::U64(v) => int(py, v),
-            Raw::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
-            Raw::F64(v) => PyFloat::new(py, v).into_any(),
+            Scalar::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+            Scalar::I8(v) => int(py, v),
+            Scalar::I16(v) => int(py, v),
+            Scalar::I32(v) => int(py, v),
+            Scalar::I64(v) => int(py, v),
+            Scalar::U8(v) => int(py, v),
+            Scalar::U16(v) => int(py, v),
+            Scalar::U32(v) => int(py, v),
+            Scalar::U64(v) => int(py, v),
+            Scalar::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
+            Scalar::F64(v) => PyFloat::new(py, v).into_any(),
         }
     }
 }
@@ -170,63 +146,22 @@ fn read_object<'py>(py: Python<'py>, f: &FixedColumn, o: usize) -> Option<Bound<
                 .ok()?
                 .get(o)
                 .copied()
-                .map(|v| Raw::to_object($r(v), py))
+                .map(|v| ScalarPy::to_object($r(v), py))
         };
     }
     match f.dtype() {
-        Dtype::Bool => get!(u8, |b| Raw::Bool(b != 0)),
-        Dtype::I8 => get!(i8, Raw::I8),
-        Dtype::I16 => get!(i16, Raw::I16),
-        Dtype::I32 => get!(i32, Raw::I32),
-        Dtype::I64 => get!(i64, Raw::I64),
-        Dtype::U8 => get!(u8, Raw::U8),
-        Dtype::U16 => get!(u16, Raw::U16),
-        Dtype::U32 => get!(u32, Raw::U32),
-        Dtype::U64 => get!(u64, Raw::U64),
-        Dtype::F32 => get!(f32, Raw::F32),
-        Dtype::F64 => get!(f64, Raw::F64),
+        Dtype::Bool => get!(u8, |b| Scalar::Bool(b != 0)),
+        Dtype::I8 => get!(i8, Scalar::I8),
+        Dtype::I16 => get!(i16, Scalar::I16),
+        Dtype::I32 => get!(i32, Scalar::I32),
+        Dtype::I64 => get!(i64, Scalar::I64),
+        Dtype::U8 => get!(u8, Scalar::U8),
+        Dtype::U16 => get!(u16, Scalar::U16),
+        Dtype::U32 => get!(u32, Scalar::U32),
+        Dtype::U64 => get!(u64, Scalar::U64),
+        Dtype::F32 => get!(f32, Scalar::F32),
+        Dtype::F64 => get!(f64, Scalar::F64),
     }
-}
-
-/// Write `r` at slot `o` of member `m` of `s` if it is a width-1 numeric column of `r`'s dtype; `false`
-/// (nothing written) otherwise.
-pub(crate) fn write_raw(s: &mut StaticStore, m: usize, o: usize, r: Raw) -> compactstore::Result<bool> {
-    let Some(f) = s
-        .column_mut(m)?
-        .as_fixed_mut()
-        .filter(|f| matches!(f.ty(), MemberType::Scalar(_)))
-    else {
-        return Ok(false);
-    };
-    if o >= f.size() {
-        return Ok(false);
-    }
-    // `slot_mut` fills a lazily filled chunk's defaults up to this slot, never the whole column.
-    macro_rules! put {
-        ($t:ty, $v:expr) => {
-            match f.slot_mut::<$t>(o)?.first_mut() {
-                Some(d) => {
-                    *d = $v;
-                    true
-                }
-                None => false,
-            }
-        };
-    }
-    Ok(match (f.dtype(), r) {
-        (Dtype::I8, Raw::I8(v)) => put!(i8, v),
-        (Dtype::I16, Raw::I16(v)) => put!(i16, v),
-        (Dtype::I32, Raw::I32(v)) => put!(i32, v),
-        (Dtype::I64, Raw::I64(v)) => put!(i64, v),
-        (Dtype::U8, Raw::U8(v)) => put!(u8, v),
-        (Dtype::U16, Raw::U16(v)) => put!(u16, v),
-        (Dtype::U32, Raw::U32(v)) => put!(u32, v),
-        (Dtype::U64, Raw::U64(v)) => put!(u64, v),
-        (Dtype::F32, Raw::F32(v)) => put!(f32, v),
-        (Dtype::F64, Raw::F64(v)) => put!(f64, v),
-        (Dtype::Bool, Raw::Bool(v)) => put!(u8, u8::from(v)),
-        _ => false,
-    })
 }
 
 /// An index into a container, parsed once.
@@ -359,7 +294,7 @@ impl PyContainer {
     /// run these calls without PyO3's trampoline.
     pub(crate) fn plain_scalar(&self, value: Option<&Bound<'_, PyAny>>) -> bool {
         match self.ty {
-            MemberType::Scalar(d) => value.is_none_or(|v| Raw::of(v, d).is_some()),
+            MemberType::Scalar(d) => value.is_none_or(|v| Scalar::of(v, d).is_some()),
             _ => false,
         }
     }
@@ -409,64 +344,25 @@ impl PyContainer {
         self.h.read(|v| Ok(on!(v, s => s.size())))
     }
 
-    /// `m[i] = value` for an int `i` (the other hot path).
+    /// `m[i] = value` for an int `i` (the other hot path): one typed engine write
+    /// ([`Store::set_scalar`]) for an exact int or float that fits a numeric member as it is, else the
+    /// engine's generic write. The engine refuses read-only members and free keyed slots itself; the
+    /// early refusal here only makes "read-only" win over a value's conversion error.
     pub(crate) fn set_one(&self, py: Python<'_>, i: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = self.m;
         self.refuse_read_only(py)?;
-        // The common case without a `Value`: an exact int or float that fits a numeric member as it is,
-        // at an index in range, in a static or dynamic store. Anything else — and so every refusal, with
-        // its error — takes the generic path below.
-        if let Some(r) = match self.ty {
-            MemberType::Scalar(d) => Raw::of(value, d),
-            _ => None,
-        } {
-            let done = self.h.write(false, |v| match v {
-                ViewMut::Static(s) => match normalize_index(i, s.size()) {
-                    Ok(o) => write_raw(s, m, o, r),
-                    Err(_) => Ok(false),
-                },
-                ViewMut::Dynamic(d) => {
-                    let Ok(g) = normalize_index(i, d.size()) else {
-                        return Ok(false);
-                    };
-                    let (c, o) = d.locate(g)?;
-                    match d.chunks_mut().get_mut(c) {
-                        Some(chunk) => write_raw(chunk, m, o, r),
-                        None => Ok(false),
-                    }
-                }
-                ViewMut::Keyed(_) => Ok(false),
-            })?;
-            if done {
-                return Ok(());
+        if let MemberType::Scalar(d) = self.ty {
+            if let Some(x) = Scalar::of(value, d) {
+                return self.h.write(false, |mut v| {
+                    let i = normalize_index(i, v.size())?;
+                    v.set_scalar(i, m, x)
+                });
             }
         }
         let val = member_value(value, &self.ty)?;
-        // Read-only was refused above; a keyed store's writes go through it so they mark the key modified.
-        fn put(s: &mut StaticStore, o: usize, m: usize, val: &Value) -> compactstore::Result<()> {
-            match s.column_mut(m)?.as_fixed_mut() {
-                Some(f) if matches!(f.ty(), MemberType::Scalar(_)) => f.set_element(o, 0, val),
-                _ => s.set(o, m, val),
-            }
-        }
-        self.h.write(false, |v| match v {
-            ViewMut::Static(s) => {
-                let i = normalize_index(i, s.size())?;
-                put(s, i, m, &val)
-            }
-            ViewMut::Dynamic(d) => {
-                let size = d.size();
-                let (c, o) = d.locate(normalize_index(i, size)?)?;
-                let chunk = d
-                    .chunks_mut()
-                    .get_mut(c)
-                    .ok_or(Error::IndexOutOfRange { index: i, len: size })?;
-                put(chunk, o, m, &val)
-            }
-            mut v @ ViewMut::Keyed(_) => {
-                let i = normalize_index(i, on!(v.read(), s => s.size()))?;
-                v.set(i, m, &val)
-            }
+        self.h.write(false, |mut v| {
+            let i = normalize_index(i, v.size())?;
+            v.set(i, m, &val)
         })
     }
 
@@ -618,46 +514,14 @@ impl PyContainer {
                     idx.len()
                 )));
             }
-            let vals = items
+            items
                 .iter()
                 .map(|x| member_value(x, &self.ty))
-                .collect::<PyResult<Vec<_>>>()?;
-            for v in &vals {
-                self.ty.check(v).map_err(crate::error::to_py)?;
-            }
-            vals
+                .collect::<PyResult<Vec<_>>>()?
         };
-        self.h.write(false, |mut v| {
-            // A keyed store's members are written at occupied slots only: check them all before writing
-            // any, so a refused write changes nothing.
-            if let ViewMut::Keyed(k) = &v {
-                if let Some(&i) = idx.iter().find(|&&i| !k.store().occupied(i)) {
-                    return Err(Error::SlotFree { index: i });
-                }
-            }
-            let value = |k: usize| vals.get(if broadcast { 0 } else { k });
-            if !self.ty.is_numeric() {
-                // str/bytes data room for every value first, so the writes do not run out of memory
-                // part of the way.
-                let writes: Vec<(usize, &Value)> = idx
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(k, &i)| Some((i, value(k)?)))
-                    .collect();
-                match &mut v {
-                    ViewMut::Static(s) => s.reserve_member_writes(self.m, &writes)?,
-                    ViewMut::Dynamic(d) => d.reserve_member_writes(self.m, &writes)?,
-                    ViewMut::Keyed(k) => k.reserve_member_writes(self.m, &writes)?,
-                }
-            }
-            for (k, &i) in idx.iter().enumerate() {
-                let Some(val) = value(k) else {
-                    break;
-                };
-                v.set(i, self.m, val)?;
-            }
-            Ok(())
-        })
+        // The engine checks every value, index and (keyed store) occupancy, and makes room for str/bytes
+        // data, before it writes any; one value is written to every index without a copy per index.
+        self.h.write(false, |mut v| v.scatter_values(self.m, idx, &vals))
     }
 
     fn all_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -865,35 +729,34 @@ impl PyContainer {
             return Err(PyBufferError::new_err("null view"));
         }
         let this = slf.get();
-        if flags & ffi::PyBUF_WRITABLE != 0 && this.read_only {
-            return Err(PyBufferError::new_err("read-only member: no writable view"));
-        }
         let d = this.dtype_().py()?;
         let w = this.ty.width().ok_or_else(|| not_numeric(&this.ty)).py()?;
         let sz = d.size();
-        let (ptr, n) = {
+        let (buf, n) = {
             let mut g = this.h.data.lock()?;
             let s = match (&mut *g, this.h.chunk) {
                 (Inner::Static(s), None) => s,
                 // A chunk of a dynamic store is a static store too.
-                (Inner::Dynamic(d), Some(k)) => d
-                    .chunks_mut()
-                    .get_mut(k)
-                    .filter(|c| c.uid() == this.h.chunk_uid)
-                    .ok_or_else(|| PyBufferError::new_err("the chunk was released"))?,
+                (Inner::Dynamic(d), Some(k)) => {
+                    d.chunk_mut(k)
+                        .ok()
+                        .filter(|c| c.uid() == this.h.chunk_uid)
+                        .ok_or_else(|| PyBufferError::new_err("the chunk was released"))?
+                }
                 _ => {
                     return Err(PyBufferError::new_err(
                         "only a static store's members export their memory",
                     ))
                 }
             };
-            let n = s.size();
-            let col = s.column_mut(this.m).map_err(crate::error::to_py)?;
-            let f = col
-                .as_fixed_mut()
-                .ok_or_else(|| PyBufferError::new_err("not a numeric member"))?;
-            (f.bytes_mut().as_mut_ptr(), n)
+            (s.export_buffer(this.m).py()?, s.size())
         };
+        if flags & ffi::PyBUF_WRITABLE != 0 && !buf.is_writable() {
+            return Err(PyBufferError::new_err("read-only member: no writable view"));
+        }
+        // A read-only member's buffer is exported read-only (`readonly = 1` below): the const pointer is
+        // only cast for the C struct's field type.
+        let ptr = buf.as_mut_ptr().unwrap_or_else(|| buf.as_ptr().cast_mut());
         let mut meta = Box::new(BufMeta {
             shape: [n as ffi::Py_ssize_t, w as ffi::Py_ssize_t],
             strides: [(w * sz) as ffi::Py_ssize_t, sz as ffi::Py_ssize_t],
@@ -904,8 +767,10 @@ impl PyContainer {
             1
         };
         // SAFETY: `view` is non-null and points to a Py_buffer the caller (CPython) owns for this call.
-        // `ptr` points into a column buffer that is allocated once and never moved or freed while this
-        // export lives: the buffer is owned by the engine store behind `this.h.data`, which the exporter
+        // `ptr` is the engine's export of the member (`StaticStore::export_buffer`): a column buffer
+        // that is allocated once and never moved or freed while this export lives, and written through
+        // it only if the engine said it is writable (`readonly` otherwise). The buffer is owned by the
+        // engine store behind `this.h.data`, which the exporter
         // object stored in `view.obj` (a new strong reference to this container, which holds an Arc of
         // it) keeps alive; the only call that reallocates a static store's columns, `reset(size)`, refuses
         // while `exports > 0`, and so do the calls that drop a dynamic store's chunks (`retract`, `reset`:
@@ -916,7 +781,7 @@ impl PyContainer {
             (*view).buf = ptr.cast::<c_void>();
             (*view).obj = slf.clone().into_any().into_ptr();
             (*view).len = (n * w * sz) as ffi::Py_ssize_t;
-            (*view).readonly = c_int::from(this.read_only);
+            (*view).readonly = c_int::from(!buf.is_writable());
             (*view).itemsize = sz as ffi::Py_ssize_t;
             (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
                 format_of(d).as_ptr().cast_mut()

@@ -9,6 +9,8 @@ use pyo3::types::{
 
 use numpy::PyArray1;
 
+use crate::container::ScalarPy;
+
 /// Convert a Python scalar to a `Value` without looking at the member type.
 ///
 /// `bool` (and numpy bools) → `Bool`; `int` (and anything with `__index__`, as numpy ints) → `Int`, or
@@ -114,7 +116,7 @@ fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 pub fn member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
     match ty {
         // The common case first: an exact int or float that fits the dtype as it is.
-        MemberType::Scalar(d) => match crate::container::Raw::of(obj, *d) {
+        MemberType::Scalar(d) => match <compactstore::Scalar as ScalarPy>::of(obj, *d) {
             Some(r) => Ok(r.to_value()),
             None => typed_scalar_value(obj, *d),
         },
@@ -176,7 +178,7 @@ fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
 /// to fit and is not checked again.
 pub fn checked_member_value(obj: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<Value> {
     if let MemberType::Scalar(d) = ty {
-        if let Some(r) = crate::container::Raw::of(obj, *d) {
+        if let Some(r) = <compactstore::Scalar as ScalarPy>::of(obj, *d) {
             return Ok(r.to_value());
         }
     }

@@ -125,10 +125,7 @@ impl PyEntry {
         let m = self.h.data.member_of(name)?;
         let ty = self.h.data.schema.member(m).map_err(crate::error::to_py)?.ty();
         let val = member_value(value, ty)?;
-        self.write(|mut v| {
-            on!(v.read(), s => self.live(s))?;
-            v.set(self.slot, m, &val)
-        })
+        self.write(|mut v| v.update(self.slot, self.generation, &[(m, val)]))
     }
 
     /// `e.name`: the value of member `name`, unless `Entry` has an attribute of that name (`e.index` is
@@ -211,27 +208,8 @@ impl PyEntry {
     ) -> PyResult<()> {
         self.read(|v| on!(v, s => self.live(s)))?;
         let values = convert_members(&self.h, mapping, members, true)?;
-        self.write(|mut v| {
-            on!(v.read(), s => {
-                self.live(s)?;
-                for (m, _) in &values {
-                    let member = s.schema().member(*m)?;
-                    if member.is_read_only() {
-                        return Err(Error::ReadOnly { name: member.name().to_owned() });
-                    }
-                }
-                Ok::<(), Error>(())
-            })?;
-            match &mut v {
-                crate::shared::ViewMut::Static(s) => s.reserve_writes(self.slot, &values)?,
-                crate::shared::ViewMut::Dynamic(d) => d.reserve_writes(self.slot, &values)?,
-                crate::shared::ViewMut::Keyed(k) => k.reserve_writes(self.slot, &values)?,
-            }
-            for (m, val) in &values {
-                v.set(self.slot, *m, val)?;
-            }
-            Ok(())
-        })
+        // The engine checks the entry, every member and value, and makes room, before the first write.
+        self.write(|mut v| v.update(self.slot, self.generation, &values))
     }
 
     /// Number of members.

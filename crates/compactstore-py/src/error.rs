@@ -20,7 +20,9 @@ pub fn to_py(e: Error) -> PyErr {
         Error::IndexOutOfRange { .. } | Error::SlotFree { .. } => PyIndexError::new_err(msg),
         Error::UnknownMember { name } => PyKeyError::new_err(name),
         Error::StaleEntry { .. } => PyKeyError::new_err(msg),
-        Error::WrongType { .. } | Error::ReadOnly { .. } => PyTypeError::new_err(msg),
+        Error::WrongType { .. } | Error::ReadOnly { .. } | Error::ChunkAllocation => {
+            PyTypeError::new_err(msg)
+        }
         Error::ValueOutOfRange { .. } | Error::StoreFull { .. } => PyOverflowError::new_err(msg),
         Error::WrongLength { .. } | Error::DuplicateKey { .. } | Error::InvalidArgument(_) => {
             PyValueError::new_err(msg)

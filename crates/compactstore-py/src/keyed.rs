@@ -103,9 +103,30 @@ enum KeyKind {
 }
 
 impl AnyKeyed {
-    /// See [`KeyedStore::reserve_writes`].
-    pub fn reserve_writes(&mut self, slot: usize, values: &[(usize, Value)]) -> compactstore::Result<()> {
-        on_keyed!(self, s => s.reserve_writes(slot, values))
+    /// See [`KeyedStore::set_scalar`].
+    #[inline]
+    pub fn set_scalar(&mut self, slot: usize, m: usize, x: compactstore::Scalar) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.set_scalar(slot, m, x))
+    }
+
+    /// See [`KeyedStore::update`].
+    pub fn update(
+        &mut self,
+        slot: usize,
+        generation: u32,
+        values: &[(usize, Value)],
+    ) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.update(slot, generation, values))
+    }
+
+    /// See [`KeyedStore::scatter_values`].
+    pub fn scatter_values(
+        &mut self,
+        m: usize,
+        indices: &[usize],
+        values: &[Value],
+    ) -> compactstore::Result<()> {
+        on_keyed!(self, s => s.scatter_values(m, indices, values))
     }
 
     /// See [`KeyedStore::reserve_member_writes`].

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cell::{CellGuard, StoreCell};
 
-use compactstore::{DynamicStore, StaticStore, Store, Value};
+use compactstore::{DynamicStore, Scalar, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
 use pyo3::exceptions::PyTypeError;
@@ -177,6 +177,54 @@ impl ViewMut<'_> {
         }
     }
 
+    /// The store's size (slots allocated).
+    #[inline]
+    pub fn size(&self) -> usize {
+        match self {
+            ViewMut::Static(s) => s.size(),
+            ViewMut::Dynamic(d) => d.size(),
+            ViewMut::Keyed(k) => k.store().size(),
+        }
+    }
+
+    /// Write the typed scalar `x` to member `m` of slot `i` (refuses read-only members).
+    #[inline]
+    pub fn set_scalar(&mut self, i: usize, m: usize, x: Scalar) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.set_scalar(i, m, x),
+            ViewMut::Dynamic(d) => d.set_scalar(i, m, x),
+            ViewMut::Keyed(k) => k.set_scalar(i, m, x),
+        }
+    }
+
+    /// Write the given members of the entry of `generation` at slot `i`, all or nothing.
+    pub fn update(
+        &mut self,
+        i: usize,
+        generation: u32,
+        values: &[(usize, Value)],
+    ) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.update(i, generation, values),
+            ViewMut::Dynamic(d) => d.update(i, generation, values),
+            ViewMut::Keyed(k) => k.update(i, generation, values),
+        }
+    }
+
+    /// Write `values` to member `m` of the slots `indices`, everything checked first.
+    pub fn scatter_values(
+        &mut self,
+        m: usize,
+        indices: &[usize],
+        values: &[Value],
+    ) -> compactstore::Result<()> {
+        match self {
+            ViewMut::Static(s) => s.scatter_values(m, indices, values),
+            ViewMut::Dynamic(d) => d.scatter_values(m, indices, values),
+            ViewMut::Keyed(k) => k.scatter_values(m, indices, values),
+        }
+    }
+
     /// Write member `m` of slot `i` (refuses read-only members).
     pub fn set(&mut self, i: usize, m: usize, v: &Value) -> compactstore::Result<()> {
         match self {
@@ -207,8 +255,8 @@ macro_rules! on {
     };
 }
 
-/// A store whose slots may be allocated and freed: a static or dynamic store (never a keyed store, whose
-/// slots follow its keys, nor a chunk of a dynamic store, whose slots the dynamic store counts).
+/// A store whose slots may be allocated and freed: a static or dynamic store, never a keyed store (whose
+/// slots follow its keys). A chunk of a dynamic store is a `Static` one whose engine calls refuse it.
 pub enum StoreMut<'a> {
     Static(&'a mut StaticStore),
     Dynamic(&'a mut DynamicStore),
@@ -260,9 +308,9 @@ impl Handle {
         f(v).map_err(to_py)
     }
 
-    /// Run `f` on a write view. A chunk of a dynamic store can have its members written, but not
-    /// allocate or free slots (`alloc`): that would bypass the dynamic store's bookkeeping. Calls that
-    /// allocate or free use [`Handle::alloc`], whose view has no keyed arm.
+    /// Run `f` on a write view. A keyed store's slots are allocated and freed through its keys, so
+    /// `alloc` is refused on one (calls that allocate or free use [`Handle::alloc`]). A chunk of a
+    /// dynamic store can have its members written.
     #[inline]
     pub fn write<R>(
         &self,
@@ -273,18 +321,12 @@ impl Handle {
         let v = match (&mut *g, self.chunk) {
             (Inner::Static(s), _) => ViewMut::Static(s),
             (Inner::Dynamic(d), None) => ViewMut::Dynamic(d),
-            (Inner::Dynamic(d), Some(k)) => {
-                if alloc {
-                    return Err(PyTypeError::new_err(
-                        "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
-                    ));
-                }
-                ViewMut::Static(
-                    d.chunks_mut_checked(k)
-                        .filter(|c| c.uid() == self.chunk_uid)
-                        .ok_or_else(|| released(k))?,
-                )
-            }
+            (Inner::Dynamic(d), Some(k)) => ViewMut::Static(
+                d.chunk_mut(k)
+                    .ok()
+                    .filter(|c| c.uid() == self.chunk_uid)
+                    .ok_or_else(|| released(k))?,
+            ),
             (Inner::Keyed(k), _) => {
                 if alloc {
                     return Err(PyTypeError::new_err(
@@ -297,20 +339,22 @@ impl Handle {
         f(v).map_err(to_py)
     }
 
-    /// Run `f` on the store to allocate or free its slots (or reset it): `TypeError` for a chunk of a
-    /// dynamic store (that would bypass the dynamic store's bookkeeping) and for a keyed store (its slots
-    /// follow its keys).
+    /// Run `f` on the store to allocate or free its slots (or reset it): `TypeError` for a keyed store
+    /// (its slots follow its keys); for a chunk of a dynamic store, the engine's refusal (the dynamic
+    /// store counts its chunks' entries), also a `TypeError`.
     #[inline]
     pub fn alloc<R>(&self, f: impl FnOnce(StoreMut<'_>) -> compactstore::Result<R>) -> PyResult<R> {
         let mut g = self.data.lock()?;
         let v = match (&mut *g, self.chunk) {
             (Inner::Static(s), _) => StoreMut::Static(s),
             (Inner::Dynamic(d), None) => StoreMut::Dynamic(d),
-            (Inner::Dynamic(_), Some(_)) => {
-                return Err(PyTypeError::new_err(
-                    "a chunk of a dynamic store cannot allocate or free slots: use the dynamic store",
-                ))
-            }
+            // The engine refuses a chunk's allocation, freeing and reset (`Error::ChunkAllocation`).
+            (Inner::Dynamic(d), Some(k)) => StoreMut::Static(
+                d.chunk_mut(k)
+                    .ok()
+                    .filter(|c| c.uid() == self.chunk_uid)
+                    .ok_or_else(|| released(k))?,
+            ),
             (Inner::Keyed(_), _) => {
                 return Err(PyTypeError::new_err(
                     "a keyed store's slots are allocated and freed through its keys (pool[key] = ..., del pool[key])",
@@ -336,17 +380,5 @@ impl Handle {
             (Inner::Dynamic(d), Some(k)) => d.chunks().get(k).is_some_and(|c| c.uid() == self.chunk_uid),
             _ => false,
         })
-    }
-}
-
-/// `chunks_mut().get_mut(k)` as one call.
-trait ChunkMut {
-    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore>;
-}
-
-impl ChunkMut for DynamicStore {
-    fn chunks_mut_checked(&mut self, k: usize) -> Option<&mut StaticStore> {
-        use compactstore::Store;
-        self.chunks_mut().get_mut(k)
     }
 }

@@ -89,7 +89,7 @@ fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
 /// them without a `Value` each), else `Value`s. `None` when `mapping` is not a plain dict (the generic
 /// conversion takes any mapping or iterable of pairs).
 enum Converted {
-    Raw(Vec<(usize, crate::container::Raw)>),
+    Raw(Vec<(usize, compactstore::Scalar)>),
     Values(Vec<(usize, Value)>),
 }
 
@@ -125,7 +125,7 @@ fn convert_for_add(
                 continue;
             }
             if let MemberType::Scalar(dt) = ty {
-                if let Some(r) = crate::container::Raw::of(&v, *dt) {
+                if let Some(r) = <compactstore::Scalar as crate::container::ScalarPy>::of(&v, *dt) {
                     raws.push((m, r));
                     continue;
                 }
@@ -141,28 +141,6 @@ fn convert_for_add(
         Some(v) => Converted::Values(v),
         None => Converted::Raw(raws),
     }))
-}
-
-/// Allocate a slot and write `raws` (from [`convert_for_add`]: each fits its member). `None` (the
-/// allocation undone) if a raw write was refused, which the caller answers by taking the `Value` path.
-fn add_raw<S: Store>(
-    s: &mut S,
-    raws: &[(usize, crate::container::Raw)],
-) -> compactstore::Result<Option<usize>> {
-    let i = s.next_index()?;
-    let (c, o) = s.locate(i)?;
-    for &(m, r) in raws {
-        let written = match s.chunks_mut().get_mut(c) {
-            Some(chunk) => crate::container::write_raw(chunk, m, o, r),
-            None => Ok(false),
-        };
-        if !matches!(written, Ok(true)) {
-            // Not expected (every value was matched to its member's dtype): undo the allocation.
-            s.remove(i)?;
-            return written.map(|_| None);
-        }
-    }
-    Ok(Some(i))
 }
 
 /// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
@@ -280,11 +258,9 @@ impl PyStore {
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
         let values = match convert_for_add(&self.h, mapping, members)? {
+            // Every scalar is checked by the engine before it allocates.
             Some(Converted::Raw(raws)) => {
-                if let Some(i) = self.h.alloc(|v| on_mut!(v, s => add_raw(s, &raws)))? {
-                    return Ok(i);
-                }
-                raws.iter().map(|&(m, r)| (m, r.to_value())).collect()
+                return self.h.alloc(|v| on_mut!(v, s => s.add_scalars(&raws)));
             }
             Some(Converted::Values(values)) => values,
             None => convert_members(&self.h, mapping, members, false)?,
@@ -855,7 +831,7 @@ fn reset_static(h: &Handle, size: usize) -> PyResult<()> {
     h.alloc(|v| match v {
         StoreMut::Static(s) => {
             if s.size() == size {
-                s.reset();
+                s.reset()?;
             } else {
                 s.reset_with_size(size)?;
             }
@@ -954,10 +930,7 @@ impl PyStaticStore {
     fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = &slf.as_super().get().h;
         match size {
-            None => h.alloc(|v| {
-                on_mut!(v, s => s.reset());
-                Ok(())
-            }),
+            None => h.alloc(|v| on_mut!(v, s => s.reset())),
             Some(size) => reset_static(h, size_arg(size)?),
         }
     }
@@ -1168,7 +1141,7 @@ impl PyDynamicStore {
             StoreMut::Dynamic(d) => {
                 match k {
                     Some(k) if k != d.log2size() => d.reset_with_log2size(k)?,
-                    _ => d.reset(),
+                    _ => d.reset()?,
                 }
                 Ok(true)
             }

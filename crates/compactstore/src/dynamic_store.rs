@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::StaticStore;
-use crate::store::{chunk_mut, Store};
+use crate::store::{chunk_mut, Internal, Store};
 use crate::value::Value;
 
 /// The largest supported `log2size` (chunks of 2^31 slots).
@@ -70,7 +70,8 @@ impl DynamicStore {
 
     fn new_from(schema: Arc<Schema>, log2size: u32, base: u32) -> Result<DynamicStore> {
         check_log2size(log2size)?;
-        let first = StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None, true)?;
+        let first =
+            StaticStore::try_new_from(Arc::clone(&schema), 1 << log2size, base, None, true)?.make_chunk();
         Ok(DynamicStore {
             schema,
             log2size,
@@ -94,6 +95,30 @@ impl DynamicStore {
         self.log2size
     }
 
+    /// Chunk `c`, mutably: its members can be written through the store's checked calls (those of
+    /// [`Store`], which refuse read-only members), but it refuses to allocate, free or reset slots
+    /// ([`Error::ChunkAllocation`]): only this store may, as it counts the entries of all its chunks. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `c` is not a chunk position.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use compactstore::{DynamicStore, Dtype, Error, Member, MemberType, Schema, Store, Value};
+    /// let schema = Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?);
+    /// let mut d = DynamicStore::new(schema, 1)?;
+    /// let i = d.add(&[])?;
+    /// let chunk = d.chunk_mut(0)?;
+    /// chunk.set(i, 0, &Value::Int(3))?;
+    /// assert_eq!(chunk.next_index(), Err(Error::ChunkAllocation));
+    /// assert_eq!((d.len(), d.get(i, 0)?), (1, Value::Int(3)));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn chunk_mut(&mut self, c: usize) -> Result<&mut StaticStore> {
+        chunk_mut(&mut self.chunks, c)
+    }
+
     /// Slots per chunk.
     #[must_use]
     pub fn chunk_size(&self) -> usize {
@@ -103,7 +128,7 @@ impl DynamicStore {
     /// A new, empty store with the same schema and chunk size (one chunk).
     #[must_use]
     pub fn clone_empty(&self) -> DynamicStore {
-        let first = StaticStore::new(Arc::clone(&self.schema), self.chunk_size());
+        let first = StaticStore::new(Arc::clone(&self.schema), self.chunk_size()).make_chunk();
         DynamicStore {
             chunks: vec![first],
             len: 0,
@@ -182,7 +207,7 @@ impl DynamicStore {
             self.chunks.first(),
             true,
         )?;
-        self.chunks.push(chunk);
+        self.chunks.push(chunk.make_chunk());
         Ok(())
     }
 
@@ -228,9 +253,9 @@ impl DynamicStore {
         for (k, c) in self.chunks.iter().enumerate() {
             // Only the first chunk's dictionaries are copied; the others share them.
             let copy = if k == 0 {
-                c.try_clone()?
+                c.try_clone()?.make_chunk()
             } else {
-                c.try_clone_sharing(&chunks[0])?
+                c.try_clone_sharing(&chunks[0])?.make_chunk()
             };
             chunks.push(copy);
         }
@@ -279,7 +304,7 @@ impl Store for DynamicStore {
         &self.chunks
     }
 
-    fn chunks_mut(&mut self) -> &mut [StaticStore] {
+    fn chunks_mut(&mut self, _: Internal) -> &mut [StaticStore] {
         &mut self.chunks
     }
 
@@ -304,7 +329,7 @@ impl Store for DynamicStore {
         if c == self.chunks.len() {
             self.grow()?;
         }
-        let o = chunk_mut(&mut self.chunks, c)?.next_index()?;
+        let o = chunk_mut(&mut self.chunks, c)?.alloc_slot()?;
         self.free_chunk = c;
         self.len += 1;
         self.changes = self.changes.wrapping_add(1);
@@ -329,10 +354,12 @@ impl Store for DynamicStore {
 
     fn remove(&mut self, i: usize) -> Result<()> {
         let (c, o) = self.locate(i)?;
-        chunk_mut(&mut self.chunks, c)?.remove(o).map_err(|e| match e {
-            Error::SlotFree { .. } => Error::SlotFree { index: i },
-            e => e,
-        })?;
+        chunk_mut(&mut self.chunks, c)?
+            .free_slot(o)
+            .map_err(|e| match e {
+                Error::SlotFree { .. } => Error::SlotFree { index: i },
+                e => e,
+            })?;
         self.len -= 1;
         self.free_chunk = self.free_chunk.min(c);
         self.changes = self.changes.wrapping_add(1);
@@ -343,7 +370,7 @@ impl Store for DynamicStore {
         self.last_index
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self) -> Result<()> {
         self.changes = self.changes.wrapping_add(u64::from(self.len > 0));
         for c in self.chunks.iter_mut().skip(1) {
             c.release_shared();
@@ -351,11 +378,12 @@ impl Store for DynamicStore {
         }
         self.chunks.truncate(1);
         for c in &mut self.chunks {
-            c.reset();
+            c.clear_slots();
         }
         self.len = 0;
         self.last_index = None;
         self.free_chunk = 0;
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -384,6 +412,9 @@ impl Store for DynamicStore {
         crate::static_store::validate_dictionaries(&self.chunks)?;
         for (c, s) in self.chunks.iter().enumerate() {
             s.validate_chunk()?;
+            if !s.is_chunk() {
+                return Err(Error::Invariant(format!("chunk {c} is not marked a chunk")));
+            }
             if s.size() != self.chunk_size() {
                 return Err(Error::Invariant(format!("chunk {c} has size {}", s.size())));
             }
@@ -481,11 +512,54 @@ mod tests {
             d.next_index().unwrap();
         }
         let g1 = d.generation(5).unwrap();
-        d.reset();
+        d.reset().unwrap();
         for _ in 0..6 {
             d.next_index().unwrap();
         }
         assert_ne!(d.generation(5).unwrap(), g1);
+    }
+
+    #[test]
+    fn a_chunk_refuses_to_allocate_free_or_reset_slots() {
+        // Bug class: a chunk handed out mutably that allocates or frees its own slots desynchronises the
+        // dynamic store's `len` and free-chunk hint.
+        let mut d = store(1);
+        for k in 0..3 {
+            d.add(&[(0, Value::Int(k))]).unwrap();
+        }
+        let c = d.chunk_mut(1).unwrap();
+        assert!(c.is_chunk());
+        assert_eq!(c.next_index(), Err(Error::ChunkAllocation));
+        assert_eq!(c.add(&[]), Err(Error::ChunkAllocation));
+        assert_eq!(c.add_scalars(&[]), Err(Error::ChunkAllocation));
+        assert_eq!(c.remove(0), Err(Error::ChunkAllocation));
+        assert_eq!(c.reset(), Err(Error::ChunkAllocation));
+        assert_eq!(c.reset_with_size(8), Err(Error::ChunkAllocation));
+        // Its members can still be written, through the checked calls.
+        c.set(0, 0, &Value::Int(20)).unwrap();
+        c.set_scalar(1, 0, crate::value::Scalar::I32(21)).unwrap();
+        assert_eq!((c.len(), c.size()), (1, 2));
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.get(2, 0).unwrap(), Value::Int(20));
+        assert_eq!(d.get(3, 0).unwrap(), Value::Int(21));
+        d.validate().unwrap();
+        assert!(matches!(d.chunk_mut(2), Err(Error::IndexOutOfRange { .. })));
+        // The dynamic store itself still allocates, frees and resets through its chunks.
+        assert_eq!(d.next_index().unwrap(), 3);
+        d.remove(0).unwrap();
+        assert_eq!(d.len(), 3);
+        d.validate().unwrap();
+        // A clone of a chunk is a store of its own; a clone of the dynamic store has chunks.
+        let mut own = d.chunks()[1].clone();
+        assert!(!own.is_chunk());
+        own.remove(0).unwrap();
+        own.reset().unwrap();
+        let e = d.clone();
+        assert!(e.chunks().iter().all(StaticStore::is_chunk));
+        e.validate().unwrap();
+        d.reset().unwrap();
+        assert!(d.chunks()[0].is_chunk());
+        d.validate().unwrap();
     }
 
     #[test]
@@ -521,7 +595,7 @@ mod tests {
     fn changes_count_entries_added_and_removed_not_writes_or_retract() {
         let mut d = store(1);
         let c0 = d.changes();
-        d.reset(); // nothing to drop: no change
+        d.reset().unwrap(); // nothing to drop: no change
         assert_eq!(d.changes(), c0);
         for _ in 0..5 {
             d.next_index().unwrap();
@@ -664,7 +738,7 @@ mod member_tests {
         assert_eq!(d.get(2, ONAME).unwrap(), Value::Null);
         // The typed values column of an optional numeric member holds 0 for None.
         assert_eq!(d.chunks()[1].column_slice::<i32>(OPT).unwrap(), &[2, 0]);
-        assert!(d.chunks_mut()[1].column_slice_mut::<i32>(OPT).is_err());
+        assert!(d.chunk_mut(1).unwrap().column_slice_mut::<i32>(OPT).is_err());
         assert_eq!(d.find(CAT, &Value::from("odd")).unwrap(), vec![1, 3, 5]);
         assert_eq!(d.find(OPT, &Value::Null).unwrap(), vec![0, 3]);
         assert_eq!(
@@ -742,7 +816,7 @@ mod member_tests {
         assert_eq!(d.retract(), 1);
         assert_eq!(dict_len(&d, CAT), 2);
         d.validate().unwrap();
-        d.reset();
+        d.reset().unwrap();
         assert_eq!(dict_len(&d, CAT), 0);
         assert_eq!(d.get(0, NAME).unwrap(), Value::from(""));
         d.validate().unwrap();

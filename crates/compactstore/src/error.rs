@@ -89,6 +89,10 @@ pub enum Error {
         /// The position of the repeat.
         second: usize,
     },
+    /// Allocating, freeing or resetting slots of a chunk of a dynamic store: only the dynamic store
+    /// itself may, since it counts the entries of all its chunks ([`crate::DynamicStore::chunk_mut`]).
+    #[error("a chunk of a dynamic store cannot allocate or free slots: use the dynamic store")]
+    ChunkAllocation,
     /// A size, chunk size or other construction argument the engine cannot honour.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

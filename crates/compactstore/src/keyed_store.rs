@@ -892,7 +892,7 @@ impl<K: Key> KeyedStore<K> {
         ks.store.occupy_fresh(n)?;
         ks.grow_dirty()?;
         let cs = ks.store.chunk_size();
-        for (c, chunk) in ks.store.chunks_mut().iter_mut().enumerate() {
+        for (c, chunk) in ks.store.chunks_mut(crate::store::INTERNAL).iter_mut().enumerate() {
             let (lo, hi) = (c * cs, ((c + 1) * cs).min(n));
             if lo >= hi {
                 break;
@@ -1219,29 +1219,49 @@ impl<K: Key> KeyedStore<K> {
         Ok(())
     }
 
-    /// Write the given members of the entry at `slot` (the others keep their values) and mark its key
-    /// modified: the merge of `entry.update(mapping)`. Everything is checked before anything is written.
-    /// O(values).
+    /// Write the typed scalar `x` to scalar member `m` of the entry at `slot` and mark its key modified
+    /// (see [`Store::set_scalar`]). O(1).
     ///
     /// # Errors
-    /// As [`KeyedStore::set`] for any of the values.
-    pub fn update(&mut self, slot: usize, values: &[(usize, Value)]) -> Result<()> {
+    /// [`Error::IndexOutOfRange`] for a slot or member out of range, [`Error::SlotFree`] for a slot that
+    /// holds no entry, [`Error::ReadOnly`] for a read-only member, [`Error::WrongType`] unless `m` is a
+    /// scalar member of `x`'s dtype.
+    pub fn set_scalar(&mut self, slot: usize, m: usize, x: crate::value::Scalar) -> Result<()> {
         self.check_occupied(slot)?;
-        self.check_values(values)?;
-        for (m, _) in values {
-            let member = self.schema().member(*m)?;
-            if member.is_read_only() {
-                return Err(Error::ReadOnly {
-                    name: member.name().to_owned(),
-                });
-            }
-        }
-        self.store.reserve_writes(slot, values)?;
-        for (m, v) in values {
-            self.store.write(slot, *m, v)?;
-        }
+        self.store.set_scalar(slot, m, x)?;
+        set_bit(&mut self.dirty, slot);
+        Ok(())
+    }
+
+    /// Write the given members of the entry at `slot` (the others keep their values), if it is still the
+    /// entry of `generation`, and mark its key modified: the merge of `entry.update(mapping)`. All or
+    /// nothing, as [`Store::update`]. O(values).
+    ///
+    /// # Errors
+    /// As [`Store::update`]: [`Error::StaleEntry`] for a slot that no longer holds that entry, then
+    /// [`Error::ReadOnly`], the conversion errors, [`Error::InvalidArgument`].
+    pub fn update(&mut self, slot: usize, generation: u32, values: &[(usize, Value)]) -> Result<()> {
+        self.store.update(slot, generation, values)?;
         if !values.is_empty() {
             set_bit(&mut self.dirty, slot);
+        }
+        Ok(())
+    }
+
+    /// Write `values[k]` to member `m` of the entry at `indices[k]` and mark their keys modified (see
+    /// [`Store::scatter_values`]). Every slot must hold an entry; everything is checked before anything
+    /// is written. O(values).
+    ///
+    /// # Errors
+    /// As [`Store::scatter_values`], and [`Error::SlotFree`] for the first index that holds no entry.
+    pub fn scatter_values(&mut self, m: usize, indices: &[usize], values: &[Value]) -> Result<()> {
+        crate::store::check_scatter(&self.store, m, indices, values)?;
+        if let Some(&i) = indices.iter().find(|&&i| !self.store.occupied(i)) {
+            return Err(Error::SlotFree { index: i });
+        }
+        crate::store::write_scatter(&mut self.store, m, indices, values)?;
+        for &i in indices {
+            set_bit(&mut self.dirty, i);
         }
         Ok(())
     }
@@ -1323,7 +1343,8 @@ impl<K: Key> KeyedStore<K> {
     /// Remove every entry. The store keeps one chunk (the others are freed), the table keeps its
     /// capacity. O(chunk size + table capacity).
     pub fn clear(&mut self) {
-        self.store.reset();
+        // A dynamic store's reset cannot fail (only a chunk's can).
+        let _ = self.store.reset();
         self.keys.clear();
         self.table.clear();
         self.dirty.truncate(self.store.size().div_ceil(64));
@@ -1605,11 +1626,19 @@ mod tests {
             ks.insert(&2, &[(9, Value::Int(0))]),
             Err(Error::IndexOutOfRange { .. })
         ));
-        assert!(matches!(ks.update(a, &bad), Err(Error::ValueOutOfRange { .. })));
+        let g = ks.store().generation(a).unwrap();
         assert!(matches!(
-            ks.update(a, &[(1, Value::Float(3.0)), (0, Value::Int(1))]),
+            ks.update(a, g, &bad),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            ks.update(a, g, &[(1, Value::Float(3.0)), (0, Value::Int(1))]),
             Err(Error::ReadOnly { .. })
         ));
+        assert_eq!(
+            ks.update(a, g + 1, &[(1, Value::Float(3.0))]),
+            Err(Error::StaleEntry { index: a })
+        );
         assert_eq!(ks.len(), 1);
         assert_eq!(ks.store().len(), 1);
         assert_eq!(ks.get(a, 1).unwrap(), Value::Float(1.0));
@@ -1622,6 +1651,65 @@ mod tests {
             ks.set(99, 1, &Value::Float(1.0)),
             Err(Error::IndexOutOfRange { .. })
         ));
+        ks.validate().unwrap();
+    }
+
+    #[test]
+    fn typed_writes_update_and_scatter_mark_keys_modified() {
+        let mut ks = KeyedStore::<i64>::new(schema(), 2).unwrap();
+        let (a, _) = ks.insert(&1, &[(0, Value::Int(1))]).unwrap();
+        let (b, _) = ks.insert(&2, &[(0, Value::Int(2))]).unwrap();
+        let free = 2;
+        assert!(!ks.store().occupied(free));
+        // set_scalar: occupied slots only.
+        assert_eq!(
+            ks.set_scalar(free, 1, crate::value::Scalar::F32(1.0)),
+            Err(Error::SlotFree { index: free })
+        );
+        assert!(matches!(
+            ks.set_scalar(a, 1, crate::value::Scalar::F64(1.0)),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(
+            ks.set_scalar(a, 0, crate::value::Scalar::I64(5)),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert!(ks.modified().is_empty());
+        ks.set_scalar(a, 1, crate::value::Scalar::F32(1.5)).unwrap();
+        assert_eq!(ks.get(a, 1).unwrap(), Value::Float(1.5));
+        assert_eq!(ks.modified(), vec![1]);
+        ks.clear_modified();
+        // scatter_values: occupied slots only, checked before anything is written.
+        let two = [Value::Float(7.0), Value::Float(8.0)];
+        assert_eq!(
+            ks.scatter_values(1, &[b, free], &two),
+            Err(Error::SlotFree { index: free })
+        );
+        assert!(matches!(
+            ks.scatter_values(1, &[b, a], &[Value::Float(7.0), Value::from("x")]),
+            Err(Error::WrongType { .. })
+        ));
+        assert!(matches!(
+            ks.scatter_values(0, &[b], &[Value::Int(3)]),
+            Err(Error::ReadOnly { .. })
+        ));
+        assert_eq!(ks.get(b, 1).unwrap(), Value::Float(0.5));
+        assert!(ks.modified().is_empty());
+        ks.scatter_values(1, &[b], &two[..1]).unwrap();
+        assert_eq!(ks.get(b, 1).unwrap(), Value::Float(7.0));
+        assert_eq!(ks.modified(), vec![2]);
+        ks.clear_modified();
+        // update: the entry of a generation; an empty update marks nothing.
+        let g = ks.store().generation(a).unwrap();
+        ks.update(a, g, &[]).unwrap();
+        assert!(ks.modified().is_empty());
+        ks.update(a, g, &[(1, Value::Float(9.0))]).unwrap();
+        assert_eq!(ks.modified(), vec![1]);
+        assert_eq!(ks.remove(&1), Some(a));
+        assert_eq!(
+            ks.update(a, g, &[(1, Value::Float(9.0))]),
+            Err(Error::StaleEntry { index: a })
+        );
         ks.validate().unwrap();
     }
 

@@ -42,9 +42,9 @@ pub use dynamic_store::{DynamicStore, DEFAULT_LOG2SIZE, MAX_LOG2SIZE};
 pub use error::{Error, Result};
 pub use keyed_store::{Key, KeyedStore, DEFAULT_COMPACT_MIN, DEFAULT_KEYED_LOG2SIZE, MAX_KEYED_LEN};
 pub use schema::{Dtype, Member, MemberType, Schema, MAX_ARRAY_LEN};
-pub use static_store::StaticStore;
+pub use static_store::{ExportedBuffer, StaticStore};
 pub use store::{normalize_index, Store};
-pub use value::{Element, ObjectRef, Value};
+pub use value::{Element, ObjectRef, Scalar, Value};
 
 // The Rust example of the docs' engine page runs as a doctest.
 #[doc = include_str!("../../../docs/guide/rust.md")]

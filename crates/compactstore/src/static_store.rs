@@ -6,7 +6,7 @@ use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::slot::Slots;
-use crate::store::Store;
+use crate::store::{Internal, Store};
 use crate::value::Element;
 
 /// A store of a fixed size: one column per member, a slot allocator, allocated once and never moved.
@@ -41,6 +41,67 @@ pub struct StaticStore {
     /// (and those of any store this one replaced) reached, so no old view ever matches a new entry, even
     /// across a reset to size 0.
     next_base: u32,
+    /// Whether this is a chunk of a dynamic store, which must not allocate, free or reset its own slots.
+    chunk: ChunkFlag,
+}
+
+/// Whether a static store is a chunk of a dynamic store. A clone is a store of its own, never a chunk
+/// (the dynamic store marks the chunks of its own clones).
+#[derive(Debug, Default)]
+struct ChunkFlag(bool);
+
+impl Clone for ChunkFlag {
+    fn clone(&self) -> ChunkFlag {
+        ChunkFlag(false)
+    }
+}
+
+/// Where a fixed-width member's buffer is, for handing it out without a copy (Python's buffer protocol,
+/// numpy): [`StaticStore::export_buffer`].
+///
+/// The buffer is `len` bytes, the member's scalars slot-major in native byte order. A chunk's buffers are
+/// allocated once and never move or shrink while the chunk exists (a dynamic store's growth adds chunks,
+/// it never moves one), so the pointer stays valid as long as the store that owns the chunk holds it:
+/// until the store is dropped, a static store is reset to another size
+/// ([`StaticStore::reset_with_size`]), or a dynamic store drops the chunk (`retract`, `reset`). Keeping
+/// the store alive and refusing those calls while an export lives is the exporter's part.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportedBuffer {
+    ptr: *mut u8,
+    len: usize,
+    writable: bool,
+}
+
+impl ExportedBuffer {
+    /// The first byte.
+    #[must_use]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// The first byte, for writing: `None` for a read-only member, whose export must be read-only.
+    #[must_use]
+    pub fn as_mut_ptr(&self) -> Option<*mut u8> {
+        self.writable.then_some(self.ptr)
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no bytes (a store of size 0).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the buffer may be written through [`ExportedBuffer::as_mut_ptr`].
+    #[must_use]
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
 }
 
 static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -116,6 +177,7 @@ impl StaticStore {
             last_index: None,
             next_base: base,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chunk: ChunkFlag(false),
         })
     }
 
@@ -139,6 +201,8 @@ impl StaticStore {
             last_index: self.last_index,
             uid: self.uid,
             next_base: self.next_base,
+            // A copy is a store of its own; a dynamic store marks the copies of its chunks.
+            chunk: ChunkFlag(false),
         })
     }
 
@@ -158,6 +222,8 @@ impl StaticStore {
             last_index: self.last_index,
             uid: self.uid,
             next_base: self.next_base,
+            // A copy is a store of its own; a dynamic store marks the copies of its chunks.
+            chunk: ChunkFlag(false),
         })
     }
 
@@ -184,11 +250,12 @@ impl StaticStore {
         })
     }
 
-    /// The column of member `m`, mutably (writes through it bypass the read-only flag).
+    /// The column of member `m`, mutably (writes through it bypass the read-only flag): for the engine's
+    /// checked writes only.
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m` is not a member position.
-    pub fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
+    pub(crate) fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
         let len = self.columns.len();
         self.columns
             .get_mut(m)
@@ -228,6 +295,94 @@ impl StaticStore {
                 got: "other".into(),
             })?
             .as_mut_slice()
+    }
+
+    /// Whether this store is a chunk of a dynamic store (reached through
+    /// [`crate::DynamicStore::chunk_mut`]): its members can be written, but it refuses to allocate, free
+    /// or reset slots ([`Error::ChunkAllocation`]), which only the dynamic store may do. O(1).
+    #[must_use]
+    pub fn is_chunk(&self) -> bool {
+        self.chunk.0
+    }
+
+    /// Mark this store as a chunk of a dynamic store (see [`StaticStore::is_chunk`]).
+    pub(crate) fn make_chunk(mut self) -> StaticStore {
+        self.chunk = ChunkFlag(true);
+        self
+    }
+
+    /// Hand out fixed-width member `m`'s buffer for export without a copy (see [`ExportedBuffer`] for
+    /// how long it stays valid). A read-only member's buffer is read-only
+    /// ([`ExportedBuffer::as_mut_ptr`] is `None`): writes to it would bypass the engine. O(1).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for `m`, [`Error::WrongType`] for a member that is not fixed-width
+    /// (str, bytes, interned, optional, object).
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore};
+    /// let schema = Schema::new(vec![
+    ///     Member::new("x", MemberType::Scalar(Dtype::F64))?,
+    ///     Member::new("ref", MemberType::Scalar(Dtype::I64))?.read_only(true),
+    /// ])?;
+    /// let mut s = StaticStore::new(schema.into(), 4);
+    /// let b = s.export_buffer(0)?;
+    /// assert_eq!((b.len(), b.is_writable()), (32, true));
+    /// assert!(s.export_buffer(1)?.as_mut_ptr().is_none());
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn export_buffer(&mut self, m: usize) -> Result<ExportedBuffer> {
+        let writable = !self.schema.member(m)?.is_read_only();
+        let f = self
+            .column_mut(m)?
+            .as_fixed_mut()
+            .ok_or_else(|| Error::WrongType {
+                expected: "fixed-width member".into(),
+                got: "variable-length member".into(),
+            })?;
+        let bytes = f.bytes_mut();
+        Ok(ExportedBuffer {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            writable,
+        })
+    }
+
+    /// [`Error::ChunkAllocation`] if this is a chunk of a dynamic store.
+    fn refuse_chunk(&self) -> Result<()> {
+        if self.chunk.0 {
+            Err(Error::ChunkAllocation)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Occupy the lowest free slot and reset its members: [`Store::next_index`] without the chunk check,
+    /// for the dynamic store that owns this chunk.
+    pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
+        let slot = self.slots.alloc().ok_or(Error::StoreFull {
+            size: self.slots.size(),
+        })?;
+        self.reset_slot(slot)?;
+        self.last_index = Some(slot);
+        Ok(slot)
+    }
+
+    /// Free slot `i`: [`Store::remove`] without the chunk check, for the dynamic store that owns this chunk.
+    pub(crate) fn free_slot(&mut self, i: usize) -> Result<()> {
+        self.slots.free(i)?;
+        self.reset_slot(i)
+    }
+
+    /// Drop every entry: [`Store::reset`] without the chunk check, for the dynamic store that owns this
+    /// chunk.
+    pub(crate) fn clear_slots(&mut self) {
+        self.slots.clear();
+        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
+            col.reset_all(m.default_value());
+        }
+        self.last_index = None;
     }
 
     /// Bytes held by this chunk's own buffers (columns and slot bookkeeping), without the dictionaries of
@@ -285,8 +440,10 @@ impl StaticStore {
     /// Drop every entry and change the size. Reallocates every column (old buffers are freed).
     ///
     /// # Errors
-    /// As [`StaticStore::try_new`]; nothing changes on error.
+    /// As [`StaticStore::try_new`], and [`Error::ChunkAllocation`] for a chunk of a dynamic store;
+    /// nothing changes on error.
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
+        self.refuse_chunk()?;
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
@@ -322,7 +479,7 @@ impl Store for StaticStore {
         std::slice::from_ref(self)
     }
 
-    fn chunks_mut(&mut self) -> &mut [StaticStore] {
+    fn chunks_mut(&mut self, _: Internal) -> &mut [StaticStore] {
         std::slice::from_mut(self)
     }
 
@@ -339,29 +496,23 @@ impl Store for StaticStore {
     }
 
     fn next_index(&mut self) -> Result<usize> {
-        let slot = self.slots.alloc().ok_or(Error::StoreFull {
-            size: self.slots.size(),
-        })?;
-        self.reset_slot(slot)?;
-        self.last_index = Some(slot);
-        Ok(slot)
+        self.refuse_chunk()?;
+        self.alloc_slot()
     }
 
     fn remove(&mut self, i: usize) -> Result<()> {
-        self.slots.free(i)?;
-        self.reset_slot(i)
+        self.refuse_chunk()?;
+        self.free_slot(i)
     }
 
     fn last_index(&self) -> Option<usize> {
         self.last_index
     }
 
-    fn reset(&mut self) {
-        self.slots.clear();
-        for (col, m) in self.columns.iter_mut().zip(self.schema.members()) {
-            col.reset_all(m.default_value());
-        }
-        self.last_index = None;
+    fn reset(&mut self) -> Result<()> {
+        self.refuse_chunk()?;
+        self.clear_slots();
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -423,7 +574,7 @@ pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::schema::{Dtype, Member, MemberType};
-    use crate::value::Value;
+    use crate::value::{Scalar, Value};
 
     fn genes(size: usize) -> StaticStore {
         let schema = Schema::new(vec![
@@ -522,10 +673,182 @@ mod tests {
         s.remove(1).unwrap();
         assert_eq!(s.indices().collect::<Vec<_>>(), vec![0, 2, 3]);
         assert_eq!(s.empty_indices().unwrap(), vec![1, 4]);
-        s.reset();
+        s.reset().unwrap();
         assert_eq!(s.len(), 0);
         assert_eq!(s.last_index(), None);
         assert_eq!(s.get(2, 1).unwrap(), Value::Float(0.5));
+    }
+
+    /// Every member of every slot, to show a refused call changed nothing.
+    fn snapshot(s: &StaticStore) -> Vec<Value> {
+        (0..s.size())
+            .flat_map(|i| (0..3).map(move |m| (i, m)))
+            .map(|(i, m)| s.get(i, m).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn set_scalar_writes_its_dtype_and_refuses_the_rest() {
+        let mut s = genes(2);
+        s.set_scalar(1, 1, Scalar::F32(2.5)).unwrap();
+        assert_eq!(s.get(1, 1).unwrap(), Value::Float(2.5));
+        let before = snapshot(&s);
+        for (i, m, x) in [
+            (0, 1, Scalar::F64(1.0)), // another dtype
+            (0, 2, Scalar::U8(1)),    // an array member
+        ] {
+            assert!(
+                matches!(s.set_scalar(i, m, x), Err(Error::WrongType { .. })),
+                "{m} {x:?}"
+            );
+        }
+        assert_eq!(
+            s.set_scalar(0, 0, Scalar::I64(1)),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.set_scalar(2, 1, Scalar::F32(1.0)),
+            Err(Error::IndexOutOfRange { index: 2, len: 2 })
+        );
+        assert!(matches!(
+            s.set_scalar(0, 3, Scalar::F32(1.0)),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        assert_eq!(snapshot(&s), before);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn add_scalars_checks_everything_before_allocating() {
+        let mut s = genes(1);
+        let before = snapshot(&s);
+        for bad in [
+            vec![(0, Scalar::I64(1)), (1, Scalar::F64(1.0))],
+            vec![(0, Scalar::I64(1)), (2, Scalar::U8(1))],
+            vec![(7, Scalar::I64(1))],
+        ] {
+            assert!(s.add_scalars(&bad).is_err(), "{bad:?}");
+            assert_eq!((s.len(), s.last_index()), (0, None));
+        }
+        assert_eq!(snapshot(&s), before);
+        // Read-only members are written: the entry is being created.
+        let i = s
+            .add_scalars(&[(0, Scalar::I64(9)), (1, Scalar::F32(1.5))])
+            .unwrap();
+        assert_eq!(
+            (s.get(i, 0).unwrap(), s.get(i, 1).unwrap()),
+            (Value::Int(9), Value::Float(1.5))
+        );
+        let before = snapshot(&s);
+        assert_eq!(
+            s.add_scalars(&[(0, Scalar::I64(1))]),
+            Err(Error::StoreFull { size: 1 })
+        );
+        assert_eq!(snapshot(&s), before);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn update_is_all_or_nothing_and_checks_the_entry() {
+        let mut s = genes(3);
+        let i = s.add(&[(0, Value::Int(1))]).unwrap();
+        let g = s.generation(i).unwrap();
+        s.update(i, g, &[(1, Value::Float(2.0)), (2, vec![1u8; 8].into())])
+            .unwrap();
+        s.update(i, g, &[(1, Value::Float(3.0))]).unwrap();
+        s.update(i, g, &[]).unwrap();
+        assert_eq!(s.get(i, 1).unwrap(), Value::Float(3.0));
+        assert_eq!(s.get_element(i, 2, 7).unwrap(), Value::UInt(1));
+        let before = snapshot(&s);
+        let bad_value = [
+            (1, Value::Float(4.0)),
+            (2, vec![1i64, 2, 3, 4, 5, 6, 7, 300].into()),
+        ];
+        assert!(matches!(
+            s.update(i, g, &bad_value),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        let read_only = [(1, Value::Float(4.0)), (0, Value::Int(2))];
+        assert_eq!(
+            s.update(i, g, &read_only),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.update(i, g, &[(0, Value::Int(2))]),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert!(matches!(
+            s.update(i, g, &[(1, Value::Float(4.0)), (5, Value::Int(2))]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        for (slot, gen) in [(i, g + 1), (1, 0), (3, 0)] {
+            assert_eq!(
+                s.update(slot, gen, &[(1, Value::Float(4.0))]),
+                Err(Error::StaleEntry { index: slot })
+            );
+        }
+        assert_eq!(snapshot(&s), before);
+        // A freed and reused slot holds another entry.
+        s.remove(i).unwrap();
+        assert_eq!(s.next_index().unwrap(), i);
+        assert_eq!(
+            s.update(i, g, &[(1, Value::Float(4.0))]),
+            Err(Error::StaleEntry { index: i })
+        );
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn scatter_values_checks_everything_first() {
+        let mut s = genes(3);
+        s.scatter_values(1, &[2, 0], &[Value::Float(2.0), Value::Int(1)])
+            .unwrap();
+        assert_eq!(s.column_slice::<f32>(1).unwrap(), &[1.0, 0.5, 2.0]);
+        let before = snapshot(&s);
+        assert_eq!(
+            s.scatter_values(0, &[0], &[Value::Int(1)]),
+            Err(Error::ReadOnly { name: "ref".into() })
+        );
+        assert_eq!(
+            s.scatter_values(1, &[0, 1], &vec![Value::Float(1.0); 3]),
+            Err(Error::WrongLength { expected: 2, got: 3 })
+        );
+        assert!(matches!(
+            s.scatter_values(1, &[0, 1], &[Value::Float(9.0), Value::Float(1e39)]),
+            Err(Error::ValueOutOfRange { .. })
+        ));
+        assert!(matches!(
+            s.scatter_values(1, &[0, 1], &[Value::Float(9.0), Value::from("x")]),
+            Err(Error::WrongType { .. })
+        ));
+        assert_eq!(
+            s.scatter_values(1, &[0, 3], &[Value::Float(9.0), Value::Float(9.0)]),
+            Err(Error::IndexOutOfRange { index: 3, len: 3 })
+        );
+        assert!(matches!(
+            s.scatter_values(4, &[0], &[Value::Float(9.0)]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        assert_eq!(snapshot(&s), before);
+        // One value is written to every slot (a broadcast).
+        s.scatter_values(1, &[0, 2], &[Value::Float(7.0)]).unwrap();
+        assert_eq!(s.column_slice::<f32>(1).unwrap(), &[7.0, 0.5, 7.0]);
+    }
+
+    #[test]
+    fn export_buffer_hands_out_a_fixed_members_bytes() {
+        let mut s = genes(3);
+        let p = s.column_slice::<f32>(1).unwrap().as_ptr().cast::<u8>();
+        let b = s.export_buffer(1).unwrap();
+        assert_eq!((b.as_ptr(), b.len(), b.is_writable()), (p, 12, true));
+        assert!(!b.is_empty());
+        let ro = s.export_buffer(0).unwrap();
+        assert_eq!((ro.len(), ro.is_writable(), ro.as_mut_ptr()), (24, false, None));
+        assert_eq!(s.export_buffer(2).unwrap().len(), 24);
+        assert!(matches!(s.export_buffer(3), Err(Error::IndexOutOfRange { .. })));
+        let schema = Schema::new(vec![Member::new("name", MemberType::Str).unwrap()]).unwrap();
+        let mut t = StaticStore::new(Arc::new(schema), 2);
+        assert!(matches!(t.export_buffer(0), Err(Error::WrongType { .. })));
     }
 
     #[test]

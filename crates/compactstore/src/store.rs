@@ -6,7 +6,7 @@ use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::StaticStore;
-use crate::value::{Element, Value};
+use crate::value::{Element, Scalar, Value};
 
 /// Normalise a Python-style index (`-len <= i < len`) to `0 <= i < len`.
 ///
@@ -29,6 +29,15 @@ pub fn normalize_index(i: i64, len: usize) -> Result<usize> {
     }
 }
 
+/// A token only the engine crate can make. [`Store::chunks_mut`] takes one, so code outside the engine
+/// cannot reach a chunk's columns or slots mutably: every write goes through the store's checked calls,
+/// which is what lets a chunk refuse writes it cannot take (a read-only backing, a chunk's allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct Internal(());
+
+/// The one [`Internal`] token.
+pub(crate) const INTERNAL: Internal = Internal(());
+
 /// The operations a static and a dynamic store share.
 ///
 /// A store is a list of [`StaticStore`] chunks (one for a static store) addressed by a global slot index;
@@ -40,8 +49,10 @@ pub trait Store {
     /// The chunks, in order (one for a static store).
     fn chunks(&self) -> &[StaticStore];
 
-    /// The chunks, mutably. Allocation state must only change through the store's own methods.
-    fn chunks_mut(&mut self) -> &mut [StaticStore];
+    /// The chunks, mutably: for the engine's own checked writes only (the token cannot be made outside
+    /// the crate). Allocation state must only change through the store's own methods.
+    #[doc(hidden)]
+    fn chunks_mut(&mut self, token: Internal) -> &mut [StaticStore];
 
     /// Map a global slot index to `(chunk, offset)`. O(1).
     ///
@@ -52,20 +63,26 @@ pub trait Store {
     /// Occupy the lowest free slot, reset its members to their defaults and return its index.
     ///
     /// # Errors
-    /// [`Error::StoreFull`] for a full static store (a dynamic store grows instead).
+    /// [`Error::StoreFull`] for a full static store (a dynamic store grows instead),
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store.
     fn next_index(&mut self) -> Result<usize>;
 
     /// Free occupied slot `i`: its members return to their defaults and the slot becomes reusable.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] if `i >= size()`, [`Error::SlotFree`] if it holds no entry.
+    /// [`Error::IndexOutOfRange`] if `i >= size()`, [`Error::SlotFree`] if it holds no entry,
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store.
     fn remove(&mut self, i: usize) -> Result<()>;
 
     /// The index most recently returned by `next_index`/`add`, if any.
     fn last_index(&self) -> Option<usize>;
 
     /// Drop every entry, keeping the size (a dynamic store keeps one chunk). Buffers stay in place.
-    fn reset(&mut self);
+    ///
+    /// # Errors
+    /// [`Error::ChunkAllocation`] for a chunk of a dynamic store (nothing changes); other stores always
+    /// succeed.
+    fn reset(&mut self) -> Result<()>;
 
     /// Number of occupied slots. O(1).
     fn len(&self) -> usize;
@@ -250,7 +267,7 @@ pub trait Store {
     fn set_element(&mut self, i: usize, m: usize, k: usize, v: &Value) -> Result<()> {
         check_writable(self.schema(), m)?;
         let (c, o) = self.locate(i)?;
-        let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+        let col = chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?;
         col.as_fixed_mut()
             .ok_or_else(|| Error::WrongType {
                 expected: "array member".into(),
@@ -259,14 +276,148 @@ pub trait Store {
             .set_element(o, k, v)
     }
 
+    /// Write the typed scalar `x` to scalar member `m` of slot `i` (free slots too): the fast path of a
+    /// numeric write, with no [`Value`] conversion. O(1). Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] for a read-only member, [`Error::IndexOutOfRange`] for a slot or member out of
+    /// range, [`Error::WrongType`] unless `m` is a scalar member of `x`'s dtype.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Scalar, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::F64))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// s.set_scalar(1, 0, Scalar::F64(2.5))?;
+    /// assert_eq!(s.get(1, 0)?, Value::Float(2.5));
+    /// assert!(s.set_scalar(1, 0, Scalar::F32(1.0)).is_err()); // another dtype
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[inline]
+    fn set_scalar(&mut self, i: usize, m: usize, x: Scalar) -> Result<()> {
+        check_writable(self.schema(), m)?;
+        let (c, o) = self.locate(i)?;
+        chunk_mut(self.chunks_mut(INTERNAL), c)?
+            .column_mut(m)?
+            .set_scalar(o, x)
+    }
+
+    /// [`Store::add`] for typed scalars: allocate a slot with [`Store::next_index`] and write `values`
+    /// (`(member, scalar)` pairs, read-only members included). Every pair is checked before the slot is
+    /// allocated, and the writes after it cannot fail: on any error nothing changes. O(values).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] for a member out of range, [`Error::WrongType`] unless each member is a
+    /// scalar member of its scalar's dtype, [`Error::StoreFull`], [`Error::ChunkAllocation`].
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Scalar, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("ref", MemberType::Scalar(Dtype::U8))?.read_only(true)])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// assert!(s.add_scalars(&[(0, Scalar::I64(7))]).is_err());
+    /// assert_eq!(s.len(), 0);
+    /// let i = s.add_scalars(&[(0, Scalar::U8(7))])?;
+    /// assert_eq!(s.get(i, 0)?, Value::UInt(7));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn add_scalars(&mut self, values: &[(usize, Scalar)]) -> Result<usize> {
+        let proto = self
+            .chunks()
+            .first()
+            .ok_or_else(|| Error::Invariant("store has no chunk".into()))?;
+        for &(m, x) in values {
+            proto.column(m)?.check_scalar(x)?;
+        }
+        let i = self.next_index()?;
+        let (c, o) = self.locate(i)?;
+        let chunk = chunk_mut(self.chunks_mut(INTERNAL), c)?;
+        for &(m, x) in values {
+            // Checked above (member, scalar member, dtype), and `o` is in the chunk.
+            chunk.column_mut(m)?.put_scalar(o, x);
+        }
+        Ok(i)
+    }
+
+    /// Write the given members of the entry at slot `i` (the others keep their values), if it is still
+    /// the entry of `generation` (what [`Store::generation`] said when a view of it was made): the
+    /// merge of `entry.update(mapping)`. All or nothing: the entry is checked, then every member and
+    /// value, and room for str/bytes/interned values is made before the first write. O(values).
+    ///
+    /// # Errors
+    /// In this order: [`Error::StaleEntry`] if slot `i` is free, out of range or holds a later entry;
+    /// [`Error::IndexOutOfRange`] for a member out of range, [`Error::ReadOnly`] for a read-only member;
+    /// the conversion errors of [`crate::MemberType::canonical`]; [`Error::InvalidArgument`] if the room
+    /// cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Error, Member, MemberType, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// let i = s.next_index()?;
+    /// let g = s.generation(i)?;
+    /// s.update(i, g, &[(0, Value::Int(5))])?;
+    /// s.remove(i)?;
+    /// assert_eq!(s.update(i, g, &[(0, Value::Int(6))]), Err(Error::StaleEntry { index: i }));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn update(&mut self, i: usize, generation: u32, values: &[(usize, Value)]) -> Result<()> {
+        check_entry(self, i, generation)?;
+        if let [(m, v)] = values {
+            // One value: the checked write alone is all or nothing.
+            check_writable(self.schema(), *m)?;
+            return self.write(i, *m, v);
+        }
+        for (m, _) in values {
+            check_writable(self.schema(), *m)?;
+        }
+        let proto = chunk(self.chunks(), 0)?;
+        for (m, v) in values {
+            proto.column(*m)?.check(v)?;
+        }
+        self.reserve_writes(i, values)?;
+        for (m, v) in values {
+            // Checked and reserved above: cannot fail.
+            self.write(i, *m, v)?;
+        }
+        Ok(())
+    }
+
+    /// Write `values[k]` to member `m` of slot `indices[k]` (free slots too), converted as
+    /// [`Store::set`] does; a single value is written to every slot (a broadcast, without a copy per
+    /// slot). Everything is checked first — the member, the length, every value, every index — and room
+    /// for str/bytes data is made for all the values, so nothing is written on error. O(values).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::IndexOutOfRange`] for `m` or an index, [`Error::WrongLength`] if
+    /// `values` and `indices` differ in length, and the conversion errors.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Member, MemberType, Schema, StaticStore, Store, Value};
+    /// let schema = Schema::new(vec![Member::new("name", MemberType::Str)?])?;
+    /// let mut s = StaticStore::new(schema.into(), 3);
+    /// assert!(s.scatter_values(0, &[0, 2], &[Value::from("a"), Value::Int(1)]).is_err());
+    /// assert_eq!(s.get(0, 0)?, Value::from(""));
+    /// s.scatter_values(0, &[0, 2], &[Value::from("a"), Value::from("c")])?;
+    /// assert_eq!(s.get(2, 0)?, Value::from("c"));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    fn scatter_values(&mut self, m: usize, indices: &[usize], values: &[Value]) -> Result<()> {
+        check_scatter(self, m, indices, values)?;
+        write_scatter(self, m, indices, values)
+    }
+
     /// Write member `m` of slot `i` even if it is read-only: the write that creates an entry (`add`, the
     /// `s[name] = v` shorthand, a keyed store's replace).
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`], and the conversion errors.
+    #[inline]
     fn write(&mut self, i: usize, m: usize, v: &Value) -> Result<()> {
         let (c, o) = self.locate(i)?;
-        chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.set(o, v)
+        chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?.set(o, v)
     }
 
     /// Make room for writing `values` (`(member, value)` pairs, already checked) at slot `i` — a chunk's
@@ -278,7 +429,7 @@ pub trait Store {
     /// buffer, and [`Error::OutOfMemory`] if the room cannot be allocated.
     fn reserve_writes(&mut self, i: usize, values: &[(usize, Value)]) -> Result<()> {
         let (c, o) = self.locate(i)?;
-        let chunk = chunk_mut(self.chunks_mut(), c)?;
+        let chunk = chunk_mut(self.chunks_mut(INTERNAL), c)?;
         for (m, v) in values {
             chunk.column_mut(*m)?.reserve_for(o, v)?;
         }
@@ -303,7 +454,9 @@ pub trait Store {
             }
         }
         for (c, n) in need.into_iter().enumerate().filter(|&(_, n)| n > 0) {
-            chunk_mut(self.chunks_mut(), c)?.column_mut(m)?.reserve_data(n)?;
+            chunk_mut(self.chunks_mut(INTERNAL), c)?
+                .column_mut(m)?
+                .reserve_data(n)?;
         }
         Ok(())
     }
@@ -342,7 +495,7 @@ pub trait Store {
     /// decides when the references drop. O(size) per object member.
     fn take_objects(&mut self) -> Vec<crate::value::ObjectRef> {
         let mut out = Vec::new();
-        for chunk in self.chunks_mut() {
+        for chunk in self.chunks_mut(INTERNAL) {
             for m in 0..chunk.schema().len() {
                 if let Some(c) = chunk.column_mut(m).ok().and_then(Column::as_object_mut) {
                     out.extend(c.take_all());
@@ -410,7 +563,7 @@ pub trait Store {
         }
         for (&i, v) in indices.iter().zip(values.chunks_exact(w.max(1))) {
             let (c, o) = self.locate(i)?;
-            let col = chunk_mut(self.chunks_mut(), c)?.column_mut(m)?;
+            let col = chunk_mut(self.chunks_mut(INTERNAL), c)?.column_mut(m)?;
             col.as_fixed_mut()
                 .ok_or_else(|| Error::WrongType {
                     expected: "numeric member".into(),
@@ -436,14 +589,83 @@ pub(crate) fn add_checked<S: Store + ?Sized>(s: &mut S, values: &[(usize, Value)
     Ok(i)
 }
 
-fn check_writable(schema: &Schema, m: usize) -> Result<()> {
-    let member = schema.member(m)?;
-    if member.is_read_only() {
-        return Err(Error::ReadOnly {
-            name: member.name().to_owned(),
+/// [`Error::StaleEntry`] unless slot `i` holds the entry of `generation`.
+pub(crate) fn check_entry<S: Store + ?Sized>(s: &S, i: usize, generation: u32) -> Result<()> {
+    if s.occupied(i) && s.generation(i)? == generation {
+        Ok(())
+    } else {
+        Err(Error::StaleEntry { index: i })
+    }
+}
+
+/// The checks of [`Store::scatter_values`], in its order.
+pub(crate) fn check_scatter<S: Store + ?Sized>(
+    s: &S,
+    m: usize,
+    indices: &[usize],
+    values: &[Value],
+) -> Result<()> {
+    check_writable(s.schema(), m)?;
+    if values.len() != indices.len() && values.len() != 1 {
+        return Err(Error::WrongLength {
+            expected: indices.len(),
+            got: values.len(),
         });
     }
+    let col = chunk(s.chunks(), 0)?.column(m)?;
+    for v in values {
+        col.check(v)?;
+    }
+    for &i in indices {
+        s.locate(i)?;
+    }
     Ok(())
+}
+
+/// Write the values of a scatter that [`check_scatter`] passed.
+pub(crate) fn write_scatter<S: Store + ?Sized>(
+    s: &mut S,
+    m: usize,
+    indices: &[usize],
+    values: &[Value],
+) -> Result<()> {
+    let value = |k: usize| values.get(if values.len() == 1 { 0 } else { k });
+    if !s.schema().member(m)?.ty().is_numeric() {
+        // Room for every str/bytes value first, so the writes cannot run out of memory part of the way.
+        let writes = indices
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &i)| Some((i, value(k)?)))
+            .collect::<Vec<_>>();
+        s.reserve_member_writes(m, &writes)?;
+    }
+    for (k, &i) in indices.iter().enumerate() {
+        if let Some(v) = value(k) {
+            s.write(i, m, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`Error::ReadOnly`] for a read-only member, [`Error::IndexOutOfRange`] for one out of range. On the
+/// hot path of every write: the errors are built out of line.
+#[inline]
+fn check_writable(schema: &Schema, m: usize) -> Result<()> {
+    match schema.members().get(m) {
+        Some(member) if !member.is_read_only() => Ok(()),
+        _ => Err(not_writable(schema, m)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_writable(schema: &Schema, m: usize) -> Error {
+    match schema.member(m) {
+        Ok(member) => Error::ReadOnly {
+            name: member.name().to_owned(),
+        },
+        Err(e) => e,
+    }
 }
 
 fn fixed(col: &Column) -> Result<&crate::column::FixedColumn> {

@@ -159,6 +159,108 @@ impl<T: Into<Value>> From<Vec<T>> for Value {
     }
 }
 
+/// One numeric scalar with its type: the typed path into and out of a scalar member, with no [`Value`]
+/// conversion ([`crate::Store::set_scalar`], [`crate::Store::add_scalars`]). Its variant names the dtype it
+/// is written to; a value already in that dtype needs no range check.
+///
+/// # Examples
+/// ```
+/// use compactstore::{Dtype, Scalar, Value};
+/// assert_eq!(Scalar::U8(7).dtype(), Dtype::U8);
+/// assert_eq!(Value::from(Scalar::F32(0.5)), Value::Float(0.5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar {
+    /// A `bool` member's value.
+    Bool(bool),
+    /// An `i8` member's value.
+    I8(i8),
+    /// An `i16` member's value.
+    I16(i16),
+    /// An `i32` member's value.
+    I32(i32),
+    /// An `i64` member's value.
+    I64(i64),
+    /// A `u8` member's value.
+    U8(u8),
+    /// A `u16` member's value.
+    U16(u16),
+    /// A `u32` member's value.
+    U32(u32),
+    /// A `u64` member's value.
+    U64(u64),
+    /// An `f32` member's value.
+    F32(f32),
+    /// An `f64` member's value.
+    F64(f64),
+}
+
+impl Scalar {
+    /// The dtype this scalar is written to. O(1).
+    #[must_use]
+    #[inline]
+    pub fn dtype(self) -> Dtype {
+        match self {
+            Scalar::Bool(_) => Dtype::Bool,
+            Scalar::I8(_) => Dtype::I8,
+            Scalar::I16(_) => Dtype::I16,
+            Scalar::I32(_) => Dtype::I32,
+            Scalar::I64(_) => Dtype::I64,
+            Scalar::U8(_) => Dtype::U8,
+            Scalar::U16(_) => Dtype::U16,
+            Scalar::U32(_) => Dtype::U32,
+            Scalar::U64(_) => Dtype::U64,
+            Scalar::F32(_) => Dtype::F32,
+            Scalar::F64(_) => Dtype::F64,
+        }
+    }
+
+    /// The same scalar as the canonical [`Value`] of its dtype (`Int` for signed, `UInt` for unsigned,
+    /// `Float`, `Bool`).
+    #[must_use]
+    pub fn to_value(self) -> Value {
+        match self {
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::I8(v) => Value::Int(v.into()),
+            Scalar::I16(v) => Value::Int(v.into()),
+            Scalar::I32(v) => Value::Int(v.into()),
+            Scalar::I64(v) => Value::Int(v),
+            Scalar::U8(v) => Value::UInt(v.into()),
+            Scalar::U16(v) => Value::UInt(v.into()),
+            Scalar::U32(v) => Value::UInt(v.into()),
+            Scalar::U64(v) => Value::UInt(v),
+            Scalar::F32(v) => Value::Float(v.into()),
+            Scalar::F64(v) => Value::Float(v),
+        }
+    }
+
+    /// `v` converted to dtype `d`, with the checks of [`Dtype::canonical`].
+    ///
+    /// # Errors
+    /// As [`Dtype::canonical`]: [`Error::WrongType`], [`Error::ValueOutOfRange`].
+    pub fn of_value(v: &Value, d: Dtype) -> Result<Scalar> {
+        Ok(match d {
+            Dtype::Bool => Scalar::Bool(to_bool(v)? != 0),
+            Dtype::I8 => Scalar::I8(to_int(v, d)?),
+            Dtype::I16 => Scalar::I16(to_int(v, d)?),
+            Dtype::I32 => Scalar::I32(to_int(v, d)?),
+            Dtype::I64 => Scalar::I64(to_int(v, d)?),
+            Dtype::U8 => Scalar::U8(to_int(v, d)?),
+            Dtype::U16 => Scalar::U16(to_int(v, d)?),
+            Dtype::U32 => Scalar::U32(to_int(v, d)?),
+            Dtype::U64 => Scalar::U64(to_int(v, d)?),
+            Dtype::F32 => Scalar::F32(to_f32(v)?),
+            Dtype::F64 => Scalar::F64(to_f64(v)?),
+        })
+    }
+}
+
+impl From<Scalar> for Value {
+    fn from(x: Scalar) -> Value {
+        x.to_value()
+    }
+}
+
 /// A Rust scalar type a fixed-width column can be viewed as (`&[T]`).
 ///
 /// `bool` members are viewed as `u8` (0 or 1), since `bool` is not plain old data.

@@ -1,7 +1,7 @@
 //! Model-based property tests of [`KeyedStore`].
 //!
 //! proptest generates random sequences of operations (insert of a new or present key, set, set an element,
-//! update, remove, take, pop, clear, clear modified (all or some keys), find, retract) with valid and invalid
+//! set a typed scalar, update, scatter values (to present keys, or also to a free slot), remove, take, pop, clear, clear modified (all or some keys), find, retract) with valid and invalid
 //! values, and applies each to a keyed store and to a plain model: `HashMap<key, member values>` plus a
 //! `HashSet` of modified keys. After every step the whole store is compared with the model (`len`, every
 //! key's slot and values, `key_at`, iteration in slot order, `modified()`), and `validate()` must pass. A
@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use compactstore::{Dtype, Error, Key, KeyedStore, Member, MemberType, Schema, Store, Value};
+use compactstore::{Dtype, Error, Key, KeyedStore, Member, MemberType, Scalar, Schema, Store, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -125,7 +125,11 @@ enum Op {
     Set(u8, usize, Val),
     SetElement(u8, usize, Val),
     SetFree(usize),
+    /// `set_scalar` with a scalar of kind `k % 4` (f32, bool, i64, u8) made from a seed.
+    SetScalar(u8, usize, u8, i16),
     Update(u8, Vec<(usize, Val)>),
+    /// `scatter_values(member, slots of the keys, values)`, with a free slot added when `true`.
+    ScatterValues(Vec<u8>, usize, Vec<Val>, bool),
     Remove(u8),
     Take(u8),
     Pop,
@@ -150,6 +154,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (key.clone(), 0usize..4, element).prop_map(|(k, i, v)| Op::SetElement(k, i, v)),
         1 => (0usize..48).prop_map(Op::SetFree),
         2 => (key.clone(), values()).prop_map(|(k, v)| Op::Update(k, v)),
+        3 => (key.clone(), 0..=MEMBERS, 0u8..4, any::<i16>()).prop_map(|(k, m, t, x)| Op::SetScalar(k, m, t, x)),
+        2 => (
+            prop::collection::vec(key.clone(), 0..4),
+            prop_oneof![12 => 0..MEMBERS, 1 => Just(MEMBERS)]
+                .prop_flat_map(|m| (Just(m), prop::collection::vec(val(m), 4))),
+            prop::bool::weighted(0.2),
+        )
+            .prop_map(|(keys, (m, vals), free)| Op::ScatterValues(keys, m, vals, free)),
         4 => key.clone().prop_map(Op::Remove),
         3 => key.clone().prop_map(Op::Take),
         2 => Just(Op::Pop),
@@ -291,6 +303,65 @@ fn run<K: TestKey>(
                     }
                 }
             }
+            Op::SetScalar(k, m, t, x) => {
+                let key = make(*k);
+                let Some(slot) = ks.index_of(key.b()) else {
+                    continue;
+                };
+                let (scalar, fits) = match t % 4 {
+                    0 => (Scalar::F32(f32::from(*x) / 4.0), FITNESS),
+                    1 => (Scalar::Bool(x & 1 == 1), ALIVE),
+                    2 => (Scalar::I64(i64::from(*x)), REF),
+                    _ => (Scalar::U8(*x as u8), usize::MAX), // no u8 scalar member
+                };
+                let r = ks.set_scalar(slot, *m, scalar);
+                match model.entries.get_mut(&key) {
+                    Some(vals) if *m == fits && *m != REF => {
+                        prop_assert!(r.is_ok(), "set_scalar: {:?}", r);
+                        vals[*m] = Value::from(scalar);
+                        model.modified.insert(key);
+                    }
+                    _ => {
+                        prop_assert!(r.is_err(), "set_scalar of {:?} to member {} must fail", scalar, m);
+                        if *m == REF {
+                            prop_assert!(matches!(r, Err(Error::ReadOnly { .. })), "{:?}", r);
+                        }
+                    }
+                }
+            }
+            Op::ScatterValues(keys, m, vals, free) => {
+                let present: Vec<K> = keys
+                    .iter()
+                    .map(|&k| make(k))
+                    .filter(|k| ks.contains(k.b()))
+                    .collect();
+                let mut idx: Vec<usize> = present.iter().filter_map(|k| ks.index_of(k.b())).collect();
+                let free_slot = (0..ks.store().size()).find(|&i| !ks.store().occupied(i));
+                if let (true, Some(f)) = (*free, free_slot) {
+                    idx.push(f);
+                }
+                let used: Vec<&Val> = vals.iter().cycle().take(idx.len()).collect();
+                let given: Vec<Value> = used.iter().map(|v| v.given.clone()).collect();
+                let r = ks.scatter_values(*m, &idx, &given);
+                let stored: Option<Vec<Value>> = used.iter().map(|v| v.stored.clone()).collect();
+                match stored {
+                    Some(stored) if *m < MEMBERS && *m != REF && idx.len() == present.len() => {
+                        prop_assert!(r.is_ok(), "scatter_values: {:?}", r);
+                        for (key, x) in present.into_iter().zip(stored) {
+                            if let Some(vals) = model.entries.get_mut(&key) {
+                                vals[*m] = x;
+                            }
+                            model.modified.insert(key);
+                        }
+                    }
+                    _ => prop_assert!(
+                        r.is_err(),
+                        "scatter_values to member {} of {:?} must fail",
+                        m,
+                        idx
+                    ),
+                }
+            }
             Op::SetElement(k, i, v) => {
                 let key = make(*k);
                 let Some(slot) = ks.index_of(key.b()) else {
@@ -325,7 +396,11 @@ fn run<K: TestKey>(
                 let Some(slot) = ks.index_of(key.b()) else {
                     continue;
                 };
-                let r = ks.update(slot, &given(values));
+                let g = ks
+                    .store()
+                    .generation(slot)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let r = ks.update(slot, g, &given(values));
                 let read_only = values.iter().any(|(m, _)| *m == REF);
                 match model.entries.get(&key).and_then(|old| apply(old.clone(), values)) {
                     Some(vals) if !read_only => {

@@ -1,8 +1,9 @@
 //! Model-based property tests of [`StaticStore`] and [`DynamicStore`].
 //!
 //! proptest generates a sequence of 20 to 60 random operations (`next_index`, `add`, `remove` of occupied,
-//! free and out-of-range slots, `set` and `set_element` with good, out-of-range and wrongly typed values,
-//! `get`, `find`, `gather`, `scatter`, `retract`, `reset`, resizing resets, `clone`, `clone_empty`), and
+//! free and out-of-range slots, `set`, `set_element`, `set_scalar`, `update` (also of stale entries) and
+//! `scatter_values` with good, out-of-range and wrongly typed values, `get`, `find`, `gather`, `scatter`,
+//! `retract`, `reset`, resizing resets, `clone`, `clone_empty`), and
 //! each one is applied both to a store and to a plain model:
 //! `Vec<Option<Vec<Value>>>` (slot -> member values, `None` = free) plus the few things a store remembers
 //! besides its entries (values written to free slots, generations, `last_index`). After every step the
@@ -19,7 +20,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use compactstore::{Dtype, DynamicStore, Error, Member, MemberType, Schema, StaticStore, Store, Value};
+use compactstore::{
+    Dtype, DynamicStore, Error, Member, MemberType, Scalar, Schema, StaticStore, Store, Value,
+};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -92,6 +95,7 @@ enum Expect {
     ValueRange,
     WrongLength { expected: usize, got: usize },
     InvalidArgument,
+    Stale(usize),
     Other(String),
 }
 
@@ -111,6 +115,7 @@ fn classify(e: &Error) -> Expect {
             got: *got,
         },
         Error::InvalidArgument(_) => Expect::InvalidArgument,
+        Error::StaleEntry { index } => Expect::Stale(*index),
         // Anything else (including variants added later) is never expected by the model.
         other => Expect::Other(format!("{other:?}")),
     }
@@ -549,6 +554,12 @@ enum Op {
     /// `scatter` to the f32 member, the array member or the read-only member (0, 1, 2); the values are
     /// cycled from the given ones to `len` scalars (right for the indices, or not).
     Scatter(Vec<Pick>, u8, Vec<i16>, usize),
+    /// `set_scalar(slot, member, scalar)` with a scalar of one of six dtypes (kind `k % 6`) from a seed.
+    SetScalar(Pick, usize, u8, u64),
+    /// `update(slot, generation, pairs)` with the slot's generation (or, when `true`, a stale one).
+    Update(Pick, bool, Vec<(usize, Val)>),
+    /// `scatter_values(member, indices, values)`; the values are one fewer than the indices when `true`.
+    ScatterValues(Vec<Pick>, usize, Vec<Val>, bool),
     Retract,
     Reset,
     /// `reset_with_size(n)` (static) or `reset_with_log2size(n % 4)` (dynamic); 40 is refused by both.
@@ -628,6 +639,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (prop::collection::vec(pick(), 0..5), any::<bool>()).prop_map(|(p, a)| Op::Gather(p, a)),
         1 => (prop::collection::vec(pick(), 0..5), 0u8..3, prop::collection::vec(any::<i16>(), 1..4), 0..16usize)
             .prop_map(|(p, t, v, n)| Op::Scatter(p, t, v, n)),
+        3 => (pick(), member(), 0u8..6, any::<u64>()).prop_map(|(p, m, k, x)| Op::SetScalar(p, m, k, x)),
+        2 => (pick(), prop::bool::weighted(0.2), prop::collection::vec((member(), val()), 0..=3))
+            .prop_map(|(p, stale, v)| Op::Update(p, stale, v)),
+        1 => (prop::collection::vec(pick(), 0..5), member(), prop::collection::vec(val(), 5), prop::bool::weighted(0.2))
+            .prop_map(|(p, m, v, short)| Op::ScatterValues(p, m, v, short)),
         3 => Just(Op::Retract),
         1 => prop_oneof![
             2 => Just(Op::Reset),
@@ -874,6 +890,115 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
             allowed.push(Expect::WrongType);
             expect_outcome(&s.scatter(m, &idx, &wrong), &allowed)?;
         }
+        Op::SetScalar(p, m, k, x) => {
+            let (i, m) = (p.resolve(model), *m);
+            let (scalar, dtype_member) = match k % 6 {
+                0 => (Scalar::I64(*x as i64), Some(ID)),
+                1 => (Scalar::U8(*x as u8), Some(SMALL)),
+                2 => (Scalar::F32(f32::from(*x as i16) / 8.0), Some(FITNESS)),
+                3 => (Scalar::Bool(x & 1 == 1), Some(ALIVE)),
+                4 => (Scalar::I32(*x as i32), None),
+                _ => (Scalar::F64(f64::from(*x as i16)), None),
+            };
+            let mut allowed = Vec::new();
+            match m {
+                REF => allowed.push(Expect::ReadOnly("ref")),
+                _ if m >= MEMBERS => allowed.push(out_of_range(m, MEMBERS)),
+                _ => {}
+            }
+            // The i64 scalar fits both i64 members (ID, and REF, which is read-only).
+            let fits = dtype_member == Some(m) || (m == REF && dtype_member == Some(ID));
+            if m < MEMBERS && !fits {
+                allowed.push(Expect::WrongType);
+            }
+            if i >= model.size() {
+                allowed.push(out_of_range(i, model.size()));
+            }
+            let got = s.set_scalar(i, m, scalar);
+            expect_outcome(&got, &allowed)?;
+            if allowed.is_empty() {
+                model.values_mut(i)[m] = Value::from(scalar);
+            }
+        }
+        Op::Update(p, stale, pairs) => {
+            let i = p.resolve(model);
+            let current = (i < model.size() && model.entries[i].is_some()).then(|| model.generations[i]);
+            let generation = match current {
+                Some(g) if *stale => g.wrapping_add(1),
+                Some(g) => g,
+                None => 0,
+            };
+            let values: Vec<(usize, Value)> = pairs.iter().map(|(m, v)| (*m, v.resolve(*m, false))).collect();
+            let mut allowed = Vec::new();
+            let mut converted = Vec::new();
+            for (m, v) in &values {
+                if *m == REF {
+                    allowed.push(Expect::ReadOnly("ref"));
+                }
+                match convert(*m, v) {
+                    Ok(c) => converted.push((*m, c)),
+                    Err(e) => allowed.extend(e),
+                }
+            }
+            if current.is_none() || *stale {
+                // The entry is checked first: nothing else is reported.
+                allowed = vec![Expect::Stale(i)];
+            }
+            let got = s.update(i, generation, &values);
+            expect_outcome(&got, &allowed)?;
+            if allowed.is_empty() {
+                for (m, c) in converted {
+                    model.values_mut(i)[m] = c;
+                }
+            }
+        }
+        Op::ScatterValues(picks, m, vals, short) => {
+            let m = *m;
+            let idx: Vec<usize> = picks.iter().map(|p| p.resolve(model)).collect();
+            let n = if *short {
+                idx.len().saturating_sub(1)
+            } else {
+                idx.len()
+            };
+            let values: Vec<Value> = vals.iter().cycle().take(n).map(|v| v.resolve(m, false)).collect();
+            let mut allowed: Vec<Expect> = idx
+                .iter()
+                .filter(|&&i| i >= model.size())
+                .map(|&i| out_of_range(i, model.size()))
+                .collect();
+            // One value per index, or a single value written to every index (a broadcast).
+            if n != idx.len() && n != 1 {
+                allowed.push(Expect::WrongLength {
+                    expected: idx.len(),
+                    got: n,
+                });
+            }
+            if m == REF {
+                allowed.push(Expect::ReadOnly("ref"));
+            }
+            if m >= MEMBERS {
+                allowed.push(out_of_range(m, MEMBERS));
+            }
+            let mut converted = Vec::new();
+            for v in &values {
+                match convert(m, v) {
+                    Ok(c) => converted.push(c),
+                    Err(e) => allowed.extend(e),
+                }
+            }
+            let got = s.scatter_values(m, &idx, &values);
+            expect_outcome(&got, &allowed)?;
+            if allowed.is_empty() {
+                for (k, &i) in idx.iter().enumerate() {
+                    let c = if converted.len() == 1 {
+                        &converted[0]
+                    } else {
+                        &converted[k]
+                    };
+                    model.values_mut(i)[m] = c.clone();
+                }
+            }
+        }
         Op::Retract => {
             let got = s.retract_chunks();
             let want = model.retract();
@@ -882,7 +1007,7 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
             }
         }
         Op::Reset => {
-            s.reset();
+            s.reset().map_err(|e| TestCaseError::fail(e.to_string()))?;
             model.reset();
         }
         Op::ResetSized(n) => {
@@ -909,7 +1034,7 @@ fn apply<S: Harness>(s: &mut S, model: &mut Model, op: &Op) -> Result<(), TestCa
         Op::Clone => {
             // A clone is independent: changing it leaves the original as the model says...
             let mut other = s.clone();
-            other.reset();
+            other.reset().map_err(|e| TestCaseError::fail(e.to_string()))?;
             let _ = other.next_index();
             let _ = other.set(0, SMALL, &Value::UInt(99));
             check(s, model)?;

@@ -3,7 +3,7 @@
 use super::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::schema::{Dtype, MemberType};
-use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Value};
+use crate::value::{to_bool, to_f32, to_f64, to_int, Element, Scalar, Value};
 
 /// A fixed-width member's storage: `size * width` scalars of one dtype, slot-major
 /// (slot `i`'s elements are `i*width .. (i+1)*width`).
@@ -294,6 +294,7 @@ impl FixedColumn {
     ///
     /// # Errors
     /// [`Error::WrongType`] if `T` does not match the dtype (`bool` columns are `u8`).
+    #[inline]
     pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
         if !T::accepts(self.dtype()) {
             return Err(self.type_mismatch::<T>());
@@ -346,10 +347,21 @@ impl FixedColumn {
         Ok(bytemuck::cast_slice_mut(self.bytes_mut()))
     }
 
+    #[cold]
+    #[inline(never)]
     fn type_mismatch<T>(&self) -> Error {
         Error::WrongType {
             expected: self.dtype().to_string(),
             got: std::any::type_name::<T>().to_owned(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slot_out_of_range(&self, slot: usize) -> Error {
+        Error::IndexOutOfRange {
+            index: slot as i64,
+            len: self.size,
         }
     }
 
@@ -471,6 +483,77 @@ impl FixedColumn {
             self.fill_to(slot);
         }
         self.write(pos, v)
+    }
+
+    /// Check that `x` could be written by [`FixedColumn::set_scalar`]: this is a scalar member of `x`'s
+    /// dtype.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for an array member or another dtype.
+    #[inline]
+    pub fn check_scalar(&self, x: Scalar) -> Result<()> {
+        if matches!(self.ty, MemberType::Scalar(_)) && x.dtype() == self.dtype {
+            Ok(())
+        } else {
+            Err(self.not_this_scalar(x))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_this_scalar(&self, x: Scalar) -> Error {
+        Error::WrongType {
+            expected: self.ty.to_string(),
+            got: x.dtype().to_string(),
+        }
+    }
+
+    /// Write the typed scalar `x` at `slot` of a scalar member of `x`'s dtype: no conversion. O(1).
+    /// Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] as [`FixedColumn::check_scalar`], [`Error::IndexOutOfRange`] if
+    /// `slot >= size()`.
+    #[inline]
+    pub fn set_scalar(&mut self, slot: usize, x: Scalar) -> Result<()> {
+        self.check_scalar(x)?;
+        if slot >= self.size {
+            return Err(self.slot_out_of_range(slot));
+        }
+        self.put_scalar(slot, x);
+        Ok(())
+    }
+
+    /// [`FixedColumn::set_scalar`] of a scalar and slot already checked by the caller (with
+    /// [`FixedColumn::check_scalar`] and against `size()`): no check but the buffer's bounds. O(1).
+    #[inline]
+    pub(crate) fn put_scalar(&mut self, slot: usize, x: Scalar) {
+        // A lazily filled column gets its defaults up to this slot first (a compare when already filled).
+        self.fill_to(slot);
+        let bytes = self.buf.bytes_mut();
+        // The column holds `size` scalars of `x`'s dtype, so slot `slot < size` has its bytes in the
+        // buffer; anything else writes nothing.
+        macro_rules! put {
+            ($t:ty, $v:expr) => {{
+                const N: usize = std::mem::size_of::<$t>();
+                if let Some(d) = slot.checked_mul(N).and_then(|p| bytes.get_mut(p..p + N)) {
+                    d.copy_from_slice(&$v.to_ne_bytes());
+                }
+            }};
+        }
+        match x {
+            Scalar::Bool(v) => put!(u8, u8::from(v)),
+            Scalar::I8(v) => put!(i8, v),
+            Scalar::I16(v) => put!(i16, v),
+            Scalar::I32(v) => put!(i32, v),
+            Scalar::I64(v) => put!(i64, v),
+            Scalar::U8(v) => put!(u8, v),
+            Scalar::U16(v) => put!(u16, v),
+            Scalar::U32(v) => put!(u32, v),
+            Scalar::U64(v) => put!(u64, v),
+            Scalar::F32(v) => put!(f32, v),
+            Scalar::F64(v) => put!(f64, v),
+        }
     }
 
     /// Put the column's default back at `slot`: one copy of precomputed bytes. O(entry bytes).

@@ -38,7 +38,7 @@ pub use view::{
 
 use crate::error::{Error, Result};
 use crate::schema::{Member, MemberType};
-use crate::value::Value;
+use crate::value::{Scalar, Value};
 
 /// The storage of one member in one store.
 #[derive(Debug, Clone)]
@@ -158,6 +158,49 @@ impl Column {
             Column::Interned(c) => c.set(slot, v),
             Column::Optional(c) => c.set(slot, v),
             Column::Object(c) => c.set(slot, v),
+        }
+    }
+
+    /// Write the typed scalar `x` at `slot` (see [`FixedColumn::set_scalar`]). Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] unless this is a scalar member of `x`'s dtype,
+    /// [`crate::Error::IndexOutOfRange`] if `slot >= size()`.
+    #[inline]
+    pub fn set_scalar(&mut self, slot: usize, x: Scalar) -> Result<()> {
+        match self {
+            Column::Fixed(c) => c.set_scalar(slot, x),
+            _ => Err(self.not_scalar(x)),
+        }
+    }
+
+    /// [`Column::set_scalar`] of a scalar and slot the caller checked ([`Column::check_scalar`], the
+    /// slot against `size()`): writes nothing to any other column kind.
+    #[inline]
+    pub(crate) fn put_scalar(&mut self, slot: usize, x: Scalar) {
+        if let Column::Fixed(c) = self {
+            c.put_scalar(slot, x);
+        }
+    }
+
+    /// Check that `x` could be written by [`Column::set_scalar`], without writing it.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] unless this is a scalar member of `x`'s dtype.
+    #[inline]
+    pub fn check_scalar(&self, x: Scalar) -> Result<()> {
+        match self {
+            Column::Fixed(c) => c.check_scalar(x),
+            _ => Err(self.not_scalar(x)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_scalar(&self, x: Scalar) -> crate::Error {
+        crate::Error::WrongType {
+            expected: "numeric scalar member".into(),
+            got: x.dtype().to_string(),
         }
     }
 

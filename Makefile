@@ -53,6 +53,37 @@ test-python: $(VENV)/.built  ## pytest
 .PHONY: test
 test: lint test-rust test-python  ## every check: fmt, clippy, stubtest, cargo test, pytest
 
+# `make test-versions`: the build and pytest on each CPython 3.10-3.13 this machine has (the newest patch
+# release of each under pyenv's versions folder, else python3.X on PATH), each in a venv of its own
+# (.venv-3.X) so .venv is left alone. A version that is missing is skipped with a line saying so; none found
+# fails. The Rust checks (fmt, clippy, cargo test) do not depend on the Python version and are not repeated.
+# The versions share target/: switching version rebuilds only pyo3, numpy and the bindings, not the engine.
+TEST_VERSIONS ?= 3.10 3.11 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+
+.PHONY: test-versions
+test-versions:  ## build + pytest on every CPython 3.10-3.13 found (pyenv), each in .venv-3.X
+	@found=0; failed=""; summary=""; \
+	for v in $(TEST_VERSIONS); do \
+	  py=""; \
+	  for cand in $$(ls -d "$(PYENV_ROOT)"/versions/$$v.* 2>/dev/null | grep -E "/$$v\.[0-9]+$$" | sort -rV) \
+	              $$(command -v python$$v); do \
+	    case "$$cand" in "$(abspath $(VENV))"/*) continue;; esac; \
+	    [ -d "$$cand" ] && cand="$$cand/bin/python$$v"; \
+	    if "$$cand" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$$v'.split('.'))))" \
+	        2>/dev/null; then py="$$cand"; break; fi; \
+	  done; \
+	  if [ -z "$$py" ]; then echo "test-versions: no CPython $$v found, skipped"; continue; fi; \
+	  found=$$((found + 1)); start=$$SECONDS; \
+	  echo "test-versions: CPython $$v: $$py ($$("$$py" -c 'import platform; print(platform.python_version())'))"; \
+	  if $(MAKE) --no-print-directory test-python VENV=.venv-$$v PYTHON="$$py"; then r=passed; \
+	  else r=FAILED; failed="$$failed $$v"; fi; \
+	  summary="$$summary  $$v $$r in $$((SECONDS - start)) s\n"; \
+	done; \
+	printf "test-versions:\n$$summary"; \
+	if [ $$found -eq 0 ]; then echo "test-versions: no CPython of $(TEST_VERSIONS) found"; exit 1; fi; \
+	if [ -n "$$failed" ]; then echo "test-versions: failed on$$failed"; exit 1; fi
+
 .PHONY: demo
 demo: $(VENV)/.built $(VENV)/.bench-deps  ## the benchmark: what compactstore saves, measured
 	$(PY) -m compactstore.bench --plot bench/results.png

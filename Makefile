@@ -84,6 +84,28 @@ test-versions:  ## build + pytest on every CPython 3.10-3.13 found (pyenv), each
 	if [ $$found -eq 0 ]; then echo "test-versions: no CPython of $(TEST_VERSIONS) found"; exit 1; fi; \
 	if [ -n "$$failed" ]; then echo "test-versions: failed on$$failed"; exit 1; fi
 
+# `make wheel`: a wheel in dist/ for the venv's CPython that installs on other Linux machines. maturin links
+# it with zig (the ziglang package from PyPI) against glibc 2.17, so it is tagged manylinux2014 and needs no
+# newer glibc or any shared library; `make wheel WHEEL_FLAGS=` builds without zig, tagged for the glibc of
+# the build machine (manylinux_2_34 here). It is checked by installing it into a fresh venv in a temporary
+# folder and running tests/wheel_smoke.py there (import, then a store of each kind). It compiles everything
+# again for its own target (~1 min after a build here, ~4 min from a fresh clone), so `make test` does not
+# run it.
+WHEEL_FLAGS ?= --zig
+
+$(VENV)/.wheel-deps: $(VENV)/.deps
+	$(PY) -m pip install -q "ziglang>=0.13,<0.18"
+	touch $@
+
+.PHONY: wheel
+wheel: $(VENV)/.wheel-deps  ## a manylinux wheel in dist/, installed and tried in a fresh venv
+	rm -f dist/compactstore-*.whl
+	$(VENV)/bin/maturin build --release $(WHEEL_FLAGS) -i $(PY) -o dist
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip install -q dist/compactstore-*.whl && \
+	cd "$$tmp" && "$$tmp/venv/bin/python" $(abspath tests/wheel_smoke.py)
+
 .PHONY: demo
 demo: $(VENV)/.built $(VENV)/.bench-deps  ## the benchmark: what compactstore saves, measured
 	$(PY) -m compactstore.bench --plot bench/results.png

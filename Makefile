@@ -84,8 +84,8 @@ test-versions:  ## build + pytest on every CPython 3.10-3.13 found (pyenv), each
 	  else r=FAILED; failed="$$failed $$v"; fi; \
 	  summary="$$summary  $$v $$r in $$((SECONDS - start)) s\n"; \
 	done; \
-	printf "test-versions:\n$$summary"; \
 	if [ $$found -eq 0 ]; then echo "test-versions: no CPython of $(TEST_VERSIONS) found"; exit 1; fi; \
+	printf "test-versions:\n$$summary"; \
 	if [ -n "$$failed" ]; then echo "test-versions: failed on$$failed"; exit 1; fi
 
 # `make wheel`: a wheel in dist/ for the venv's CPython that installs on other Linux machines. maturin links

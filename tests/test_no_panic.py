@@ -1,9 +1,13 @@
 """No caller input may panic the engine, and no panic may reach Python: random values and keys thrown at
 every entry point raise only the documented exceptions (a PanicException or SystemError fails)."""
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +37,22 @@ values = st.one_of(
     st.just(object()), st.just(slice(None, None, -2)), st.just(np.array([True, False])),
 )
 keys = st.one_of(values, st.tuples(values, values), st.sampled_from(list("iufbasocxr") + ["nope"]))
+
+
+# A size the engine accepts is allocated, and Rec(n) makes ~32 bytes a slot resident at once (its str and
+# object columns): a random n of 3e8 filled 10 GB. The random calls keep to what costs little — sizes up to
+# 2**SMALL_LOG2 and sizes the engine refuses before allocating; test_large_sizes_fail_cleanly tries the
+# accepted large sizes under a memory limit, in a subprocess.
+SMALL_LOG2 = 16
+MAX_SIZE, MAX_LOG2SIZE = 2**32, 31  # the engine's limits (checked in test_large_sizes_fail_cleanly)
+
+
+def cheap(n: Any, log2: bool = False) -> bool:
+    """Whether a store of `n` slots (or 2**n with `log2`) costs little memory or is refused outright."""
+    if not isinstance(n, (int, np.integer)):
+        return True
+    small, most = (SMALL_LOG2, MAX_LOG2SIZE) if log2 else (2**SMALL_LOG2, MAX_SIZE)
+    return not small < int(n) <= most
 
 
 def poke(fn: Any, *args: Any) -> None:
@@ -70,9 +90,12 @@ def test_random_calls_raise_only_api_exceptions(calls: list[tuple[int, Any, Any]
             poke(lambda: pool[key])
             poke(lambda: pool.pop(key, None))
         else:
-            poke(lambda: store.reset(value))
-            poke(lambda: cs.DynamicStore(Rec, log2size=value))
-            poke(lambda: Rec(value))
+            if cheap(value, log2=store is d):
+                poke(lambda: store.reset(value))
+            if cheap(value, log2=True):
+                poke(lambda: cs.DynamicStore(Rec, log2size=value))
+            if cheap(value):
+                poke(lambda: Rec(value))
     for store in (s, d):
         store.validate()
     pool.validate()
@@ -97,3 +120,56 @@ def test_impossible_sizes_are_value_errors_not_aborts() -> None:
             pass
         else:
             raise AssertionError(f"log2size {k} accepted")
+
+
+# Run in a child whose address space may grow by HEADROOM bytes past what the interpreter has mapped once
+# it has imported everything: each large store below either fits or fails to allocate, cleanly.
+HEADROOM = 512 << 20
+LARGE_SIZES_CHILD = f"""
+import resource
+from test_no_panic import MAX_LOG2SIZE, MAX_SIZE, Rec, cs
+
+def vm_bytes():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + {HEADROOM}, hard))
+
+def attempt(what, make):
+    try:
+        make()
+    except MemoryError:
+        print(what, "memory", sep="\\t")
+    except ValueError as e:
+        print(what, "memory" if "allocate" in str(e) else f"refused: {{e}}", sep="\\t")
+    else:
+        print(what, "ok", sep="\\t")
+
+s, d = Rec(4), cs.DynamicStore(Rec, log2size=1)
+for n in (2**20, 2**24, 2**26, 2**30, MAX_SIZE, MAX_SIZE + 1):
+    attempt(f"Rec({{n}})", lambda: Rec(n))
+    attempt(f"reset({{n}})", lambda: s.reset(n))
+    s.validate()
+for k in (20, 24, 26, 30, MAX_LOG2SIZE, MAX_LOG2SIZE + 1):
+    attempt(f"log2size={{k}}", lambda: cs.DynamicStore(Rec, log2size=k))
+    attempt(f"reset(log2size={{k}})", lambda: d.reset(k))
+    d.validate()
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc/self/status are Linux's")
+def test_large_sizes_fail_cleanly() -> None:
+    """Stores the engine accepts but memory cannot hold raise (ValueError or MemoryError), never abort, and
+    leave the store they were to replace valid; sizes past the engine's limits are refused as such."""
+    done = subprocess.run(
+        [sys.executable, "-c", LARGE_SIZES_CHILD],
+        cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    got = dict(line.split("\t") for line in done.stdout.splitlines())
+    assert got["Rec(1048576)"] == "ok" and got["log2size=20"] == "ok", got
+    assert got[f"Rec({MAX_SIZE})"] == "memory" and got[f"log2size={MAX_LOG2SIZE}"] == "memory", got
+    assert got[f"Rec({MAX_SIZE + 1})"].startswith("refused") and "size" in got[f"Rec({MAX_SIZE + 1})"], got
+    assert got[f"log2size={MAX_LOG2SIZE + 1}"].startswith("refused"), got
+    assert got[f"reset({MAX_SIZE + 1})"].startswith("refused"), got

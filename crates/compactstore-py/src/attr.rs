@@ -18,10 +18,12 @@ use pyo3::types::PyString;
 unsafe extern "C" {
     /// CPython's generic attribute lookup, the function `PyObject_GenericGetAttr` calls with
     /// `dict = NULL, suppress = 0`. With `suppress = 1` a missing attribute returns NULL *without* an
-    /// exception; any other error (a property raising, say) is still raised. Exported (`PyAPI_FUNC` in
-    /// `Include/cpython/object.h`) by CPython 3.7 through 3.13 at least, and used here on 3.11; it is a
-    /// private API, so a CPython that drops it would fail to load this module (not the limited API, which
-    /// this crate does not use).
+    /// exception; any other error (a property raising, say) is still raised. Declared `PyAPI_FUNC` in
+    /// `Include/cpython/object.h` from CPython 3.7 through 3.14 (same signature and contract throughout), and
+    /// exported by the 3.10-3.13 builds that `make test-versions` runs the tests on. It
+    /// is a private API, so a CPython that dropped it would refuse to import this module (undefined
+    /// symbol) rather than misbehave; PyPy and GraalPy, which lack it, are not supported, and neither is
+    /// the limited API.
     fn _PyObject_GenericGetAttrWithDict(
         obj: *mut ffi::PyObject,
         name: *mut ffi::PyObject,

@@ -110,3 +110,27 @@ def test_an_entry_is_not_copied_but_says_how_to_snapshot_it() -> None:
         with pytest.raises(TypeError, match=r"live view.*dict\(entry\)"):
             what(e)
     assert dict(e)["x"] == 3
+
+
+def test_container_and_keyed_member_writes_name_the_member() -> None:
+    # `add` and `pool[k] = {...}` named the member of a refused value; a container write and
+    # `pool[k, name] = v` said only "999 out of range for u8".
+    class Small(cs.StaticStore):
+        c: cs.u8
+        s: str
+
+    s = Small(4)
+    i = s.add()
+    with pytest.raises(OverflowError, match="member 'c'"):
+        s.c[i] = 999
+    with pytest.raises(TypeError, match="member 's'"):
+        s.s[i] = 5
+    pool = cs.KeyedStore(Small)
+    pool[1] = {}
+    with pytest.raises(OverflowError, match="member 'c'"):
+        pool[1, "c"] = 999
+    with pytest.raises(TypeError, match="member 's'"):
+        pool[1, "s"] = 5
+    assert s.c[i] == 0 and pool[1, "c"] == 0
+    with pytest.raises(IndexError):  # an index error is about the index, not the member
+        s.c[99] = 1

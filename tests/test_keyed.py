@@ -806,3 +806,23 @@ def test_clear_modified_lets_iteration_errors_through() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         pool.clear_modified(keys())
     assert list(pool.modified()) == [1]
+
+
+def test_from_columns_refuses_what_is_not_a_store_type() -> None:
+    # Used to raise AttributeError ("no attribute '_cs_schema'") where KeyedStore(int) raises TypeError.
+    for bad in (int, cs.StaticStore, "Genes", None):
+        with pytest.raises(TypeError, match="store type"):
+            cs.KeyedStore.from_columns(bad, [1], {})
+
+
+def test_from_columns_refuses_a_str_as_a_column() -> None:
+    # A str given as the column of a str member was split into its characters, one per key.
+    class S(cs.StaticStore):
+        s: str
+        b: bytes
+
+    for col in ({"s": "ab"}, {"b": b"ab"}):
+        with pytest.raises(TypeError, match="sequence of values"):
+            cs.KeyedStore.from_columns(S, [1, 2], col)
+    pool = cs.KeyedStore.from_columns(S, [1, 2], {"s": ["ab", "cd"]})
+    assert pool[2, "s"] == "cd"

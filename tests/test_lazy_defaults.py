@@ -142,3 +142,30 @@ def test_a_static_store_still_fills_up_front_for_its_zero_copy_views() -> None:
     assert view.tolist() == [-7] * 4
     s.reset()
     assert view.tolist() == [-7] * 4
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RSS from /proc")
+def test_empty_str_and_bytes_defaults_touch_no_pages() -> None:
+    # A str/bytes member with the empty default used to zero its (already zeroed) 16-byte views when its
+    # column was made: 61 MiB resident for a 4M-slot static store with nothing written, 1 MiB for a keyed
+    # store holding one key.
+    code = """
+        import compactstore as cs
+        def resident_pages():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1])
+        class Names(cs.StaticStore):
+            name: str
+            data: bytes
+        before = resident_pages()
+        s = Names(size=4_000_000)
+        pool = cs.KeyedStore(Names)
+        pool[1] = {}
+        assert s.name[3_999_999] == "" and pool[1, "data"] == b""
+        print(resident_pages() - before)
+    """
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    touched = int(out.stdout.split()[-1])
+    views_pages = 2 * 4_000_000 * 16 // 4096  # what zeroing the views touched: 31,250 pages
+    assert touched <= 256, f"{touched} pages touched (zeroing the views would touch {views_pages})"

@@ -565,6 +565,10 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
         their defaults. No key is marked modified. The store is made without running the `__init__` of a
         subclass `cls` (an alternative constructor; its arguments are unknown here).
         """
+        if not (isinstance(store_type, type) and issubclass(store_type, StaticStore)) or not hasattr(
+            store_type, "_cs_schema"
+        ):
+            raise TypeError(f"from_columns takes a store type (a StaticStore subclass with members), not {store_type!r}")
         schema = store_type._cs_schema
         kind = key if key is not None else i64
         if kind in (Str, str):
@@ -590,7 +594,11 @@ class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
             dtype = probe[name].dtype
             if not isinstance(dtype, np.dtype):
                 # str, bytes, interned, optional and object members: a sequence of values, each converted
-                # as a write converts it
+                # as a write converts it (a str or bytes is one value, not a column of its characters)
+                if isinstance(values, (str, bytes, bytearray, memoryview)):
+                    raise TypeError(
+                        f"column {name!r}: a column is a sequence of values, not a single {type(values).__name__}"
+                    )
                 items = values.tolist() if isinstance(values, np.ndarray) and dtype is not Object else list(values)
                 if len(items) != n:
                     raise ValueError(f"column {name!r} has {len(items)} rows for {n} keys")

@@ -359,11 +359,23 @@ impl PyContainer {
                 });
             }
         }
-        let val = member_value(value, &self.ty)?;
-        self.h.write(false, |mut v| {
-            let i = normalize_index(i, v.size())?;
-            v.set(i, m, &val)
-        })
+        // Off the fast path: a refused value's error names the member, as `add` and `pool[k] = d` do.
+        let val = member_value(value, &self.ty).map_err(|e| self.in_this_member(py, e))?;
+        self.h
+            .write(false, |mut v| {
+                let i = normalize_index(i, v.size())?;
+                v.set(i, m, &val)
+            })
+            .map_err(|e| self.in_this_member(py, e))
+    }
+
+    /// `e` naming this container's member (see [`crate::error::in_member`]).
+    #[cold]
+    fn in_this_member(&self, py: Python<'_>, e: PyErr) -> PyErr {
+        match self.name.bind(py).to_str() {
+            Ok(name) => crate::error::in_member(py, e, name),
+            Err(_) => e,
+        }
     }
 
     /// The dtype of a numeric member; `WrongType` (Python `TypeError`) for the others.

@@ -733,13 +733,15 @@ impl PyKeyedStore {
                 let k0 = t.get_item(0)?;
                 let k = key_ref(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = self.member_index(&t.get_item(1)?)?;
-                let ty = self.h.data.schema.member(m).py()?.ty();
-                let val = member_value(value, ty)?;
+                let member = self.h.data.schema.member(m).py()?;
+                // A refused value's error names the member, as `pool[k] = d` does.
+                let named = |e| in_member(key.py(), e, member.name());
+                let val = member_value(value, member.ty()).map_err(named)?;
                 return self.with_mut(|ks| {
                     let slot = ks
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
-                    ks.set(slot, m, &val).py()
+                    ks.set(slot, m, &val).py().map_err(named)
                 });
             }
         }

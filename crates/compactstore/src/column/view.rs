@@ -262,7 +262,11 @@ impl ViewColumn {
             filled: 0,
             lazy: lazy && !default.is_empty(),
         };
-        c.fill_default()?;
+        // The views are freshly zeroed: a lazy column has nothing to write yet, an eager one its
+        // defaults (nothing at all for an empty default, so its pages are never touched).
+        if !c.lazy {
+            c.write_defaults()?;
+        }
         Ok(c)
     }
 
@@ -601,6 +605,12 @@ impl ViewColumn {
             return Ok(());
         }
         self.views.bytes_mut().fill(0);
+        self.write_defaults()
+    }
+
+    /// Write the default into every slot of views that are all zero (an empty inline view each):
+    /// nothing to write for an empty default, so the zeroed pages of a new column stay untouched.
+    fn write_defaults(&mut self) -> Result<()> {
         self.filled = self.size;
         if self.default.is_empty() {
             return Ok(());

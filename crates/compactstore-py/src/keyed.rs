@@ -426,7 +426,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let inner = match bulk {
@@ -632,7 +632,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let made_with = this.with(|ks| Ok(ks.store().log2size()))?;

@@ -7,6 +7,7 @@ mod attr;
 mod cell;
 mod container;
 mod convert;
+mod dynamic_store;
 mod entry;
 mod error;
 mod fastpath;
@@ -14,6 +15,7 @@ mod iter;
 mod keyed;
 mod schema;
 mod shared;
+mod static_store;
 mod store;
 
 use pyo3::prelude::*;
@@ -24,8 +26,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<schema::PySchema>()?;
     m.add_class::<store::PyStore>()?;
-    m.add_class::<store::PyStaticStore>()?;
-    m.add_class::<store::PyDynamicStore>()?;
+    m.add_class::<static_store::PyStaticStore>()?;
+    m.add_class::<dynamic_store::PyDynamicStore>()?;
     m.add_class::<store::PyMemberAttr>()?;
     m.add_class::<container::PyContainer>()?;
     fastpath::install(m.py())?;

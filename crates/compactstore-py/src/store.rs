@@ -1,19 +1,22 @@
-//! The store classes: `Store` (what static and dynamic stores share), `StaticStore`, `DynamicStore`.
+//! The `Store` class (what static and dynamic stores share), its `MemberAttr` descriptor, and the
+//! helpers both store classes use: converting members, copying and cloning, `Made`.
 
-use compactstore::{DynamicStore, Error, MemberType, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
+use compactstore::{Error, MemberType, Store, Value};
 use numpy::PyArray1;
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::container::PyContainer;
 use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
+use crate::dynamic_store::PyDynamicStore;
 use crate::entry::PyEntry;
 use crate::error::{in_failing_member, in_member, ToPyResult};
 use crate::iter::{PyEntryIterator, Yield};
 use crate::schema::PySchema;
-use crate::shared::{Handle, Inner, Shared, StoreMut, View};
+use crate::shared::{Handle, Inner, Shared, View};
+use crate::static_store::PyStaticStore;
 use crate::{on, on_mut};
 
 /// Resolve member names to positions and convert their values; unknown name → `KeyError`.
@@ -71,17 +74,6 @@ pub fn convert_members(
         }
     }
     Ok(out)
-}
-
-/// `BufferError` if a numpy view of one of the dynamic store's chunks exists and the store has chunks
-/// that `retract()` / `reset()` could drop (more than one): the view's memory must stay where it is.
-fn refuse_dropping_exported_chunks(h: &Handle, what: &str) -> PyResult<()> {
-    if h.data.exported() && h.read(|v| Ok(on!(v, s => s.chunks().len())))? > 1 {
-        return Err(PyBufferError::new_err(format!(
-            "cannot {what} a dynamic store while a numpy view of one of its chunks exists"
-        )));
-    }
-    Ok(())
 }
 
 /// The values of `add(mapping, **members)`, converted in one pass: raw scalars while every value is an
@@ -182,7 +174,7 @@ fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
 pub struct PyStore {
     pub h: Handle,
     /// For a chunk view of a dynamic store: the dynamic store object, kept alive.
-    parent: Option<Py<PyAny>>,
+    pub(crate) parent: Option<Py<PyAny>>,
 }
 
 impl PyStore {
@@ -202,13 +194,13 @@ impl PyStore {
 #[pymethods]
 impl PyStore {
     /// Number of occupied slots.
-    fn __len__(&self) -> PyResult<usize> {
+    pub(crate) fn __len__(&self) -> PyResult<usize> {
         self.h.read(|v| Ok(on!(v, s => s.len())))
     }
 
     /// Slots allocated (static: fixed; dynamic: chunks × chunk size).
     #[getter]
-    fn size(&self) -> PyResult<usize> {
+    pub(crate) fn size(&self) -> PyResult<usize> {
         self.h.read(|v| Ok(on!(v, s => s.size())))
     }
 
@@ -664,7 +656,7 @@ pub(crate) fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, Py
 
 /// `TypeError` for a store object whose handle does not hold the store kind its class makes (not
 /// expected: each class's constructor makes its own kind).
-fn wrong_kind(expected: &str) -> PyErr {
+pub(crate) fn wrong_kind(expected: &str) -> PyErr {
     PyTypeError::new_err(format!("not a {expected} store"))
 }
 
@@ -789,14 +781,14 @@ fn copy_store<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// `s.copy()`: [`copy_store`], and the Python-level state of a subclass instance (shallow).
-fn copy_with_state<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn copy_with_state<'py>(src: &Bound<'py, PyStore>) -> PyResult<Bound<'py, PyAny>> {
     let copy = copy_store(src)?;
     copy_instance_state(src.as_any(), &copy, None)?;
     Ok(copy)
 }
 
 /// A new, empty store object of `src`'s class over `inner`, with `src`'s Python-level state (`clone()`).
-fn clone_with_state<'py>(
+pub(crate) fn clone_with_state<'py>(
     src: &Bound<'py, PyStore>,
     inner: Inner,
     store_type: Option<Py<PyType>>,
@@ -820,30 +812,7 @@ fn clone_with_state<'py>(
     Ok(new)
 }
 
-/// Drop every entry of a static store and give it `size` slots (`reset(size)`, `__init__`).
-fn reset_static(h: &Handle, size: usize) -> PyResult<()> {
-    let same = h.read(|v| Ok(on!(v, s => s.size())))? == size;
-    if !same && h.data.exported() {
-        return Err(PyBufferError::new_err(
-            "cannot resize a store while a numpy view of it exists (reset() without a size is safe)",
-        ));
-    }
-    h.alloc(|v| match v {
-        StoreMut::Static(s) => {
-            if s.size() == size {
-                s.reset()?;
-            } else {
-                s.reset_with_size(size)?;
-            }
-            Ok(true)
-        }
-        StoreMut::Dynamic(_) => Ok(false),
-    })?
-    .then_some(())
-    .ok_or_else(|| wrong_kind("static"))
-}
-
-fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
+pub(crate) fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
     let schema = cls.getattr("_cs_schema").map_err(|_| {
         PyTypeError::new_err(format!(
             "{} has no members: derive a class with annotated members, or use compactstore.make_store",
@@ -854,328 +823,4 @@ fn schema_of(cls: &Bound<'_, PyType>) -> PyResult<Py<PySchema>> {
         .cast_into::<PySchema>()
         .map_err(|_| PyTypeError::new_err("_cs_schema is not a Schema"))?
         .unbind())
-}
-
-fn size_arg(size: &Bound<'_, PyAny>) -> PyResult<usize> {
-    match scalar_value(size) {
-        Ok(Value::Int(i)) if i >= 0 => Ok(i as usize),
-        Ok(Value::Bool(b)) => Ok(usize::from(b)),
-        Ok(Value::Int(_)) => Err(PyValueError::new_err("size must be >= 0")),
-        Ok(Value::UInt(_)) => Err(PyValueError::new_err("size too large")),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(size.py()) => {
-            Err(PyValueError::new_err("size too large"))
-        }
-        _ => Err(PyTypeError::new_err("size must be an int")),
-    }
-}
-
-/// A store of a fixed number of slots, every member's column allocated once. Derive from it with
-/// annotated members (`class Genes(StaticStore): ref: i64`), then `Genes(size)`.
-#[pyclass(extends = PyStore, subclass, frozen, module = "compactstore._native", name = "StaticStore")]
-pub struct PyStaticStore;
-
-#[pymethods]
-impl PyStaticStore {
-    /// A store type's instance; `__init__` gives it its size.
-    ///
-    /// The arguments are `__init__`'s (a subclass's `__init__` may take others): the store starts with no
-    /// slots. Copies, clones and chunk views come in through a [`Made`] instead.
-    #[new]
-    #[classmethod]
-    #[pyo3(signature = (*args, **kwargs), text_signature = "(size=None)")]
-    fn new(
-        cls: &Bound<'_, PyType>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let py = cls.py();
-        let schema = schema_of(cls)?;
-        let schema = schema.bind(py).get();
-        if let (1, None) = (args.len(), kwargs) {
-            if let Some(store) = Made::take::<PyStore>(&args.get_item(0)?) {
-                // Only this crate makes one; still, a store of one type never carries another's data.
-                if *schema.schema != *store.h.data.schema {
-                    return Err(PyTypeError::new_err("the source store has another schema"));
-                }
-                return Ok(PyClassInitializer::from(store).add_subclass(PyStaticStore));
-            }
-        }
-        let store = StaticStore::try_new(schema.schema.clone(), 0).py()?;
-        let (names, aliases) = schema.names_ref(py);
-        let h = Handle {
-            data: Shared::new(Inner::Static(store), names, aliases),
-            chunk: None,
-            chunk_uid: 0,
-        };
-        Ok(PyClassInitializer::from(PyStore { h, parent: None }).add_subclass(PyStaticStore))
-    }
-
-    /// Give the store `size` slots (default 65536), all free: `Genes(size)` runs it, and a subclass's own
-    /// `__init__` runs it through `super().__init__(size)`. Run again, it re-initialises the store as
-    /// `list.__init__` does (every entry dropped), as `reset(size)`.
-    ///
-    /// Raises `TypeError` for a size that is not an int, `ValueError` for a negative or too large one.
-    #[pyo3(signature = (size = None))]
-    fn __init__(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let size = match size {
-            Some(s) => size_arg(s)?,
-            None => 65536,
-        };
-        reset_static(&slf.as_super().get().h, size)
-    }
-
-    /// Drop every entry; with `size`, also change the size (refused with `BufferError` while a
-    /// zero-copy numpy view of this store exists, since the buffers would move).
-    #[pyo3(signature = (size = None))]
-    fn reset(slf: &Bound<'_, Self>, size: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let h = &slf.as_super().get().h;
-        match size {
-            None => h.alloc(|v| on_mut!(v, s => s.reset())),
-            Some(size) => reset_static(h, size_arg(size)?),
-        }
-    }
-
-    /// A new, empty store of the same type and size (made without running `__init__`; a subclass
-    /// instance's attributes are copied, as `copy()` copies them).
-    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let this = slf.as_super();
-        let store = StaticStore::try_new(this.get().h.data.schema.clone(), this.get().size()?).py()?;
-        clone_with_state(this, Inner::Static(store), None)
-    }
-
-    /// An independent store with the same entries, free slots and `last_index` (made without running
-    /// `__init__`; a subclass instance's attributes are copied, shallowly, as `copy.copy` does).
-    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        copy_with_state(slf.as_super())
-    }
-}
-
-/// A store that grows by appending static stores (chunks) of `2**log2size` slots; existing data never
-/// moves. `DynamicStore(Genes, log2size=11)`.
-#[pyclass(extends = PyStore, subclass, frozen, module = "compactstore._native", name = "DynamicStore")]
-pub struct PyDynamicStore {
-    store_type: Py<PyType>,
-}
-
-#[pymethods]
-impl PyDynamicStore {
-    /// A dynamic store of `store_type` (a `StaticStore` subclass); `__init__` gives it its chunk size.
-    ///
-    /// The other arguments are `__init__`'s (a subclass's `__init__` may take others): the store starts
-    /// with one chunk of one slot. Copies and clones come in through a [`Made`] instead.
-    #[new]
-    #[pyo3(signature = (store_type, *args, **kwargs), text_signature = "(store_type, log2size=None)")]
-    fn new(
-        store_type: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let py = store_type.py();
-        let made = match (args.len(), kwargs) {
-            (0, None) => Made::take::<(PyStore, Py<PyType>)>(store_type),
-            _ => None,
-        };
-        let (store, store_type) = match made {
-            Some(made) => made,
-            None => {
-                let store_type = store_type
-                    .cast::<PyType>()
-                    .ok()
-                    .filter(|t| t.is_subclass_of::<PyStaticStore>().unwrap_or(false))
-                    .ok_or_else(|| PyTypeError::new_err("DynamicStore takes a StaticStore subclass"))?;
-                let schema = schema_of(store_type)?;
-                let schema = schema.bind(py).get();
-                let store = DynamicStore::new(schema.schema.clone(), 0).py()?;
-                let (names, aliases) = schema.names_ref(py);
-                let h = Handle {
-                    data: Shared::new(Inner::Dynamic(store), names, aliases),
-                    chunk: None,
-                    chunk_uid: 0,
-                };
-                (PyStore { h, parent: None }, store_type.clone().unbind())
-            }
-        };
-        Ok(PyClassInitializer::from(store).add_subclass(PyDynamicStore { store_type }))
-    }
-
-    /// Give the store one empty chunk of `2**log2size` slots (default 11): `DynamicStore(T, log2size)`
-    /// runs it, and a subclass's own `__init__` runs it through `super().__init__(store_type, log2size)`.
-    /// Run again, it re-initialises the store (every entry dropped), as `reset(log2size)`.
-    ///
-    /// Raises `TypeError` if `store_type` is not the store type the store was made for, or `log2size` is
-    /// not an int; `ValueError` for a log2size out of range.
-    #[pyo3(signature = (store_type, log2size = None))]
-    fn __init__(
-        slf: &Bound<'_, Self>,
-        store_type: &Bound<'_, PyAny>,
-        log2size: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        if !store_type.is(slf.get().store_type.bind(slf.py())) {
-            return Err(PyTypeError::new_err(format!(
-                "this store was made for store type {}, not {}",
-                slf.get().store_type.bind(slf.py()).name()?,
-                store_type.repr()?
-            )));
-        }
-        let k = match log2size {
-            Some(k) => log2size_arg(k)?,
-            None => DEFAULT_LOG2SIZE,
-        };
-        Self::reset_to(slf, Some(k))
-    }
-
-    /// The static store type of the chunks.
-    #[getter]
-    fn store_type(&self, py: Python<'_>) -> Py<PyType> {
-        self.store_type.clone_ref(py)
-    }
-
-    /// `log2` of the chunk size.
-    #[getter]
-    fn log2size(slf: &Bound<'_, Self>) -> PyResult<u32> {
-        dynamic(slf, |d| Ok(d.log2size()))
-    }
-
-    /// Release trailing chunks that hold no entry (always keeps one); returns how many.
-    fn retract(slf: &Bound<'_, Self>) -> PyResult<usize> {
-        let h = &slf.as_super().get().h;
-        refuse_dropping_exported_chunks(h, "retract")?;
-        h.alloc(|v| match v {
-            StoreMut::Dynamic(d) => Ok(Some(d.retract())),
-            StoreMut::Static(_) => Ok(None),
-        })?
-        .ok_or_else(|| wrong_kind("dynamic"))
-    }
-
-    /// The static stores this store is made of, in order: live views of the chunks, instances of the
-    /// store type (they can read and write members, not allocate or free slots).
-    #[getter]
-    fn chunks<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let py = slf.py();
-        let uids = dynamic(slf, |d| {
-            Ok(d.chunks().iter().map(StaticStore::uid).collect::<Vec<_>>())
-        })?;
-        let ty = slf.get().store_type.bind(py);
-        let native = py.get_type::<PyStaticStore>();
-        let data = &slf.as_super().get().h.data;
-        uids.into_iter()
-            .enumerate()
-            .map(|(k, chunk_uid)| {
-                let h = Handle {
-                    data: data.clone(),
-                    chunk: Some(k),
-                    chunk_uid,
-                };
-                let parent = Some(slf.clone().into_any().unbind());
-                Made::instance(&native, ty, PyStore { h, parent })
-            })
-            .collect()
-    }
-
-    /// Drop every entry, keeping one chunk; with `log2size`, also change the chunk size.
-    ///
-    /// The documented `s.reset(size=None)` names the argument `size` for every store; for a dynamic store it is
-    /// the log2size, and both spellings are taken (`reset(4)`, `reset(log2size=4)`, `reset(size=4)`).
-    #[pyo3(signature = (log2size = None, *, size = None))]
-    fn reset(
-        slf: &Bound<'_, Self>,
-        log2size: Option<&Bound<'_, PyAny>>,
-        size: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let log2size = match (log2size, size) {
-            (Some(_), Some(_)) => return Err(PyTypeError::new_err("give log2size or size, not both")),
-            (a, b) => a.or(b).filter(|k| !k.is_none()),
-        };
-        let k = log2size.map(log2size_arg).transpose()?;
-        Self::reset_to(slf, k)
-    }
-
-    /// A new, empty dynamic store of the same type, chunk size and size (as many chunks, all empty; made
-    /// without running `__init__`, a subclass instance's attributes copied as `copy()` copies them).
-    fn clone<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let k = Self::log2size(slf)?;
-        let chunks = dynamic(slf, |d| Ok(d.chunks().len()))?;
-        let mut store = DynamicStore::new(slf.as_super().get().h.data.schema.clone(), k).py()?;
-        // The same size: as many (empty) chunks as this store has.
-        while store.chunks().len() < chunks {
-            store.grow().py()?;
-        }
-        let store_type = slf.get().store_type.clone_ref(slf.py());
-        clone_with_state(slf.as_super(), Inner::Dynamic(store), Some(store_type))
-    }
-
-    /// An independent store with the same entries, free slots and `last_index` (made without running
-    /// `__init__`; a subclass instance's attributes are copied, shallowly, as `copy.copy` does).
-    fn copy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        copy_with_state(slf.as_super())
-    }
-    /// Python's garbage collector: the store type this store makes its chunks of.
-    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        visit.call(&self.store_type)
-    }
-
-    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let base = slf.as_super().get();
-        let name = slf.get().store_type.bind(slf.py()).name()?;
-        Ok(format!(
-            "<DynamicStore of {name} len={} size={} chunks={}>",
-            base.__len__()?,
-            base.size()?,
-            dynamic(slf, |d| Ok(d.chunks().len()))?
-        ))
-    }
-}
-
-impl PyDynamicStore {
-    /// Drop every entry, keeping one chunk; with `k`, a chunk size of `2**k` (`reset`, `__init__`).
-    fn reset_to(slf: &Bound<'_, Self>, k: Option<u32>) -> PyResult<()> {
-        let h = &slf.as_super().get().h;
-        if k.is_some_and(|k| Self::log2size(slf).is_ok_and(|cur| cur != k)) && h.data.exported() {
-            // A new chunk size replaces every chunk, the first one too.
-            return Err(PyBufferError::new_err(
-                "cannot change the chunk size of a dynamic store while a numpy view of one of its chunks exists",
-            ));
-        }
-        refuse_dropping_exported_chunks(h, "reset")?;
-        h.alloc(|v| match v {
-            StoreMut::Dynamic(d) => {
-                match k {
-                    Some(k) if k != d.log2size() => d.reset_with_log2size(k)?,
-                    _ => d.reset()?,
-                }
-                Ok(true)
-            }
-            StoreMut::Static(_) => Ok(false),
-        })?
-        .then_some(())
-        .ok_or_else(|| wrong_kind("dynamic"))
-    }
-}
-
-fn dynamic<R>(
-    slf: &Bound<'_, PyDynamicStore>,
-    f: impl FnOnce(&DynamicStore) -> compactstore::Result<R>,
-) -> PyResult<R> {
-    slf.as_super()
-        .get()
-        .h
-        .read(|v| match v {
-            View::Dynamic(d) => f(d).map(Some),
-            View::Static(_) => Ok(None),
-        })?
-        .ok_or_else(|| wrong_kind("dynamic"))
-}
-
-pub(crate) fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {
-    match scalar_value(k) {
-        Ok(Value::Int(i)) if (0..=i64::from(compactstore::MAX_LOG2SIZE)).contains(&i) => Ok(i as u32),
-        Ok(Value::Int(_) | Value::UInt(_)) => Err(PyValueError::new_err(format!(
-            "log2size must be 0..={}",
-            compactstore::MAX_LOG2SIZE
-        ))),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(k.py()) => Err(
-            PyValueError::new_err(format!("log2size must be 0..={}", compactstore::MAX_LOG2SIZE)),
-        ),
-        _ => Err(PyTypeError::new_err("log2size must be an int")),
-    }
 }

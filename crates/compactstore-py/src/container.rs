@@ -288,15 +288,32 @@ impl PyContainer {
         })
     }
 
-    /// Whether `m[i]` with an int `i` and `m[i] = value` with this `value` (`None`: any value) run
-    /// without touching a reference to anything but their arguments and results: a numeric scalar
-    /// member, written with an exact int or float that fits it. The hand-written slots in `fastpath.rs`
-    /// run these calls without PyO3's trampoline.
-    pub(crate) fn plain_scalar(&self, value: Option<&Bound<'_, PyAny>>) -> bool {
+    /// Whether `m[i]` with an int `i` runs without touching a reference to anything but its arguments
+    /// and result: a numeric scalar member (for `m[i] = v`, also a value [`PyContainer::scalar_of`]
+    /// takes). The hand-written slots in `fastpath.rs` run these calls without PyO3's trampoline.
+    pub(crate) fn plain_scalar(&self) -> bool {
+        matches!(self.ty, MemberType::Scalar(_))
+    }
+
+    /// `value` as a scalar of this numeric scalar member when it is an exact int or float that fits as
+    /// it is (see `Scalar::of`); `None` otherwise, or for any other member.
+    #[inline]
+    pub(crate) fn scalar_of(&self, value: &Bound<'_, PyAny>) -> Option<Scalar> {
         match self.ty {
-            MemberType::Scalar(d) => value.is_none_or(|v| Scalar::of(v, d).is_some()),
-            _ => false,
+            MemberType::Scalar(d) => Scalar::of(value, d),
+            _ => None,
         }
+    }
+
+    /// `m[i] = x` for a scalar already converted by [`PyContainer::scalar_of`]: one typed engine write.
+    #[inline]
+    pub(crate) fn set_scalar_at(&self, py: Python<'_>, i: i64, x: Scalar) -> PyResult<()> {
+        self.refuse_read_only(py)?;
+        let m = self.m;
+        self.h.write(false, |mut v| {
+            let i = normalize_index(i, v.size())?;
+            v.set_scalar(i, m, x)
+        })
     }
 
     /// `m[i]` for an int `i`: resolve the chunk and offset once, read the scalar straight from its column.
@@ -350,15 +367,10 @@ impl PyContainer {
     /// early refusal here only makes "read-only" win over a value's conversion error.
     pub(crate) fn set_one(&self, py: Python<'_>, i: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let m = self.m;
-        self.refuse_read_only(py)?;
-        if let MemberType::Scalar(d) = self.ty {
-            if let Some(x) = Scalar::of(value, d) {
-                return self.h.write(false, |mut v| {
-                    let i = normalize_index(i, v.size())?;
-                    v.set_scalar(i, m, x)
-                });
-            }
+        if let Some(x) = self.scalar_of(value) {
+            return self.set_scalar_at(py, i, x);
         }
+        self.refuse_read_only(py)?;
         // Off the fast path: a refused value's error names the member, as `add` and `pool[k] = d` do.
         let val = member_value(value, &self.ty).map_err(|e| self.in_this_member(py, e))?;
         self.h

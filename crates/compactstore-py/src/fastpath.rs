@@ -142,7 +142,7 @@ unsafe extern "C" fn subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject)
             let py = Python::assume_attached();
             if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
                 let c = c.get();
-                if !c.plain_scalar(None) {
+                if !c.plain_scalar() {
                     return trampoline::binaryfunc::<GetInt>(slf, key);
                 }
                 match catch_unwind(AssertUnwindSafe(|| c.get_one(py, i))) {
@@ -178,10 +178,12 @@ unsafe extern "C" fn ass_subscript(
                 let val = Borrowed::from_ptr(py, value);
                 if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
                     let c = c.get();
-                    if !c.plain_scalar(Some(&val)) {
+                    // The value is converted once, here: only a scalar of a numeric member that
+                    // fits as it is takes the direct path.
+                    let Some(x) = c.scalar_of(&val) else {
                         return trampoline::setattrofunc::<SetInt>(slf, key, value);
-                    }
-                    match catch_unwind(AssertUnwindSafe(|| c.set_one(py, i, &val))) {
+                    };
+                    match catch_unwind(AssertUnwindSafe(|| c.set_scalar_at(py, i, x))) {
                         Ok(Ok(())) => return 0,
                         Ok(Err(e)) => raise(e),
                         Err(_) => raise(PySystemError::new_err("compactstore: panic in m[i] = v")),

@@ -255,11 +255,13 @@ impl StaticStore {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m` is not a member position.
+    #[inline]
     pub(crate) fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
         let len = self.columns.len();
-        self.columns
-            .get_mut(m)
-            .ok_or(Error::IndexOutOfRange { index: m as i64, len })
+        match self.columns.get_mut(m) {
+            Some(c) => Ok(c),
+            None => Err(member_out_of_range(m, len)),
+        }
     }
 
     /// Member `m` as a typed slice of `size * width` scalars. O(1). An optional numeric member gives its
@@ -568,6 +570,16 @@ pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
             .map_err(|e| e.in_member_check(&m.to_string()))?;
     }
     Ok(())
+}
+
+/// [`Error::IndexOutOfRange`] for member `m` of `len`, built out of line (hot paths only test for it).
+#[cold]
+#[inline(never)]
+fn member_out_of_range(m: usize, len: usize) -> Error {
+    Error::IndexOutOfRange {
+        index: i64::try_from(m).unwrap_or(i64::MAX),
+        len,
+    }
 }
 
 #[cfg(test)]

@@ -183,10 +183,17 @@ impl FixedColumn {
 
     /// Fill the default into slots `filled()..=slot` (nothing if `slot` is below the mark). O(slots
     /// filled).
+    #[inline]
     fn fill_to(&mut self, slot: usize) {
-        if slot < self.filled {
-            return;
+        if slot >= self.filled {
+            self.fill_from_mark(slot);
         }
+    }
+
+    /// [`FixedColumn::fill_to`]'s work, out of line: the hot paths only compare with the mark.
+    #[cold]
+    #[inline(never)]
+    fn fill_from_mark(&mut self, slot: usize) {
         let n = self.default.len();
         let end = (slot + 1).min(self.size);
         let (dst, src) = (self.buf.bytes_mut(), self.default.bytes());

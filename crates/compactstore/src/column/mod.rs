@@ -7,6 +7,7 @@
 //! per store; optional members are [`OptionalColumn`]s (a validity bitmap around one of the others), except
 //! `Optional(Interned(..))`, an [`InternedColumn`] with a reserved `None` code.
 
+mod arena;
 mod buffer;
 mod fixed;
 mod interned;
@@ -14,6 +15,7 @@ mod object;
 mod validity;
 mod view;
 
+pub(crate) use arena::{ByteArena, Relocator, SpanFault, ARENA_MAX};
 pub use buffer::AlignedBuf;
 pub use fixed::FixedColumn;
 pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};

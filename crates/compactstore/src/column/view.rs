@@ -43,7 +43,7 @@
 //! more than `2 * live + compact_min` bytes. It grows by a quarter of its capacity at a time (not by
 //! doubling), so its unused capacity stays under 25%. A chunk's data buffer holds at most `u32::MAX` bytes.
 
-use super::AlignedBuf;
+use super::{AlignedBuf, ByteArena, Relocator, SpanFault, ARENA_MAX};
 use crate::error::{Error, Result};
 use crate::schema::MemberType;
 use crate::value::Value;
@@ -64,7 +64,7 @@ pub const DEFAULT_VIEW_COMPACT_MIN: usize = 4096;
 /// The tag byte of a large view.
 const LARGE_TAG: u8 = 0xFF;
 /// The largest data buffer of one chunk (offsets are `u32`).
-const DATA_MAX: usize = u32::MAX as usize;
+const DATA_MAX: usize = ARENA_MAX;
 
 type View = [u8; VIEW_BYTES];
 
@@ -137,13 +137,9 @@ pub struct ViewColumn {
     kind: VarKind,
     size: usize,
     views: AlignedBuf,
-    data: Vec<u8>,
-    /// Bytes of `data` no view refers to.
-    garbage: usize,
+    /// The bytes of long values after their prefixes; garbage-counted and compacted.
+    data: ByteArena,
     compact_min: usize,
-    /// A compaction was due but its new buffer could not be allocated: the garbage bound is not met until
-    /// the next compaction succeeds (a write never fails for want of an optional compaction).
-    compaction_deferred: bool,
     /// One slot's default value.
     default: Vec<u8>,
     /// Slots `0..filled` hold their values in their views; the others have never been written, read as
@@ -212,6 +208,19 @@ fn long_view(bytes: &[u8], off: usize) -> View {
     v
 }
 
+/// Move the data-buffer bytes of the long views among the first `filled` into a compacted buffer, in slot
+/// order, and store their new offsets. Views beyond the filled ones are zero (inline, empty): nothing to
+/// move, their pages left untouched.
+fn relocate_views(views: &mut AlignedBuf, filled: usize, r: &mut Relocator<'_>) {
+    let views: &mut [View] = bytemuck::cast_slice_mut(views.bytes_mut());
+    for v in views.iter_mut().take(filled) {
+        if let Some(Long { off, n, .. }) = long_parts(v) {
+            let start = r.relocate(off, n);
+            v[12..16].copy_from_slice(&start.to_le_bytes());
+        }
+    }
+}
+
 impl ViewColumn {
     /// A column of `size` slots of `kind`, each holding `default`, compacting when garbage exceeds both
     /// the live bytes and `compact_min`. Allocates the views once; an empty default touches no page, a
@@ -254,10 +263,8 @@ impl ViewColumn {
             kind,
             size,
             views: AlignedBuf::try_zeroed(bytes)?,
-            data: Vec::new(),
-            garbage: 0,
+            data: ByteArena::new(),
             compact_min,
-            compaction_deferred: false,
             default: crate::alloc::to_vec(default, "a str/bytes default")?,
             filled: 0,
             lazy: lazy && !default.is_empty(),
@@ -285,10 +292,8 @@ impl ViewColumn {
             kind: self.kind,
             size: self.size,
             views: self.views.try_clone()?,
-            data: crate::alloc::clone_vec(&self.data, DATA_WHAT)?,
-            garbage: self.garbage,
+            data: self.data.try_clone(DATA_WHAT)?,
             compact_min: self.compact_min,
-            compaction_deferred: self.compaction_deferred,
             default: self.default.clone(),
             filled: self.filled,
             lazy: self.lazy,
@@ -316,13 +321,13 @@ impl ViewColumn {
     /// Bytes of the data buffer no view refers to.
     #[must_use]
     pub fn garbage(&self) -> usize {
-        self.garbage
+        self.data.garbage()
     }
 
     /// Bytes of the data buffer views refer to.
     #[must_use]
     pub fn live(&self) -> usize {
-        self.data.len() - self.garbage
+        self.data.live()
     }
 
     /// The compaction minimum.
@@ -351,7 +356,7 @@ impl ViewColumn {
     /// The suffix of a long view in the data buffer (empty if the view is out of bounds, which
     /// `validate` reports).
     fn suffix(&self, off: usize, n: usize) -> &[u8] {
-        self.data.get(off..off + n).unwrap_or_default()
+        self.data.get(off, n).unwrap_or_default()
     }
 
     /// The bytes at `slot`. O(len).
@@ -454,17 +459,17 @@ impl ViewColumn {
         let old_n = old.map_or(0, |l| l.n);
         if bytes.len() <= INLINE_MAX {
             self.put_view(slot, inline_view(bytes));
-            self.garbage += old_n;
+            self.data.free(old_n);
             self.maybe_compact();
             return Ok(());
         }
         let suffix = &bytes[prefix_len(bytes.len())..];
         if let Some(Long { off, n, .. }) = old.filter(|l| l.n >= suffix.len()) {
             // Overwrite in place; the old value's tail becomes garbage.
-            if let Some(dst) = self.data.get_mut(off..off + suffix.len()) {
+            if let Some(dst) = self.data.get_mut(off, suffix.len()) {
                 dst.copy_from_slice(suffix);
                 self.put_view(slot, long_view(bytes, off));
-                self.garbage += n - suffix.len();
+                self.data.free(n - suffix.len());
                 self.maybe_compact();
                 return Ok(());
             }
@@ -475,7 +480,7 @@ impl ViewColumn {
             // Rewrite the buffer without the garbage and without this slot's old value, with room for
             // the new one.
             self.compact_with_room(suffix.len(), Some(slot))?;
-        } else if self.data.capacity() - self.data.len() < suffix.len() {
+        } else if self.data.spare() < suffix.len() {
             // Grow by a quarter, not double: the buffer's slack stays under 25% (B2 counts it), and
             // growth stays geometric, so appends remain amortised O(len). Under memory pressure, exactly
             // what this value needs.
@@ -485,16 +490,15 @@ impl ViewColumn {
                 .max(self.data.capacity() / 4)
                 .max(64)
                 .min(DATA_MAX - off);
-            if crate::alloc::reserve_exact(&mut self.data, more, DATA_WHAT).is_err() {
-                crate::alloc::reserve_exact(&mut self.data, suffix.len(), DATA_WHAT)?;
+            if self.data.reserve_exact(more, DATA_WHAT).is_err() {
+                self.data.reserve_exact(suffix.len(), DATA_WHAT)?;
             }
         }
         // The old value becomes garbage (after a compaction it is gone already).
         if let Some(l) = long_parts(&self.view(slot)) {
-            self.garbage += l.n;
+            self.data.free(l.n);
         }
-        let off = self.data.len();
-        self.data.extend_from_slice(suffix);
+        let off = self.data.append(suffix) as usize;
         self.put_view(slot, long_view(bytes, off));
         self.maybe_compact();
         Ok(())
@@ -541,10 +545,7 @@ impl ViewColumn {
         if self.data.len() + suffix > DATA_MAX {
             return self.compact_with_room(suffix, None);
         }
-        if self.data.capacity() - self.data.len() < suffix {
-            crate::alloc::reserve_exact(&mut self.data, suffix, DATA_WHAT)?;
-        }
-        Ok(())
+        self.data.reserve_exact(suffix, DATA_WHAT)
     }
 
     /// The data-buffer bytes writing `bytes` at `slot` may append (0 for a value that stays in its view
@@ -568,10 +569,7 @@ impl ViewColumn {
     /// [`Error::OutOfMemory`] if the room cannot be allocated.
     pub fn reserve_data(&mut self, extra: usize) -> Result<()> {
         let extra = extra.min(DATA_MAX.saturating_sub(self.data.len()));
-        if self.data.capacity() - self.data.len() < extra {
-            crate::alloc::reserve_exact(&mut self.data, extra, DATA_WHAT)?;
-        }
-        Ok(())
+        self.data.reserve_exact(extra, DATA_WHAT)
     }
 
     /// Put the column's default back at `slot`, releasing the old value's bytes. O(default length).
@@ -594,9 +592,7 @@ impl ViewColumn {
     /// [`Error::InvalidArgument`] if `size` copies of a long default do not fit the data buffer;
     /// [`Error::OutOfMemory`] if they cannot be allocated.
     pub fn fill_default(&mut self) -> Result<()> {
-        self.data = Vec::new();
-        self.garbage = 0;
-        self.compaction_deferred = false;
+        self.data.clear();
         if self.lazy {
             // Only the filled views were ever written: zero them, and the column reads as the default.
             let n = self.filled * VIEW_BYTES;
@@ -624,7 +620,7 @@ impl ViewColumn {
                     self.default.len()
                 )));
             }
-            crate::alloc::reserve_exact(&mut self.data, n, DATA_WHAT)?;
+            self.data.reserve_exact(n, DATA_WHAT)?;
         }
         for slot in 0..self.size {
             self.reset_slot(slot)?;
@@ -633,11 +629,12 @@ impl ViewColumn {
     }
 
     fn maybe_compact(&mut self) {
-        if self.garbage > self.compact_min && self.garbage > self.live() {
-            // An optional compaction that cannot allocate its new buffer is deferred (validate then
-            // allows the garbage until one succeeds): the write it follows has succeeded.
-            self.compaction_deferred = self.compact().is_err();
-        }
+        // An optional compaction that cannot allocate its new buffer is deferred (validate then allows
+        // the garbage until one succeeds): the write it follows has succeeded.
+        let filled = self.filled;
+        let views = &mut self.views;
+        self.data
+            .maybe_compact(self.compact_min, DATA_WHAT, |r| relocate_views(views, filled, r));
     }
 
     /// Rewrite the data buffer with only the bytes views refer to, in slot order. O(size + live).
@@ -652,27 +649,17 @@ impl ViewColumn {
     /// for `extra` more bytes. The new buffer is allocated before anything changes.
     fn compact_with_room(&mut self, extra: usize, skip: Option<usize>) -> Result<()> {
         let dropped = skip.and_then(|s| long_parts(&self.view(s))).map_or(0, |l| l.n);
-        let mut data = Vec::new();
-        crate::alloc::reserve_exact(&mut data, self.live() - dropped + extra, DATA_WHAT)?;
-        if let Some(s) = skip {
-            self.put_view(s, inline_view(&[]));
-        }
         let filled = self.filled;
-        let views: &mut [View] = bytemuck::cast_slice_mut(self.views.bytes_mut());
-        // Views beyond the filled ones are zero (inline, empty): nothing to move, pages left untouched.
-        for v in views.iter_mut().take(filled) {
-            if let Some(Long { off, n, .. }) = long_parts(v) {
-                let start = data.len();
-                // Invariant: every view lies inside the buffer (checked by `validate`).
-                data.extend_from_slice(self.data.get(off..off + n).unwrap_or_default());
-                // start < live <= DATA_MAX.
-                v[12..16].copy_from_slice(&u32::try_from(start).unwrap_or(u32::MAX).to_le_bytes());
+        let views = &mut self.views;
+        self.data.compact(dropped, extra, DATA_WHAT, |r| {
+            if let Some(s) = skip {
+                let views: &mut [View] = bytemuck::cast_slice_mut(views.bytes_mut());
+                if let Some(v) = views.get_mut(s) {
+                    *v = inline_view(&[]);
+                }
             }
-        }
-        self.data = data;
-        self.garbage = 0;
-        self.compaction_deferred = false;
-        Ok(())
+            relocate_views(views, filled, r);
+        })
     }
 
     /// Check every view: a valid tag, zero padding after inline values, large values longer than
@@ -715,30 +702,26 @@ impl ViewColumn {
                 return Err(Error::Invariant(format!("slot {slot}: not UTF-8")));
             }
         }
-        spans.sort_unstable();
-        let mut end = 0;
-        let mut live = 0;
-        for &(off, n) in &spans {
-            if off < end {
-                return Err(Error::Invariant(format!("long view at {off} overlaps another")));
+        match self.data.check_spans(&mut spans, self.compact_min) {
+            Ok(_) => Ok(()),
+            Err(SpanFault::Overlap(off, _)) => {
+                Err(Error::Invariant(format!("long view at {off} overlaps another")))
             }
-            end = off + n;
-            live += n;
-        }
-        if live + self.garbage != self.data.len() {
-            return Err(Error::Invariant(format!(
-                "{live} live + {} garbage bytes, data buffer holds {}",
-                self.garbage,
+            // Not reached: every view was checked against the buffer above.
+            Err(SpanFault::Outside(off, n)) => Err(Error::Invariant(format!(
+                "long view ({off}, {n}) out of bounds of {} bytes",
                 self.data.len()
-            )));
-        }
-        if self.garbage > self.compact_min && self.garbage > live && !self.compaction_deferred {
-            return Err(Error::Invariant(format!(
+            ))),
+            Err(SpanFault::Count(live)) => Err(Error::Invariant(format!(
+                "{live} live + {} garbage bytes, data buffer holds {}",
+                self.data.garbage(),
+                self.data.len()
+            ))),
+            Err(SpanFault::NotCompacted(live)) => Err(Error::Invariant(format!(
                 "{} garbage bytes were not compacted ({live} live)",
-                self.garbage
-            )));
+                self.data.garbage()
+            ))),
         }
-        Ok(())
     }
 }
 
@@ -850,10 +833,10 @@ mod tests {
         c.reset_slot(1).unwrap();
         assert_eq!(c.get(1).unwrap(), Value::from("a default of twenty"));
         c.validate().unwrap();
-        c.garbage += 1;
+        c.data.add_garbage_for_test(1);
         assert!(c.validate().is_err());
-        c.garbage -= 1;
-        c.data.truncate(3);
+        c.data.add_garbage_for_test(-1);
+        c.data.truncate_for_test(3);
         assert!(c.validate().is_err());
     }
 

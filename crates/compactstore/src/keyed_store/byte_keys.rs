@@ -2,6 +2,7 @@
 
 use super::key::sealed::KeyColumn;
 use super::key::{check_chunk_count, no_memory, KEYS_WHAT};
+use crate::column::{ByteArena, SpanFault, ARENA_MAX};
 use crate::dynamic_store::DynamicStore;
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -15,8 +16,12 @@ struct Span {
 }
 
 impl Span {
-    fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.start as usize + self.len as usize
+    fn start(self) -> usize {
+        self.start as usize
+    }
+
+    fn len(self) -> usize {
+        self.len as usize
     }
 }
 
@@ -24,35 +29,40 @@ impl Span {
 #[derive(Debug, Clone)]
 struct ByteChunk {
     spans: Vec<Span>,
-    data: Vec<u8>,
-    /// Bytes of `data` no span refers to (left by deleted keys).
-    garbage: usize,
-    /// A compaction was due but could not allocate its new arena: the garbage bound is not met until the
-    /// next compaction succeeds (a delete never fails for want of an optional compaction).
-    compaction_deferred: bool,
+    /// The key bytes; its garbage is left by deleted keys. A compaction that was due but could not
+    /// allocate its new arena is deferred (a delete never fails for want of an optional compaction).
+    data: ByteArena,
 }
 
 impl ByteChunk {
     fn new(log2: u32) -> Result<ByteChunk> {
         Ok(ByteChunk {
             spans: bytemuck::allocation::try_zeroed_vec(1 << log2).map_err(|()| no_memory::<Span>(log2))?,
-            data: Vec::new(),
-            garbage: 0,
-            compaction_deferred: false,
+            data: ByteArena::new(),
         })
     }
 
     fn try_clone(&self) -> Result<ByteChunk> {
         Ok(ByteChunk {
             spans: crate::alloc::clone_vec(&self.spans, KEYS_WHAT)?,
-            data: crate::alloc::clone_vec(&self.data, KEYS_WHAT)?,
-            garbage: self.garbage,
-            compaction_deferred: self.compaction_deferred,
+            data: self.data.try_clone(KEYS_WHAT)?,
         })
     }
 
     fn live(&self) -> usize {
-        self.data.len() - self.garbage
+        self.data.live()
+    }
+
+    /// Give every non-empty span its offset in a compacted arena, in slot order (and every empty one
+    /// the free slot's `(0, 0)`).
+    fn relocate(spans: &mut [Span], r: &mut crate::column::Relocator<'_>) {
+        for span in spans {
+            if span.len == 0 {
+                *span = Span::default();
+                continue;
+            }
+            span.start = r.relocate(span.start(), span.len());
+        }
     }
 
     /// Rewrite the arena with only the bytes spans refer to, with room for `extra` more bytes. O(chunk
@@ -61,23 +71,9 @@ impl ByteChunk {
     /// # Errors
     /// [`Error::OutOfMemory`] if the new arena cannot be allocated (nothing changes).
     fn compact(&mut self, extra: usize) -> Result<()> {
-        let mut data = Vec::new();
-        crate::alloc::reserve_exact(&mut data, self.live().saturating_add(extra), KEYS_WHAT)?;
-        for span in &mut self.spans {
-            if span.len == 0 {
-                *span = Span::default();
-                continue;
-            }
-            let start = data.len();
-            // Invariant: every span lies inside the arena (checked by `validate`).
-            data.extend_from_slice(self.data.get(span.range()).unwrap_or_default());
-            // `start + len <= live <= u32::MAX`: the arena never holds more than u32::MAX bytes.
-            span.start = u32::try_from(start).unwrap_or(u32::MAX);
-        }
-        self.data = data;
-        self.garbage = 0;
-        self.compaction_deferred = false;
-        Ok(())
+        let spans = &mut self.spans;
+        self.data
+            .compact(0, extra, KEYS_WHAT, |r| ByteChunk::relocate(spans, r))
     }
 }
 
@@ -93,8 +89,6 @@ pub struct ByteKeys {
     /// An upper bound of every chunk's arena length (lets `check` skip the chunk lookup).
     max_data: usize,
 }
-
-const ARENA_MAX: usize = u32::MAX as usize;
 
 impl ByteKeys {
     fn locate(&self, slot: usize) -> (usize, usize) {
@@ -118,7 +112,8 @@ impl KeyColumn for ByteKeys {
     fn raw(&self, slot: usize) -> Option<&[u8]> {
         let (c, o) = self.locate(slot);
         let chunk = self.chunks.get(c)?;
-        chunk.data.get(chunk.spans.get(o)?.range())
+        let span = chunk.spans.get(o)?;
+        chunk.data.get(span.start(), span.len())
     }
 
     fn prepare(&mut self, raw: &[u8], chunk: usize) -> Result<()> {
@@ -136,8 +131,8 @@ impl KeyColumn for ByteKeys {
             // Only a compaction makes room: do it now, with the room, so `put` allocates nothing.
             ch.compact(raw.len())?;
             self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
-        } else if ch.data.capacity() - ch.data.len() < raw.len() {
-            crate::alloc::reserve(&mut ch.data, raw.len(), KEYS_WHAT)?;
+        } else {
+            ch.data.reserve(raw.len(), KEYS_WHAT)?;
         }
         Ok(())
     }
@@ -151,13 +146,12 @@ impl KeyColumn for ByteKeys {
             return;
         };
         // The slot is free, so its span is empty; count anything else as garbage all the same.
-        chunk.garbage += span.len as usize;
-        let start = chunk.data.len();
+        chunk.data.free(span.len());
         // `prepare` reserved the room (and made sure the arena stays within ARENA_MAX bytes).
-        chunk.data.extend_from_slice(raw);
-        // Both fit in u32: the arena never exceeds ARENA_MAX bytes (`prepare`).
+        let start = chunk.data.append(raw);
+        // Fits in u32: the arena never exceeds ARENA_MAX bytes (`prepare`).
         *span = Span {
-            start: u32::try_from(start).unwrap_or(u32::MAX),
+            start,
             len: u32::try_from(raw.len()).unwrap_or(u32::MAX),
         };
         self.max_data = self.max_data.max(chunk.data.len());
@@ -172,11 +166,14 @@ impl KeyColumn for ByteKeys {
         let Some(span) = chunk.spans.get_mut(o) else {
             return;
         };
-        chunk.garbage += span.len as usize;
+        chunk.data.free(span.len());
         *span = Span::default();
-        if chunk.garbage > min && chunk.garbage > chunk.live() {
+        if chunk.data.compaction_due(min) {
             // Optional: a compaction that cannot allocate waits for the next delete.
-            chunk.compaction_deferred = chunk.compact(0).is_err();
+            let spans = &mut chunk.spans;
+            chunk
+                .data
+                .maybe_compact(min, KEYS_WHAT, |r| ByteChunk::relocate(spans, r));
             self.max_data = self.chunks.iter().map(|c| c.data.len()).max().unwrap_or(0);
         }
     }
@@ -212,9 +209,7 @@ impl KeyColumn for ByteKeys {
         self.chunks.truncate(1);
         for c in &mut self.chunks {
             c.spans.fill(Span::default());
-            c.data = Vec::new();
-            c.garbage = 0;
-            c.compaction_deferred = false;
+            c.data.clear();
         }
         self.max_data = 0;
     }
@@ -228,7 +223,7 @@ impl KeyColumn for ByteKeys {
     }
 
     fn garbage(&self) -> usize {
-        self.chunks.iter().map(|c| c.garbage).sum()
+        self.chunks.iter().map(|c| c.data.garbage()).sum()
     }
 
     fn validate(&self, store: &DynamicStore) -> Result<()> {
@@ -249,36 +244,38 @@ impl KeyColumn for ByteKeys {
                     base + o
                 )));
             }
-            let mut spans: Vec<Span> = chunk
+            let mut spans: Vec<(usize, usize)> = chunk
                 .slots()
                 .occupied_iter()
                 .map(|o| keys.spans[o])
                 .filter(|s| s.len > 0)
+                .map(|s| (s.start(), s.len()))
                 .collect();
-            spans.sort_unstable_by_key(|s| s.start);
-            let mut end = 0;
-            let mut live = 0;
-            for s in &spans {
-                if (s.start as usize) < end || s.range().end > keys.data.len() {
+            match keys.data.check_spans(&mut spans, self.compact_min) {
+                Ok(_) => {}
+                Err(SpanFault::Outside(off, n) | SpanFault::Overlap(off, n)) => {
+                    // Both fit in u32: they were read from a span.
+                    let s = Span {
+                        start: u32::try_from(off).unwrap_or(u32::MAX),
+                        len: u32::try_from(n).unwrap_or(u32::MAX),
+                    };
                     return Err(Error::Invariant(format!(
                         "key span {s:?} of chunk {c} overlaps another or leaves the arena"
                     )));
                 }
-                end = s.range().end;
-                live += s.len as usize;
-            }
-            if live + keys.garbage != keys.data.len() {
-                return Err(Error::Invariant(format!(
-                    "chunk {c}: {live} live + {} garbage key bytes, arena holds {}",
-                    keys.garbage,
-                    keys.data.len()
-                )));
-            }
-            if keys.garbage > self.compact_min && keys.garbage > live && !keys.compaction_deferred {
-                return Err(Error::Invariant(format!(
-                    "chunk {c}: {} garbage key bytes were not compacted ({live} live)",
-                    keys.garbage
-                )));
+                Err(SpanFault::Count(live)) => {
+                    return Err(Error::Invariant(format!(
+                        "chunk {c}: {live} live + {} garbage key bytes, arena holds {}",
+                        keys.data.garbage(),
+                        keys.data.len()
+                    )));
+                }
+                Err(SpanFault::NotCompacted(live)) => {
+                    return Err(Error::Invariant(format!(
+                        "chunk {c}: {} garbage key bytes were not compacted ({live} live)",
+                        keys.data.garbage()
+                    )));
+                }
             }
             if keys.data.len() > self.max_data {
                 return Err(Error::Invariant(format!("chunk {c}: arena beyond max_data")));

@@ -478,7 +478,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let inner = match bulk {
@@ -652,7 +652,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let made_with = this.with(|ks| Ok(ks.store().log2size()))?;

@@ -8,8 +8,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
+use crate::args::{slot_in_range, slot_index};
 use crate::container::PyContainer;
-use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
+use crate::convert::{checked_member_value, member_value, object_of};
 use crate::dynamic_store::PyDynamicStore;
 use crate::entry::PyEntry;
 use crate::error::{in_failing_member, in_member, ToPyResult};
@@ -133,35 +134,6 @@ fn convert_for_add(
         Some(v) => Converted::Values(v),
         None => Converted::Raw(raws),
     }))
-}
-
-/// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
-pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match scalar_value(i) {
-        Ok(Value::Int(i)) => Ok(i),
-        Ok(Value::Bool(b)) => Ok(i64::from(b)),
-        Ok(Value::UInt(_)) => Ok(i64::MAX),
-        // An int beyond u64 is simply out of range.
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
-        _ => Err(PyTypeError::new_err("slot indices are ints")),
-    }
-}
-
-/// A slot index for `del` and `entry`: `0 <= i < size`, else `IndexError` naming the index as given (an
-/// int beyond `i64` too, never a clamped number).
-fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
-    let k = slot_index(i)?;
-    if k >= 0 && (k as u64) < size as u64 {
-        return Ok(k as usize);
-    }
-    let text = i
-        .call_method0("__index__")
-        .and_then(|n| n.str())
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| k.to_string());
-    Err(PyIndexError::new_err(format!(
-        "slot {text} out of range for size {size}"
-    )))
 }
 
 /// What static and dynamic stores share: a dictionary-like interface from member names to member

@@ -7,13 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
+use crate::convert::{member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::{in_member, ToPyResult};
 use crate::iter::{PyEntryIterator, PyKeyedItems, PyKeyedKeys, PyKeyedValues, Yield};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
-use crate::store::Made;
+use crate::store::{convert_members, Made, Members};
 
 /// What `from_columns` loads: the keys, the byte columns `(member, bytes)` and the value columns
 /// `(member, values)`.
@@ -546,46 +546,12 @@ impl PyKeyedStore {
 
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
-        let schema = &self.h.data.schema;
-        let mut out = Vec::with_capacity(mapping.len().unwrap_or(0));
-        let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
-            if !k.is_instance_of::<PyString>() {
-                return Err(PyTypeError::new_err("member names are str"));
-            }
-            let m = match self.h.data.member_of(k) {
-                Ok(m) => m,
-                Err(_) if self.ignore_unknown => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let member = schema.member(m).py()?;
-            let ty = member.ty();
-            // egp-stores' leniency, kept for ported code: None for a member that cannot hold it means "not given".
-            if self.ignore_unknown
-                && v.is_none()
-                && !ty.is_optional()
-                && ty != &compactstore::MemberType::Object
-            {
-                return Ok(());
-            }
-            let value = checked_member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()))?;
-            out.push((m, value));
-            Ok(())
+        let how = Members {
+            check: true,
+            ignore_unknown: self.ignore_unknown,
+            mapping_only: Some("a keyed store's values are mappings of member values"),
         };
-        if let Ok(d) = mapping.cast::<PyDict>() {
-            for (k, v) in d.iter().collect::<Vec<_>>() {
-                put(&k, &v)?;
-            }
-        } else if mapping.hasattr("items")? {
-            for item in mapping.call_method0("items")?.try_iter()? {
-                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-                put(&k, &v)?;
-            }
-        } else {
-            return Err(PyTypeError::new_err(
-                "a keyed store's values are mappings of member values",
-            ));
-        }
-        Ok(out)
+        convert_members(&self.h, Some(mapping), None, how)
     }
 
     fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {

@@ -11,6 +11,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice, PyString, PyTuple};
 
+use crate::args::{huge_index, int_index};
 use crate::convert::{member_value, numpy_name, scalar_value, to_object};
 use crate::error::ToPyResult;
 use crate::iter::PyContainerIterator;
@@ -218,31 +219,6 @@ fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
         };
     }
     Ok(Key::One(int_index(key)?))
-}
-
-/// The `IndexError` of an int index beyond `i64`, naming the index as given (no size holds it).
-pub(crate) fn huge_index(i: &Bound<'_, PyAny>) -> PyErr {
-    let text = i
-        .call_method0("__index__")
-        .and_then(|n| n.str())
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "beyond the int64 range".into());
-    PyIndexError::new_err(format!("index {text} out of range"))
-}
-
-/// An int index (`bool` and numpy ints count; floats do not).
-fn int_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match scalar_value(i) {
-        Ok(Value::Int(i)) => Ok(i),
-        Ok(Value::Bool(b)) => Ok(i64::from(b)),
-        // An int beyond i64 is out of range like any other too-large index: say which one it was.
-        Ok(Value::UInt(_)) => Err(huge_index(i)),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Err(huge_index(i)),
-        _ => Err(PyTypeError::new_err(format!(
-            "container indices must be ints, slices, int arrays or bool masks, not {}",
-            i.get_type().name()?
-        ))),
-    }
 }
 
 /// The Python buffer-format character of a dtype.

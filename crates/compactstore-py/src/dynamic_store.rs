@@ -1,11 +1,11 @@
 //! The `DynamicStore` class: a store that grows by chunks.
 
-use compactstore::{DynamicStore, StaticStore, Store, Value, DEFAULT_LOG2SIZE};
-use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use compactstore::{DynamicStore, StaticStore, Store, DEFAULT_LOG2SIZE};
+use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::convert::scalar_value;
+use crate::args::log2size_arg;
 use crate::error::ToPyResult;
 use crate::on;
 use crate::shared::{Handle, Inner, Shared, StoreMut, View};
@@ -237,18 +237,4 @@ fn dynamic<R>(
             View::Static(_) => Ok(None),
         })?
         .ok_or_else(|| wrong_kind("dynamic"))
-}
-
-pub(crate) fn log2size_arg(k: &Bound<'_, PyAny>) -> PyResult<u32> {
-    match scalar_value(k) {
-        Ok(Value::Int(i)) if (0..=i64::from(compactstore::MAX_LOG2SIZE)).contains(&i) => Ok(i as u32),
-        Ok(Value::Int(_) | Value::UInt(_)) => Err(PyValueError::new_err(format!(
-            "log2size must be 0..={}",
-            compactstore::MAX_LOG2SIZE
-        ))),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(k.py()) => Err(
-            PyValueError::new_err(format!("log2size must be 0..={}", compactstore::MAX_LOG2SIZE)),
-        ),
-        _ => Err(PyTypeError::new_err("log2size must be an int")),
-    }
 }

@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use crate::convert::{member_value, object_of, to_object};
 use crate::on;
 use crate::shared::Handle;
-use crate::store::convert_members;
+use crate::store::{convert_members, Members};
 
 /// One entry (slot) seen as a dict of member values: `e[name]`, `e[name] = v`, `e.name`, `keys()`,
 /// `values()`, `items()`, `get()`, `update()`, `dict(e)`, `len(e)`, `e.index`, `e.key`.
@@ -207,7 +207,7 @@ impl PyEntry {
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         self.read(|v| on!(v, s => self.live(s)))?;
-        let values = convert_members(&self.h, mapping, members, true)?;
+        let values = convert_members(&self.h, mapping, members, Members::UPDATE)?;
         // The engine checks the entry, every member and value, and makes room, before the first write.
         self.write(|mut v| v.update(self.slot, self.generation, &values))
     }

@@ -7,13 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
 
 use crate::container::PyContainer;
-use crate::convert::{checked_member_value, member_value, object_of, scalar_value, to_object};
+use crate::convert::{member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::{in_member, ToPyResult};
 use crate::iter::{PyEntryIterator, PyKeyedItems, PyKeyedKeys, PyKeyedValues, Yield};
 use crate::schema::PySchema;
 use crate::shared::{Handle, Inner, Shared};
-use crate::store::Made;
+use crate::store::{convert_members, Made, Members};
 
 /// What `from_columns` loads: the keys, the byte columns `(member, bytes)` and the value columns
 /// `(member, values)`.
@@ -84,13 +84,28 @@ macro_rules! on_keyed {
     };
 }
 
-/// A converted key.
-#[derive(Clone)]
-enum KeyVal {
-    I(i64),
-    U(u64),
-    S(String),
-    B(Vec<u8>),
+/// `$e` with `$K` the engine key type of `kind`.
+macro_rules! on_kind {
+    ($kind:expr, $K:ident => $e:expr) => {
+        match $kind {
+            KeyKind::I64 => {
+                type $K = i64;
+                $e
+            }
+            KeyKind::U64 => {
+                type $K = u64;
+                $e
+            }
+            KeyKind::Str => {
+                type $K = String;
+                $e
+            }
+            KeyKind::Bytes => {
+                type $K = Vec<u8>;
+                $e
+            }
+        }
+    };
 }
 
 /// The key type of a keyed store.
@@ -100,6 +115,104 @@ enum KeyKind {
     U64,
     Str,
     Bytes,
+}
+
+/// A converted key, borrowed from its Python object where it can be (a str or bytes key is not copied).
+#[derive(Clone, Copy)]
+enum PyKey<'a> {
+    I(i64),
+    U(u64),
+    S(&'a str),
+    B(&'a [u8]),
+}
+
+/// What the bindings need of each engine key type: the key in a [`PyKey`], the keys of `from_columns`,
+/// a stored key as a Python object, and the [`AnyKeyed`] arm.
+trait PyKeyType: compactstore::Key + std::borrow::Borrow<<Self as compactstore::Key>::Borrowed> {
+    /// The key as this type's borrowed form (`None` for a key of another type).
+    fn of<'b>(k: &'b PyKey<'_>) -> Option<&'b Self::Borrowed>;
+    /// `f` over the keys of `from_columns` (an int array is not copied).
+    fn with_keys<R>(keys: &Bound<'_, PyAny>, f: impl FnOnce(&[Self]) -> PyResult<R>) -> PyResult<R>;
+    fn to_py<'py>(py: Python<'py>, k: &Self::Borrowed) -> PyResult<Bound<'py, PyAny>>;
+    fn wrap(s: KeyedStore<Self>) -> AnyKeyed;
+}
+
+macro_rules! py_key_type {
+    ($t:ty, $arm:ident, $v:ident, $k:ident => $of:expr, $keys:ident, $f:ident => $with:expr, $py:ident, $x:ident => $to:expr) => {
+        impl PyKeyType for $t {
+            #[inline(always)]
+            fn of<'b>($k: &'b PyKey<'_>) -> Option<&'b Self::Borrowed> {
+                match $k {
+                    PyKey::$v($k) => Some($of),
+                    _ => None,
+                }
+            }
+            fn with_keys<R>(
+                $keys: &Bound<'_, PyAny>,
+                $f: impl FnOnce(&[Self]) -> PyResult<R>,
+            ) -> PyResult<R> {
+                $with
+            }
+            fn to_py<'py>($py: Python<'py>, $x: &Self::Borrowed) -> PyResult<Bound<'py, PyAny>> {
+                $to
+            }
+            fn wrap(s: KeyedStore<Self>) -> AnyKeyed {
+                AnyKeyed::$arm(s)
+            }
+        }
+    };
+}
+
+py_key_type!(i64, I64, I, k => k, keys, f => {
+    let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
+    f(a.as_slice()?)
+}, py, x => Ok(x.into_pyobject(py)?.into_any()));
+py_key_type!(u64, U64, U, k => k, keys, f => {
+    let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
+    f(a.as_slice()?)
+}, py, x => Ok(x.into_pyobject(py)?.into_any()));
+py_key_type!(String, Str, S, k => *k, keys, f => f(&keys.extract::<Vec<String>>()?),
+    py, x => crate::convert::py_str(py, x));
+py_key_type!(Vec<u8>, Bytes, B, k => *k, keys, f => f(&keys.extract::<Vec<Vec<u8>>>()?),
+    py, x => crate::convert::py_bytes(py, x));
+
+/// A new keyed store of key type `K`, loaded from `keys` and the columns.
+fn from_columns<K: PyKeyType>(
+    py: Python<'_>,
+    schema: std::sync::Arc<compactstore::Schema>,
+    log2size: u32,
+    keys: &Bound<'_, PyAny>,
+    cols: &[(usize, &[u8])],
+    vals: &[(usize, &[Value])],
+) -> PyResult<AnyKeyed> {
+    K::with_keys(keys, |a| {
+        crate::error::interruptible(py, || {
+            KeyedStore::<K>::from_columns_and_values(schema, log2size, a, cols, vals).py()
+        })
+    })
+    .map(K::wrap)
+}
+
+/// The key `k` in `s`'s borrowed key type (`None` for a key of another type).
+#[inline(always)]
+fn key_in<'b, K: PyKeyType>(_: &KeyedStore<K>, k: &'b PyKey<'_>) -> Option<&'b K::Borrowed> {
+    K::of(k)
+}
+
+fn clear_modified_keys<K: PyKeyType>(s: &mut KeyedStore<K>, keys: &[PyKey<'_>]) {
+    s.clear_modified_keys(keys.iter().filter_map(K::of))
+}
+
+fn key_object<'py, K: PyKeyType>(
+    py: Python<'py>,
+    s: &KeyedStore<K>,
+    slot: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    K::to_py(
+        py,
+        s.key_at(slot)
+            .ok_or_else(|| PyKeyError::new_err(format!("no key at slot {slot}")))?,
+    )
 }
 
 impl AnyKeyed {
@@ -150,12 +263,7 @@ impl AnyKeyed {
 
     /// An independent copy (see [`KeyedStore::try_clone`]).
     pub fn try_clone(&self) -> compactstore::Result<AnyKeyed> {
-        Ok(match self {
-            AnyKeyed::I64(s) => AnyKeyed::I64(s.try_clone()?),
-            AnyKeyed::U64(s) => AnyKeyed::U64(s.try_clone()?),
-            AnyKeyed::Str(s) => AnyKeyed::Str(s.try_clone()?),
-            AnyKeyed::Bytes(s) => AnyKeyed::Bytes(s.try_clone()?),
-        })
+        Ok(on_keyed!(self, s => PyKeyType::wrap(s.try_clone()?)))
     }
 
     pub fn store(&self) -> &DynamicStore {
@@ -174,58 +282,26 @@ impl AnyKeyed {
         on_keyed!(self, s => s.set_element(slot, m, k, v))
     }
 
-    fn kind(&self) -> KeyKind {
-        match self {
-            AnyKeyed::I64(_) => KeyKind::I64,
-            AnyKeyed::U64(_) => KeyKind::U64,
-            AnyKeyed::Str(_) => KeyKind::Str,
-            AnyKeyed::Bytes(_) => KeyKind::Bytes,
-        }
-    }
-
     #[inline]
-    fn index_of(&self, k: &KeyRef<'_>) -> Option<usize> {
-        match (self, k) {
-            (AnyKeyed::I64(s), KeyRef::I(i)) => s.index_of(i),
-            (AnyKeyed::U64(s), KeyRef::U(u)) => s.index_of(u),
-            (AnyKeyed::Str(s), KeyRef::S(x)) => s.index_of(*x),
-            (AnyKeyed::Bytes(s), KeyRef::B(b)) => s.index_of(*b),
-            _ => None,
-        }
+    fn index_of(&self, k: &PyKey<'_>) -> Option<usize> {
+        on_keyed!(self, s => s.index_of(key_in(s, k)?))
     }
 
     /// Insert or replace; a key of another type than the store's (not expected: keys are converted for
     /// the store's key type) is a `TypeError`.
-    fn insert(&mut self, k: &KeyVal, values: &[(usize, Value)]) -> PyResult<(usize, bool)> {
-        match (self, k) {
-            (AnyKeyed::I64(s), KeyVal::I(i)) => s.insert(i, values).py(),
-            (AnyKeyed::U64(s), KeyVal::U(u)) => s.insert(u, values).py(),
-            (AnyKeyed::Str(s), KeyVal::S(x)) => s.insert(x.as_str(), values).py(),
-            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.insert(b.as_slice(), values).py(),
-            _ => Err(PyTypeError::new_err(
-                "the key's type is not this store's key type",
-            )),
-        }
+    fn insert(&mut self, k: &PyKey<'_>, values: &[(usize, Value)]) -> PyResult<(usize, bool)> {
+        on_keyed!(self, s => match key_in(s, k) {
+            Some(k) => s.insert(k, values).py(),
+            None => Err(PyTypeError::new_err("the key's type is not this store's key type")),
+        })
     }
 
-    fn take(&mut self, k: &KeyVal) -> Option<Vec<Value>> {
-        match (self, k) {
-            (AnyKeyed::I64(s), KeyVal::I(i)) => s.take(i),
-            (AnyKeyed::U64(s), KeyVal::U(u)) => s.take(u),
-            (AnyKeyed::Str(s), KeyVal::S(x)) => s.take(x.as_str()),
-            (AnyKeyed::Bytes(s), KeyVal::B(b)) => s.take(b.as_slice()),
-            _ => None,
-        }
+    fn take(&mut self, k: &PyKey<'_>) -> Option<Vec<Value>> {
+        on_keyed!(self, s => s.take(key_in(s, k)?))
     }
 
     pub(crate) fn key_object<'py>(&self, py: Python<'py>, slot: usize) -> PyResult<Bound<'py, PyAny>> {
-        let missing = || PyKeyError::new_err(format!("no key at slot {slot}"));
-        Ok(match self {
-            AnyKeyed::I64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
-            AnyKeyed::U64(s) => s.key_at(slot).ok_or_else(missing)?.into_pyobject(py)?.into_any(),
-            AnyKeyed::Str(s) => crate::convert::py_str(py, s.key_at(slot).ok_or_else(missing)?)?,
-            AnyKeyed::Bytes(s) => crate::convert::py_bytes(py, s.key_at(slot).ok_or_else(missing)?)?,
-        })
+        on_keyed!(self, s => key_object(py, s, slot))
     }
 
     fn slots(&self) -> Vec<usize> {
@@ -238,12 +314,10 @@ impl AnyKeyed {
 }
 
 /// Convert a key for storing: the wrong type → `TypeError`, an int out of range → `OverflowError`.
-fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
+fn key_for_store<'a>(kind: KeyKind, obj: &'a Bound<'_, PyAny>) -> PyResult<PyKey<'a>> {
     // The common case first: an exact int that fits.
-    match int_key(kind, obj) {
-        Some(KeyRef::I(i)) => return Ok(KeyVal::I(i)),
-        Some(KeyRef::U(u)) => return Ok(KeyVal::U(u)),
-        _ => {}
+    if let Some(k) = int_key(kind, obj) {
+        return Ok(k);
     }
     let wrong = || {
         let name = match kind {
@@ -255,12 +329,8 @@ fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
         PyTypeError::new_err(format!("keys of this store are {name}"))
     };
     match kind {
-        KeyKind::Str => Ok(KeyVal::S(crate::convert::copy_str(
-            obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?,
-        )?)),
-        KeyKind::Bytes => Ok(KeyVal::B(crate::convert::copy_bytes(
-            obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes(),
-        )?)),
+        KeyKind::Str => Ok(PyKey::S(obj.cast::<PyString>().map_err(|_| wrong())?.to_str()?)),
+        KeyKind::Bytes => Ok(PyKey::B(obj.cast::<PyBytes>().map_err(|_| wrong())?.as_bytes())),
         KeyKind::I64 | KeyKind::U64 => {
             if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
                 return Err(wrong());
@@ -277,56 +347,38 @@ fn key_for_store(kind: KeyKind, obj: &Bound<'_, PyAny>) -> PyResult<KeyVal> {
                 compactstore::Dtype::U64
             };
             match d.canonical(&v).py()? {
-                Value::Int(i) => Ok(KeyVal::I(i)),
-                Value::UInt(u) => Ok(KeyVal::U(u)),
+                Value::Int(i) => Ok(PyKey::I(i)),
+                Value::UInt(u) => Ok(PyKey::U(u)),
                 _ => Err(wrong()),
             }
         }
     }
 }
 
-/// Convert a key for a lookup: anything that could not be stored finds nothing.
-fn key_for_lookup(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<KeyVal> {
-    key_for_store(kind, obj).ok()
-}
-
-/// A key for a lookup, borrowed from its Python object where it can be (a str or bytes key is not
-/// copied); `None` for an object that cannot be a key of this store (such a key is simply absent).
-#[derive(Clone, Copy)]
-enum KeyRef<'a> {
-    I(i64),
-    U(u64),
-    S(&'a str),
-    B(&'a [u8]),
-}
-
 /// An exact `int` that fits an int-keyed store's key type (`None` for anything else): the common key,
 /// converted without the general path.
 #[inline(always)]
-fn int_key(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<KeyRef<'static>> {
+fn int_key(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<PyKey<'static>> {
     if !obj.is_exact_instance_of::<pyo3::types::PyInt>() {
         return None;
     }
     match kind {
-        KeyKind::I64 => obj.extract::<i64>().ok().map(KeyRef::I),
-        KeyKind::U64 => obj.extract::<u64>().ok().map(KeyRef::U),
+        KeyKind::I64 => obj.extract::<i64>().ok().map(PyKey::I),
+        KeyKind::U64 => obj.extract::<u64>().ok().map(PyKey::U),
         KeyKind::Str | KeyKind::Bytes => None,
     }
 }
 
+/// Convert a key for a lookup: anything that could not be stored finds nothing (`None`).
 #[inline(always)]
-fn key_ref<'a>(kind: KeyKind, obj: &'a Bound<'_, PyAny>) -> Option<KeyRef<'a>> {
+fn key_for_lookup<'a>(kind: KeyKind, obj: &'a Bound<'_, PyAny>) -> Option<PyKey<'a>> {
     if let Some(k) = int_key(kind, obj) {
         return Some(k);
     }
     match kind {
-        KeyKind::Str => obj.cast::<PyString>().ok()?.to_str().ok().map(KeyRef::S),
-        KeyKind::Bytes => obj.cast::<PyBytes>().ok().map(|b| KeyRef::B(b.as_bytes())),
-        KeyKind::I64 | KeyKind::U64 => match key_for_lookup(kind, obj)? {
-            KeyVal::I(i) => Some(KeyRef::I(i)),
-            KeyVal::U(u) => Some(KeyRef::U(u)),
-            KeyVal::S(_) | KeyVal::B(_) => None,
-        },
+        KeyKind::Str => obj.cast::<PyString>().ok()?.to_str().ok().map(PyKey::S),
+        KeyKind::Bytes => obj.cast::<PyBytes>().ok().map(|b| PyKey::B(b.as_bytes())),
+        KeyKind::I64 | KeyKind::U64 => key_for_store(kind, obj).ok(),
     }
 }
 
@@ -426,7 +478,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let inner = match bulk {
@@ -455,41 +507,9 @@ impl PyKeyedStore {
                     })
                     .collect::<PyResult<_>>()?;
                 let vals: Vec<(usize, &[Value])> = vals.iter().map(|(m, v)| (*m, v.as_slice())).collect();
-                match kind {
-                    KeyKind::I64 => {
-                        let a: PyReadonlyArray1<'_, i64> = keys.extract()?;
-                        let a = a.as_slice()?;
-                        AnyKeyed::I64(crate::error::interruptible(py, || {
-                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
-                        })?)
-                    }
-                    KeyKind::U64 => {
-                        let a: PyReadonlyArray1<'_, u64> = keys.extract()?;
-                        let a = a.as_slice()?;
-                        AnyKeyed::U64(crate::error::interruptible(py, || {
-                            KeyedStore::from_columns_and_values(schema, k, a, &cols, &vals).py()
-                        })?)
-                    }
-                    KeyKind::Str => {
-                        let a: Vec<String> = keys.extract()?;
-                        AnyKeyed::Str(crate::error::interruptible(py, || {
-                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
-                        })?)
-                    }
-                    KeyKind::Bytes => {
-                        let a: Vec<Vec<u8>> = keys.extract()?;
-                        AnyKeyed::Bytes(crate::error::interruptible(py, || {
-                            KeyedStore::from_columns_and_values(schema, k, &a, &cols, &vals).py()
-                        })?)
-                    }
-                }
+                on_kind!(kind, K => from_columns::<K>(py, schema, k, keys, &cols, &vals)?)
             }
-            None => match kind {
-                KeyKind::I64 => AnyKeyed::I64(KeyedStore::new(schema, k).py()?),
-                KeyKind::U64 => AnyKeyed::U64(KeyedStore::new(schema, k).py()?),
-                KeyKind::Str => AnyKeyed::Str(KeyedStore::new(schema, k).py()?),
-                KeyKind::Bytes => AnyKeyed::Bytes(KeyedStore::new(schema, k).py()?),
-            },
+            None => on_kind!(kind, K => K::wrap(KeyedStore::new(schema, k).py()?)),
         };
         let (names, aliases) = schema_obj.get().names_ref(py);
         Ok(PyKeyedStore {
@@ -526,46 +546,12 @@ impl PyKeyedStore {
 
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
-        let schema = &self.h.data.schema;
-        let mut out = Vec::with_capacity(mapping.len().unwrap_or(0));
-        let mut put = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
-            if !k.is_instance_of::<PyString>() {
-                return Err(PyTypeError::new_err("member names are str"));
-            }
-            let m = match self.h.data.member_of(k) {
-                Ok(m) => m,
-                Err(_) if self.ignore_unknown => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let member = schema.member(m).py()?;
-            let ty = member.ty();
-            // egp-stores' leniency, kept for ported code: None for a member that cannot hold it means "not given".
-            if self.ignore_unknown
-                && v.is_none()
-                && !ty.is_optional()
-                && ty != &compactstore::MemberType::Object
-            {
-                return Ok(());
-            }
-            let value = checked_member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()))?;
-            out.push((m, value));
-            Ok(())
+        let how = Members {
+            check: true,
+            ignore_unknown: self.ignore_unknown,
+            mapping_only: Some("a keyed store's values are mappings of member values"),
         };
-        if let Ok(d) = mapping.cast::<PyDict>() {
-            for (k, v) in d.iter().collect::<Vec<_>>() {
-                put(&k, &v)?;
-            }
-        } else if mapping.hasattr("items")? {
-            for item in mapping.call_method0("items")?.try_iter()? {
-                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-                put(&k, &v)?;
-            }
-        } else {
-            return Err(PyTypeError::new_err(
-                "a keyed store's values are mappings of member values",
-            ));
-        }
-        Ok(out)
+        convert_members(&self.h, Some(mapping), None, how)
     }
 
     fn snapshot<'py>(&self, py: Python<'py>, values: Vec<Value>) -> PyResult<Bound<'py, PyDict>> {
@@ -632,7 +618,7 @@ impl PyKeyedStore {
             _ => KeyKind::I64,
         };
         let k = match log2size {
-            Some(k) if !k.is_none() => crate::dynamic_store::log2size_arg(k)?,
+            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
             _ => DEFAULT_KEYED_LOG2SIZE,
         };
         let made_with = this.with(|ks| Ok(ks.store().log2size()))?;
@@ -685,7 +671,7 @@ impl PyKeyedStore {
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
-                let k = key_ref(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = this.member_index(&t.get_item(1)?)?;
                 let got = this.with(|ks| {
                     let slot = ks
@@ -706,7 +692,7 @@ impl PyKeyedStore {
                 };
             }
         }
-        let k = key_ref(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k = key_for_lookup(kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         // The slot and its generation in one borrow of the store.
         let (slot, generation) = this.with(|ks| {
             let slot = ks
@@ -731,7 +717,7 @@ impl PyKeyedStore {
         if let Ok(t) = key.cast::<PyTuple>() {
             if t.len() == 2 {
                 let k0 = t.get_item(0)?;
-                let k = key_ref(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
+                let k = key_for_lookup(kind, &k0).ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                 let m = self.member_index(&t.get_item(1)?)?;
                 let member = self.h.data.schema.member(m).py()?;
                 // A refused value's error names the member, as `pool[k] = d` does.
@@ -763,7 +749,7 @@ impl PyKeyedStore {
 
     /// Whether `key` is present (a key of the wrong type is simply absent).
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Some(k) = key_ref(self.key_kind, key) else {
+        let Some(k) = key_for_lookup(self.key_kind, key) else {
             return Ok(false);
         };
         self.with(|ks| Ok(ks.index_of(&k).is_some()))
@@ -814,6 +800,7 @@ impl PyKeyedStore {
 
     /// Remove some entry and return `(key, dict snapshot)`; `KeyError` when empty.
     fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let kind = self.key_kind;
         let (key, values) = self.with_mut(|ks| {
             let slot = ks
                 .slots()
@@ -821,7 +808,7 @@ impl PyKeyedStore {
                 .last()
                 .ok_or_else(|| PyKeyError::new_err("popitem(): keyed store is empty"))?;
             let key = ks.key_object(py, slot)?;
-            let kv = key_for_store(ks.kind(), &key)?;
+            let kv = key_for_store(kind, &key)?;
             let values = ks
                 .take(&kv)
                 .ok_or_else(|| PyKeyError::new_err("popitem(): entry vanished"))?;
@@ -840,7 +827,8 @@ impl PyKeyedStore {
 
     /// The slot index of `key` (`KeyError` if absent).
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let k = key_ref(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
+        let k =
+            key_for_lookup(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
         self.with(|ks| {
             ks.index_of(&k)
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
@@ -922,43 +910,10 @@ impl PyKeyedStore {
                         "clear_modified takes an iterable of keys (a str or bytes is one key: write clear_modified([key]))",
                     ));
                 }
-                let mut ks_: Vec<KeyVal> = Vec::new();
-                for k in keys.try_iter()? {
-                    if let Some(k) = key_for_lookup(kind, &k?) {
-                        ks_.push(k);
-                    }
-                }
+                let objs = keys.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+                let keys: Vec<PyKey<'_>> = objs.iter().filter_map(|k| key_for_lookup(kind, k)).collect();
                 self.with_mut(|ks| {
-                    match ks {
-                        AnyKeyed::I64(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
-                            if let KeyVal::I(i) = k {
-                                Some(i)
-                            } else {
-                                None
-                            }
-                        })),
-                        AnyKeyed::U64(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
-                            if let KeyVal::U(i) = k {
-                                Some(i)
-                            } else {
-                                None
-                            }
-                        })),
-                        AnyKeyed::Str(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
-                            if let KeyVal::S(i) = k {
-                                Some(i.as_str())
-                            } else {
-                                None
-                            }
-                        })),
-                        AnyKeyed::Bytes(s) => s.clear_modified_keys(ks_.iter().filter_map(|k| {
-                            if let KeyVal::B(i) = k {
-                                Some(i.as_slice())
-                            } else {
-                                None
-                            }
-                        })),
-                    }
+                    on_keyed!(ks, s => clear_modified_keys(s, &keys));
                     Ok(())
                 })
             }

@@ -3,6 +3,7 @@
 //! Thin by design: each method converts its arguments, calls the engine, and maps the engine's error to
 //! the Python exception the docs name (`error.rs`). No store logic lives here.
 
+mod args;
 mod attr;
 mod cell;
 mod container;

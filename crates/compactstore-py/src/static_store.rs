@@ -1,11 +1,11 @@
 //! The `StaticStore` class: a store of a fixed number of slots.
 
-use compactstore::{StaticStore, Store, Value};
-use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use compactstore::{StaticStore, Store};
+use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::convert::scalar_value;
+use crate::args::size_arg;
 use crate::error::ToPyResult;
 use crate::shared::{Handle, Inner, Shared, StoreMut};
 use crate::store::{clone_with_state, copy_with_state, schema_of, wrong_kind, Made, PyStore};
@@ -32,19 +32,6 @@ fn reset_static(h: &Handle, size: usize) -> PyResult<()> {
     })?
     .then_some(())
     .ok_or_else(|| wrong_kind("static"))
-}
-
-fn size_arg(size: &Bound<'_, PyAny>) -> PyResult<usize> {
-    match scalar_value(size) {
-        Ok(Value::Int(i)) if i >= 0 => Ok(i as usize),
-        Ok(Value::Bool(b)) => Ok(usize::from(b)),
-        Ok(Value::Int(_)) => Err(PyValueError::new_err("size must be >= 0")),
-        Ok(Value::UInt(_)) => Err(PyValueError::new_err("size too large")),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(size.py()) => {
-            Err(PyValueError::new_err("size too large"))
-        }
-        _ => Err(PyTypeError::new_err("size must be an int")),
-    }
 }
 
 /// A store of a fixed number of slots, every member's column allocated once. Derive from it with

@@ -8,8 +8,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
+use crate::args::{slot_in_range, slot_index};
 use crate::container::PyContainer;
-use crate::convert::{checked_member_value, member_value, object_of, scalar_value};
+use crate::convert::{checked_member_value, member_value, object_of};
 use crate::dynamic_store::PyDynamicStore;
 use crate::entry::PyEntry;
 use crate::error::{in_failing_member, in_member, ToPyResult};
@@ -19,27 +20,62 @@ use crate::shared::{Handle, Inner, Shared, View};
 use crate::static_store::PyStaticStore;
 use crate::{on, on_mut};
 
-/// Resolve member names to positions and convert their values; unknown name → `KeyError`.
-///
-/// With `check`, each value is also checked against its member type here, for callers that write value by
-/// value and must change nothing on error (`Entry.update`); `add` leaves that to the engine, which checks
-/// every value before it allocates.
+/// How [`convert_members`] takes a mapping of member values.
+#[derive(Clone, Copy)]
+pub struct Members {
+    /// Check each value against its member type here, for callers that write value by value and must
+    /// change nothing on error (`Entry.update`, `pool[k] = d`); `add` leaves that to the engine, which
+    /// checks every value before it allocates.
+    pub check: bool,
+    /// Skip unknown names, and `None` for a member that cannot hold it (egp-stores' leniency, kept for
+    /// ported code: such a `None` means "not given").
+    pub ignore_unknown: bool,
+    /// Take a mapping only: anything without `items` is a `TypeError` with this message. Else `None` is
+    /// nothing and an object without `items` an iterable of (name, value) pairs, as `dict()` takes.
+    pub mapping_only: Option<&'static str>,
+}
+
+impl Members {
+    /// `add(mapping, **members)`: a mapping or pairs, unknown names refused, values checked by the engine.
+    pub const ADD: Members = Members {
+        check: false,
+        ignore_unknown: false,
+        mapping_only: None,
+    };
+    /// `Entry.update(mapping, **members)`: as `add`, each value checked here.
+    pub const UPDATE: Members = Members {
+        check: true,
+        ..Members::ADD
+    };
+}
+
+/// Resolve member names to positions and convert their values (`mapping`, then `kwargs`, as `how` says);
+/// an unknown name → `KeyError`, a name that is not a str → `TypeError`, a refused value its error naming
+/// the member.
 pub fn convert_members(
     h: &Handle,
     mapping: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
-    check: bool,
+    how: Members,
 ) -> PyResult<Vec<(usize, Value)>> {
     let schema = &h.data.schema;
-    let mut out = Vec::new();
+    let dict = mapping.and_then(|m| m.cast::<PyDict>().ok());
+    let mut out = Vec::with_capacity(dict.map_or(0, |d| d.len()));
     let mut put = |k: &Bound<'_, PyAny>, val: &Bound<'_, PyAny>| -> PyResult<()> {
         if !k.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err("member names are str"));
         }
-        let m = h.data.member_of(k)?;
+        let m = match h.data.member_of(k) {
+            Ok(m) => m,
+            Err(_) if how.ignore_unknown => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let member = schema.member(m).py()?;
         let ty = member.ty();
-        let value = if check {
+        if how.ignore_unknown && val.is_none() && !ty.is_optional() && ty != &MemberType::Object {
+            return Ok(());
+        }
+        let value = if how.check {
             checked_member_value(val, ty)
         } else {
             member_value(val, ty)
@@ -47,25 +83,25 @@ pub fn convert_members(
         out.push((m, value.map_err(|e| in_member(k.py(), e, member.name()))?));
         Ok(())
     };
-    if let Some(mapping) = mapping {
-        if let Ok(d) = mapping.cast::<PyDict>() {
-            // A snapshot of the items: converting a value can run Python code (`__index__`), which could
-            // change the dict under an iterator (PyO3's panics on that).
-            for (k, val) in d.iter().collect::<Vec<_>>() {
-                put(&k, &val)?;
-            }
-        } else if !mapping.is_none() {
-            // A mapping, or an iterable of (name, value) pairs, as dict() takes.
-            let items = if mapping.hasattr("items")? {
-                mapping.call_method0("items")?
-            } else {
-                mapping.clone()
-            };
-            for item in items.try_iter()? {
-                let item = item?;
-                let (k, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-                put(&k, &val)?;
-            }
+    if let Some(d) = dict {
+        // A snapshot of the items: converting a value can run Python code (`__index__`), which could
+        // change the dict under an iterator (PyO3's panics on that).
+        for (k, val) in d.iter().collect::<Vec<_>>() {
+            put(&k, &val)?;
+        }
+    } else if let Some(mapping) = mapping.filter(|m| !m.is_none() || how.mapping_only.is_some()) {
+        // A mapping, or (unless `mapping_only`) an iterable of (name, value) pairs, as dict() takes.
+        let items = if mapping.hasattr("items")? {
+            mapping.call_method0("items")?
+        } else if let Some(message) = how.mapping_only {
+            return Err(PyTypeError::new_err(message));
+        } else {
+            mapping.clone()
+        };
+        for item in items.try_iter()? {
+            let item = item?;
+            let (k, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            put(&k, &val)?;
         }
     }
     if let Some(kwargs) = kwargs {
@@ -133,35 +169,6 @@ fn convert_for_add(
         Some(v) => Converted::Values(v),
         None => Converted::Raw(raws),
     }))
-}
-
-/// A slot index for `del`, `entry`, `occupied`: an int `0 <= i` (`bool` counts as an int).
-pub fn slot_index(i: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match scalar_value(i) {
-        Ok(Value::Int(i)) => Ok(i),
-        Ok(Value::Bool(b)) => Ok(i64::from(b)),
-        Ok(Value::UInt(_)) => Ok(i64::MAX),
-        // An int beyond u64 is simply out of range.
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(i.py()) => Ok(i64::MAX),
-        _ => Err(PyTypeError::new_err("slot indices are ints")),
-    }
-}
-
-/// A slot index for `del` and `entry`: `0 <= i < size`, else `IndexError` naming the index as given (an
-/// int beyond `i64` too, never a clamped number).
-fn slot_in_range(i: &Bound<'_, PyAny>, size: usize) -> PyResult<usize> {
-    let k = slot_index(i)?;
-    if k >= 0 && (k as u64) < size as u64 {
-        return Ok(k as usize);
-    }
-    let text = i
-        .call_method0("__index__")
-        .and_then(|n| n.str())
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| k.to_string());
-    Err(PyIndexError::new_err(format!(
-        "slot {text} out of range for size {size}"
-    )))
 }
 
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
@@ -255,7 +262,7 @@ impl PyStore {
                 return self.h.alloc(|v| on_mut!(v, s => s.add_scalars(&raws)));
             }
             Some(Converted::Values(values)) => values,
-            None => convert_members(&self.h, mapping, members, false)?,
+            None => convert_members(&self.h, mapping, members, Members::ADD)?,
         };
         // The engine checks every value before it allocates (an error names the member it refused).
         self.h

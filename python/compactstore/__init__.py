@@ -296,23 +296,19 @@ def _parse(t: Any) -> tuple[str, int]:
     return _scalar_name(t), 0
 
 
-def _member_type_from_spec(spec: str, length: int) -> Any:
-    """The Python spelling of a member type from its spec (what `m.dtype` shows for non-numeric members)."""
-    if spec.startswith("optional[") and spec.endswith("]"):
-        return Optional(_member_type_from_spec(spec[len("optional[") : -1], length))
-    if spec == "str":
-        return Str
-    if spec == "bytes":
-        return Bytes
-    if spec == "object":
-        return Object
-    if spec == "interned[str]":
-        return Interned(Str)
-    if spec == "interned[bytes]":
-        return Interned(Bytes)
-    numpy_type = {v: k for k, v in _NUMPY_NAMES.items()}[spec]
-    scalar = np.dtype(numpy_type).type
-    return Array(scalar, length) if length else scalar
+def _member_type_from_parts(parts: tuple[Any, ...]) -> Any:
+    """The Python spelling of a member type (what `m.dtype` shows for non-numeric members) from the nested
+    tuples the native module describes it with: `("scalar", dtype_name)`, `("array", dtype_name, length)`,
+    `("str",)`, `("bytes",)`, `("object",)`, `("interned", <inner>)`, `("optional", <inner>)`."""
+    kind = parts[0]
+    if kind == "optional":
+        return Optional(_member_type_from_parts(parts[1]))
+    if kind == "interned":
+        return Interned(_member_type_from_parts(parts[1]))
+    if kind in ("scalar", "array"):
+        scalar = np.dtype({v: k for k, v in _NUMPY_NAMES.items()}[parts[1]]).type
+        return Array(scalar, parts[2]) if kind == "array" else scalar
+    return {"str": Str, "bytes": Bytes, "object": Object}[kind]
 
 
 def _member_tuple(name: str, spec: Any, default: Any = Member._NO_DEFAULT) -> tuple[str, str, int, Any, bool]:

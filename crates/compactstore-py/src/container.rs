@@ -688,9 +688,9 @@ impl PyContainer {
         match self.ty.dtype() {
             Some(d) => py.import("numpy")?.call_method1("dtype", (numpy_name(d),)),
             None => {
-                let (spec, length) = crate::schema::spec_of(&self.ty);
+                let parts = crate::schema::type_parts(py, &self.ty)?;
                 py.import("compactstore")?
-                    .call_method1("_member_type_from_spec", (spec, length))
+                    .call_method1("_member_type_from_parts", (parts,))
             }
         }
     }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use compactstore::{Dtype, Member, MemberType, Schema};
+use compactstore::{Member, MemberType, Schema};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyString, PyTuple};
 
 use crate::convert::member_value;
 use crate::error::{in_member, ToPyResult};
@@ -98,39 +98,36 @@ impl PySchema {
     }
 }
 
-/// The member type a spec string names (see `PySchema::new`).
+/// The member type a spec string names (see `PySchema::new`): the engine's spelling (`MemberType`'s
+/// `FromStr`), with `length >= 1` making the numeric scalar inside an array of that many.
 pub fn parse_spec(spec: &str, length: usize) -> PyResult<MemberType> {
-    if let Some(inner) = spec.strip_prefix("optional[").and_then(|s| s.strip_suffix(']')) {
-        return Ok(MemberType::optional(parse_spec(inner, length)?));
-    }
-    Ok(match spec {
-        "str" => MemberType::Str,
-        "object" => MemberType::Object,
-        "bytes" => MemberType::Bytes,
-        "interned[str]" => MemberType::interned(MemberType::Str),
-        "interned[bytes]" => MemberType::interned(MemberType::Bytes),
-        _ => {
-            let d = Dtype::from_name(spec)
-                .map_err(|_| PyTypeError::new_err(format!("unknown member type {spec:?}")))?;
-            if length == 0 {
-                MemberType::Scalar(d)
-            } else {
-                MemberType::Array(d, length)
-            }
-        }
-    })
+    let ty = spec
+        .parse::<MemberType>()
+        .map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    Ok(with_length(ty, length))
 }
 
-/// The spec string and length of a member type (the inverse of [`parse_spec`]).
-pub fn spec_of(ty: &MemberType) -> (String, usize) {
+/// `ty` with its numeric scalar (also inside `Optional`) an array of `length` when `length >= 1`.
+fn with_length(ty: MemberType, length: usize) -> MemberType {
     match ty {
-        MemberType::Scalar(d) => (d.name().to_owned(), 0),
-        MemberType::Array(d, n) => (d.name().to_owned(), *n),
-        MemberType::Optional(t) => {
-            let (s, n) = spec_of(t);
-            (format!("optional[{s}]"), n)
-        }
-        other => (other.to_string(), 0),
+        MemberType::Scalar(d) if length > 0 => MemberType::Array(d, length),
+        MemberType::Optional(t) => MemberType::optional(with_length(*t, length)),
+        other => other,
+    }
+}
+
+/// A member type as nested tuples for the Python package to turn into its type objects (what `m.dtype`
+/// shows for a non-numeric member): `("scalar", dtype_name)`, `("array", dtype_name, length)`, `("str",)`,
+/// `("bytes",)`, `("object",)`, `("interned", <inner>)`, `("optional", <inner>)`.
+pub fn type_parts<'py>(py: Python<'py>, ty: &MemberType) -> PyResult<Bound<'py, PyTuple>> {
+    match ty {
+        MemberType::Scalar(d) => PyTuple::new(py, ["scalar", d.name()]),
+        MemberType::Array(d, n) => ("array", d.name(), *n).into_pyobject(py),
+        MemberType::Str => PyTuple::new(py, ["str"]),
+        MemberType::Bytes => PyTuple::new(py, ["bytes"]),
+        MemberType::Object => PyTuple::new(py, ["object"]),
+        MemberType::Interned(t) => ("interned", type_parts(py, t)?).into_pyobject(py),
+        MemberType::Optional(t) => ("optional", type_parts(py, t)?).into_pyobject(py),
     }
 }
 

@@ -41,7 +41,7 @@ mod value;
 pub use dynamic_store::{DynamicStore, DEFAULT_LOG2SIZE, MAX_LOG2SIZE};
 pub use error::{Error, Result};
 pub use keyed_store::{Key, KeyedStore, DEFAULT_COMPACT_MIN, DEFAULT_KEYED_LOG2SIZE, MAX_KEYED_LEN};
-pub use schema::{Dtype, Member, MemberType, Schema, MAX_ARRAY_LEN};
+pub use schema::{Dtype, Member, MemberType, ParseMemberTypeError, Schema, MAX_ARRAY_LEN};
 pub use static_store::{ExportedBuffer, StaticStore};
 pub use store::{normalize_index, Store};
 pub use value::{Element, ObjectRef, Scalar, Value};

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -261,6 +262,8 @@ impl MemberType {
     }
 }
 
+/// The spelling of a member type, the one [`MemberType::from_str`] parses: a dtype name (`i64`), an array
+/// `<dtype>[<length>]` (`f32[3]`), `str`, `bytes`, `object`, `interned[<type>]`, `optional[<type>]`.
 impl fmt::Display for MemberType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -272,6 +275,60 @@ impl fmt::Display for MemberType {
             MemberType::Optional(t) => write!(f, "optional[{t}]"),
             MemberType::Object => f.write_str("object"),
         }
+    }
+}
+
+/// A spelling that is not a member type (see [`MemberType::from_str`]); shows as
+/// `unknown member type "<part>"`, naming the part that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseMemberTypeError(String);
+
+impl fmt::Display for ParseMemberTypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown member type {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ParseMemberTypeError {}
+
+impl From<ParseMemberTypeError> for Error {
+    fn from(e: ParseMemberTypeError) -> Error {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
+/// Parse the spelling [`MemberType`]'s `Display` prints: `i64`, `f32[3]`, `str`, `bytes`, `object`,
+/// `interned[str]`, `optional[<type>]` (so `"optional[interned[str]]"`). The parse checks only the
+/// spelling; [`Member::new`] checks that the type can be stored.
+///
+/// # Errors
+/// [`ParseMemberTypeError`] naming the part that is not a member type, e.g. `unknown member type "i65"`
+/// (it converts to [`Error::InvalidArgument`] with `?`).
+impl FromStr for MemberType {
+    type Err = ParseMemberTypeError;
+
+    fn from_str(s: &str) -> std::result::Result<MemberType, ParseMemberTypeError> {
+        let wrapped = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(']'));
+        if let Some(inner) = wrapped("optional[") {
+            return Ok(MemberType::optional(inner.parse()?));
+        }
+        if let Some(inner) = wrapped("interned[") {
+            return Ok(MemberType::interned(inner.parse()?));
+        }
+        let unknown = || ParseMemberTypeError(s.to_owned());
+        Ok(match s {
+            "str" => MemberType::Str,
+            "bytes" => MemberType::Bytes,
+            "object" => MemberType::Object,
+            _ => match s.strip_suffix(']').and_then(|r| r.split_once('[')) {
+                Some((name, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                    let n = n.parse().map_err(|_| unknown())?;
+                    MemberType::Array(Dtype::from_name(name).map_err(|_| unknown())?, n)
+                }
+                Some(_) => return Err(unknown()),
+                None => MemberType::Scalar(Dtype::from_name(s).map_err(|_| unknown())?),
+            },
+        })
     }
 }
 
@@ -459,5 +516,90 @@ impl Schema {
     #[must_use]
     pub fn entry_bytes(&self) -> usize {
         self.members.iter().map(|m| m.ty.entry_bytes()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn member_type() -> impl Strategy<Value = MemberType> {
+        let dtype = proptest::sample::select(Dtype::ALL.to_vec());
+        let leaf = prop_oneof![
+            dtype.clone().prop_map(MemberType::Scalar),
+            (dtype, 0..=MAX_ARRAY_LEN + 1).prop_map(|(d, n)| MemberType::Array(d, n)),
+            Just(MemberType::Str),
+            Just(MemberType::Bytes),
+            Just(MemberType::Object),
+        ];
+        leaf.prop_recursive(3, 8, 1, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(MemberType::interned),
+                inner.prop_map(MemberType::optional),
+            ]
+        })
+    }
+
+    #[test]
+    fn spellings_parse() {
+        let cases = [
+            ("i64", MemberType::Scalar(Dtype::I64)),
+            ("bool", MemberType::Scalar(Dtype::Bool)),
+            ("f32[3]", MemberType::Array(Dtype::F32, 3)),
+            ("str", MemberType::Str),
+            ("bytes", MemberType::Bytes),
+            ("object", MemberType::Object),
+            ("interned[bytes]", MemberType::interned(MemberType::Bytes)),
+            (
+                "optional[interned[str]]",
+                MemberType::optional(MemberType::interned(MemberType::Str)),
+            ),
+            (
+                "optional[u8[2]]",
+                MemberType::optional(MemberType::Array(Dtype::U8, 2)),
+            ),
+        ];
+        for (spelling, ty) in cases {
+            assert_eq!(spelling.parse::<MemberType>().unwrap(), ty, "{spelling}");
+            assert_eq!(ty.to_string(), spelling);
+        }
+    }
+
+    #[test]
+    fn bad_spellings_are_refused() {
+        for (spelling, part) in [
+            ("", ""),
+            ("i65", "i65"),
+            ("optional[xyz]", "xyz"),
+            ("interned[]", ""),
+            ("optional[str", "optional[str"),
+            ("i64[]", "i64[]"),
+            ("i64[+3]", "i64[+3]"),
+            ("i64[-1]", "i64[-1]"),
+            ("i64[3", "i64[3"),
+            ("str[3]", "str[3]"),
+            ("i64[99999999999999999999999]", "i64[99999999999999999999999]"),
+            (" i64", " i64"),
+        ] {
+            let e = spelling.parse::<MemberType>().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("unknown member type {part:?}"),
+                "{spelling}"
+            );
+            assert_eq!(
+                Error::from(e).to_string(),
+                format!("invalid argument: unknown member type {part:?}")
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_round_trips(ty in member_type()) {
+            prop_assert_eq!(ty.to_string().parse::<MemberType>().unwrap(), ty);
+        }
     }
 }

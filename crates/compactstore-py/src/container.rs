@@ -286,7 +286,7 @@ impl PyContainer {
     pub(crate) fn set_scalar_at(&self, py: Python<'_>, i: i64, x: Scalar) -> PyResult<()> {
         self.refuse_read_only(py)?;
         let m = self.m;
-        self.h.write(false, |mut v| {
+        self.h.write(|mut v| {
             let i = normalize_index(i, v.size())?;
             v.set_scalar(i, m, x)
         })
@@ -350,7 +350,7 @@ impl PyContainer {
         // Off the fast path: a refused value's error names the member, as `add` and `pool[k] = d` do.
         let val = member_value(value, &self.ty).map_err(|e| self.in_this_member(py, e))?;
         self.h
-            .write(false, |mut v| {
+            .write(|mut v| {
                 let i = normalize_index(i, v.size())?;
                 v.set(i, m, &val)
             })
@@ -521,7 +521,7 @@ impl PyContainer {
         };
         // The engine checks every value, index and (keyed store) occupancy, and makes room for str/bytes
         // data, before it writes any; one value is written to every index without a copy per index.
-        self.h.write(false, |mut v| v.scatter_values(self.m, idx, &vals))
+        self.h.write(|mut v| v.scatter_values(self.m, idx, &vals))
     }
 
     fn all_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -613,7 +613,7 @@ impl PyContainer {
                 self.refuse_scalar_element()?;
                 self.refuse_read_only(py)?;
                 let val = scalar_value(value)?;
-                self.h.write(false, |mut v| {
+                self.h.write(|mut v| {
                     let i = normalize_index(i, on!(v.read(), s => s.size()))?;
                     let k = normalize_index(k, self.ty.width().ok_or_else(|| not_numeric(&self.ty))?)?;
                     v.set_element(i, m, k, &val)

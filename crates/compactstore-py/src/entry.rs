@@ -44,7 +44,7 @@ impl PyEntry {
 
     /// `Handle::write` (no allocation), with a released chunk reported as a stale entry.
     fn write<R>(&self, f: impl FnOnce(crate::shared::ViewMut<'_>) -> compactstore::Result<R>) -> PyResult<R> {
-        self.h.write(false, f).map_err(|e| self.stale_if_released(e))
+        self.h.write(f).map_err(|e| self.stale_if_released(e))
     }
 
     fn stale_if_released(&self, e: PyErr) -> PyErr {

@@ -65,6 +65,23 @@ fn constructor_args<'py>(
     Ok(out)
 }
 
+/// The key type and log2size a keyed store is made with (`None` or an absent argument: i64 keys and
+/// the default log2size), as the constructor and `__init__` read them.
+fn keyed_args(
+    key: Option<&Bound<'_, PyAny>>,
+    log2size: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(KeyKind, u32)> {
+    let kind = match key {
+        Some(k) if !k.is_none() => key_kind(k)?,
+        _ => KeyKind::I64,
+    };
+    let k = match log2size {
+        Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
+        _ => DEFAULT_KEYED_LOG2SIZE,
+    };
+    Ok((kind, k))
+}
+
 /// The engine keyed store for each key type.
 pub enum AnyKeyed {
     I64(KeyedStore<i64>),
@@ -473,14 +490,7 @@ impl PyKeyedStore {
             .cast_into::<PySchema>()
             .map_err(|_| PyTypeError::new_err("bad store type"))?;
         let schema = schema_obj.get().schema.clone();
-        let kind = match key {
-            Some(k) if !k.is_none() => key_kind(k)?,
-            _ => KeyKind::I64,
-        };
-        let k = match log2size {
-            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
-            _ => DEFAULT_KEYED_LOG2SIZE,
-        };
+        let (kind, k) = keyed_args(key, log2size)?;
         let inner = match bulk {
             Some((keys, columns, values)) => {
                 let cols: Vec<(usize, &[u8])> = columns
@@ -613,14 +623,7 @@ impl PyKeyedStore {
         ignore_unknown: bool,
     ) -> PyResult<()> {
         let this = slf.get();
-        let kind = match key {
-            Some(k) if !k.is_none() => key_kind(k)?,
-            _ => KeyKind::I64,
-        };
-        let k = match log2size {
-            Some(k) if !k.is_none() => crate::args::log2size_arg(k)?,
-            _ => DEFAULT_KEYED_LOG2SIZE,
-        };
+        let (kind, k) = keyed_args(key, log2size)?;
         let made_with = this.with(|ks| Ok(ks.store().log2size()))?;
         if !store_type.is(this.store_type.bind(slf.py()))
             || kind != this.key_kind

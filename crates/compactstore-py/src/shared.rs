@@ -308,15 +308,10 @@ impl Handle {
         f(v).map_err(to_py)
     }
 
-    /// Run `f` on a write view. A keyed store's slots are allocated and freed through its keys, so
-    /// `alloc` is refused on one (calls that allocate or free use [`Handle::alloc`]). A chunk of a
-    /// dynamic store can have its members written.
+    /// Run `f` on a write view: member values only (calls that allocate or free slots use
+    /// [`Handle::alloc`]). A chunk of a dynamic store can have its members written.
     #[inline]
-    pub fn write<R>(
-        &self,
-        alloc: bool,
-        f: impl FnOnce(ViewMut<'_>) -> compactstore::Result<R>,
-    ) -> PyResult<R> {
+    pub fn write<R>(&self, f: impl FnOnce(ViewMut<'_>) -> compactstore::Result<R>) -> PyResult<R> {
         let mut g = self.data.lock()?;
         let v = match (&mut *g, self.chunk) {
             (Inner::Static(s), _) => ViewMut::Static(s),
@@ -327,14 +322,7 @@ impl Handle {
                     .filter(|c| c.uid() == self.chunk_uid)
                     .ok_or_else(|| released(k))?,
             ),
-            (Inner::Keyed(k), _) => {
-                if alloc {
-                    return Err(PyTypeError::new_err(
-                        "a keyed store's slots are allocated and freed through its keys (pool[key] = ..., del pool[key])",
-                    ));
-                }
-                ViewMut::Keyed(k)
-            }
+            (Inner::Keyed(k), _) => ViewMut::Keyed(k),
         };
         f(v).map_err(to_py)
     }

@@ -324,7 +324,7 @@ impl PyStore {
                 None => Ok(false),
             }
         }
-        let written = self.h.write(false, |v| match v {
+        let written = self.h.write(|v| match v {
             crate::shared::ViewMut::Static(s) => put(s, m, &val),
             crate::shared::ViewMut::Dynamic(d) => put(d, m, &val),
             // Not a store object's handle: keyed stores have their own class.
@@ -652,7 +652,7 @@ pub(crate) fn own_objects(py: Python<'_>, h: &Handle, memo: Option<&Bound<'_, Py
             _ => obj,
         };
         let obj = compactstore::ObjectRef(std::sync::Arc::new(crate::cell::PyObj::new(new)));
-        h.write(false, |v| match v {
+        h.write(|v| match v {
             crate::shared::ViewMut::Keyed(k) => k.replace_object(i, m, obj),
             crate::shared::ViewMut::Static(s) => s.write(i, m, &Value::Object(obj)),
             crate::shared::ViewMut::Dynamic(d) => d.write(i, m, &Value::Object(obj)),

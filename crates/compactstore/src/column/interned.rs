@@ -319,15 +319,7 @@ impl InternedColumn {
     /// # Errors
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.
     pub fn try_clone(&self) -> Result<InternedColumn> {
-        Ok(InternedColumn {
-            kind: self.kind,
-            optional: self.optional,
-            size: self.size,
-            width: self.width,
-            codes: self.codes.try_clone()?,
-            dict: Arc::new(RwLock::new(read(&self.dict).try_clone()?)),
-            default: self.default.clone(),
-        })
+        self.try_clone_with(Arc::new(RwLock::new(read(&self.dict).try_clone()?)))
     }
 
     /// A copy of the codes sharing `dict` (a copy of this column's dictionary, holding the same values

@@ -382,6 +382,27 @@ impl ViewColumn {
         })
     }
 
+    /// The value at `slot` as two slices whose concatenation is the value (the bytes in its view, then
+    /// those in the data buffer), without copying it: for an export that writes every value once
+    /// (`crate::arrow`). Empty for a slot out of range. O(1).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn parts(&self, slot: usize) -> (&[u8], &[u8]) {
+        if slot >= self.size {
+            return (&[], &[]);
+        }
+        if slot >= self.filled {
+            return (&self.default, &[]);
+        }
+        let views: &[View] = bytemuck::cast_slice(self.views.bytes());
+        let Some(v) = views.get(slot) else {
+            return (&[], &[]);
+        };
+        match long_parts(v) {
+            None => (&v[1..=(v[0] as usize).min(INLINE_MAX)], &[]),
+            Some(Long { prefix, off, n }) => (&v[1..=prefix], self.suffix(off, n)),
+        }
+    }
+
     /// Whether the value at `slot` equals `bytes`, without copying it. O(len).
     #[must_use]
     pub fn eq_bytes(&self, slot: usize, bytes: &[u8]) -> bool {

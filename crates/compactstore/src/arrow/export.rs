@@ -300,7 +300,7 @@ impl Rows {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+    fn iter(&self) -> impl Iterator<Item = usize> + Clone + '_ {
         let (n, slots) = match self {
             Rows::Prefix(n) => (*n, &[][..]),
             Rows::Slots(s) => (0, &s[..]),
@@ -369,7 +369,12 @@ fn column_data(
 ) -> ConvertResult<ArrayData> {
     match col {
         Column::Fixed(f) => fixed_data(f, t, rows),
-        Column::View(v) => bytes_data(t, rows.len(), rows.iter().map(|s| v.parts(s))),
+        Column::View(v) => match t {
+            DataType::LargeUtf8 | DataType::LargeBinary | DataType::Utf8 | DataType::Binary => {
+                view_offsets_data(v, t, rows)
+            }
+            _ => bytes_data(t, rows.len(), rows.iter().map(|s| v.parts(s))),
+        },
         Column::Interned(c) => {
             let d = dict.ok_or_else(|| ConvertError::from(Error::Invariant("no dictionary".into())))?;
             d.keys(c, rows)
@@ -420,12 +425,55 @@ fn fixed_data(f: &FixedColumn, t: &DataType, rows: &Rows) -> ConvertResult<Array
     }
 }
 
+/// A str/bytes column's values at `rows` as `string`/`binary` (large or not) Arrow data, in one pass
+/// over the views into buffers allocated once.
+fn view_offsets_data(v: &crate::column::ViewColumn, t: &DataType, rows: &Rows) -> ConvertResult<ArrayData> {
+    let n = rows.len();
+    // At most the live data-buffer bytes plus every view's inline bytes; 16 more for the whole-view copies.
+    let bound = v.live() + n * crate::column::VIEW_BYTES + 16;
+    let large = matches!(t, DataType::LargeUtf8 | DataType::LargeBinary);
+    let mut data: Vec<u8> = Vec::with_capacity(bound);
+    let offsets = if large {
+        let mut o: Vec<i64> = Vec::with_capacity(n + 1);
+        o.push(0);
+        // A length fits i64 (a Vec holds at most isize::MAX bytes).
+        let mut push = |at: usize| o.push(at as i64);
+        match rows {
+            Rows::Prefix(n) => v.append_values(0..*n, &mut data, &mut push),
+            Rows::Slots(s) => v.append_values(s.iter().copied(), &mut data, &mut push),
+        }
+        Buffer::from_vec(o)
+    } else {
+        let mut o: Vec<i32> = Vec::with_capacity(n + 1);
+        o.push(0);
+        let mut over = false;
+        let mut push = |at: usize| match i32::try_from(at) {
+            Ok(x) => o.push(x),
+            Err(_) => over = true,
+        };
+        match rows {
+            Rows::Prefix(n) => v.append_values(0..*n, &mut data, &mut push),
+            Rows::Slots(s) => v.append_values(s.iter().copied(), &mut data, &mut push),
+        }
+        if over {
+            return Err(too_big());
+        }
+        Buffer::from_vec(o)
+    };
+    build(
+        ArrayData::builder(t.clone())
+            .len(n)
+            .add_buffer(offsets)
+            .add_buffer(Buffer::from_vec(data)),
+    )
+}
+
 /// Variable-length values (each given as two slices to concatenate) as Arrow data of string/binary
 /// type `t`, in one pass.
 fn bytes_data<'a>(
     t: &DataType,
     n: usize,
-    values: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    values: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
 ) -> ConvertResult<ArrayData> {
     match t {
         DataType::Utf8View | DataType::BinaryView => {
@@ -449,28 +497,39 @@ fn bytes_data<'a>(
             }
         }
         DataType::Utf8 | DataType::Binary | DataType::LargeUtf8 | DataType::LargeBinary => {
+            // Two passes: the lengths first, so every buffer is allocated once at its size.
+            let total: usize = values.clone().map(|(a, c)| a.len() + c.len()).sum();
             let large = matches!(t, DataType::LargeUtf8 | DataType::LargeBinary);
-            let mut data = MutableBuffer::new(0);
-            let mut offsets = MutableBuffer::with_capacity((n + 1) * if large { 8 } else { 4 });
-            let push = |offsets: &mut MutableBuffer, at: usize| -> ConvertResult<()> {
-                if large {
-                    offsets.push(i64::try_from(at).map_err(|_| too_big())?);
-                } else {
-                    offsets.push(i32::try_from(at).map_err(|_| too_big())?);
-                }
-                Ok(())
-            };
-            push(&mut offsets, 0)?;
-            for (a, c) in values {
-                data.extend_from_slice(a);
-                data.extend_from_slice(c);
-                push(&mut offsets, data.len())?;
+            if !large && i32::try_from(total).is_err() {
+                return Err(too_big());
             }
+            let mut data: Vec<u8> = Vec::with_capacity(total);
+            let offsets = if large {
+                let mut o: Vec<i64> = Vec::with_capacity(n + 1);
+                o.push(0);
+                for (a, c) in values {
+                    data.extend_from_slice(a);
+                    data.extend_from_slice(c);
+                    // `data.len() <= total`, which fits (i64 holds any length of a Vec).
+                    o.push(data.len() as i64);
+                }
+                Buffer::from_vec(o)
+            } else {
+                let mut o: Vec<i32> = Vec::with_capacity(n + 1);
+                o.push(0);
+                for (a, c) in values {
+                    data.extend_from_slice(a);
+                    data.extend_from_slice(c);
+                    // `data.len() <= total`, checked to fit i32 above.
+                    o.push(data.len() as i32);
+                }
+                Buffer::from_vec(o)
+            };
             build(
                 ArrayData::builder(t.clone())
                     .len(n)
-                    .add_buffer(offsets.into())
-                    .add_buffer(data.into()),
+                    .add_buffer(offsets)
+                    .add_buffer(Buffer::from_vec(data)),
             )
         }
         other => Err(Error::Invariant(format!("{other} is not a string or binary type")).into()),
@@ -568,7 +627,7 @@ pub trait ArrowKey: Key + std::borrow::Borrow<<Self as Key>::Borrowed> {
     /// As [`ExportPlan::export`].
     fn keys_array(
         ks: &KeyedStore<Self>,
-        slots: impl Iterator<Item = usize>,
+        slots: impl Iterator<Item = usize> + Clone,
         n: usize,
         t: &DataType,
     ) -> ConvertResult<ArrayData>;
@@ -590,7 +649,7 @@ macro_rules! int_arrow_key {
 
             fn keys_array(
                 ks: &KeyedStore<$t>,
-                slots: impl Iterator<Item = usize>,
+                slots: impl Iterator<Item = usize> + Clone,
                 n: usize,
                 t: &DataType,
             ) -> ConvertResult<ArrayData> {
@@ -617,7 +676,7 @@ impl ArrowKey for String {
 
     fn keys_array(
         ks: &KeyedStore<String>,
-        slots: impl Iterator<Item = usize>,
+        slots: impl Iterator<Item = usize> + Clone,
         n: usize,
         t: &DataType,
     ) -> ConvertResult<ArrayData> {
@@ -640,7 +699,7 @@ impl ArrowKey for Vec<u8> {
 
     fn keys_array(
         ks: &KeyedStore<Vec<u8>>,
-        slots: impl Iterator<Item = usize>,
+        slots: impl Iterator<Item = usize> + Clone,
         n: usize,
         t: &DataType,
     ) -> ConvertResult<ArrayData> {

@@ -13,7 +13,7 @@ use arrow_schema::{DataType, Schema as ArrowSchema};
 
 use super::export::ArrowKey;
 use super::{arrow_dtype, is_binary, is_string, ConvertError, ConvertResult};
-use crate::column::Column;
+use crate::column::{Column, INLINE_MAX, LARGE_PREFIX_LEN, MEDIUM_MAX, PREFIX_LEN};
 use crate::dynamic_store::DynamicStore;
 use crate::error::Error;
 use crate::keyed_store::KeyedStore;
@@ -344,6 +344,15 @@ fn write_rows(
         }
         (Column::View(v), _) if no_nulls => {
             if let Some(r) = ByteReader::of(a.as_ref()) {
+                // The data buffer grows once, by what the long values keep out of their views.
+                let extra: usize = (from..from + count)
+                    .map(|i| match r.get(i).len() {
+                        n if n <= INLINE_MAX => 0,
+                        n if n <= MEDIUM_MAX => n - PREFIX_LEN,
+                        n => n - LARGE_PREFIX_LEN,
+                    })
+                    .sum();
+                v.reserve_data(extra)?;
                 for i in 0..count {
                     v.set_bytes(slot + i, r.get(from + i))?;
                 }

@@ -403,6 +403,38 @@ impl ViewColumn {
         }
     }
 
+    /// Append the values at `slots` to `data`, calling `end` with `data.len()` after each: the one pass of an
+    /// Arrow export of the column (`crate::arrow`). `data` should have room for every value's bytes plus
+    /// 16 (short values are copied as whole views, then cut to length). Slots out of range read as empty.
+    #[cfg(feature = "arrow")]
+    pub(crate) fn append_values(
+        &self,
+        slots: impl Iterator<Item = usize>,
+        data: &mut Vec<u8>,
+        mut end: impl FnMut(usize),
+    ) {
+        let views: &[View] = bytemuck::cast_slice(self.views.bytes());
+        for slot in slots {
+            let at = data.len();
+            match views.get(slot) {
+                Some(_) if slot >= self.filled => data.extend_from_slice(&self.default),
+                Some(v) => match long_parts(v) {
+                    None => {
+                        // A fixed 15-byte copy (no call), then the length.
+                        data.extend_from_slice(&v[1..VIEW_BYTES]);
+                        data.truncate(at + (v[0] as usize).min(INLINE_MAX));
+                    }
+                    Some(Long { prefix, off, n }) => {
+                        data.extend_from_slice(&v[1..=prefix]);
+                        data.extend_from_slice(self.suffix(off, n));
+                    }
+                },
+                None => {}
+            }
+            end(data.len());
+        }
+    }
+
     /// Whether the value at `slot` equals `bytes`, without copying it. O(len).
     #[must_use]
     pub fn eq_bytes(&self, slot: usize, bytes: &[u8]) -> bool {

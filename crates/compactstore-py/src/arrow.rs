@@ -33,6 +33,16 @@ fn convert_err(e: ConvertError) -> PyErr {
     })
 }
 
+/// Run an engine conversion, turning a panic (a bug, or one in arrow-rs on malformed input) into a
+/// `RuntimeError` instead of letting it reach Python as a `PanicException`.
+fn guarded<R>(f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "compactstore: an Arrow conversion failed unexpectedly (a bug: please report it)",
+        ))
+    })
+}
+
 fn arrow_err(e: compactstore::arrow::arrow_schema::ArrowError) -> PyErr {
     PyValueError::new_err(format!("arrow: {e}"))
 }
@@ -177,7 +187,10 @@ pub(crate) fn store_stream<'py>(
     requested_schema: Option<&Bound<'py, PyAny>>,
     members: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyCapsule>> {
-    stream_capsule(py, store_batches(&store.h, members, requested_schema)?)
+    stream_capsule(
+        py,
+        guarded(|| store_batches(&store.h, members, requested_schema))?,
+    )
 }
 
 /// `pool.__arrow_c_schema__()` of a keyed store.
@@ -203,7 +216,7 @@ pub(crate) fn keyed_stream<'py>(
 ) -> PyResult<Bound<'py, PyCapsule>> {
     stream_capsule(
         py,
-        keyed_batches(pool.handle(), pool.key_name(), members, requested_schema)?,
+        guarded(|| keyed_batches(pool.handle(), pool.key_name(), members, requested_schema))?,
     )
 }
 
@@ -353,7 +366,7 @@ impl PyArrowData {
         };
         let (arrow, batches) = (&self.schema, &self.batches);
         let d = crate::error::interruptible(py, || {
-            ca::import_dynamic(schema.schema.clone(), k, arrow, batches).map_err(convert_err)
+            guarded(|| ca::import_dynamic(schema.schema.clone(), k, arrow, batches).map_err(convert_err))
         })?;
         let (names, aliases) = schema.names_ref(py);
         let store = PyStore {
@@ -401,20 +414,22 @@ impl PyArrowData {
         })?;
         let (arrow, batches) = (&self.schema, &self.batches);
         let inner = crate::error::interruptible(py, || {
-            fn build<K: ArrowKey>(
-                s: Arc<compactstore::Schema>,
-                k: u32,
-                a: &ArrowSchema,
-                b: &[RecordBatch],
-                key: &str,
-            ) -> PyResult<KeyedStore<K>> {
-                ca::import_keyed::<K>(s, k, a, b, key).map_err(convert_err)
-            }
-            Ok(match kind {
-                "u64" => AnyKeyed::U64(build(schema.clone(), k, arrow, batches, key)?),
-                "str" => AnyKeyed::Str(build(schema.clone(), k, arrow, batches, key)?),
-                "bytes" => AnyKeyed::Bytes(build(schema.clone(), k, arrow, batches, key)?),
-                _ => AnyKeyed::I64(build(schema.clone(), k, arrow, batches, key)?),
+            guarded(|| {
+                fn build<K: ArrowKey>(
+                    s: Arc<compactstore::Schema>,
+                    k: u32,
+                    a: &ArrowSchema,
+                    b: &[RecordBatch],
+                    key: &str,
+                ) -> PyResult<KeyedStore<K>> {
+                    ca::import_keyed::<K>(s, k, a, b, key).map_err(convert_err)
+                }
+                Ok(match kind {
+                    "u64" => AnyKeyed::U64(build(schema.clone(), k, arrow, batches, key)?),
+                    "str" => AnyKeyed::Str(build(schema.clone(), k, arrow, batches, key)?),
+                    "bytes" => AnyKeyed::Bytes(build(schema.clone(), k, arrow, batches, key)?),
+                    _ => AnyKeyed::I64(build(schema.clone(), k, arrow, batches, key)?),
+                })
             })
         })?;
         let pool = PyKeyedStore::from_inner(store_type, inner, Some(key.to_owned()))?;

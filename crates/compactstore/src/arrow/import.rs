@@ -128,6 +128,19 @@ fn match_columns(
     batches: &[RecordBatch],
     key: Option<&str>,
 ) -> ConvertResult<Vec<(usize, usize)>> {
+    // Every batch must have the schema's columns (a stream's batches do; a hand-made one may not).
+    for b in batches {
+        let same = b.num_columns() == arrow.fields().len()
+            && b.columns()
+                .iter()
+                .zip(arrow.fields())
+                .all(|(c, f)| c.data_type() == f.data_type());
+        if !same {
+            return Err(
+                Error::InvalidArgument("a record batch does not have the stream's schema".into()).into(),
+            );
+        }
+    }
     let mut cols = vec![None; schema.len()];
     let mut key_seen = false;
     for (i, f) in arrow.fields().iter().enumerate() {
@@ -419,6 +432,7 @@ enum Reader<'a> {
         keys: Vec<usize>,
         nulls: Option<NullBuffer>,
         values: Box<Reader<'a>>,
+        len: usize,
     },
 }
 
@@ -429,6 +443,7 @@ impl<'a> Reader<'a> {
                 keys: d.normalized_keys(),
                 nulls: d.keys().logical_nulls(),
                 values: Box::new(Reader::of(d.values().as_ref())),
+                len: d.values().len(),
             },
             None => Reader::Plain(a),
         }
@@ -436,14 +451,19 @@ impl<'a> Reader<'a> {
 
     fn value(&self, i: usize) -> crate::Result<Value> {
         match self {
-            Reader::Dict { keys, nulls, values } => {
+            Reader::Dict {
+                keys,
+                nulls,
+                values,
+                len,
+            } => {
                 if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                     return Ok(Value::Null);
                 }
-                let k = keys
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| Error::Invariant("a dictionary key".into()))?;
+                let k =
+                    keys.get(i).copied().filter(|k| k < len).ok_or_else(|| {
+                        Error::InvalidArgument("a dictionary key beyond its dictionary".into())
+                    })?;
                 values.value(k)
             }
             Reader::Plain(a) => value_at(*a, i),
@@ -453,6 +473,12 @@ impl<'a> Reader<'a> {
 
 /// Row `i` of a plain (not dictionary) array as a [`Value`].
 fn value_at(a: &dyn Array, i: usize) -> crate::Result<Value> {
+    if i >= a.len() {
+        return Err(Error::IndexOutOfRange {
+            index: i64::try_from(i).unwrap_or(i64::MAX),
+            len: a.len(),
+        });
+    }
     if a.is_null(i) || *a.data_type() == DataType::Null {
         return Ok(Value::Null);
     }

@@ -433,14 +433,15 @@ fn view_offsets_data(v: &crate::column::ViewColumn, t: &DataType, rows: &Rows) -
     let bound = v.live() + n * crate::column::VIEW_BYTES + 16;
     let large = matches!(t, DataType::LargeUtf8 | DataType::LargeBinary);
     let mut data: Vec<u8> = Vec::with_capacity(bound);
+    let starts;
     let offsets = if large {
         let mut o: Vec<i64> = Vec::with_capacity(n + 1);
         o.push(0);
         // A length fits i64 (a Vec holds at most isize::MAX bytes).
         let mut push = |at: usize| o.push(at as i64);
         match rows {
-            Rows::Prefix(n) => v.append_values(0..*n, &mut data, &mut push),
-            Rows::Slots(s) => v.append_values(s.iter().copied(), &mut data, &mut push),
+            Rows::Prefix(n) => starts = v.append_values(0..*n, &mut data, &mut push),
+            Rows::Slots(s) => starts = v.append_values(s.iter().copied(), &mut data, &mut push),
         }
         Buffer::from_vec(o)
     } else {
@@ -452,20 +453,31 @@ fn view_offsets_data(v: &crate::column::ViewColumn, t: &DataType, rows: &Rows) -
             Err(_) => over = true,
         };
         match rows {
-            Rows::Prefix(n) => v.append_values(0..*n, &mut data, &mut push),
-            Rows::Slots(s) => v.append_values(s.iter().copied(), &mut data, &mut push),
+            Rows::Prefix(n) => starts = v.append_values(0..*n, &mut data, &mut push),
+            Rows::Slots(s) => starts = v.append_values(s.iter().copied(), &mut data, &mut push),
         }
         if over {
             return Err(too_big());
         }
         Buffer::from_vec(o)
     };
-    build(
-        ArrayData::builder(t.clone())
-            .len(n)
-            .add_buffer(offsets)
-            .add_buffer(Buffer::from_vec(data)),
-    )
+    // Text: the bytes must be UTF-8 and every value start on a character. Checked here in two tight passes
+    // (the store keeps each str value UTF-8, so this only fails on a corrupt column) instead of arrow-rs's
+    // per-value validation.
+    if matches!(t, DataType::Utf8 | DataType::LargeUtf8) && (!starts || std::str::from_utf8(&data).is_err()) {
+        return Err(Error::Invariant("a str column holds bytes that are not UTF-8".into()).into());
+    }
+    let b = ArrayData::builder(t.clone())
+        .len(n)
+        .add_buffer(offsets)
+        .add_buffer(Buffer::from_vec(data));
+    #[allow(unsafe_code)]
+    // SAFETY: the offsets start at 0, never decrease (each is the data length after one more value) and
+    // end at the data's length, as `append_values` wrote them; there are `n + 1` of them (one per row and
+    // the leading 0) of the offset width `t` asks for; text was checked above to be UTF-8 with every value
+    // starting on a character, so every value is UTF-8. tests/test_arrow.py reads such arrays back.
+    let data = unsafe { b.build_unchecked() };
+    Ok(data)
 }
 
 /// Variable-length values (each given as two slices to concatenate) as Arrow data of string/binary

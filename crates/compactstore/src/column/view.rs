@@ -406,26 +406,36 @@ impl ViewColumn {
     /// Append the values at `slots` to `data`, calling `end` with `data.len()` after each: the one pass of an
     /// Arrow export of the column (`crate::arrow`). `data` should have room for every value's bytes plus
     /// 16 (short values are copied as whole views, then cut to length). Slots out of range read as empty.
+    /// Returns whether every value's first byte starts a UTF-8 character (not `0b10xx_xxxx`).
     #[cfg(feature = "arrow")]
     pub(crate) fn append_values(
         &self,
         slots: impl Iterator<Item = usize>,
         data: &mut Vec<u8>,
         mut end: impl FnMut(usize),
-    ) {
+    ) -> bool {
         let views: &[View] = bytemuck::cast_slice(self.views.bytes());
+        let mut starts = true;
+        let default_starts = self.default.first().is_none_or(|&b| b & 0xC0 != 0x80);
         for slot in slots {
             let at = data.len();
             match views.get(slot) {
-                Some(_) if slot >= self.filled => data.extend_from_slice(&self.default),
+                Some(_) if slot >= self.filled => {
+                    starts &= default_starts;
+                    data.extend_from_slice(&self.default);
+                }
                 Some(v) => match long_parts(v) {
                     None => {
+                        starts &= v[0] == 0 || v[1] & 0xC0 != 0x80;
                         // A fixed 15-byte copy (no call), then the length.
                         data.extend_from_slice(&v[1..VIEW_BYTES]);
                         data.truncate(at + (v[0] as usize).min(INLINE_MAX));
                     }
                     Some(Long { prefix, off, n }) => {
-                        data.extend_from_slice(&v[1..=prefix]);
+                        starts &= v[1] & 0xC0 != 0x80;
+                        // The prefix as a fixed 15-byte copy too, cut to its length.
+                        data.extend_from_slice(&v[1..VIEW_BYTES]);
+                        data.truncate(at + prefix);
                         data.extend_from_slice(self.suffix(off, n));
                     }
                 },
@@ -433,6 +443,7 @@ impl ViewColumn {
             }
             end(data.len());
         }
+        starts
     }
 
     /// Whether the value at `slot` equals `bytes`, without copying it. O(len).

@@ -410,3 +410,73 @@ def test_a_reset_in_place_shows_through_like_a_write() -> None:
     _churn()
     assert t.column("ref").to_pylist() == [0, 0, 0, 0]
     assert t.column("name").to_pylist() == NAMES[:4]
+
+
+def test_defaults_none_codes_and_wide_codes() -> None:
+    class D(cs.StaticStore):
+        a: cs.Member(cs.Optional(cs.Interned(cs.Str)), default="dflt")
+        b: cs.Optional(cs.i64) = 5
+        c: cs.Interned(cs.Bytes)
+        d: cs.Array(cs.bool_, 3)
+
+    s = D(size=400)
+    for i in range(300):
+        s.add(a=None if i % 7 == 0 else ("dflt" if i % 5 == 0 else f"v{i}"), c=str(i).encode(), d=[i % 2 == 0, True, False])
+    s.add()  # every default
+    for i in range(0, 300, 11):
+        del s[i]
+    want = rows_of(s, ["a", "b", "c", "d"])
+    t = pa.table(s)
+    assert table_rows(t) == want
+    assert t.column("a").null_count == sum(r["a"] is None for r in want)
+    back = cs.from_arrow(t, D)
+    assert rows_of(back, ["a", "b", "c", "d"]) == want
+    assert [{k: py(v) for k, v in r.items()} for r in pl.DataFrame(s).to_dicts()] == want
+
+
+def test_lazy_defaults_of_bulk_loaded_keyed_stores() -> None:
+    class L(cs.StaticStore):
+        a: cs.i64
+        f: cs.f64 = 1.5
+        name: str = "a default of more than fifteen bytes"
+        arr: cs.Array(cs.i16, 2) = [7, 8]
+
+    k = cs.KeyedStore.from_columns(L, np.arange(10), {"a": np.arange(10) * 2}, log2size=3)
+    t = pa.table(k)
+    assert t.column("a").to_pylist() == list(range(0, 20, 2))
+    assert t.column("f").to_pylist() == [1.5] * 10
+    assert t.column("name").to_pylist() == ["a default of more than fifteen bytes"] * 10
+    assert t.column("arr").to_pylist() == [[7, 8]] * 10
+    d = cs.DynamicStore(L, log2size=2)
+    for i in range(6):
+        d.add(a=i)
+    assert pa.table(d).column("f").to_pylist() == [1.5] * 6
+    assert pa.table(d).column("name").to_pylist() == ["a default of more than fifteen bytes"] * 6
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_churn_exports_what_the_store_holds(seed) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    d = cs.DynamicStore(Rec, log2size=rnd.choice([1, 2, 4]))
+    live: list[int] = []
+    for step in range(120):
+        r = rnd.random()
+        if r < 0.6 or not live:
+            live.append(d.add(values(rnd.randrange(1000))))
+        elif r < 0.85:
+            i = live.pop(rnd.randrange(len(live)))
+            del d[i]
+        else:
+            i = rnd.choice(live)
+            v = values(rnd.randrange(1000))
+            for name in ("name", "cat", "parent", "oarr", "ref"):
+                d[name][i] = v[name]
+        if step % 40 == 39:
+            d.retract()
+    want = rows_of(d)
+    assert table_rows(pa.table(d)) == want
+    assert rows_of(cs.from_arrow(pa.table(d), Rec)) == want
+    s = d  # noqa: F841
+    assert duckdb.sql("select count(*) from s").fetchall() == [(len(want),)]

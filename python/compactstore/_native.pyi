@@ -1,6 +1,7 @@
 """Type stubs of the native module `compactstore._native` (PyO3)."""
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from os import PathLike
 from typing import Any, NoReturn, final
 
 import numpy as np
@@ -8,7 +9,9 @@ import numpy.typing as npt
 
 __all__ = [
     "Container", "ContainerIterator", "DynamicStore", "Entry", "EntryIterator", "KeyedItems", "KeyedKeys",
-    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "__version__"
+    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "__version__",
+    "FormatError", "_Loaded", "_file_info", "_file_ref", "_from_buffer", "_load", "_load_ref", "_read_only",
+    "_save", "_to_bytes",
 ]
 __version__: str
 
@@ -305,3 +308,28 @@ class KeyedItems(ItemsView[Any, Any]):
         """The keyed store this view shows."""
     def isdisjoint(self, other: Iterable[Any], /) -> bool:
         """Whether the view and other have no element in common."""
+
+class FormatError(ValueError):
+    """A file or buffer that is not a valid store: wrong magic or version, truncated, or a check failed."""
+
+@final
+class _Loaded:
+    """A loaded store waiting for its Python type (made by `_load`, `_from_buffer`, `_load_ref`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str | None: ...
+    def members(self) -> list[tuple[str, Any, Any, bool]]: ...
+    def build(self, cls: type, store_type: type) -> Any: ...
+
+def _save(store: Any, path: str | PathLike[str]) -> None: ...
+def _to_bytes(store: Any) -> bytearray: ...
+def _load(path: str | PathLike[str], mmap_mode: str | None = None) -> _Loaded: ...
+def _from_buffer(buffer: Any) -> _Loaded: ...
+def _file_ref(store: Any) -> tuple[str, str, bytes, tuple[int, int, int, int]] | None: ...
+def _load_ref(
+    path: str | PathLike[str], mode: str, file_id: bytes, stat: tuple[int, int, int, int]
+) -> _Loaded: ...
+def _file_info(store: Any) -> tuple[str | None, str | None]: ...
+def _read_only(store: Any) -> bool: ...

@@ -75,6 +75,50 @@ impl Slots {
         })
     }
 
+    /// Save the allocator: size, generation base, the occupancy bitmap and, if made, the generations.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        use crate::file::format::Piece;
+        w.usize(self.size);
+        w.u32(self.base);
+        w.buf(Piece::Borrowed(bytemuck::cast_slice(&self.occupied)));
+        w.u8(u8::from(!self.bumps.is_empty()));
+        if !self.bumps.is_empty() {
+            w.buf(Piece::Borrowed(bytemuck::cast_slice(&self.bumps)));
+        }
+    }
+
+    /// An allocator from a loaded file (the bitmap copied, bits past `size` cleared, the count and the
+    /// free hint recomputed). O(size / 64), and O(size) if the store had freed slots (generations).
+    pub(crate) fn load(r: &mut crate::file::format::Reader<'_>, size: usize) -> Result<Slots> {
+        use crate::file::format::{bad, words};
+        if r.usize()? != size {
+            return Err(bad("a slot allocator of the wrong size"));
+        }
+        let base = r.u32()?;
+        let words_n = size.div_ceil(64);
+        let mut occupied: Vec<u64> = words(r.buf(words_n * 8, "an occupancy bitmap")?.bytes(), "bitmap")?;
+        if size % 64 != 0 {
+            if let Some(last) = occupied.last_mut() {
+                *last &= (1u64 << (size % 64)) - 1;
+            }
+        }
+        let bumps = match r.u8()? {
+            0 => Vec::new(),
+            1 => words(r.buf(size * 4, "slot generations")?.bytes(), "generations")?,
+            t => return Err(bad(format!("a generations tag {t}"))),
+        };
+        let len = occupied.iter().map(|w| w.count_ones() as usize).sum();
+        Ok(Slots {
+            occupied,
+            base,
+            bumps,
+            size,
+            len,
+            free_hint: 0,
+            changes: 0,
+        })
+    }
+
     /// A copy in new buffers. O(size).
     ///
     /// # Errors

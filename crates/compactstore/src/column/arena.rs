@@ -72,6 +72,26 @@ impl ByteArena {
     ///
     /// # Errors
     /// [`crate::error::Error::OutOfMemory`] (naming `what`) if the copy cannot be allocated.
+    /// An arena over loaded bytes, `garbage` of them unreferenced (checked: at most all of them).
+    pub(crate) fn from_loaded(data: &[u8], garbage: usize, what: &'static str) -> Result<ByteArena> {
+        if garbage > data.len() || data.len() > ARENA_MAX {
+            return Err(crate::error::Error::Format(format!(
+                "an arena of {} bytes with {garbage} of garbage",
+                data.len()
+            )));
+        }
+        Ok(ByteArena {
+            data: crate::alloc::to_vec(data, what)?,
+            garbage,
+            compaction_deferred: false,
+        })
+    }
+
+    /// The arena's bytes (for saving).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
     pub(crate) fn try_clone(&self, what: &'static str) -> Result<ByteArena> {
         Ok(ByteArena {
             data: crate::alloc::clone_vec(&self.data, what)?,

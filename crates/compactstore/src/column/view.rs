@@ -277,6 +277,48 @@ impl ViewColumn {
         Ok(c)
     }
 
+    /// Save the column: its views, its data buffer and the counts that go with them.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        use crate::file::format::Piece;
+        w.buf(Piece::Borrowed(self.views.bytes()));
+        w.buf(Piece::Borrowed(self.data.bytes()));
+        w.usize(self.data.garbage());
+        w.usize(self.filled);
+        w.u8(u8::from(self.lazy));
+        w.usize(self.compact_min);
+    }
+
+    /// A column of `size` slots over a loaded file's views (`r`'s next buffers and fields).
+    pub(crate) fn load(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        r: &mut crate::file::format::Reader<'_>,
+    ) -> Result<ViewColumn> {
+        let bytes = size
+            .checked_mul(VIEW_BYTES)
+            .ok_or_else(|| Error::Format("too many views".into()))?;
+        let views = r.buf(bytes, "a str/bytes column's views")?;
+        let data = r.any_buf("a str/bytes column's data")?;
+        let garbage = r.usize()?;
+        let filled = r.usize()?;
+        let lazy = r.u8()? != 0;
+        let compact_min = r.usize()?;
+        if filled > size || (!lazy && filled != size) {
+            return Err(Error::Format(format!("{filled} of {size} views filled")));
+        }
+        Ok(ViewColumn {
+            kind,
+            size,
+            views,
+            data: ByteArena::from_loaded(data.bytes(), garbage, DATA_WHAT)?,
+            compact_min,
+            default: crate::alloc::to_vec(default, "a str/bytes default")?,
+            filled,
+            lazy: lazy && !default.is_empty(),
+        })
+    }
+
     /// Slots `0..filled()` hold their values; the others read as the default (`size()` unless lazy).
     #[must_use]
     pub fn filled(&self) -> usize {

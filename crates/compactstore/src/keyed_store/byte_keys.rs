@@ -109,6 +109,10 @@ impl KeyColumn for ByteKeys {
     }
 
     #[inline]
+    fn compact_min(&self) -> usize {
+        self.compact_min
+    }
+
     fn raw(&self, slot: usize) -> Option<&[u8]> {
         let (c, o) = self.locate(slot);
         let chunk = self.chunks.get(c)?;

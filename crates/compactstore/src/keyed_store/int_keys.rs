@@ -33,6 +33,10 @@ where
     }
 
     #[inline]
+    fn compact_min(&self) -> usize {
+        0
+    }
+
     fn raw(&self, slot: usize) -> Option<&T> {
         self.chunks
             .get(slot >> self.log2)?

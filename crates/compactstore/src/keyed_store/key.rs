@@ -142,6 +142,9 @@ pub(super) mod sealed {
         /// Bytes held.
         fn nbytes(&self) -> usize;
 
+        /// The compaction threshold of the key bytes (0 for integer keys).
+        fn compact_min(&self) -> usize;
+
         /// Bytes held by deleted keys awaiting compaction.
         fn garbage(&self) -> usize;
 

@@ -357,6 +357,83 @@ impl<K: Key> KeyedStore<K> {
     }
 
     /// The hash of a key.
+    /// A keyed store over a loaded dynamic store: `keys` are the keys of its entries in slot order,
+    /// `dirty` the modified bits. The key column and the hash table are rebuilt (O(entries)); a duplicate
+    /// key or a key count that differs from the entry count is a format error.
+    pub(crate) fn from_loaded<'k, Q: Borrow<K::Borrowed> + ?Sized + 'k>(
+        store: DynamicStore,
+        keys: impl ExactSizeIterator<Item = &'k Q>,
+        dirty: Vec<u64>,
+        compact_min: usize,
+    ) -> Result<KeyedStore<K>> {
+        let n = store.len();
+        if keys.len() != n || n > MAX_KEYED_LEN {
+            return Err(Error::Format(format!("{} keys for {n} entries", keys.len())));
+        }
+        if dirty.len() != store.size().div_ceil(64) {
+            return Err(Error::Format("modified bits of the wrong size".into()));
+        }
+        let log2 = store.log2size();
+        let mut kc = K::Column::new(log2, compact_min)?;
+        kc.grow_to(store.chunks().len())?;
+        let hasher = foldhash::fast::RandomState::default();
+        let mut table: HashTable<u32> = HashTable::new();
+        table
+            .try_reserve(n, |&s| slot_hash(&hasher, &kc, s))
+            .map_err(|_| Error::out_of_memory(n.saturating_mul(5), TABLE_WHAT))?;
+        for (slot, q) in store.indices().zip(keys) {
+            crate::interrupt::poll()?;
+            let raw = K::to_raw(q.borrow());
+            kc.prepare(raw, slot >> log2)?;
+            kc.put(slot, raw);
+            let h = hasher.hash_one(raw);
+            let t = u32::try_from(slot).map_err(|_| Error::Format("a slot beyond u32".into()))?;
+            match table.entry(
+                h,
+                |&s| kc.raw(s as usize) == Some(raw),
+                |&s| slot_hash(&hasher, &kc, s),
+            ) {
+                TableEntry::Occupied(_) => {
+                    return Err(Error::Format(format!("the key {:?} is there twice", q.borrow())))
+                }
+                TableEntry::Vacant(e) => {
+                    e.insert(t);
+                }
+            }
+        }
+        let mut ks = KeyedStore {
+            store,
+            keys: kc,
+            table,
+            dirty,
+            hasher,
+        };
+        // Modified bits of free slots mean nothing: clear them, as a delete does.
+        let size = ks.store.size();
+        for s in 0..size {
+            if !ks.store.occupied(s) && ks.is_modified(s) {
+                clear_bit(&mut ks.dirty, s);
+            }
+        }
+        Ok(ks)
+    }
+
+    /// The compaction threshold of the key bytes (for saving).
+    pub(crate) fn key_compact_min(&self) -> usize {
+        self.keys.compact_min()
+    }
+
+    /// The modified bits (for saving).
+    pub(crate) fn dirty_words(&self) -> &[u64] {
+        &self.dirty
+    }
+
+    /// What the store may write ([`crate::Access`]).
+    #[must_use]
+    pub fn access(&self) -> crate::Access {
+        self.store.access()
+    }
+
     #[inline]
     fn hash(&self, raw: &<K::Column as KeyColumn>::Raw) -> u64 {
         self.hasher.hash_one(raw)
@@ -493,6 +570,7 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB), and
     /// [`Error::OutOfMemory`] for a new chunk, key or table room that cannot be allocated (nothing changes).
     pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
+        self.access().check_structure("inserting or replacing an entry")?;
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {
             self.rewrite(slot, values)?;
@@ -735,6 +813,7 @@ impl<K: Key> KeyedStore<K> {
 
     /// Free the entry at occupied `slot`: table, key column, dirty bit, store.
     fn remove_slot(&mut self, slot: usize) -> Option<()> {
+        self.access().check_structure("deleting an entry").ok()?;
         let h = self.hash(self.keys.raw(slot)?);
         let t = u32::try_from(slot).ok()?;
         // The store first: freeing a slot can fail (a chunk's per-slot generations are allocated by its
@@ -788,6 +867,9 @@ impl<K: Key> KeyedStore<K> {
     /// Remove every entry. The store keeps one chunk (the others are freed), the table keeps its
     /// capacity. O(chunk size + table capacity).
     pub fn clear(&mut self) {
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's entries are the file's
+        }
         // A dynamic store's reset cannot fail (only a chunk's can).
         let _ = self.store.reset();
         self.keys.clear();
@@ -850,11 +932,17 @@ impl<K: Key> KeyedStore<K> {
 
     /// Forget every modification. O(size / 64).
     pub fn clear_modified(&mut self) {
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's marks are the file's
+        }
         self.dirty.fill(0);
     }
 
     /// Forget the modification of the given keys; absent keys are ignored. O(1) expected per key.
     pub fn clear_modified_keys<'a>(&mut self, keys: impl IntoIterator<Item = &'a K::Borrowed>) {
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's marks are the file's
+        }
         for key in keys {
             if let Some(slot) = self.index_of(key) {
                 clear_bit(&mut self.dirty, slot);

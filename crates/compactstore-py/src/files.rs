@@ -287,19 +287,23 @@ pub fn _from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<PyLoa
     }
     let read_only = buf.readonly();
     let aligned = (buf.buf_ptr() as usize) % 8 == 0;
+    let len = buf.len_bytes();
     let backing: Arc<dyn Backing> = Arc::new(PyBacking { buf });
-    let backing = if aligned {
-        backing
+    let (backing, base) = if aligned {
+        (backing, 0)
     } else {
-        // Copy into an aligned heap buffer (bytes objects are not 8-byte aligned).
-        let mut copy = compactstore::column::AlignedBuf::try_zeroed(backing.len()).py()?;
-        // SAFETY: `backing` is a live contiguous buffer of `len()` bytes (see `PyBacking`), read once.
+        // Copy into an aligned heap buffer (a bytes object's data is not 8-byte aligned).
+        let mut copy = compactstore::column::AlignedBuf::try_zeroed(len).py()?;
+        // SAFETY: `backing` is a live contiguous buffer of `len` bytes (see `PyBacking`), read once here.
         #[allow(unsafe_code)]
-        let src = unsafe { std::slice::from_raw_parts(backing.ptr(), backing.len()) };
+        let src = unsafe { std::slice::from_raw_parts(backing.ptr(), len) };
         copy.bytes_mut().copy_from_slice(src);
-        copy.owner()
+        let owner = copy.owner();
+        let base = copy.as_ptr() as usize - owner.ptr() as usize;
+        (owner, base)
     };
-    let (loaded, _) = crate::error::interruptible(py, || file::from_backing(backing, read_only).py())?;
+    let (loaded, _) =
+        crate::error::interruptible(py, || file::from_backing(backing, base, len, read_only).py())?;
     Ok(PyLoaded::new(loaded, None))
 }
 

@@ -311,7 +311,7 @@ impl ViewColumn {
             kind,
             size,
             views,
-            data: ByteArena::from_loaded(data.bytes(), garbage, DATA_WHAT)?,
+            data: ByteArena::from_loaded(data, garbage, !r.writable_store, DATA_WHAT)?,
             compact_min,
             default: crate::alloc::to_vec(default, "a str/bytes default")?,
             filled,
@@ -415,10 +415,17 @@ impl ViewColumn {
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
             Some(Long { prefix, off, n }) => {
+                // The suffix first: a view read from a file is checked here, before anything is
+                // allocated for it (a corrupt length must not allocate gigabytes).
+                let suffix = self.data.get(off, n).ok_or_else(|| {
+                    Error::Invariant(format!(
+                        "slot {slot}: a view of {n} bytes at {off} is out of bounds"
+                    ))
+                })?;
                 let mut out = Vec::new();
                 crate::alloc::reserve_exact(&mut out, prefix + n, "a copy of a str/bytes value")?;
                 out.extend_from_slice(&v[1..=prefix]);
-                out.extend_from_slice(self.suffix(off, n));
+                out.extend_from_slice(suffix);
                 out
             }
         })

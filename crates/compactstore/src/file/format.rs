@@ -30,6 +30,26 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// The hash of a key in a file's key table: FNV-1a (64-bit) over the key's bytes (an integer key's 8
+/// little-endian bytes), then the splitmix64 finalizer. Fixed by the format: a file's table is probed
+/// with it as it was built.
+#[must_use]
+pub fn key_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The empty bucket of a file's key table.
+pub const EMPTY_BUCKET: u32 = u32::MAX;
+
 /// What a store file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -79,9 +99,11 @@ pub(crate) fn bad(msg: impl Into<String>) -> Error {
 
 /// The bytes of one buffer as the writer gets them: borrowed from the store (written without a copy),
 /// made for the file, or a prefix followed by a repeated pattern (a lazily filled column's defaults).
-pub(crate) enum Piece<'a> {
+#[doc(hidden)]
+pub enum Piece<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
+    Words(Vec<u32>),
     Fill {
         prefix: &'a [u8],
         pattern: &'a [u8],
@@ -90,10 +112,11 @@ pub(crate) enum Piece<'a> {
 }
 
 impl Piece<'_> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Piece::Borrowed(b) => b.len(),
             Piece::Owned(b) => b.len(),
+            Piece::Words(b) => b.len() * 4,
             Piece::Fill {
                 prefix,
                 pattern,
@@ -104,7 +127,8 @@ impl Piece<'_> {
 }
 
 /// Collects the header's fields and the buffers of a store being saved.
-pub(crate) struct Writer<'a> {
+#[doc(hidden)]
+pub struct Writer<'a> {
     pub(crate) header: Vec<u8>,
     pub(crate) pieces: Vec<(usize, Piece<'a>)>,
     next: usize,
@@ -223,7 +247,11 @@ pub(crate) struct Reader<'h> {
     /// Offset of the data section from the file's first byte.
     data: usize,
     len: usize,
+    /// Whether the buffers may be written (a writable backing).
     pub(crate) writable: bool,
+    /// Whether the loaded store may write (not mapped read-only or in place): then the parts that
+    /// grow (arenas) are copied; otherwise they are read in place.
+    pub(crate) writable_store: bool,
 }
 
 impl<'h> Reader<'h> {
@@ -234,6 +262,7 @@ impl<'h> Reader<'h> {
         data: usize,
         len: usize,
         writable: bool,
+        writable_store: bool,
     ) -> Reader<'h> {
         Reader {
             hdr,
@@ -243,6 +272,7 @@ impl<'h> Reader<'h> {
             data,
             len,
             writable,
+            writable_store,
         }
     }
 

@@ -215,125 +215,29 @@ fn save_dynamic<'a>(w: &mut Writer<'a>, d: &'a DynamicStore) -> Result<()> {
     Ok(())
 }
 
-/// A key type's file encoding.
+/// A key type's kind in a file.
 trait FileKey: Key {
     const KIND: Kind;
-    fn save_keys(ks: &KeyedStore<Self>, w: &mut Writer<'_>);
-    fn load_keys(
-        store: DynamicStore,
-        r: &mut Reader<'_>,
-        dirty: Vec<u64>,
-        min: usize,
-    ) -> Result<KeyedStore<Self>>;
 }
 
-macro_rules! int_file_key {
-    ($t:ty, $kind:expr) => {
-        impl FileKey for $t {
-            const KIND: Kind = $kind;
-            fn save_keys(ks: &KeyedStore<$t>, w: &mut Writer<'_>) {
-                let mut out = Vec::with_capacity(ks.len() * 8);
-                for (k, _) in ks.iter() {
-                    out.extend_from_slice(&k.to_le_bytes());
-                }
-                w.buf(Piece::Owned(out));
-            }
-            fn load_keys(
-                store: DynamicStore,
-                r: &mut Reader<'_>,
-                dirty: Vec<u64>,
-                min: usize,
-            ) -> Result<KeyedStore<$t>> {
-                let n = store.len();
-                let buf = r.buf(n.saturating_mul(8), "the keys")?;
-                let keys: Vec<$t> = format::words(buf.bytes(), "the keys")?;
-                KeyedStore::from_loaded(store, keys.iter(), dirty, min)
-            }
-        }
-    };
+impl FileKey for i64 {
+    const KIND: Kind = Kind::KeyedI64;
 }
-int_file_key!(i64, Kind::KeyedI64);
-int_file_key!(u64, Kind::KeyedU64);
-
-fn save_byte_keys<'k>(n: usize, keys: impl Iterator<Item = &'k [u8]>, w: &mut Writer<'_>) {
-    let mut offsets = Vec::with_capacity((n + 1) * 8);
-    let mut data = Vec::new();
-    offsets.extend_from_slice(&0u64.to_le_bytes());
-    for k in keys {
-        data.extend_from_slice(k);
-        offsets.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    }
-    w.buf(Piece::Owned(offsets));
-    w.buf(Piece::Owned(data));
+impl FileKey for u64 {
+    const KIND: Kind = Kind::KeyedU64;
 }
-
-fn load_byte_keys(n: usize, r: &mut Reader<'_>) -> Result<(Vec<u64>, AlignedBuf)> {
-    let offsets: Vec<u64> = format::words(
-        r.buf(n.saturating_add(1).saturating_mul(8), "the key offsets")?
-            .bytes(),
-        "the key offsets",
-    )?;
-    let data = r.any_buf("the key bytes")?;
-    if offsets.first() != Some(&0)
-        || offsets.windows(2).any(|p| p[0] > p[1])
-        || offsets.last().is_some_and(|&e| e as usize != data.len())
-    {
-        return Err(bad("key offsets out of order or bounds"));
-    }
-    Ok((offsets, data))
-}
-
 impl FileKey for String {
     const KIND: Kind = Kind::KeyedStr;
-    fn save_keys(ks: &KeyedStore<String>, w: &mut Writer<'_>) {
-        save_byte_keys(ks.len(), ks.iter().map(|(k, _)| k.as_bytes()), w);
-    }
-    fn load_keys(
-        store: DynamicStore,
-        r: &mut Reader<'_>,
-        dirty: Vec<u64>,
-        min: usize,
-    ) -> Result<KeyedStore<String>> {
-        let (offsets, data) = load_byte_keys(store.len(), r)?;
-        let bytes = data.bytes();
-        let keys = offsets
-            .windows(2)
-            .map(|p| {
-                std::str::from_utf8(&bytes[p[0] as usize..p[1] as usize])
-                    .map_err(|_| bad("a str key that is not UTF-8"))
-            })
-            .collect::<Result<Vec<&str>>>()?;
-        KeyedStore::from_loaded(store, keys.iter().copied(), dirty, min)
-    }
 }
-
 impl FileKey for Vec<u8> {
     const KIND: Kind = Kind::KeyedBytes;
-    fn save_keys(ks: &KeyedStore<Vec<u8>>, w: &mut Writer<'_>) {
-        save_byte_keys(ks.len(), ks.iter().map(|(k, _)| k), w);
-    }
-    fn load_keys(
-        store: DynamicStore,
-        r: &mut Reader<'_>,
-        dirty: Vec<u64>,
-        min: usize,
-    ) -> Result<KeyedStore<Vec<u8>>> {
-        let (offsets, data) = load_byte_keys(store.len(), r)?;
-        let bytes = data.bytes();
-        let keys: Vec<&[u8]> = offsets
-            .windows(2)
-            .map(|p| &bytes[p[0] as usize..p[1] as usize])
-            .collect();
-        KeyedStore::from_loaded(store, keys.iter().copied(), dirty, min)
-    }
 }
 
 fn save_keyed<'a, K: FileKey>(w: &mut Writer<'a>, ks: &'a KeyedStore<K>) -> Result<()> {
     save_dynamic(w, ks.store())?;
     w.usize(ks.key_compact_min());
     w.buf(Piece::Borrowed(bytemuck::cast_slice(ks.dirty_words())));
-    K::save_keys(ks, w);
-    Ok(())
+    ks.save_index(w)
 }
 
 /// The header and buffers of `src`.
@@ -422,6 +326,7 @@ fn write_all(out: &mut impl Write, kind: Kind, w: &Writer<'_>, file_id: [u8; 16]
         match piece {
             Piece::Borrowed(b) => out.write_all(b)?,
             Piece::Owned(b) => out.write_all(b)?,
+            Piece::Words(b) => out.write_all(bytemuck::cast_slice(b))?,
             Piece::Fill {
                 prefix,
                 pattern,
@@ -440,16 +345,7 @@ fn write_all(out: &mut impl Write, kind: Kind, w: &Writer<'_>, file_id: [u8; 16]
                 }
             }
         }
-        at = off
-            + match piece {
-                Piece::Borrowed(b) => b.len(),
-                Piece::Owned(b) => b.len(),
-                Piece::Fill {
-                    prefix,
-                    pattern,
-                    count,
-                } => prefix.len() + pattern.len() * count,
-            };
+        at = off + piece.len();
     }
     let end = w.data_len();
     out.write_all(&vec![0u8; end - at])?;
@@ -713,7 +609,8 @@ fn load_keyed<K: FileKey>(r: &mut Reader<'_>, access: Access) -> Result<KeyedSto
     let min = r.usize()?;
     let words = store.size().div_ceil(64);
     let dirty: Vec<u64> = format::words(r.buf(words * 8, "modified bits")?.bytes(), "modified bits")?;
-    K::load_keys(store, r, dirty, min)
+    let in_place = access != Access::ReadWrite;
+    KeyedStore::load_index(store, r, dirty, min, in_place)
 }
 
 /// Build the store of a checked file (`bytes` is the whole file, at `base` in `backing`).
@@ -736,7 +633,15 @@ fn build(
     if data_start > file_len {
         return Err(bad("the data section starts past the end"));
     }
-    let mut r = Reader::new(header, backing, base, data_start, file_len, writable);
+    let mut r = Reader::new(
+        header,
+        backing,
+        base,
+        data_start,
+        file_len,
+        writable,
+        access == Access::ReadWrite,
+    );
     let loaded = match kind {
         Kind::Static => {
             let schema = load_schema(&mut r)?;
@@ -763,35 +668,47 @@ fn build(
     Ok(loaded)
 }
 
-/// Load a store from `backing`'s bytes (a whole store file, as [`to_bytes`] makes it), with `access`
-/// [`Access::ReadOnly`] (its buffers are used in place) or [`Access::ReadWrite`] (in place if the
-/// backing is writable; otherwise copied first).
+/// Load a store from the `len` bytes at `base` of `backing` (a whole store file, as [`to_bytes`] makes
+/// it): read-only (its buffers used in place, checked as a mapped file's) or writable (in place if the
+/// backing is writable, else copied first; checked whole).
 ///
 /// # Errors
 /// [`Error::Format`] for bytes that are not a valid store.
-pub fn from_backing(backing: Arc<dyn Backing>, read_only: bool) -> Result<(Loaded, FileInfo)> {
-    let backing: Arc<dyn Backing> = if !read_only && !backing.writable() {
-        let mut copy = AlignedBuf::try_zeroed(backing.len())?;
-        let view = AlignedBuf::borrowed(Arc::clone(&backing), 0, backing.len(), false)
-            .map_err(|e| bad(e.to_string()))?;
+pub fn from_backing(
+    backing: Arc<dyn Backing>,
+    base: usize,
+    len: usize,
+    read_only: bool,
+) -> Result<(Loaded, FileInfo)> {
+    if base.checked_add(len).is_none_or(|e| e > backing.len()) {
+        return Err(bad("the bytes are outside their buffer"));
+    }
+    let (backing, base): (Arc<dyn Backing>, usize) = if !read_only && !backing.writable() {
+        let mut copy = AlignedBuf::try_zeroed(len)?;
+        let view =
+            AlignedBuf::borrowed(Arc::clone(&backing), base, len, false).map_err(|e| bad(e.to_string()))?;
         copy.bytes_mut().copy_from_slice(view.bytes());
-        owner_of(&copy)
+        let owner = copy.owner();
+        let base = copy.as_ptr() as usize - owner.ptr() as usize;
+        (owner, base)
     } else {
-        backing
+        (backing, base)
     };
-    let all = AlignedBuf::borrowed(Arc::clone(&backing), 0, backing.len(), false)
-        .map_err(|e| bad(e.to_string()))?;
+    let all = AlignedBuf::borrowed(Arc::clone(&backing), base, len, false).map_err(|e| bad(e.to_string()))?;
     let bytes = all.bytes();
     let (kind, header_len, file_len, file_id) = check_head(bytes)?;
     let header = &bytes[PREAMBLE..PREAMBLE + header_len];
     let mode = if read_only { Mode::ReadOnly } else { Mode::Memory };
-    let loaded = build(kind, header, Arc::clone(&backing), 0, header_len, file_len, mode)?;
+    let loaded = build(
+        kind,
+        header,
+        Arc::clone(&backing),
+        base,
+        header_len,
+        file_len,
+        mode,
+    )?;
     Ok((loaded, FileInfo { file_id, kind }))
-}
-
-/// The backing of a heap buffer whose bytes start at its first byte (a fresh `try_zeroed`).
-fn owner_of(buf: &AlignedBuf) -> Arc<dyn Backing> {
-    buf.owner()
 }
 
 /// Load the store in the file at `path`.
@@ -876,10 +793,7 @@ pub fn from_bytes(bytes: &[u8], read_only: bool) -> Result<Loaded> {
     copy.bytes_mut().copy_from_slice(bytes);
     let owner = copy.owner();
     let base = copy.as_ptr() as usize - owner.ptr() as usize;
-    if base != 0 {
-        return Err(bad("an unaligned copy"));
-    }
-    from_backing(owner, read_only).map(|(l, _)| l)
+    from_backing(owner, base, bytes.len(), read_only).map(|(l, _)| l)
 }
 
 /// Read every entry of `loaded` (every member of every occupied slot, every key), as a user iterating

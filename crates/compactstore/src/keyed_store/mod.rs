@@ -107,6 +107,30 @@ pub struct KeyedStore<K: Key> {
     /// One bit per slot of the store: written since creation.
     dirty: Vec<u64>,
     hasher: foldhash::fast::RandomState,
+    /// A file's key column and key table, read in place (a store mapped read-only or in place, which
+    /// never adds or removes keys). `keys` and `table` are empty meanwhile.
+    file: Option<Box<FileIndex>>,
+}
+
+/// A file's key column and open-addressing key table, read in place (see the file format docs): per
+/// chunk one word per slot (an integer key, or a str/bytes key's span) and a str/bytes chunk's key
+/// bytes; the table holds a slot number (`u32`) per bucket, [`crate::file::format::EMPTY_BUCKET`] for
+/// none, probed linearly from [`crate::file::format::key_hash`] of the key.
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct FileIndex {
+    pub(crate) log2: u32,
+    pub(crate) keys: Vec<crate::column::AlignedBuf>,
+    pub(crate) data: Vec<crate::column::AlignedBuf>,
+    garbage: Vec<usize>,
+    table: crate::column::AlignedBuf,
+    len: usize,
+}
+
+impl FileIndex {
+    fn buckets(&self) -> &[u32] {
+        bytemuck::try_cast_slice(self.table.bytes()).unwrap_or_default()
+    }
 }
 
 impl<K: Key> Clone for KeyedStore<K> {
@@ -163,6 +187,7 @@ impl<K: Key> KeyedStore<K> {
             table: HashTable::new(),
             dirty,
             hasher: foldhash::fast::RandomState::default(),
+            file: None,
         })
     }
 
@@ -407,6 +432,7 @@ impl<K: Key> KeyedStore<K> {
             table,
             dirty,
             hasher,
+            file: None,
         };
         // Modified bits of free slots mean nothing: clear them, as a delete does.
         let size = ks.store.size();
@@ -434,6 +460,161 @@ impl<K: Key> KeyedStore<K> {
         self.store.access()
     }
 
+    /// The key at `slot` (of the file's column when read in place).
+    #[inline]
+    fn raw_key(&self, slot: usize) -> Option<&<K::Column as KeyColumn>::Raw> {
+        match &self.file {
+            Some(f) => K::Column::raw_in(f, slot),
+            None => self.keys.raw(slot),
+        }
+    }
+
+    /// The slot of `raw` in a file's key table: probed linearly, at most once around the table (a
+    /// corrupt table without an empty bucket ends the search), and only occupied slots holding the key
+    /// count.
+    fn file_find(&self, f: &FileIndex, raw: &<K::Column as KeyColumn>::Raw) -> Option<usize> {
+        let buckets = f.buckets();
+        let mask = buckets.len().checked_sub(1)?;
+        let mut i = (K::Column::file_hash(raw) as usize) & mask;
+        for _ in 0..buckets.len() {
+            let t = buckets[i];
+            if t == crate::file::format::EMPTY_BUCKET {
+                return None;
+            }
+            let t = t as usize;
+            if self.store.occupied(t) && K::Column::raw_in(f, t) == Some(raw) {
+                return Some(t);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Save the key column and a key table (see [`FileIndex`]).
+    pub(crate) fn save_index<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
+        use crate::file::format::{Piece, EMPTY_BUCKET};
+        if let Some(f) = &self.file {
+            for (c, k) in f.keys.iter().enumerate() {
+                w.buf(Piece::Borrowed(k.bytes()));
+                if let Some(d) = f.data.get(c) {
+                    w.buf(Piece::Borrowed(d.bytes()));
+                    w.usize(f.garbage.get(c).copied().unwrap_or(0));
+                }
+            }
+            w.buf(Piece::Borrowed(f.table.bytes()));
+            w.usize(f.len);
+            return Ok(());
+        }
+        self.keys.save_chunks(w);
+        let len = self.len();
+        let cap = len.saturating_mul(2).max(8).next_power_of_two();
+        let mask = cap - 1;
+        // Home buckets first, then the inserts grouped by the home's top bits (a counting sort): the
+        // table is written a region at a time instead of at random, which is what made this slow.
+        let mut homes: Vec<(usize, u32)> = Vec::new();
+        crate::alloc::reserve_exact(&mut homes, len, TABLE_WHAT)?;
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let Some(raw) = self.keys.raw(s) else { continue };
+            // Slots are below MAX_KEYED_LEN = u32::MAX.
+            homes.push((
+                (K::Column::file_hash(raw) as usize) & mask,
+                u32::try_from(s).unwrap_or(EMPTY_BUCKET),
+            ));
+        }
+        let shift = cap.trailing_zeros().saturating_sub(12);
+        let groups = (cap >> shift).max(1);
+        let mut start = vec![0usize; groups + 1];
+        for &(h, _) in &homes {
+            start[(h >> shift) + 1] += 1;
+        }
+        for g in 0..groups {
+            start[g + 1] += start[g];
+        }
+        let mut grouped: Vec<(usize, u32)> = crate::alloc::filled(homes.len(), (0, 0), TABLE_WHAT)?;
+        for &(h, t) in &homes {
+            let g = h >> shift;
+            grouped[start[g]] = (h, t);
+            start[g] += 1;
+        }
+        drop(homes);
+        let mut buckets: Vec<u32> = crate::alloc::filled(cap, EMPTY_BUCKET, TABLE_WHAT)?;
+        for (h, t) in grouped {
+            let mut i = h;
+            while buckets[i] != EMPTY_BUCKET {
+                i = (i + 1) & mask;
+            }
+            buckets[i] = t;
+        }
+        w.buf(Piece::Words(buckets));
+        w.usize(len);
+        Ok(())
+    }
+
+    /// A keyed store over a loaded dynamic store and the file's key column and table (`r`'s next
+    /// buffers): read in place if `in_place` (checked: sizes and the entry count; the keys and
+    /// buckets are checked as they are read), else rebuilt into a key column and hash table
+    /// (O(entries), checked whole).
+    pub(crate) fn load_index(
+        store: DynamicStore,
+        r: &mut crate::file::format::Reader<'_>,
+        dirty: Vec<u64>,
+        compact_min: usize,
+        in_place: bool,
+    ) -> Result<KeyedStore<K>> {
+        use crate::file::format::bad;
+        let log2 = store.log2size();
+        let chunks = store.chunks().len();
+        let mut keys = Vec::with_capacity(chunks);
+        let mut data = Vec::new();
+        let mut garbage = Vec::new();
+        for _ in 0..chunks {
+            keys.push(r.buf(store.chunk_size() * 8, "a key chunk")?);
+            if <K::Column as KeyColumn>::HAS_DATA {
+                data.push(r.any_buf("a key chunk's bytes")?);
+                garbage.push(r.usize()?);
+            }
+        }
+        let table = r.any_buf("the key table")?;
+        let len = r.usize()?;
+        let cap = table.len() / 4;
+        if table.len() % 4 != 0 || !cap.is_power_of_two() || len != store.len() || len >= cap {
+            return Err(bad(format!(
+                "a key table of {} bytes for {len} keys",
+                table.len()
+            )));
+        }
+        if dirty.len() != store.size().div_ceil(64) {
+            return Err(bad("modified bits of the wrong size"));
+        }
+        let index = FileIndex {
+            log2,
+            keys,
+            data,
+            garbage,
+            table,
+            len,
+        };
+        if in_place {
+            return Ok(KeyedStore {
+                keys: K::Column::new(log2, compact_min)?,
+                store,
+                table: HashTable::new(),
+                dirty,
+                hasher: foldhash::fast::RandomState::default(),
+                file: Some(Box::new(index)),
+            });
+        }
+        let mut found = Vec::with_capacity(len);
+        for s in store.indices() {
+            let raw = K::Column::raw_in(&index, s).ok_or_else(|| bad(format!("slot {s} has no key")))?;
+            found.push(
+                K::from_raw(raw).ok_or_else(|| bad(format!("the key at slot {s} is not a {}", K::NAME)))?,
+            );
+        }
+        KeyedStore::from_loaded(store, found.iter().copied(), dirty, compact_min)
+    }
+
     #[inline]
     fn hash(&self, raw: &<K::Column as KeyColumn>::Raw) -> u64 {
         self.hasher.hash_one(raw)
@@ -456,6 +637,9 @@ impl<K: Key> KeyedStore<K> {
     #[inline]
     pub fn index_of(&self, key: &K::Borrowed) -> Option<usize> {
         let raw = K::to_raw(key);
+        if let Some(f) = &self.file {
+            return self.file_find(f, raw);
+        }
         self.table
             .find(self.hash(raw), |&t| self.keys.raw(t as usize) == Some(raw))
             .map(|&t| t as usize)
@@ -470,13 +654,16 @@ impl<K: Key> KeyedStore<K> {
     /// Number of entries. O(1).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.len()
+        match &self.file {
+            Some(f) => f.len,
+            None => self.table.len(),
+        }
     }
 
     /// Whether there is no entry. O(1).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     /// The schema of the entries.
@@ -636,6 +823,24 @@ impl<K: Key> KeyedStore<K> {
     /// # Errors
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.
     pub fn try_clone(&self) -> Result<KeyedStore<K>> {
+        if self.file.is_some() {
+            // A copy is in memory: its key column and hash table are built from the file's.
+            let mut found = Vec::new();
+            crate::alloc::reserve_exact(&mut found, self.len(), TABLE_WHAT)?;
+            for s in self.store.indices() {
+                let key = self
+                    .key_at(s)
+                    .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+                found.push(key);
+            }
+            let dirty = crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?;
+            let min = self.keys.compact_min();
+            return KeyedStore::from_loaded(self.store.try_clone()?, found.iter().copied(), dirty, min)
+                .map_err(|e| match e {
+                    Error::Format(m) => Error::Invariant(m),
+                    e => e,
+                });
+        }
         let keys = self.keys.try_clone()?;
         let hasher = self.hasher.clone();
         let mut table = HashTable::new();
@@ -652,6 +857,7 @@ impl<K: Key> KeyedStore<K> {
             table,
             dirty: crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?,
             hasher,
+            file: None,
         })
     }
 
@@ -796,14 +1002,14 @@ impl<K: Key> KeyedStore<K> {
         if !self.store.occupied(slot) {
             return None;
         }
-        K::from_raw(self.keys.raw(slot)?)
+        K::from_raw(self.raw_key(slot)?)
     }
 
     /// `(key, slot)` of every entry, in slot order. O(size / 64 + len) for the whole iteration.
     pub fn iter(&self) -> impl Iterator<Item = (&K::Borrowed, usize)> + '_ {
         self.store
             .indices()
-            .filter_map(move |s| Some((K::from_raw(self.keys.raw(s)?)?, s)))
+            .filter_map(move |s| Some((K::from_raw(self.raw_key(s)?)?, s)))
     }
 
     /// The keys, in slot order.
@@ -1011,6 +1217,14 @@ impl<K: Key> KeyedStore<K> {
         self.store.nbytes()
             + self.keys.nbytes()
             + self.table.allocation_size()
+            + self.file.as_ref().map_or(0, |f| {
+                f.table.len()
+                    + f.keys
+                        .iter()
+                        .chain(&f.data)
+                        .map(crate::column::AlignedBuf::len)
+                        .sum::<usize>()
+            })
             + self.dirty.capacity() * std::mem::size_of::<u64>()
     }
 
@@ -1029,6 +1243,9 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate(&self) -> Result<()> {
         self.store.validate()?;
+        if let Some(f) = &self.file {
+            return self.validate_file_index(f);
+        }
         if self.table.len() != self.store.len() {
             return Err(Error::Invariant(format!(
                 "table holds {} keys, store {} entries",
@@ -1057,6 +1274,55 @@ impl<K: Key> KeyedStore<K> {
                     "key {raw:?} at slot {s} finds slot {found:?}"
                 )));
             }
+        }
+        if self.dirty.len() != self.store.size().div_ceil(64) {
+            return Err(Error::Invariant(
+                "dirty bitmap does not match the store size".into(),
+            ));
+        }
+        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
+            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
+        }
+        Ok(())
+    }
+}
+
+impl<K: Key> KeyedStore<K> {
+    /// `validate` of a store reading a file's key column and table in place: every entry has a valid
+    /// key that finds its slot, the table holds exactly the entries, free slots are not modified.
+    fn validate_file_index(&self, f: &FileIndex) -> Result<()> {
+        if f.len != self.store.len() {
+            return Err(Error::Invariant(format!(
+                "the key table holds {} keys, the store {} entries",
+                f.len,
+                self.store.len()
+            )));
+        }
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let raw = self
+                .raw_key(s)
+                .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+            if K::from_raw(raw).is_none() {
+                return Err(Error::Invariant(format!(
+                    "key at slot {s} is not a valid {}",
+                    K::NAME
+                )));
+            }
+            if self.file_find(f, raw) != Some(s) {
+                return Err(Error::Invariant(format!("the key at slot {s} does not find it")));
+            }
+        }
+        let used = f
+            .buckets()
+            .iter()
+            .filter(|&&b| b != crate::file::format::EMPTY_BUCKET)
+            .count();
+        if used != f.len {
+            return Err(Error::Invariant(format!(
+                "{used} table buckets used for {} keys",
+                f.len
+            )));
         }
         if self.dirty.len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(

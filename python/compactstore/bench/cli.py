@@ -680,6 +680,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
     "B3": ("fork sharing: private memory a reading child gains", b3_steps),
     "B4": ("access speed, as ratios in one run", b4_steps),
     "B5": ("growth: peak RSS over final RSS", b5_steps),
+    "B7": ("files: save, load, map and pickle", lambda sz, sec: importlib.import_module("compactstore.bench.b7").steps(sz, sec)),
 }
 
 

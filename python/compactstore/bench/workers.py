@@ -720,6 +720,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "b4_add": job_b4_add,
     "b4_bulk": job_b4_bulk,
     "b5": job_b5,
+    "b7": lambda **job: __import__("compactstore.bench.b7", fromlist=["job_b7"]).job_b7(**job),
 }
 
 

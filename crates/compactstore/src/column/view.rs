@@ -728,6 +728,7 @@ impl ViewColumn {
             )));
         }
         let mut spans = Vec::new();
+        let mut utf8 = Vec::new();
         for (slot, v) in views.iter().enumerate() {
             crate::interrupt::poll()?;
             match long_parts(v) {
@@ -747,8 +748,19 @@ impl ViewColumn {
                     spans.push((off, n));
                 }
             }
-            if self.kind == VarKind::Str && std::str::from_utf8(&self.get_bytes(slot)?).is_err() {
-                return Err(Error::Invariant(format!("slot {slot}: not UTF-8")));
+            if self.kind == VarKind::Str && slot < self.filled {
+                // One reused buffer: no allocation per slot (a loaded store is checked this way whole).
+                utf8.clear();
+                match long_parts(v) {
+                    None => utf8.extend_from_slice(&v[1..=(v[0] as usize).min(INLINE_MAX)]),
+                    Some(Long { prefix, off, n }) => {
+                        utf8.extend_from_slice(&v[1..=prefix]);
+                        utf8.extend_from_slice(self.suffix(off, n));
+                    }
+                }
+                if std::str::from_utf8(&utf8).is_err() {
+                    return Err(Error::Invariant(format!("slot {slot}: not UTF-8")));
+                }
             }
         }
         match self.data.check_spans(&mut spans, self.compact_min) {

@@ -119,6 +119,19 @@ pub enum Loaded {
 }
 
 impl Loaded {
+    /// The checks of a store loaded writable: `validate`, but a keyed store's key table is checked as
+    /// lookups probe it (see [`KeyedStore`]'s loading).
+    fn validate_loaded(&self) -> Result<()> {
+        match self {
+            Loaded::Static(s) => s.validate(),
+            Loaded::Dynamic(d) => d.validate(),
+            Loaded::KeyedI64(k) => k.validate_loaded(),
+            Loaded::KeyedU64(k) => k.validate_loaded(),
+            Loaded::KeyedStr(k) => k.validate_loaded(),
+            Loaded::KeyedBytes(k) => k.validate_loaded(),
+        }
+    }
+
     /// The loaded store's schema.
     #[must_use]
     pub fn schema(&self) -> &Arc<Schema> {
@@ -660,7 +673,7 @@ fn build(
     // A store that can be written is checked whole: its writes trust the invariants. A mapped
     // read-only or in-place store is not (that would read every page): its reads check bounds.
     if access == Access::ReadWrite {
-        loaded.validate().map_err(|e| match e {
+        loaded.validate_loaded().map_err(|e| match e {
             Error::Interrupted => Error::Interrupted,
             e => bad(format!("the store fails its checks: {e}")),
         })?;

@@ -398,34 +398,7 @@ impl<K: Key> KeyedStore<K> {
         if dirty.len() != store.size().div_ceil(64) {
             return Err(Error::Format("modified bits of the wrong size".into()));
         }
-        let log2 = store.log2size();
-        let mut kc = K::Column::new(log2, compact_min)?;
-        kc.grow_to(store.chunks().len())?;
-        let hasher = foldhash::fast::RandomState::default();
-        let mut table: HashTable<u32> = HashTable::new();
-        table
-            .try_reserve(n, |&s| slot_hash(&hasher, &kc, s))
-            .map_err(|_| Error::out_of_memory(n.saturating_mul(5), TABLE_WHAT))?;
-        for (slot, q) in store.indices().zip(keys) {
-            crate::interrupt::poll()?;
-            let raw = K::to_raw(q.borrow());
-            kc.prepare(raw, slot >> log2)?;
-            kc.put(slot, raw);
-            let h = hasher.hash_one(raw);
-            let t = u32::try_from(slot).map_err(|_| Error::Format("a slot beyond u32".into()))?;
-            match table.entry(
-                h,
-                |&s| kc.raw(s as usize) == Some(raw),
-                |&s| slot_hash(&hasher, &kc, s),
-            ) {
-                TableEntry::Occupied(_) => {
-                    return Err(Error::Format(format!("the key {:?} is there twice", q.borrow())))
-                }
-                TableEntry::Vacant(e) => {
-                    e.insert(t);
-                }
-            }
-        }
+        let (kc, table, hasher) = build_index::<K, Q>(&store, keys, compact_min)?;
         let mut ks = KeyedStore {
             store,
             keys: kc,
@@ -595,24 +568,71 @@ impl<K: Key> KeyedStore<K> {
             table,
             len,
         };
-        if in_place {
-            return Ok(KeyedStore {
-                keys: K::Column::new(log2, compact_min)?,
-                store,
-                table: HashTable::new(),
-                dirty,
-                hasher: foldhash::fast::RandomState::default(),
-                file: Some(Box::new(index)),
-            });
-        }
-        let mut found = Vec::with_capacity(len);
-        for s in store.indices() {
-            let raw = K::Column::raw_in(&index, s).ok_or_else(|| bad(format!("slot {s} has no key")))?;
+        // A writable store reads the file's index too until its first insert or delete, which builds
+        // the key column and hash table from it (`own_index`): opening stays O(1) in the entries.
+        let _ = in_place;
+        Ok(KeyedStore {
+            keys: K::Column::new(log2, compact_min)?,
+            store,
+            table: HashTable::new(),
+            dirty,
+            hasher: foldhash::fast::RandomState::default(),
+            file: Some(Box::new(index)),
+        })
+    }
+
+    /// Build the key column and hash table from a file's index read in place, before a call that
+    /// adds or removes keys (a writable loaded store's first). O(entries). Nothing changes on error.
+    fn own_index(&mut self) -> Result<()> {
+        let Some(f) = self.file.as_deref() else {
+            return Ok(());
+        };
+        let mut found = Vec::new();
+        crate::alloc::reserve_exact(&mut found, f.len, TABLE_WHAT)?;
+        for s in self.store.indices() {
+            let raw = K::Column::raw_in(f, s).ok_or_else(|| Error::Format(format!("slot {s} has no key")))?;
             found.push(
-                K::from_raw(raw).ok_or_else(|| bad(format!("the key at slot {s} is not a {}", K::NAME)))?,
+                K::from_raw(raw)
+                    .ok_or_else(|| Error::Format(format!("the key at slot {s} is not a {}", K::NAME)))?,
             );
         }
-        KeyedStore::from_loaded(store, found.iter().copied(), dirty, compact_min)
+        let (keys, table, hasher) =
+            build_index::<K, _>(&self.store, found.iter().copied(), self.keys.compact_min())?;
+        self.keys = keys;
+        self.table = table;
+        self.hasher = hasher;
+        self.file = None;
+        Ok(())
+    }
+
+    /// The key checks of a store loaded writable (its full `validate` aside): every entry has a valid
+    /// key and the table's size matches. The table's buckets are checked as lookups probe them.
+    pub(crate) fn validate_loaded(&self) -> Result<()> {
+        self.store.validate()?;
+        let Some(f) = &self.file else {
+            return self.validate();
+        };
+        if f.len != self.store.len() || self.dirty.len() != self.store.size().div_ceil(64) {
+            return Err(Error::Invariant(
+                "the key table or modified bits do not match the store".into(),
+            ));
+        }
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let raw = self
+                .raw_key(s)
+                .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+            if K::from_raw(raw).is_none() {
+                return Err(Error::Invariant(format!(
+                    "key at slot {s} is not a valid {}",
+                    K::NAME
+                )));
+            }
+        }
+        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
+            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
+        }
+        Ok(())
     }
 
     #[inline]
@@ -758,6 +778,7 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::OutOfMemory`] for a new chunk, key or table room that cannot be allocated (nothing changes).
     pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
         self.access().check_structure("inserting or replacing an entry")?;
+        self.own_index()?;
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {
             self.rewrite(slot, values)?;
@@ -1020,6 +1041,7 @@ impl<K: Key> KeyedStore<K> {
     /// Free the entry at occupied `slot`: table, key column, dirty bit, store.
     fn remove_slot(&mut self, slot: usize) -> Option<()> {
         self.access().check_structure("deleting an entry").ok()?;
+        self.own_index().ok()?;
         let h = self.hash(self.keys.raw(slot)?);
         let t = u32::try_from(slot).ok()?;
         // The store first: freeing a slot can fail (a chunk's per-slot generations are allocated by its
@@ -1076,7 +1098,8 @@ impl<K: Key> KeyedStore<K> {
         if self.access() != crate::Access::ReadWrite {
             return; // a mapped store's entries are the file's
         }
-        // A dynamic store's reset cannot fail (only a chunk's can).
+        self.file = None; // every key goes
+                          // A dynamic store's reset cannot fail (only a chunk's can).
         let _ = self.store.reset();
         self.keys.clear();
         self.table.clear();
@@ -1089,6 +1112,9 @@ impl<K: Key> KeyedStore<K> {
     /// # Errors
     /// [`Error::OutOfMemory`] if the room cannot be allocated (nothing changes).
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        if self.access() == crate::Access::ReadWrite {
+            self.own_index()?;
+        }
         let (hasher, keys) = (&self.hasher, &self.keys);
         self.table
             .try_reserve(additional, |&s| slot_hash(hasher, keys, s))
@@ -1098,6 +1124,9 @@ impl<K: Key> KeyedStore<K> {
     /// Release the store's trailing chunks that hold no entry (always keeping one) with their keys.
     /// Returns how many were released.
     pub fn retract(&mut self) -> usize {
+        if self.own_index().is_err() {
+            return 0;
+        }
         let n = self.store.retract();
         self.keys.truncate(self.store.chunks().len());
         self.dirty.truncate(self.store.size().div_ceil(64));
@@ -1334,6 +1363,49 @@ impl<K: Key> KeyedStore<K> {
         }
         Ok(())
     }
+}
+
+/// A key column and hash table of `store`'s entries, whose keys `keys` are in slot order (checked: one
+/// per entry, no duplicate: a format error otherwise).
+#[allow(clippy::type_complexity)]
+fn build_index<'k, K: Key, Q: Borrow<K::Borrowed> + ?Sized + 'k>(
+    store: &DynamicStore,
+    keys: impl ExactSizeIterator<Item = &'k Q>,
+    compact_min: usize,
+) -> Result<(K::Column, HashTable<u32>, foldhash::fast::RandomState)> {
+    let n = store.len();
+    if keys.len() != n || n > MAX_KEYED_LEN {
+        return Err(Error::Format(format!("{} keys for {n} entries", keys.len())));
+    }
+    let log2 = store.log2size();
+    let mut kc = K::Column::new(log2, compact_min)?;
+    kc.grow_to(store.chunks().len())?;
+    let hasher = foldhash::fast::RandomState::default();
+    let mut table: HashTable<u32> = HashTable::new();
+    table
+        .try_reserve(n, |&s| slot_hash(&hasher, &kc, s))
+        .map_err(|_| Error::out_of_memory(n.saturating_mul(5), TABLE_WHAT))?;
+    for (slot, q) in store.indices().zip(keys) {
+        crate::interrupt::poll()?;
+        let raw = K::to_raw(q.borrow());
+        kc.prepare(raw, slot >> log2)?;
+        kc.put(slot, raw);
+        let h = hasher.hash_one(raw);
+        let t = u32::try_from(slot).map_err(|_| Error::Format("a slot beyond u32".into()))?;
+        match table.entry(
+            h,
+            |&s| kc.raw(s as usize) == Some(raw),
+            |&s| slot_hash(&hasher, &kc, s),
+        ) {
+            TableEntry::Occupied(_) => {
+                return Err(Error::Format(format!("the key {:?} is there twice", q.borrow())));
+            }
+            TableEntry::Vacant(e) => {
+                e.insert(t);
+            }
+        }
+    }
+    Ok((kc, table, hasher))
 }
 
 /// Call `hit(base + o)` for each occupied offset `o` of `f` whose item equals `needle` as numbers (a

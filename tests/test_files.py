@@ -206,6 +206,7 @@ def refusals(m: Any) -> list[Callable[[], Any]]:
     ]
     if isinstance(m, cs.DynamicStore):
         calls.append(lambda: m.reset(3))
+        calls.append(lambda: m.retract())
     return calls
 
 

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// The allocator of `size` slots.
 #[derive(Debug, Clone)]
 pub struct Slots {
-    occupied: Vec<u64>,
+    /// One bit per slot, 64 per word: heap memory, or a loaded file's bitmap used in place (written
+    /// only if writable; a read-only one is copied first, see `words_mut`).
+    occupied: crate::column::AlignedBuf,
     /// The generation of every slot whose counter was never bumped (and the origin of the counters).
     base: u32,
     /// Empty until the first `free`, then one counter per slot: slot `i`'s generation is
@@ -59,11 +61,8 @@ impl Slots {
     /// # Errors
     /// [`Error::OutOfMemory`] if the allocation fails.
     pub fn try_with_generation(size: usize, base: u32) -> Result<Slots> {
-        let too_big = || Error::out_of_memory(size.div_ceil(8), "a chunk's occupancy bitmap");
         // Zeroed allocations (calloc): pages of slots never used are never made resident.
-        let occupied: Vec<u64> = try_zeroed_slice_box(size.div_ceil(64))
-            .map_err(|()| too_big())?
-            .into_vec();
+        let occupied = crate::column::AlignedBuf::try_zeroed(size.div_ceil(64) * 8)?;
         Ok(Slots {
             occupied,
             base,
@@ -80,7 +79,8 @@ impl Slots {
         use crate::file::format::Piece;
         w.usize(self.size);
         w.u32(self.base);
-        w.buf(Piece::Borrowed(bytemuck::cast_slice(&self.occupied)));
+        w.usize(self.len);
+        w.buf(Piece::Borrowed(self.occupied.bytes()));
         w.u8(u8::from(!self.bumps.is_empty()));
         if !self.bumps.is_empty() {
             w.buf(Piece::Borrowed(bytemuck::cast_slice(&self.bumps)));
@@ -95,19 +95,19 @@ impl Slots {
             return Err(bad("a slot allocator of the wrong size"));
         }
         let base = r.u32()?;
-        let words_n = size.div_ceil(64);
-        let mut occupied: Vec<u64> = words(r.buf(words_n * 8, "an occupancy bitmap")?.bytes(), "bitmap")?;
-        if size % 64 != 0 {
-            if let Some(last) = occupied.last_mut() {
-                *last &= (1u64 << (size % 64)) - 1;
-            }
+        let len = r.usize()?;
+        if len > size {
+            return Err(bad(format!("{len} entries in {size} slots")));
         }
+        // Used in place: reading it all would make opening O(size). A bitmap whose count is not `len`,
+        // or with bits past the size, is caught by `validate` (run at once for a writable load); a
+        // mapped store's reads check slots against the size.
+        let occupied = r.buf(size.div_ceil(64) * 8, "an occupancy bitmap")?;
         let bumps = match r.u8()? {
             0 => Vec::new(),
             1 => words(r.buf(size * 4, "slot generations")?.bytes(), "generations")?,
             t => return Err(bad(format!("a generations tag {t}"))),
         };
-        let len = occupied.iter().map(|w| w.count_ones() as usize).sum();
         Ok(Slots {
             occupied,
             base,
@@ -125,7 +125,7 @@ impl Slots {
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.
     pub fn try_clone(&self) -> Result<Slots> {
         Ok(Slots {
-            occupied: crate::alloc::clone_vec(&self.occupied, "a chunk's occupancy bitmap")?,
+            occupied: self.occupied.try_clone()?,
             base: self.base,
             bumps: crate::alloc::clone_vec(&self.bumps, "a chunk's generations")?,
             size: self.size,
@@ -173,7 +173,11 @@ impl Slots {
     #[must_use]
     #[inline]
     pub fn is_occupied(&self, slot: usize) -> bool {
-        slot < self.size && self.occupied[slot / 64] & (1 << (slot % 64)) != 0
+        slot < self.size
+            && self
+                .words()
+                .get(slot / 64)
+                .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
     /// The generation of `slot`, if in range.
@@ -198,11 +202,32 @@ impl Slots {
         Ok(())
     }
 
+    /// The occupancy bitmap's words.
+    #[inline]
+    fn words(&self) -> &[u64] {
+        // An `AlignedBuf` is 8-byte aligned and its length here a multiple of 8: the cast holds.
+        bytemuck::try_cast_slice(self.occupied.bytes()).unwrap_or_default()
+    }
+
+    /// The occupancy bitmap's words, mutably: a read-only (loaded) bitmap is copied first. Stores
+    /// mapped read-only refuse slot changes before they get here: this keeps a write correct anyway.
+    fn words_mut(&mut self) -> &mut [u64] {
+        if !self.occupied.is_writable() {
+            if let Ok(copy) = self.occupied.try_clone() {
+                self.occupied = copy;
+            }
+        }
+        match self.occupied.try_bytes_mut() {
+            Ok(b) => bytemuck::try_cast_slice_mut(b).unwrap_or_default(),
+            Err(_) => &mut [],
+        }
+    }
+
     /// The lowest free slot, if any. O(size / 64) worst case, O(1) amortised for fill-then-free patterns.
     #[must_use]
     pub fn lowest_free(&self) -> Option<usize> {
         let start = self.free_hint / 64;
-        for (w, &word) in self.occupied.iter().enumerate().skip(start) {
+        for (w, &word) in self.words().iter().enumerate().skip(start) {
             if word != u64::MAX {
                 let slot = w * 64 + (!word).trailing_zeros() as usize;
                 return (slot < self.size).then_some(slot);
@@ -214,7 +239,9 @@ impl Slots {
     /// Occupy the lowest free slot and return it, or `None` when full.
     pub fn alloc(&mut self) -> Option<usize> {
         let slot = self.lowest_free()?;
-        self.occupied[slot / 64] |= 1 << (slot % 64);
+        if let Some(w) = self.words_mut().get_mut(slot / 64) {
+            *w |= 1 << (slot % 64);
+        }
         self.len += 1;
         self.free_hint = slot + 1;
         self.changes = self.changes.wrapping_add(1);
@@ -238,7 +265,9 @@ impl Slots {
             return Err(Error::SlotFree { index: slot });
         }
         self.materialize()?;
-        self.occupied[slot / 64] &= !(1 << (slot % 64));
+        if let Some(w) = self.words_mut().get_mut(slot / 64) {
+            *w &= !(1 << (slot % 64));
+        }
         self.bumps[slot] = self.bumps[slot].wrapping_add(1);
         self.len -= 1;
         self.free_hint = self.free_hint.min(slot);
@@ -254,8 +283,8 @@ impl Slots {
                 self.base = self.base.wrapping_add(1);
             }
         } else {
-            for w in 0..self.occupied.len() {
-                let mut word = self.occupied[w];
+            for w in 0..self.words().len() {
+                let mut word = self.words()[w];
                 while word != 0 {
                     let slot = w * 64 + word.trailing_zeros() as usize;
                     word &= word - 1;
@@ -266,7 +295,7 @@ impl Slots {
         if self.len > 0 {
             self.changes = self.changes.wrapping_add(1);
         }
-        self.occupied.fill(0);
+        self.words_mut().fill(0);
         self.len = 0;
         self.free_hint = 0;
     }
@@ -305,10 +334,11 @@ impl Slots {
             return None;
         }
         let mut w = from / 64;
-        let mut word = self.occupied.get(w)? & (u64::MAX << (from % 64));
+        let words = self.words();
+        let mut word = words.get(w)? & (u64::MAX << (from % 64));
         while word == 0 {
             w += 1;
-            word = *self.occupied.get(w)?;
+            word = *words.get(w)?;
         }
         // No bit at or beyond `size` is ever set (`validate` checks it).
         Some((w * 64, word))
@@ -317,7 +347,7 @@ impl Slots {
     /// Occupied slots, ascending.
     pub fn occupied_iter(&self) -> impl Iterator<Item = usize> + '_ {
         let size = self.size;
-        self.occupied
+        self.words()
             .iter()
             .enumerate()
             .flat_map(move |(w, &word)| BitIter { word, base: w * 64 })
@@ -327,7 +357,7 @@ impl Slots {
     /// Free slots, ascending.
     pub fn free_iter(&self) -> impl Iterator<Item = usize> + '_ {
         let size = self.size;
-        self.occupied
+        self.words()
             .iter()
             .enumerate()
             .flat_map(move |(w, &word)| BitIter {
@@ -357,7 +387,7 @@ impl Slots {
     /// # Errors
     /// [`Error::Invariant`] naming the broken invariant.
     pub fn validate(&self) -> Result<()> {
-        let count: usize = self.occupied.iter().map(|w| w.count_ones() as usize).sum();
+        let count: usize = self.words().iter().map(|w| w.count_ones() as usize).sum();
         if count != self.len {
             return Err(Error::Invariant(format!(
                 "bitmap holds {count} entries, len is {}",
@@ -368,7 +398,7 @@ impl Slots {
             return Err(Error::Invariant("occupied bit set beyond size".into()));
         }
         if !(self.bumps.is_empty() || self.bumps.len() == self.size)
-            || self.occupied.len() != self.size.div_ceil(64)
+            || self.words().len() != self.size.div_ceil(64)
         {
             return Err(Error::Invariant("bookkeeping buffers do not match size".into()));
         }
@@ -386,7 +416,7 @@ impl Slots {
     /// Bytes held by the bookkeeping buffers.
     #[must_use]
     pub fn nbytes(&self) -> usize {
-        self.occupied.len() * 8 + self.bumps.len() * 4
+        self.occupied.len() + self.bumps.len() * 4
     }
 }
 

@@ -621,7 +621,7 @@ fn load_keyed<K: FileKey>(r: &mut Reader<'_>, access: Access) -> Result<KeyedSto
     let store = load_dynamic(r, access)?;
     let min = r.usize()?;
     let words = store.size().div_ceil(64);
-    let dirty: Vec<u64> = format::words(r.buf(words * 8, "modified bits")?.bytes(), "modified bits")?;
+    let dirty = r.buf(words * 8, "modified bits")?;
     let in_place = access != Access::ReadWrite;
     KeyedStore::load_index(store, r, dirty, min, in_place)
 }

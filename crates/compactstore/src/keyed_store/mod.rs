@@ -106,6 +106,9 @@ pub struct KeyedStore<K: Key> {
     table: HashTable<u32>,
     /// One bit per slot of the store: written since creation.
     dirty: Vec<u64>,
+    /// A loaded file's modified bits, read in place until the first change of a mark (`dirty_mut`
+    /// copies them into `dirty`), so that opening a file does not read them all.
+    file_dirty: Option<crate::column::AlignedBuf>,
     hasher: foldhash::fast::RandomState,
     /// A file's key column and key table, read in place (a store mapped read-only or in place, which
     /// never adds or removes keys). `keys` and `table` are empty meanwhile.
@@ -188,6 +191,7 @@ impl<K: Key> KeyedStore<K> {
             dirty,
             hasher: foldhash::fast::RandomState::default(),
             file: None,
+            file_dirty: None,
         })
     }
 
@@ -406,6 +410,7 @@ impl<K: Key> KeyedStore<K> {
             dirty,
             hasher,
             file: None,
+            file_dirty: None,
         };
         // Modified bits of free slots mean nothing: clear them, as a delete does.
         let size = ks.store.size();
@@ -424,7 +429,18 @@ impl<K: Key> KeyedStore<K> {
 
     /// The modified bits (for saving).
     pub(crate) fn dirty_words(&self) -> &[u64] {
-        &self.dirty
+        match &self.file_dirty {
+            Some(f) => bytemuck::try_cast_slice(f.bytes()).unwrap_or_default(),
+            None => &self.dirty,
+        }
+    }
+
+    /// The modified bits, to change: a file's are copied first (once).
+    fn dirty_mut(&mut self) -> &mut Vec<u64> {
+        if let Some(f) = self.file_dirty.take() {
+            self.dirty = bytemuck::try_cast_slice(f.bytes()).unwrap_or_default().to_vec();
+        }
+        &mut self.dirty
     }
 
     /// What the store may write ([`crate::Access`]).
@@ -531,7 +547,7 @@ impl<K: Key> KeyedStore<K> {
     pub(crate) fn load_index(
         store: DynamicStore,
         r: &mut crate::file::format::Reader<'_>,
-        dirty: Vec<u64>,
+        dirty: crate::column::AlignedBuf,
         compact_min: usize,
         in_place: bool,
     ) -> Result<KeyedStore<K>> {
@@ -557,7 +573,7 @@ impl<K: Key> KeyedStore<K> {
                 table.len()
             )));
         }
-        if dirty.len() != store.size().div_ceil(64) {
+        if dirty.len() != store.size().div_ceil(64) * 8 {
             return Err(bad("modified bits of the wrong size"));
         }
         let index = FileIndex {
@@ -575,9 +591,10 @@ impl<K: Key> KeyedStore<K> {
             keys: K::Column::new(log2, compact_min)?,
             store,
             table: HashTable::new(),
-            dirty,
+            dirty: Vec::new(),
             hasher: foldhash::fast::RandomState::default(),
             file: Some(Box::new(index)),
+            file_dirty: Some(dirty),
         })
     }
 
@@ -612,7 +629,7 @@ impl<K: Key> KeyedStore<K> {
         let Some(f) = &self.file else {
             return self.validate();
         };
-        if f.len != self.store.len() || self.dirty.len() != self.store.size().div_ceil(64) {
+        if f.len != self.store.len() || self.dirty_words().len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(
                 "the key table or modified bits do not match the store".into(),
             ));
@@ -782,7 +799,7 @@ impl<K: Key> KeyedStore<K> {
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {
             self.rewrite(slot, values)?;
-            set_bit(&mut self.dirty, slot);
+            set_bit(self.dirty_mut(), slot);
             return Ok((slot, true));
         }
         if self.len() >= MAX_KEYED_LEN {
@@ -805,8 +822,8 @@ impl<K: Key> KeyedStore<K> {
                 .try_reserve(1, |&s| slot_hash(hasher, keys, s))
                 .map_err(|_| Error::out_of_memory(self.table.capacity().saturating_mul(10), TABLE_WHAT))?;
             let words = (self.store.size() + usize::from(grown) * self.store.chunk_size()).div_ceil(64);
-            let more = words.saturating_sub(self.dirty.len());
-            crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)
+            let more = words.saturating_sub(self.dirty_words().len());
+            crate::alloc::reserve(self.dirty_mut(), more, DIRTY_WHAT)
         })();
         let slot = match prepared.and_then(|()| crate::store::add_checked(&mut self.store, values)) {
             Ok(slot) => slot,
@@ -817,9 +834,10 @@ impl<K: Key> KeyedStore<K> {
                 return Err(e);
             }
         };
-        self.dirty.resize(self.store.size().div_ceil(64), 0);
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().resize(words, 0);
         self.keys.put(slot, raw);
-        clear_bit(&mut self.dirty, slot);
+        clear_bit(self.dirty_mut(), slot);
         let h = self.hash(raw);
         let (hasher, keys) = (&self.hasher, &self.keys);
         // The lowest free slot is at most len < u32::MAX (checked above).
@@ -832,9 +850,9 @@ impl<K: Key> KeyedStore<K> {
     /// Extend the dirty bitmap to the store's size.
     fn grow_dirty(&mut self) -> Result<()> {
         let words = self.store.size().div_ceil(64);
-        let more = words.saturating_sub(self.dirty.len());
-        crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)?;
-        self.dirty.resize(words, 0);
+        let more = words.saturating_sub(self.dirty_words().len());
+        crate::alloc::reserve(self.dirty_mut(), more, DIRTY_WHAT)?;
+        self.dirty_mut().resize(words, 0);
         Ok(())
     }
 
@@ -854,7 +872,7 @@ impl<K: Key> KeyedStore<K> {
                     .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
                 found.push(key);
             }
-            let dirty = crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?;
+            let dirty = crate::alloc::to_vec(self.dirty_words(), DIRTY_WHAT)?;
             let min = self.keys.compact_min();
             return KeyedStore::from_loaded(self.store.try_clone()?, found.iter().copied(), dirty, min)
                 .map_err(|e| match e {
@@ -876,9 +894,10 @@ impl<K: Key> KeyedStore<K> {
             store: self.store.try_clone()?,
             keys,
             table,
-            dirty: crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?,
+            dirty: crate::alloc::to_vec(self.dirty_words(), DIRTY_WHAT)?,
             hasher,
             file: None,
+            file_dirty: None,
         })
     }
 
@@ -953,7 +972,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set(&mut self, slot: usize, m: usize, v: &Value) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set(slot, m, v)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -965,7 +984,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set_element(&mut self, slot: usize, m: usize, k: usize, v: &Value) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set_element(slot, m, k, v)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -979,7 +998,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set_scalar(&mut self, slot: usize, m: usize, x: crate::value::Scalar) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set_scalar(slot, m, x)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -993,7 +1012,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn update(&mut self, slot: usize, generation: u32, values: &[(usize, Value)]) -> Result<()> {
         self.store.update(slot, generation, values)?;
         if !values.is_empty() {
-            set_bit(&mut self.dirty, slot);
+            set_bit(self.dirty_mut(), slot);
         }
         Ok(())
     }
@@ -1011,7 +1030,7 @@ impl<K: Key> KeyedStore<K> {
         }
         crate::store::write_scatter(&mut self.store, m, indices, values)?;
         for &i in indices {
-            set_bit(&mut self.dirty, i);
+            set_bit(self.dirty_mut(), i);
         }
         Ok(())
     }
@@ -1052,7 +1071,7 @@ impl<K: Key> KeyedStore<K> {
             entry.remove();
         }
         self.keys.erase(slot);
-        clear_bit(&mut self.dirty, slot);
+        clear_bit(self.dirty_mut(), slot);
         Some(())
     }
 
@@ -1103,8 +1122,9 @@ impl<K: Key> KeyedStore<K> {
         let _ = self.store.reset();
         self.keys.clear();
         self.table.clear();
-        self.dirty.truncate(self.store.size().div_ceil(64));
-        self.dirty.fill(0);
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().truncate(words);
+        self.dirty_mut().fill(0);
     }
 
     /// Reserve table room for `additional` more keys, so inserting them does not rehash.
@@ -1129,21 +1149,22 @@ impl<K: Key> KeyedStore<K> {
         }
         let n = self.store.retract();
         self.keys.truncate(self.store.chunks().len());
-        self.dirty.truncate(self.store.size().div_ceil(64));
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().truncate(words);
         n
     }
 
     /// Whether the entry at `slot` was written after its creation. O(1).
     #[must_use]
     pub fn is_modified(&self, slot: usize) -> bool {
-        self.dirty
+        self.dirty_words()
             .get(slot / 64)
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
     /// Slots of the entries written after their creation, ascending. O(size / 64 + modified).
     pub fn modified_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.dirty.iter().enumerate().flat_map(|(w, &word)| {
+        self.dirty_words().iter().enumerate().flat_map(|(w, &word)| {
             let mut word = word;
             std::iter::from_fn(move || {
                 if word == 0 {
@@ -1170,7 +1191,7 @@ impl<K: Key> KeyedStore<K> {
         if self.access() != crate::Access::ReadWrite {
             return; // a mapped store's marks are the file's
         }
-        self.dirty.fill(0);
+        self.dirty_mut().fill(0);
     }
 
     /// Forget the modification of the given keys; absent keys are ignored. O(1) expected per key.
@@ -1180,7 +1201,7 @@ impl<K: Key> KeyedStore<K> {
         }
         for key in keys {
             if let Some(slot) = self.index_of(key) {
-                clear_bit(&mut self.dirty, slot);
+                clear_bit(self.dirty_mut(), slot);
             }
         }
     }
@@ -1255,6 +1276,7 @@ impl<K: Key> KeyedStore<K> {
                         .sum::<usize>()
             })
             + self.dirty.capacity() * std::mem::size_of::<u64>()
+            + self.file_dirty.as_ref().map_or(0, crate::column::AlignedBuf::len)
     }
 
     /// Bytes of the string/bytes key arenas held by deleted keys and awaiting compaction (0 for integer
@@ -1304,7 +1326,7 @@ impl<K: Key> KeyedStore<K> {
                 )));
             }
         }
-        if self.dirty.len() != self.store.size().div_ceil(64) {
+        if self.dirty_words().len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(
                 "dirty bitmap does not match the store size".into(),
             ));
@@ -1353,7 +1375,7 @@ impl<K: Key> KeyedStore<K> {
                 f.len
             )));
         }
-        if self.dirty.len() != self.store.size().div_ceil(64) {
+        if self.dirty_words().len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(
                 "dirty bitmap does not match the store size".into(),
             ));

@@ -498,42 +498,43 @@ impl<K: Key> KeyedStore<K> {
         let len = self.len();
         let cap = len.saturating_mul(2).max(8).next_power_of_two();
         let mask = cap - 1;
-        // Home buckets first, then the inserts grouped by the home's top bits (a counting sort): the
-        // table is written a region at a time instead of at random, which is what made this slow.
-        let mut homes: Vec<(usize, u32)> = Vec::new();
+        // Home buckets first, then the inserts grouped by the home's top 8 bits (a counting sort): the
+        // table is then written a region (1/256 of it) at a time instead of at random.
+        let mut homes: Vec<u64> = Vec::new();
         crate::alloc::reserve_exact(&mut homes, len, TABLE_WHAT)?;
         for s in self.store.indices() {
             crate::interrupt::poll()?;
             let Some(raw) = self.keys.raw(s) else { continue };
-            // Slots are below MAX_KEYED_LEN = u32::MAX.
-            homes.push((
-                (K::Column::file_hash(raw) as usize) & mask,
-                u32::try_from(s).unwrap_or(EMPTY_BUCKET),
-            ));
+            let home = (K::Column::file_hash(raw) as usize & mask) as u64;
+            // Slots are below MAX_KEYED_LEN = u32::MAX; a table of more than 2^32 buckets (2^31 keys)
+            // keeps the home's low 32 bits only, which the insert below then probes from: still correct.
+            homes.push(home << 32 | s as u64);
         }
-        let shift = cap.trailing_zeros().saturating_sub(12);
-        let groups = (cap >> shift).max(1);
+        let bits = cap.trailing_zeros().min(32);
+        let shift = bits.saturating_sub(8);
+        let group = |x: u64| ((x >> 32) as usize) >> shift;
+        let groups = 1usize << (bits - shift);
         let mut start = vec![0usize; groups + 1];
-        for &(h, _) in &homes {
-            start[(h >> shift) + 1] += 1;
+        for &x in &homes {
+            start[group(x) + 1] += 1;
         }
         for g in 0..groups {
             start[g + 1] += start[g];
         }
-        let mut grouped: Vec<(usize, u32)> = crate::alloc::filled(homes.len(), (0, 0), TABLE_WHAT)?;
-        for &(h, t) in &homes {
-            let g = h >> shift;
-            grouped[start[g]] = (h, t);
+        let mut grouped: Vec<u64> = crate::alloc::filled(homes.len(), 0, TABLE_WHAT)?;
+        for &x in &homes {
+            let g = group(x);
+            grouped[start[g]] = x;
             start[g] += 1;
         }
         drop(homes);
         let mut buckets: Vec<u32> = crate::alloc::filled(cap, EMPTY_BUCKET, TABLE_WHAT)?;
-        for (h, t) in grouped {
-            let mut i = h;
+        for x in grouped {
+            let mut i = (x >> 32) as usize & mask;
             while buckets[i] != EMPTY_BUCKET {
                 i = (i + 1) & mask;
             }
-            buckets[i] = t;
+            buckets[i] = x as u32;
         }
         w.buf(Piece::Words(buckets));
         w.usize(len);

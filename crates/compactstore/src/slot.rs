@@ -26,6 +26,9 @@ pub struct Slots {
     /// Empty until the first `free`, then one counter per slot: slot `i`'s generation is
     /// `base + bumps[i]` (wrapping).
     bumps: Vec<u32>,
+    /// A loaded file's generations, read in place until the first change (`bumps_mut` copies them
+    /// into `bumps`); `bumps` is empty meanwhile.
+    file_bumps: Option<crate::column::AlignedBuf>,
     size: usize,
     len: usize,
     /// No free slot lies below this one.
@@ -67,6 +70,7 @@ impl Slots {
             occupied,
             base,
             bumps: Vec::new(),
+            file_bumps: None,
             size,
             len: 0,
             free_hint: 0,
@@ -81,16 +85,16 @@ impl Slots {
         w.u32(self.base);
         w.usize(self.len);
         w.buf(Piece::Borrowed(self.occupied.bytes()));
-        w.u8(u8::from(!self.bumps.is_empty()));
-        if !self.bumps.is_empty() {
-            w.buf(Piece::Borrowed(bytemuck::cast_slice(&self.bumps)));
+        w.u8(u8::from(!self.bumps().is_empty()));
+        if !self.bumps().is_empty() {
+            w.buf(Piece::Borrowed(bytemuck::cast_slice(self.bumps())));
         }
     }
 
     /// An allocator from a loaded file (the bitmap copied, bits past `size` cleared, the count and the
     /// free hint recomputed). O(size / 64), and O(size) if the store had freed slots (generations).
     pub(crate) fn load(r: &mut crate::file::format::Reader<'_>, size: usize) -> Result<Slots> {
-        use crate::file::format::{bad, words};
+        use crate::file::format::bad;
         if r.usize()? != size {
             return Err(bad("a slot allocator of the wrong size"));
         }
@@ -103,15 +107,16 @@ impl Slots {
         // or with bits past the size, is caught by `validate` (run at once for a writable load); a
         // mapped store's reads check slots against the size.
         let occupied = r.buf(size.div_ceil(64) * 8, "an occupancy bitmap")?;
-        let bumps = match r.u8()? {
-            0 => Vec::new(),
-            1 => words(r.buf(size * 4, "slot generations")?.bytes(), "generations")?,
+        let file_bumps = match r.u8()? {
+            0 => None,
+            1 => Some(r.buf(size * 4, "slot generations")?),
             t => return Err(bad(format!("a generations tag {t}"))),
         };
         Ok(Slots {
             occupied,
             base,
-            bumps,
+            bumps: Vec::new(),
+            file_bumps,
             size,
             len,
             free_hint: 0,
@@ -127,7 +132,8 @@ impl Slots {
         Ok(Slots {
             occupied: self.occupied.try_clone()?,
             base: self.base,
-            bumps: crate::alloc::clone_vec(&self.bumps, "a chunk's generations")?,
+            bumps: crate::alloc::to_vec(self.bumps(), "a chunk's generations")?,
+            file_bumps: None,
             size: self.size,
             len: self.len,
             free_hint: self.free_hint,
@@ -140,10 +146,10 @@ impl Slots {
     pub fn max_generation(&self) -> u32 {
         if self.size == 0 {
             0
-        } else if self.bumps.is_empty() {
+        } else if self.bumps().is_empty() {
             self.base
         } else {
-            self.bumps
+            self.bumps()
                 .iter()
                 .map(|&b| self.base.wrapping_add(b))
                 .max()
@@ -187,12 +193,13 @@ impl Slots {
         if slot >= self.size {
             return None;
         }
-        let bump = self.bumps.get(slot).copied().unwrap_or(0);
+        let bump = self.bumps().get(slot).copied().unwrap_or(0);
         Some(self.base.wrapping_add(bump))
     }
 
     /// Allocate the per-slot counters (all zero: every generation stays `base`) if not yet done.
     fn materialize(&mut self) -> Result<()> {
+        self.own_bumps();
         if self.bumps.is_empty() && self.size > 0 {
             let size = self.size;
             self.bumps = try_zeroed_slice_box(size)
@@ -200,6 +207,22 @@ impl Slots {
                 .into_vec();
         }
         Ok(())
+    }
+
+    /// The per-slot generation counters (empty until a slot is freed).
+    #[inline]
+    fn bumps(&self) -> &[u32] {
+        match &self.file_bumps {
+            Some(f) => bytemuck::try_cast_slice(f.bytes()).unwrap_or_default(),
+            None => &self.bumps,
+        }
+    }
+
+    /// Copy a loaded file's generations into `bumps` before changing one.
+    fn own_bumps(&mut self) {
+        if let Some(f) = self.file_bumps.take() {
+            self.bumps = bytemuck::try_cast_slice(f.bytes()).unwrap_or_default().to_vec();
+        }
     }
 
     /// The occupancy bitmap's words.
@@ -278,6 +301,7 @@ impl Slots {
     /// Free every slot (bumping the generation of each occupied one; while no counter was ever bumped,
     /// the shared base is bumped instead, which allocates nothing).
     pub fn clear(&mut self) {
+        self.own_bumps();
         if self.bumps.is_empty() {
             if self.len > 0 {
                 self.base = self.base.wrapping_add(1);
@@ -378,7 +402,7 @@ impl Slots {
     /// Whether the per-slot generation counters have been allocated (by a first `free`).
     #[must_use]
     pub fn has_generation_counters(&self) -> bool {
-        !self.bumps.is_empty()
+        !self.bumps().is_empty()
     }
 
     /// Check the allocator's invariants: the bitmap count equals `len`, no bit beyond `size` is set, and
@@ -397,7 +421,7 @@ impl Slots {
         if self.occupied_iter().any(|s| s >= self.size) || self.occupied_iter().count() != count {
             return Err(Error::Invariant("occupied bit set beyond size".into()));
         }
-        if !(self.bumps.is_empty() || self.bumps.len() == self.size)
+        if !(self.bumps().is_empty() || self.bumps().len() == self.size)
             || self.words().len() != self.size.div_ceil(64)
         {
             return Err(Error::Invariant("bookkeeping buffers do not match size".into()));
@@ -416,7 +440,7 @@ impl Slots {
     /// Bytes held by the bookkeeping buffers.
     #[must_use]
     pub fn nbytes(&self) -> usize {
-        self.occupied.len() + self.bumps.len() * 4
+        self.occupied.len() + self.bumps().len() * 4
     }
 }
 

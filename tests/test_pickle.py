@@ -175,3 +175,14 @@ def test_not_a_store_in_a_pickle_is_a_format_error() -> None:
 
 def _unused(x: Any) -> Any:
     return x
+
+
+def test_a_keyed_stores_options_survive_pickling(tmp_path: Path) -> None:
+    pool = cs.KeyedStore(Rec, key=cs.Str, ignore_unknown=True)
+    pool["a"] = {"ref": 1, "unknown member": 5}
+    for protocol in (2, 5):
+        assert pickle.loads(pickle.dumps(pool, protocol=protocol)).ignore_unknown
+    pool.save(tmp_path / "k")
+    m = cs.load(tmp_path / "k", Rec, mmap_mode="r")
+    assert not m.ignore_unknown  # a file holds the store, not the Python object's options
+    assert not pickle.loads(pickle.dumps(cs.KeyedStore(Rec, key=cs.Str))).ignore_unknown

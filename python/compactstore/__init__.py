@@ -407,13 +407,14 @@ class _Files:
         ``pickle.PickleBuffer``, which travels out of band with a ``buffer_callback``)."""
         base = _base_class(self)
         store_type = _record_type(self)
+        options = {"ignore_unknown": True} if getattr(self, "ignore_unknown", False) else {}
         ref = _native._file_ref(self)
         if ref is not None and ref[1] in ("r", "r+"):
-            return (_restore_ref, (base, store_type, *ref))
+            return (_restore_ref, (base, store_type, *ref, options))
         data = _native._to_bytes(self)
-        if isinstance(protocol, int) and protocol >= 5:
-            return (_restore_buffer, (base, store_type, pickle.PickleBuffer(data)))
-        return (_restore_bytes, (base, store_type, bytes(data)))
+        payload = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else bytes(data)
+        restore = _restore_buffer if isinstance(payload, pickle.PickleBuffer) else _restore_bytes
+        return (restore, (base, store_type, payload, options))
 
 
 class StaticStore(_Files, _NativeStaticStore):
@@ -716,24 +717,26 @@ def _base_class(self: Any) -> Any:
     return cls
 
 
-def _restore_bytes(base: Any, store_type: Any, data: Any) -> Any:
+def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
     """Unpickle a store carried in band (an ordinary, writable store)."""
     loaded = _native._from_buffer(bytearray(data))
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
 
 
-def _restore_buffer(base: Any, store_type: Any, data: Any) -> Any:
+def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
     """Unpickle a store from its buffer: a writable buffer gives an ordinary store over it, a read-only
     one a read-only store (as ``mmap_mode="r"``) until ``copy()``."""
     loaded = _native._from_buffer(data)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
 
 
-def _restore_ref(base: Any, store_type: Any, path: Any, mode: str, file_id: bytes, stat: Any) -> Any:
+def _restore_ref(
+    base: Any, store_type: Any, path: Any, mode: str, file_id: bytes, stat: Any, options: Any = None
+) -> Any:
     """Unpickle a store mapped from a file: map the same file again, refusing (``ValueError``) if it
     was replaced since."""
     loaded = _native._load_ref(path, mode, file_id, stat)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
 
 
 def _type_from_file(loaded: Any) -> Any:

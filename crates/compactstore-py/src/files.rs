@@ -168,11 +168,13 @@ impl PyLoaded {
 
     /// The store object: of class `cls` (the store type itself for a static store, the per-type
     /// `DynamicStore` class, or `KeyedStore`) holding entries of `store_type`. `TypeError` if
-    /// `store_type`'s members differ from the file's.
+    /// `store_type`'s members differ from the file's. `ignore_unknown` is a keyed store's option.
+    #[pyo3(signature = (cls, store_type, ignore_unknown = false))]
     fn build<'py>(
         &self,
         cls: &Bound<'py, PyType>,
         store_type: &Bound<'py, PyType>,
+        ignore_unknown: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = cls.py();
         let schema = schema_of(store_type)?;
@@ -215,7 +217,7 @@ impl PyLoaded {
                 cls,
                 (PyStore { h, parent: None }, store_type.clone().unbind()),
             ),
-            _ => PyKeyedStore::made(py, cls, h, store_type.clone().unbind()),
+            _ => PyKeyedStore::made(py, cls, h, store_type.clone().unbind(), ignore_unknown),
         }
     }
 }

@@ -476,6 +476,7 @@ impl PyKeyedStore {
         cls: &Bound<'py, PyType>,
         h: Handle,
         store_type: Py<PyType>,
+        ignore_unknown: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let key_kind = match &*h.data.lock()? {
             Inner::Keyed(AnyKeyed::I64(_)) => KeyKind::I64,
@@ -487,7 +488,7 @@ impl PyKeyedStore {
         let store = PyKeyedStore {
             h,
             key_kind,
-            ignore_unknown: false,
+            ignore_unknown,
             store_type,
         };
         Made::instance(&py.get_type::<PyKeyedStore>(), cls, store)

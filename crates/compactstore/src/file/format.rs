@@ -104,6 +104,12 @@ pub enum Piece<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
     Words(Vec<u32>),
+    /// `len` bytes of `u32` words made by `make` while the pieces before it are written (on a thread
+    /// of its own: a keyed store's key table).
+    Deferred {
+        len: usize,
+        make: DeferredWords<'a>,
+    },
     Fill {
         prefix: &'a [u8],
         pattern: &'a [u8],
@@ -117,6 +123,7 @@ impl Piece<'_> {
             Piece::Borrowed(b) => b.len(),
             Piece::Owned(b) => b.len(),
             Piece::Words(b) => b.len() * 4,
+            Piece::Deferred { len, .. } => *len,
             Piece::Fill {
                 prefix,
                 pattern,
@@ -125,6 +132,9 @@ impl Piece<'_> {
         }
     }
 }
+
+/// The maker of a [`Piece::Deferred`]: taken (once) by the writer.
+pub type DeferredWords<'a> = std::sync::Mutex<Option<Box<dyn FnOnce() -> Result<Vec<u32>> + Send + 'a>>>;
 
 /// Collects the header's fields and the buffers of a store being saved.
 #[doc(hidden)]

@@ -330,39 +330,64 @@ fn head(kind: Kind, w: &Writer<'_>, file_id: [u8; 16]) -> (Vec<u8>, usize) {
 
 /// Write the whole file to `out`.
 fn write_all(out: &mut impl Write, kind: Kind, w: &Writer<'_>, file_id: [u8; 16]) -> std::io::Result<usize> {
-    let (head, file_len) = head(kind, w, file_id);
-    out.write_all(&head)?;
-    let mut at = 0;
-    let zeros = [0u8; ALIGN];
-    for (off, piece) in &w.pieces {
-        out.write_all(&zeros[..off - at])?;
-        match piece {
-            Piece::Borrowed(b) => out.write_all(b)?,
-            Piece::Owned(b) => out.write_all(b)?,
-            Piece::Words(b) => out.write_all(bytemuck::cast_slice(b))?,
-            Piece::Fill {
-                prefix,
-                pattern,
-                count,
-            } => {
-                out.write_all(prefix)?;
-                if !pattern.is_empty() {
-                    let per = ((1 << 20) / pattern.len()).max(1);
-                    let block = pattern.repeat(per.min(*count));
-                    let mut left = *count;
-                    while left > 0 {
-                        let k = left.min(per);
-                        out.write_all(&block[..k * pattern.len()])?;
-                        left -= k;
+    // Deferred pieces (a key table) are made on threads of their own while the others are written.
+    std::thread::scope(|scope| {
+        let mut made = Vec::new();
+        for (_, piece) in &w.pieces {
+            if let Piece::Deferred { make, .. } = piece {
+                let f = make.lock().ok().and_then(|mut m| m.take());
+                made.push(f.map(|f| scope.spawn(f)));
+            }
+        }
+        let mut made = made.into_iter();
+        let (head, file_len) = head(kind, w, file_id);
+        out.write_all(&head)?;
+        let mut at = 0;
+        let zeros = [0u8; ALIGN];
+        for (off, piece) in &w.pieces {
+            out.write_all(&zeros[..off - at])?;
+            match piece {
+                Piece::Borrowed(b) => out.write_all(b)?,
+                Piece::Owned(b) => out.write_all(b)?,
+                Piece::Words(b) => out.write_all(bytemuck::cast_slice(b))?,
+                Piece::Deferred { len, .. } => {
+                    let words = made
+                        .next()
+                        .flatten()
+                        .ok_or_else(|| std::io::Error::other("a deferred piece was made twice"))?
+                        .join()
+                        .map_err(|_| std::io::Error::other("building a key table failed"))?
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    let bytes: &[u8] = bytemuck::cast_slice(&words);
+                    if bytes.len() != *len {
+                        return Err(std::io::Error::other("a key table of the wrong size"));
+                    }
+                    out.write_all(bytes)?;
+                }
+                Piece::Fill {
+                    prefix,
+                    pattern,
+                    count,
+                } => {
+                    out.write_all(prefix)?;
+                    if !pattern.is_empty() {
+                        let per = ((1 << 20) / pattern.len()).max(1);
+                        let block = pattern.repeat(per.min(*count));
+                        let mut left = *count;
+                        while left > 0 {
+                            let k = left.min(per);
+                            out.write_all(&block[..k * pattern.len()])?;
+                            left -= k;
+                        }
                     }
                 }
             }
+            at = off + piece.len();
         }
-        at = off + piece.len();
-    }
-    let end = w.data_len();
-    out.write_all(&vec![0u8; end - at])?;
-    Ok(file_len)
+        let end = w.data_len();
+        out.write_all(&vec![0u8; end - at])?;
+        Ok(file_len)
+    })
 }
 
 /// Save `src` to `path` atomically: written to a temporary file in the same directory, synced, renamed

@@ -481,7 +481,7 @@ impl<K: Key> KeyedStore<K> {
 
     /// Save the key column and a key table (see [`FileIndex`]).
     pub(crate) fn save_index<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
-        use crate::file::format::{Piece, EMPTY_BUCKET};
+        use crate::file::format::Piece;
         if let Some(f) = &self.file {
             for (c, k) in f.keys.iter().enumerate() {
                 w.buf(Piece::Borrowed(k.bytes()));
@@ -497,6 +497,19 @@ impl<K: Key> KeyedStore<K> {
         self.keys.save_chunks(w);
         let len = self.len();
         let cap = len.saturating_mul(2).max(8).next_power_of_two();
+        let make = move || self.key_table(cap);
+        w.buf(Piece::Deferred {
+            len: cap * 4,
+            make: std::sync::Mutex::new(Some(Box::new(make))),
+        });
+        w.usize(len);
+        Ok(())
+    }
+
+    /// The file's key table of the entries: `cap` buckets (a power of two), see [`FileIndex`].
+    fn key_table(&self, cap: usize) -> Result<Vec<u32>> {
+        use crate::file::format::EMPTY_BUCKET;
+        let len = self.len();
         let mask = cap - 1;
         // Home buckets first, then the inserts grouped by the home's top 8 bits (a counting sort): the
         // table is then written a region (1/256 of it) at a time instead of at random.
@@ -536,9 +549,7 @@ impl<K: Key> KeyedStore<K> {
             }
             buckets[i] = x as u32;
         }
-        w.buf(Piece::Words(buckets));
-        w.usize(len);
-        Ok(())
+        Ok(buckets)
     }
 
     /// A keyed store over a loaded dynamic store and the file's key column and table (`r`'s next

@@ -112,8 +112,17 @@ pub fn _save(store: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
 #[pyfunction]
 pub fn _to_bytes<'py>(store: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyByteArray>> {
     let py = store.py();
-    let bytes = with_source(store, |src| file::to_bytes(src).py())?;
-    Ok(pyo3::types::PyByteArray::new(py, &bytes))
+    with_source(store, |src| {
+        let image = file::Image::of(src).py()?;
+        let mut result = Ok(());
+        // The image is written straight into the bytearray's memory: one copy of the store's buffers.
+        let out = pyo3::types::PyByteArray::new_with(py, image.len(), |bytes| {
+            result = image.write_into(bytes);
+            Ok(())
+        })?;
+        result.py()?;
+        Ok(out)
+    })
 }
 
 /// A loaded store waiting for its Python type (`load` builds the type from `members()` if none was

@@ -445,10 +445,60 @@ pub fn save(src: Source<'_>, path: &Path) -> std::result::Result<FileInfo, FileE
 /// # Errors
 /// As [`save`], without the file system's.
 pub fn to_bytes(src: Source<'_>) -> Result<Vec<u8>> {
-    let (kind, w) = collect(src)?;
-    let mut out = Vec::new();
-    write_all(&mut out, kind, &w, new_file_id()).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let image = Image::of(src)?;
+    let mut out = vec![0u8; image.len()];
+    image.write_into(&mut out)?;
     Ok(out)
+}
+
+/// A store's file image, collected but not yet written: its length is known, so a caller can make the
+/// memory it goes to (a Python bytearray) and have it written there, with no copy in between.
+pub struct Image<'a> {
+    kind: Kind,
+    w: Writer<'a>,
+    len: usize,
+}
+
+impl<'a> Image<'a> {
+    /// The image of `src` (borrowing its buffers).
+    ///
+    /// # Errors
+    /// As [`save`], without the file system's.
+    pub fn of(src: Source<'a>) -> Result<Image<'a>> {
+        let (kind, w) = collect(src)?;
+        let len = (PREAMBLE + w.header.len()).div_ceil(ALIGN) * ALIGN + w.data_len();
+        Ok(Image { kind, w, len })
+    }
+
+    /// The image's length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the image is empty (never: a store file has a preamble).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Write the image into `out`, which must be exactly [`Image::len`] bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `out` has another length.
+    pub fn write_into(self, out: &mut [u8]) -> Result<()> {
+        if out.len() != self.len {
+            return Err(Error::InvalidArgument(format!(
+                "an image of {} bytes into {} bytes",
+                self.len,
+                out.len()
+            )));
+        }
+        let mut cursor = std::io::Cursor::new(out);
+        write_all(&mut cursor, self.kind, &self.w, new_file_id())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------- load

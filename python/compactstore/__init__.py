@@ -22,6 +22,8 @@ import collections.abc
 import inspect
 from collections.abc import MutableMapping
 import operator
+import os
+import pickle
 import sys
 import types
 import typing
@@ -34,6 +36,8 @@ from compactstore._native import Container, Entry, MemberAttr, Schema, Store, __
 from compactstore._native import DynamicStore as _NativeDynamicStore
 from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
+from compactstore._native import FormatError
+from compactstore import _native
 from compactstore._arrow import ArrowMethods as _ArrowMethods
 from compactstore._arrow import from_arrow
 
@@ -48,6 +52,7 @@ __all__ = [
     "Container",
     "DynamicStore",
     "Entry",
+    "FormatError",
     "Member",
     "StaticStore",
     "Store",
@@ -60,6 +65,7 @@ __all__ = [
     "i16",
     "i32",
     "i64",
+    "load",
     "make_store",
     "u8",
     "u16",
@@ -369,7 +375,57 @@ def _annotations(cls: type) -> dict[str, Any]:
     return out
 
 
-class StaticStore(_NativeStaticStore, _ArrowMethods):
+class _Files:
+    """Saving and pickling, shared by every store class (see ``docs/reference/files.md``)."""
+
+    __slots__ = ()
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole store to ``path`` atomically: entries, free slots and their indices,
+        ``last_index``, keys and modified marks, interned dictionaries (the file format is in
+        ``docs/design/file-format.md``).
+
+        The store is written to a temporary file in the same directory, synced, and renamed over ``path``
+        (then the directory is synced): a crash at any moment leaves the old file or the new one, and
+        processes that mapped the old file keep reading it. A store with ``cs.Object`` members raises
+        ``TypeError`` naming the member (nothing is written); ``FileNotFoundError``/``PermissionError`` as
+        Python's."""
+        _native._save(self, os.fspath(path))
+
+    @property
+    def filename(self) -> str | None:
+        """The file a store loaded with ``mmap_mode`` maps (an absolute path), else ``None``."""
+        f = _native._file_info(self)[0]
+        return None if f is None else os.fspath(f)
+
+    @property
+    def mmap_mode(self) -> str | None:
+        """``"r"``, ``"r+"`` or ``"c"`` for a store loaded with that ``mmap_mode``, else ``None``."""
+        return _native._file_info(self)[1]
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle support: a store mapped ``"r"``/``"r+"`` pickles as a reference to its file (path, mode
+        and what identifies the file's content: loading it refuses with ``ValueError`` once the file was
+        replaced); any other store by value, as its file image in one buffer (with protocol 5 a
+        ``pickle.PickleBuffer``, which travels out of band with a ``buffer_callback``)."""
+        base = _base_class(self)
+        store_type = _record_type(self)
+        options: dict[str, Any] = {}
+        if getattr(self, "ignore_unknown", False):
+            options["ignore_unknown"] = True
+        key_name = getattr(self, "key_name", "key")
+        if key_name != "key":
+            options["key_name"] = key_name
+        ref = _native._file_ref(self)
+        if ref is not None and ref[1] in ("r", "r+"):
+            return (_restore_ref, (base, store_type, *ref, options))
+        data = _native._to_bytes(self)
+        payload = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else bytes(data)
+        restore = _restore_buffer if isinstance(payload, pickle.PickleBuffer) else _restore_bytes
+        return (restore, (base, store_type, payload, options))
+
+
+class StaticStore(_Files, _NativeStaticStore, _ArrowMethods):
     """A store of a fixed number of slots (`Genes(size=65536)`), each member in its own typed column.
 
     Derive a class with annotated members; annotations define members in declaration order, a class
@@ -435,7 +491,7 @@ def _member_descriptors(cls: type, schema: Schema) -> None:
             setattr(cls, name, MemberAttr(name, m))
 
 
-class DynamicStore(_NativeDynamicStore, _ArrowMethods):
+class DynamicStore(_Files, _NativeDynamicStore, _ArrowMethods):
     """A store that grows by appending static stores (chunks) of ``2**log2size`` slots; existing data never
     moves. ``DynamicStore(Genes, log2size=11)``.
 
@@ -524,7 +580,7 @@ def make_store(name: str, members: Mapping[str, Any], *, module: str | None = No
 collections.abc.Mapping.register(Entry)
 
 
-class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any], _ArrowMethods):
+class KeyedStore(_Files, _NativeKeyedStore, MutableMapping[Any, Any], _ArrowMethods):
     """A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 
     ``KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)``; key is ``cs.i64``, ``cs.u64``,
@@ -642,3 +698,82 @@ def _convert_column(arr: Any, dtype: Any, name: str) -> Any:
             if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
                 raise OverflowError(f"column {name!r}: values out of range for float32")
     return np.ascontiguousarray(arr.astype(dtype))
+
+
+# ------------------------------------------------------------------------------------------ files, pickle
+
+
+def _record_type(self: Any) -> Any:
+    return type(self) if isinstance(self, StaticStore) else self.store_type
+
+
+def _class_for(kind: str, store_type: Any, base: Any = None) -> Any:
+    """The class a loaded store of `kind` with entries of `store_type` is made as."""
+    if kind == "static":
+        return store_type
+    if kind == "dynamic":
+        return _dynamic_class(base if base is not None else DynamicStore, store_type)
+    return base if base is not None else KeyedStore
+
+
+def _base_class(self: Any) -> Any:
+    """The class to rebuild a pickled store as: its own, or for a per-type DynamicStore class the class
+    it was made from."""
+    cls = type(self)
+    while cls.__dict__.get("_cs_for") is not None:
+        cls = cls.__bases__[0]
+    return cls
+
+
+def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
+    """Unpickle a store carried in band (an ordinary, writable store)."""
+    loaded = _native._from_buffer(bytearray(data))
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+
+
+def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
+    """Unpickle a store from its buffer: a writable buffer gives an ordinary store over it, a read-only
+    one a read-only store (as ``mmap_mode="r"``) until ``copy()``."""
+    loaded = _native._from_buffer(data)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+
+
+def _restore_ref(
+    base: Any, store_type: Any, path: Any, mode: str, file_id: bytes, stat: Any, options: Any = None
+) -> Any:
+    """Unpickle a store mapped from a file: map the same file again, refusing (``ValueError``) if it
+    was replaced since."""
+    loaded = _native._load_ref(path, mode, file_id, stat)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+
+
+def _type_from_file(loaded: Any) -> Any:
+    members = {}
+    for name, parts, default, read_only in loaded.members():
+        members[name] = Member(_member_type_from_parts(parts), default, read_only)
+    return make_store("Loaded", members, module=__name__)
+
+
+def load(path: str | os.PathLike[str], store_type: Any = None, mmap_mode: str | None = None) -> Any:
+    """Load the store saved at ``path`` (by ``s.save(path)``).
+
+    ``store_type`` is the record type (the ``StaticStore`` subclass) for every store kind; a file whose
+    members differ raises ``TypeError``. Without it, a store type is made from the file's members.
+    ``mmap_mode`` is as numpy.load's: ``None`` reads the file into memory (an ordinary store); ``"r"`` maps
+    it read-only (every write, allocation, ``del`` or reset raises ``TypeError``); ``"c"`` maps it
+    copy-on-write (an ordinary store; the file never changes); ``"r+"`` maps it shared (in-place writes
+    of fixed-width members reach the file; allocation, ``del``, reset and str/bytes/interned writes raise
+    ``TypeError``). Opening a mapped file checks its header, not its data: it costs the same for any
+    number of entries (a keyed store's index is rebuilt, see the docs); ``validate()`` checks the rest.
+
+    A file that is not a store, is truncated or fails its checks raises ``cs.FormatError`` (a
+    ``ValueError``); ``FileNotFoundError``/``PermissionError`` as Python's.
+    """
+    if store_type is not None and not (
+        isinstance(store_type, type) and issubclass(store_type, StaticStore) and hasattr(store_type, "_cs_schema")
+    ):
+        raise TypeError(f"store_type must be a StaticStore subclass with members, not {store_type!r}")
+    loaded = _native._load(os.fspath(path), mmap_mode)
+    if store_type is None:
+        store_type = _type_from_file(loaded)
+    return loaded.build(_class_for(loaded.kind, store_type), store_type)

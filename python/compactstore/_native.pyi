@@ -1,6 +1,7 @@
 """Type stubs of the native module `compactstore._native` (PyO3)."""
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from os import PathLike
 from typing import Any, NoReturn, final
 
 import numpy as np
@@ -8,8 +9,10 @@ import numpy.typing as npt
 
 __all__ = [
     "Container", "ContainerIterator", "DynamicStore", "Entry", "EntryIterator", "KeyedItems", "KeyedKeys",
-    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "_ArrowData",
-    "__version__", "_arrow_read"
+    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "__version__",
+    "FormatError", "_Loaded", "_file_info", "_file_ref", "_from_buffer", "_load", "_load_ref", "_read_only",
+    "_save", "_to_bytes",
+    "_ArrowData", "_arrow_read",
 ]
 __version__: str
 
@@ -260,6 +263,9 @@ class KeyedStore:
     @property
     def ignore_unknown(self) -> bool:
         """Whether unknown members are dropped."""
+    @property
+    def key_name(self) -> str:
+        """The name of the key column in Arrow exports (``key_name=``, ``"key"`` by default)."""
     def copy(self) -> Any:
         """An independent keyed store with the same keys, entries and modified marks."""
     def __copy__(self) -> Any: ...
@@ -337,3 +343,30 @@ class _ArrowData:
 
 def _arrow_read(data: Any) -> _ArrowData:
     """Read everything an object with __arrow_c_stream__ or __arrow_c_array__ produces (private)."""
+
+class FormatError(ValueError):
+    """A file or buffer that is not a valid store: wrong magic or version, truncated, or a check failed."""
+
+@final
+class _Loaded:
+    """A loaded store waiting for its Python type (made by `_load`, `_from_buffer`, `_load_ref`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str | None: ...
+    def members(self) -> list[tuple[str, Any, Any, bool]]: ...
+    def build(
+        self, cls: type, store_type: type, ignore_unknown: bool = False, key_name: str | None = None
+    ) -> Any: ...
+
+def _save(store: Any, path: str | PathLike[str]) -> None: ...
+def _to_bytes(store: Any) -> bytearray: ...
+def _load(path: str | PathLike[str], mmap_mode: str | None = None) -> _Loaded: ...
+def _from_buffer(buffer: Any) -> _Loaded: ...
+def _file_ref(store: Any) -> tuple[str, str, bytes, tuple[int, int, int, int]] | None: ...
+def _load_ref(
+    path: str | PathLike[str], mode: str, file_id: bytes, stat: tuple[int, int, int, int]
+) -> _Loaded: ...
+def _file_info(store: Any) -> tuple[str | None, str | None]: ...
+def _read_only(store: Any) -> bool: ...

@@ -114,7 +114,11 @@ impl PyDynamicStore {
         let h = &slf.as_super().get().h;
         refuse_dropping_exported_chunks(h, "retract")?;
         h.alloc(|v| match v {
-            StoreMut::Dynamic(d) => Ok(Some(d.retract())),
+            StoreMut::Dynamic(d) => {
+                // A mapped store's chunks are the file's: the engine drops none; say so.
+                d.access().check_structure("retract")?;
+                Ok(Some(d.retract()))
+            }
             StoreMut::Static(_) => Ok(None),
         })?
         .ok_or_else(|| wrong_kind("dynamic"))

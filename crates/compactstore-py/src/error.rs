@@ -20,14 +20,16 @@ pub fn to_py(e: Error) -> PyErr {
         Error::IndexOutOfRange { .. } | Error::SlotFree { .. } => PyIndexError::new_err(msg),
         Error::UnknownMember { name } => PyKeyError::new_err(name),
         Error::StaleEntry { .. } => PyKeyError::new_err(msg),
-        Error::WrongType { .. } | Error::ReadOnly { .. } | Error::ChunkAllocation => {
-            PyTypeError::new_err(msg)
-        }
+        Error::WrongType { .. }
+        | Error::ReadOnly { .. }
+        | Error::ChunkAllocation
+        | Error::StoreReadOnly(_) => PyTypeError::new_err(msg),
         Error::ValueOutOfRange { .. } | Error::StoreFull { .. } => PyOverflowError::new_err(msg),
         Error::WrongLength { .. } | Error::DuplicateKey { .. } | Error::InvalidArgument(_) => {
             PyValueError::new_err(msg)
         }
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
+        Error::Format(_) => crate::files::FormatError::new_err(msg),
         Error::Invariant(_) => PyAssertionError::new_err(msg),
         // Only long calls run under `interruptible` stop, and it raises what the signal handler raised;
         // this is the fallback should a check stop a call without one.

@@ -506,6 +506,32 @@ impl PyKeyedStore {
         Made::instance(&py.get_type::<PyKeyedStore>(), &slf.get_type(), copy)
     }
 
+    /// A keyed store object of class `cls` over the handle of a loaded store.
+    pub(crate) fn made<'py>(
+        py: Python<'py>,
+        cls: &Bound<'py, PyType>,
+        h: Handle,
+        store_type: Py<PyType>,
+        ignore_unknown: bool,
+        key_name: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key_kind = match &*h.data.lock()? {
+            Inner::Keyed(AnyKeyed::I64(_)) => KeyKind::I64,
+            Inner::Keyed(AnyKeyed::U64(_)) => KeyKind::U64,
+            Inner::Keyed(AnyKeyed::Str(_)) => KeyKind::Str,
+            Inner::Keyed(AnyKeyed::Bytes(_)) => KeyKind::Bytes,
+            _ => return Err(PyTypeError::new_err("not a keyed store")),
+        };
+        let store = PyKeyedStore {
+            h,
+            key_kind,
+            ignore_unknown,
+            store_type,
+            key_name,
+        };
+        Made::instance(&py.get_type::<PyKeyedStore>(), cls, store)
+    }
+
     /// A new keyed store of `store_type`; with `bulk` (keys, byte columns, value columns), loaded from
     /// them (`from_columns`).
     fn build(
@@ -579,6 +605,16 @@ impl PyKeyedStore {
             Inner::Keyed(k) => f(k),
             _ => Err(PyTypeError::new_err("not a keyed store")),
         }
+    }
+
+    /// As [`Self::with_mut`] for a call that adds, removes or clears entries or modified marks: refused
+    /// first (`TypeError`) for a store mapped read-only or in place, whose engine refuses such calls by
+    /// doing nothing.
+    fn with_structural<R>(&self, what: &str, f: impl FnOnce(&mut AnyKeyed) -> PyResult<R>) -> PyResult<R> {
+        self.with_mut(|ks| {
+            on_keyed!(ks, s => s.access().check_structure(what)).py()?;
+            f(ks)
+        })
     }
 
     fn with_mut<R>(&self, f: impl FnOnce(&mut AnyKeyed) -> PyResult<R>) -> PyResult<R> {
@@ -817,7 +853,7 @@ impl PyKeyedStore {
     fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let k =
             key_for_lookup(self.key_kind, key).ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
-        self.with_mut(|ks| {
+        self.with_structural("deleting an entry", |ks| {
             ks.take(&k)
                 .map(drop)
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
@@ -865,7 +901,7 @@ impl PyKeyedStore {
             return Err(PyTypeError::new_err("pop expected at most 2 arguments"));
         }
         let taken = match key_for_lookup(self.key_kind, key) {
-            Some(k) => self.with_mut(|ks| Ok(ks.take(&k)))?,
+            Some(k) => self.with_structural("deleting an entry", |ks| Ok(ks.take(&k)))?,
             None => None,
         };
         match (taken, default.len()) {
@@ -878,7 +914,7 @@ impl PyKeyedStore {
     /// Remove some entry and return `(key, dict snapshot)`; `KeyError` when empty.
     fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let kind = self.key_kind;
-        let (key, values) = self.with_mut(|ks| {
+        let (key, values) = self.with_structural("deleting an entry", |ks| {
             let slot = ks
                 .slots()
                 .into_iter()
@@ -896,7 +932,7 @@ impl PyKeyedStore {
 
     /// Remove every entry.
     fn clear(&self) -> PyResult<()> {
-        self.with_mut(|ks| {
+        self.with_structural("clear", |ks| {
             on_keyed!(ks, s => s.clear());
             Ok(())
         })
@@ -971,7 +1007,7 @@ impl PyKeyedStore {
     fn clear_modified(&self, keys: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let kind = self.key_kind;
         match keys {
-            None => self.with_mut(|ks| {
+            None => self.with_structural("clearing modified marks", |ks| {
                 on_keyed!(ks, s => s.clear_modified());
                 Ok(())
             }),
@@ -989,7 +1025,7 @@ impl PyKeyedStore {
                 }
                 let objs = keys.try_iter()?.collect::<PyResult<Vec<_>>>()?;
                 let keys: Vec<PyKey<'_>> = objs.iter().filter_map(|k| key_for_lookup(kind, k)).collect();
-                self.with_mut(|ks| {
+                self.with_structural("clearing modified marks", |ks| {
                     on_keyed!(ks, s => clear_modified_keys(s, &keys));
                     Ok(())
                 })
@@ -1025,6 +1061,12 @@ impl PyKeyedStore {
     #[getter]
     fn ignore_unknown(&self) -> bool {
         self.ignore_unknown
+    }
+
+    /// The name of the key column in Arrow exports (`key_name=`, `"key"` by default).
+    #[getter(key_name)]
+    fn key_name_py(&self) -> &str {
+        self.key_name()
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

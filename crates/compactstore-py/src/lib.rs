@@ -13,6 +13,7 @@ mod dynamic_store;
 mod entry;
 mod error;
 mod fastpath;
+mod files;
 mod iter;
 mod keyed;
 mod schema;
@@ -37,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keyed::PyKeyedStore>()?;
     iter::register(m)?;
     arrow::register(m)?;
+    files::register(m)?;
     load_numpy_api(m.py())?;
     Ok(())
 }

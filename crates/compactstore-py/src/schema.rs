@@ -147,3 +147,22 @@ fn default_value(default: &Bound<'_, PyAny>, ty: &MemberType) -> PyResult<compac
     }
     member_value(default, ty)
 }
+
+/// The members of `schema` as `(name, type_parts, default, read_only)` tuples (see [`type_parts`]), for
+/// the Python package to make a store type from (a loaded file's).
+pub fn schema_info<'py>(py: Python<'py>, schema: &Schema) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    let list = pyo3::types::PyList::empty(py);
+    for m in schema.members() {
+        let dtype = match m.ty() {
+            MemberType::Scalar(d) | MemberType::Array(d, _) => Some(*d),
+            MemberType::Optional(t) => match &**t {
+                MemberType::Scalar(d) | MemberType::Array(d, _) => Some(*d),
+                _ => None,
+            },
+            _ => None,
+        };
+        let default = crate::convert::to_object(py, m.default_value().clone(), dtype)?;
+        list.append((m.name(), type_parts(py, m.ty())?, default, m.is_read_only()))?;
+    }
+    Ok(list)
+}

@@ -42,6 +42,8 @@ pub struct Shared {
     /// Name objects other than the interned ones that `by_ptr` also finds (see `PySchema::aliases`),
     /// kept alive so their addresses are never reused while `by_ptr` holds them.
     pub aliases: Vec<(Py<PyString>, usize)>,
+    /// The file a mapped store's memory is (set once, by `load`).
+    pub file: std::sync::OnceLock<crate::files::FileRef>,
 }
 
 impl Shared {
@@ -64,6 +66,7 @@ impl Shared {
             aliases,
             schema,
             by_ptr,
+            file: std::sync::OnceLock::new(),
         })
     }
 

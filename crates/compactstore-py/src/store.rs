@@ -527,7 +527,8 @@ impl PyStore {
         Ok(copy)
     }
 
-    /// Stores are not picklable (`TypeError`): their memory is the point; copy them instead.
+    /// A bare native store object is not picklable (`TypeError`); the package's store classes pickle
+    /// through their `__reduce_ex__` (by value, or a mapped store by reference to its file).
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         Err(PyTypeError::new_err(format!(
             "cannot pickle {}",

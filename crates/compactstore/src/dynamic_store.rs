@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::schema::Schema;
-use crate::static_store::StaticStore;
+use crate::static_store::{Access, StaticStore};
 use crate::store::{chunk_mut, Internal, Store};
 use crate::value::Value;
 
@@ -95,6 +95,41 @@ impl DynamicStore {
         self.log2size
     }
 
+    /// What the store may write ([`Access`]): its chunks', which all have the same.
+    #[must_use]
+    pub fn access(&self) -> Access {
+        self.chunks.first().map_or(Access::ReadWrite, StaticStore::access)
+    }
+
+    /// A store from its parts (a loaded file's); the caller checked them.
+    pub(crate) fn from_parts(
+        schema: Arc<Schema>,
+        log2size: u32,
+        chunks: Vec<StaticStore>,
+        last_index: Option<usize>,
+        next_base: u32,
+    ) -> DynamicStore {
+        let len = chunks.iter().map(StaticStore::len).sum();
+        let free_chunk = chunks
+            .iter()
+            .position(|c| c.space() > 0)
+            .unwrap_or(chunks.len().saturating_sub(1));
+        DynamicStore {
+            schema,
+            log2size,
+            chunks: chunks.into_iter().map(StaticStore::make_chunk).collect(),
+            len,
+            last_index,
+            free_chunk,
+            next_base,
+            changes: 0,
+        }
+    }
+
+    pub(crate) fn next_base(&self) -> u32 {
+        self.next_base
+    }
+
     /// Chunk `c`, mutably: its members can be written through the store's checked calls (those of
     /// [`Store`], which refuse read-only members), but it refuses to allocate, free or reset slots
     /// ([`Error::ChunkAllocation`]): only this store may, as it counts the entries of all its chunks. O(1).
@@ -157,6 +192,7 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::InvalidArgument`] if `log2size > MAX_LOG2SIZE` (nothing changes).
     pub fn reset_with_log2size(&mut self, log2size: u32) -> Result<()> {
+        self.access().check_structure("reset")?;
         let mut base = self.next_base;
         for c in &self.chunks {
             DynamicStore::forget(&mut base, c);
@@ -170,6 +206,9 @@ impl DynamicStore {
     /// Release the trailing chunks that hold no entry, always keeping one. Returns how many were released.
     /// O(chunks released); frees their memory.
     pub fn retract(&mut self) -> usize {
+        if self.access() != Access::ReadWrite {
+            return 0; // a mapped store's chunks are the file's
+        }
         let before = self.chunks.len();
         while self.chunks.len() > 1 && self.chunks.last().is_some_and(StaticStore::is_empty) {
             if let Some(mut c) = self.chunks.pop() {
@@ -199,6 +238,7 @@ impl DynamicStore {
     /// # Errors
     /// [`Error::OutOfMemory`] if the chunk cannot be allocated (nothing changes).
     pub fn grow(&mut self) -> Result<()> {
+        self.access().check_structure("adding an entry")?;
         crate::alloc::reserve(&mut self.chunks, 1, "a dynamic store's chunk list")?;
         let chunk = StaticStore::try_new_from(
             Arc::clone(&self.schema),
@@ -371,6 +411,7 @@ impl Store for DynamicStore {
     }
 
     fn reset(&mut self) -> Result<()> {
+        self.access().check_structure("reset")?;
         self.changes = self.changes.wrapping_add(u64::from(self.len > 0));
         for c in self.chunks.iter_mut().skip(1) {
             c.release_shared();

@@ -99,6 +99,15 @@ pub enum Error {
     /// The caller's check asked a long call to stop (see [`crate::interrupt`]); nothing was changed.
     #[error("interrupted")]
     Interrupted,
+    /// A write, allocation, delete or reset of a store whose memory is a read-only backing (a file mapped
+    /// with mode `"r"`; with `"r+"` only in-place writes of fixed-width members are allowed). Nothing was
+    /// changed.
+    #[error("the store is read-only ({0})")]
+    StoreReadOnly(String),
+    /// A file (or buffer) that is not a valid store: wrong magic, unsupported version, truncated, a
+    /// checksum or bounds check that failed.
+    #[error("not a valid store file: {0}")]
+    Format(String),
     /// `validate()` found a broken internal invariant.
     #[error("invariant broken: {0}")]
     Invariant(String),

@@ -32,6 +32,7 @@ pub mod arrow;
 pub mod column;
 mod dynamic_store;
 mod error;
+pub mod file;
 pub mod interrupt;
 mod keyed_store;
 mod schema;
@@ -44,7 +45,7 @@ pub use dynamic_store::{DynamicStore, DEFAULT_LOG2SIZE, MAX_LOG2SIZE};
 pub use error::{Error, Result};
 pub use keyed_store::{Key, KeyedStore, DEFAULT_COMPACT_MIN, DEFAULT_KEYED_LOG2SIZE, MAX_KEYED_LEN};
 pub use schema::{Dtype, Member, MemberType, ParseMemberTypeError, Schema, MAX_ARRAY_LEN};
-pub use static_store::{ExportedBuffer, StaticStore};
+pub use static_store::{Access, ExportedBuffer, StaticStore};
 pub use store::{normalize_index, Store};
 pub use value::{Element, ObjectRef, Scalar, Value};
 

@@ -18,12 +18,17 @@ use crate::error::{Error, Result};
 /// The allocator of `size` slots.
 #[derive(Debug, Clone)]
 pub struct Slots {
-    occupied: Vec<u64>,
+    /// One bit per slot, 64 per word: heap memory, or a loaded file's bitmap used in place (written
+    /// only if writable; a read-only one is copied first, see `words_mut`).
+    occupied: crate::column::AlignedBuf,
     /// The generation of every slot whose counter was never bumped (and the origin of the counters).
     base: u32,
     /// Empty until the first `free`, then one counter per slot: slot `i`'s generation is
     /// `base + bumps[i]` (wrapping).
     bumps: Vec<u32>,
+    /// A loaded file's generations, read in place until the first change (`bumps_mut` copies them
+    /// into `bumps`); `bumps` is empty meanwhile.
+    file_bumps: Option<crate::column::AlignedBuf>,
     size: usize,
     len: usize,
     /// No free slot lies below this one.
@@ -59,17 +64,61 @@ impl Slots {
     /// # Errors
     /// [`Error::OutOfMemory`] if the allocation fails.
     pub fn try_with_generation(size: usize, base: u32) -> Result<Slots> {
-        let too_big = || Error::out_of_memory(size.div_ceil(8), "a chunk's occupancy bitmap");
         // Zeroed allocations (calloc): pages of slots never used are never made resident.
-        let occupied: Vec<u64> = try_zeroed_slice_box(size.div_ceil(64))
-            .map_err(|()| too_big())?
-            .into_vec();
+        let occupied = crate::column::AlignedBuf::try_zeroed(size.div_ceil(64) * 8)?;
         Ok(Slots {
             occupied,
             base,
             bumps: Vec::new(),
+            file_bumps: None,
             size,
             len: 0,
+            free_hint: 0,
+            changes: 0,
+        })
+    }
+
+    /// Save the allocator: size, generation base, the occupancy bitmap and, if made, the generations.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        use crate::file::format::Piece;
+        w.usize(self.size);
+        w.u32(self.base);
+        w.usize(self.len);
+        w.buf(Piece::Borrowed(self.occupied.bytes()));
+        w.u8(u8::from(!self.bumps().is_empty()));
+        if !self.bumps().is_empty() {
+            w.buf(Piece::Borrowed(bytemuck::cast_slice(self.bumps())));
+        }
+    }
+
+    /// An allocator from a loaded file (the bitmap copied, bits past `size` cleared, the count and the
+    /// free hint recomputed). O(size / 64), and O(size) if the store had freed slots (generations).
+    pub(crate) fn load(r: &mut crate::file::format::Reader<'_>, size: usize) -> Result<Slots> {
+        use crate::file::format::bad;
+        if r.usize()? != size {
+            return Err(bad("a slot allocator of the wrong size"));
+        }
+        let base = r.u32()?;
+        let len = r.usize()?;
+        if len > size {
+            return Err(bad(format!("{len} entries in {size} slots")));
+        }
+        // Used in place: reading it all would make opening O(size). A bitmap whose count is not `len`,
+        // or with bits past the size, is caught by `validate` (run at once for a writable load); a
+        // mapped store's reads check slots against the size.
+        let occupied = r.buf(size.div_ceil(64) * 8, "an occupancy bitmap")?;
+        let file_bumps = match r.u8()? {
+            0 => None,
+            1 => Some(r.buf(size * 4, "slot generations")?),
+            t => return Err(bad(format!("a generations tag {t}"))),
+        };
+        Ok(Slots {
+            occupied,
+            base,
+            bumps: Vec::new(),
+            file_bumps,
+            size,
+            len,
             free_hint: 0,
             changes: 0,
         })
@@ -81,9 +130,10 @@ impl Slots {
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.
     pub fn try_clone(&self) -> Result<Slots> {
         Ok(Slots {
-            occupied: crate::alloc::clone_vec(&self.occupied, "a chunk's occupancy bitmap")?,
+            occupied: self.occupied.try_clone()?,
             base: self.base,
-            bumps: crate::alloc::clone_vec(&self.bumps, "a chunk's generations")?,
+            bumps: crate::alloc::to_vec(self.bumps(), "a chunk's generations")?,
+            file_bumps: None,
             size: self.size,
             len: self.len,
             free_hint: self.free_hint,
@@ -96,10 +146,10 @@ impl Slots {
     pub fn max_generation(&self) -> u32 {
         if self.size == 0 {
             0
-        } else if self.bumps.is_empty() {
+        } else if self.bumps().is_empty() {
             self.base
         } else {
-            self.bumps
+            self.bumps()
                 .iter()
                 .map(|&b| self.base.wrapping_add(b))
                 .max()
@@ -129,7 +179,11 @@ impl Slots {
     #[must_use]
     #[inline]
     pub fn is_occupied(&self, slot: usize) -> bool {
-        slot < self.size && self.occupied[slot / 64] & (1 << (slot % 64)) != 0
+        slot < self.size
+            && self
+                .words()
+                .get(slot / 64)
+                .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
     /// The generation of `slot`, if in range.
@@ -139,12 +193,13 @@ impl Slots {
         if slot >= self.size {
             return None;
         }
-        let bump = self.bumps.get(slot).copied().unwrap_or(0);
+        let bump = self.bumps().get(slot).copied().unwrap_or(0);
         Some(self.base.wrapping_add(bump))
     }
 
     /// Allocate the per-slot counters (all zero: every generation stays `base`) if not yet done.
     fn materialize(&mut self) -> Result<()> {
+        self.own_bumps();
         if self.bumps.is_empty() && self.size > 0 {
             let size = self.size;
             self.bumps = try_zeroed_slice_box(size)
@@ -154,11 +209,48 @@ impl Slots {
         Ok(())
     }
 
+    /// The per-slot generation counters (empty until a slot is freed).
+    #[inline]
+    fn bumps(&self) -> &[u32] {
+        match &self.file_bumps {
+            Some(f) => bytemuck::try_cast_slice(f.bytes()).unwrap_or_default(),
+            None => &self.bumps,
+        }
+    }
+
+    /// Copy a loaded file's generations into `bumps` before changing one.
+    fn own_bumps(&mut self) {
+        if let Some(f) = self.file_bumps.take() {
+            self.bumps = bytemuck::try_cast_slice(f.bytes()).unwrap_or_default().to_vec();
+        }
+    }
+
+    /// The occupancy bitmap's words.
+    #[inline]
+    fn words(&self) -> &[u64] {
+        // An `AlignedBuf` is 8-byte aligned and its length here a multiple of 8: the cast holds.
+        bytemuck::try_cast_slice(self.occupied.bytes()).unwrap_or_default()
+    }
+
+    /// The occupancy bitmap's words, mutably: a read-only (loaded) bitmap is copied first. Stores
+    /// mapped read-only refuse slot changes before they get here: this keeps a write correct anyway.
+    fn words_mut(&mut self) -> &mut [u64] {
+        if !self.occupied.is_writable() {
+            if let Ok(copy) = self.occupied.try_clone() {
+                self.occupied = copy;
+            }
+        }
+        match self.occupied.try_bytes_mut() {
+            Ok(b) => bytemuck::try_cast_slice_mut(b).unwrap_or_default(),
+            Err(_) => &mut [],
+        }
+    }
+
     /// The lowest free slot, if any. O(size / 64) worst case, O(1) amortised for fill-then-free patterns.
     #[must_use]
     pub fn lowest_free(&self) -> Option<usize> {
         let start = self.free_hint / 64;
-        for (w, &word) in self.occupied.iter().enumerate().skip(start) {
+        for (w, &word) in self.words().iter().enumerate().skip(start) {
             if word != u64::MAX {
                 let slot = w * 64 + (!word).trailing_zeros() as usize;
                 return (slot < self.size).then_some(slot);
@@ -170,7 +262,9 @@ impl Slots {
     /// Occupy the lowest free slot and return it, or `None` when full.
     pub fn alloc(&mut self) -> Option<usize> {
         let slot = self.lowest_free()?;
-        self.occupied[slot / 64] |= 1 << (slot % 64);
+        if let Some(w) = self.words_mut().get_mut(slot / 64) {
+            *w |= 1 << (slot % 64);
+        }
         self.len += 1;
         self.free_hint = slot + 1;
         self.changes = self.changes.wrapping_add(1);
@@ -194,7 +288,9 @@ impl Slots {
             return Err(Error::SlotFree { index: slot });
         }
         self.materialize()?;
-        self.occupied[slot / 64] &= !(1 << (slot % 64));
+        if let Some(w) = self.words_mut().get_mut(slot / 64) {
+            *w &= !(1 << (slot % 64));
+        }
         self.bumps[slot] = self.bumps[slot].wrapping_add(1);
         self.len -= 1;
         self.free_hint = self.free_hint.min(slot);
@@ -205,13 +301,14 @@ impl Slots {
     /// Free every slot (bumping the generation of each occupied one; while no counter was ever bumped,
     /// the shared base is bumped instead, which allocates nothing).
     pub fn clear(&mut self) {
+        self.own_bumps();
         if self.bumps.is_empty() {
             if self.len > 0 {
                 self.base = self.base.wrapping_add(1);
             }
         } else {
-            for w in 0..self.occupied.len() {
-                let mut word = self.occupied[w];
+            for w in 0..self.words().len() {
+                let mut word = self.words()[w];
                 while word != 0 {
                     let slot = w * 64 + word.trailing_zeros() as usize;
                     word &= word - 1;
@@ -222,7 +319,7 @@ impl Slots {
         if self.len > 0 {
             self.changes = self.changes.wrapping_add(1);
         }
-        self.occupied.fill(0);
+        self.words_mut().fill(0);
         self.len = 0;
         self.free_hint = 0;
     }
@@ -261,10 +358,11 @@ impl Slots {
             return None;
         }
         let mut w = from / 64;
-        let mut word = self.occupied.get(w)? & (u64::MAX << (from % 64));
+        let words = self.words();
+        let mut word = words.get(w)? & (u64::MAX << (from % 64));
         while word == 0 {
             w += 1;
-            word = *self.occupied.get(w)?;
+            word = *words.get(w)?;
         }
         // No bit at or beyond `size` is ever set (`validate` checks it).
         Some((w * 64, word))
@@ -273,7 +371,7 @@ impl Slots {
     /// Occupied slots, ascending.
     pub fn occupied_iter(&self) -> impl Iterator<Item = usize> + '_ {
         let size = self.size;
-        self.occupied
+        self.words()
             .iter()
             .enumerate()
             .flat_map(move |(w, &word)| BitIter { word, base: w * 64 })
@@ -283,7 +381,7 @@ impl Slots {
     /// Free slots, ascending.
     pub fn free_iter(&self) -> impl Iterator<Item = usize> + '_ {
         let size = self.size;
-        self.occupied
+        self.words()
             .iter()
             .enumerate()
             .flat_map(move |(w, &word)| BitIter {
@@ -304,7 +402,7 @@ impl Slots {
     /// Whether the per-slot generation counters have been allocated (by a first `free`).
     #[must_use]
     pub fn has_generation_counters(&self) -> bool {
-        !self.bumps.is_empty()
+        !self.bumps().is_empty()
     }
 
     /// Check the allocator's invariants: the bitmap count equals `len`, no bit beyond `size` is set, and
@@ -313,7 +411,7 @@ impl Slots {
     /// # Errors
     /// [`Error::Invariant`] naming the broken invariant.
     pub fn validate(&self) -> Result<()> {
-        let count: usize = self.occupied.iter().map(|w| w.count_ones() as usize).sum();
+        let count: usize = self.words().iter().map(|w| w.count_ones() as usize).sum();
         if count != self.len {
             return Err(Error::Invariant(format!(
                 "bitmap holds {count} entries, len is {}",
@@ -323,8 +421,8 @@ impl Slots {
         if self.occupied_iter().any(|s| s >= self.size) || self.occupied_iter().count() != count {
             return Err(Error::Invariant("occupied bit set beyond size".into()));
         }
-        if !(self.bumps.is_empty() || self.bumps.len() == self.size)
-            || self.occupied.len() != self.size.div_ceil(64)
+        if !(self.bumps().is_empty() || self.bumps().len() == self.size)
+            || self.words().len() != self.size.div_ceil(64)
         {
             return Err(Error::Invariant("bookkeeping buffers do not match size".into()));
         }
@@ -342,7 +440,7 @@ impl Slots {
     /// Bytes held by the bookkeeping buffers.
     #[must_use]
     pub fn nbytes(&self) -> usize {
-        self.occupied.len() * 8 + self.bumps.len() * 4
+        self.occupied.len() + self.bumps().len() * 4
     }
 }
 

@@ -43,6 +43,42 @@ pub struct StaticStore {
     next_base: u32,
     /// Whether this is a chunk of a dynamic store, which must not allocate, free or reset its own slots.
     chunk: ChunkFlag,
+    /// What may be written: everything, or (a store mapped from a file) only fixed-width members in
+    /// place, or nothing. Every mutation entry point checks it before changing anything.
+    access: Access,
+}
+
+/// What a store's memory lets it do: a store made in memory, read into memory or mapped copy-on-write
+/// is [`Access::ReadWrite`]; a shared mapping (`"r+"`) is [`Access::InPlace`]; a read-only mapping
+/// (`"r"`) or read-only buffers are [`Access::ReadOnly`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// An ordinary store.
+    #[default]
+    ReadWrite,
+    /// Only in-place writes of fixed-width members (numeric scalars and arrays, optional or not); no
+    /// allocation, deletion, reset, or str/bytes/interned write.
+    InPlace,
+    /// Nothing may be written.
+    ReadOnly,
+}
+
+impl Access {
+    /// The refusal of a call that allocates, frees or resets slots (or grows or shrinks a store).
+    ///
+    /// # Errors
+    /// [`Error::StoreReadOnly`] unless the store is [`Access::ReadWrite`].
+    pub fn check_structure(self, what: &str) -> Result<()> {
+        match self {
+            Access::ReadWrite => Ok(()),
+            Access::InPlace => Err(Error::StoreReadOnly(format!(
+                "mapped with mode \"r+\": only fixed-width members can be written in place, not {what}"
+            ))),
+            Access::ReadOnly => Err(Error::StoreReadOnly(format!(
+                "mapped read-only: {what} is refused"
+            ))),
+        }
+    }
 }
 
 /// Whether a static store is a chunk of a dynamic store. A clone is a store of its own, never a chunk
@@ -178,6 +214,7 @@ impl StaticStore {
             next_base: base,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             chunk: ChunkFlag(false),
+            access: Access::ReadWrite,
         })
     }
 
@@ -203,6 +240,8 @@ impl StaticStore {
             next_base: self.next_base,
             // A copy is a store of its own; a dynamic store marks the copies of its chunks.
             chunk: ChunkFlag(false),
+            // A copy is in memory, owned and writable.
+            access: Access::ReadWrite,
         })
     }
 
@@ -224,6 +263,8 @@ impl StaticStore {
             next_base: self.next_base,
             // A copy is a store of its own; a dynamic store marks the copies of its chunks.
             chunk: ChunkFlag(false),
+            // A copy is in memory, owned and writable.
+            access: Access::ReadWrite,
         })
     }
 
@@ -258,10 +299,48 @@ impl StaticStore {
     #[inline]
     pub(crate) fn column_mut(&mut self, m: usize) -> Result<&mut Column> {
         let len = self.columns.len();
+        let access = self.access;
         match self.columns.get_mut(m) {
-            Some(c) => Ok(c),
+            Some(c) if access == Access::ReadWrite => Ok(c),
+            Some(c) => check_column_write(access, c).map(|()| c),
             None => Err(member_out_of_range(m, len)),
         }
+    }
+
+    /// What this store may write ([`Access`]).
+    #[must_use]
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The columns (for saving).
+    pub(crate) fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// A store from its parts (a loaded file's chunk); the caller checked them against the schema.
+    pub(crate) fn from_parts(
+        schema: Arc<Schema>,
+        columns: Vec<Column>,
+        slots: Slots,
+        last_index: Option<usize>,
+        next_base: u32,
+        access: Access,
+    ) -> StaticStore {
+        StaticStore {
+            schema,
+            columns,
+            slots,
+            last_index,
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            next_base,
+            chunk: ChunkFlag(false),
+            access,
+        }
+    }
+
+    pub(crate) fn next_base(&self) -> u32 {
+        self.next_base
     }
 
     /// Member `m` as a typed slice of `size * width` scalars. O(1). An optional numeric member gives its
@@ -335,6 +414,19 @@ impl StaticStore {
     /// # Ok::<(), compactstore::Error>(())
     /// ```
     pub fn export_buffer(&mut self, m: usize) -> Result<ExportedBuffer> {
+        if self.access == Access::ReadOnly {
+            // A read-only export of the mapped bytes (a loaded column is filled: `bytes` is all of it).
+            let f = self.column(m)?.as_fixed().ok_or_else(|| Error::WrongType {
+                expected: "fixed-width member".into(),
+                got: "variable-length member".into(),
+            })?;
+            let bytes = f.bytes();
+            return Ok(ExportedBuffer {
+                ptr: bytes.as_ptr().cast_mut(),
+                len: bytes.len(),
+                writable: false,
+            });
+        }
         let writable = !self.schema.member(m)?.is_read_only();
         let f = self
             .column_mut(m)?
@@ -363,6 +455,7 @@ impl StaticStore {
     /// Occupy the lowest free slot and reset its members: [`Store::next_index`] without the chunk check,
     /// for the dynamic store that owns this chunk.
     pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
+        self.access.check_structure("adding an entry")?;
         let slot = self.slots.alloc().ok_or(Error::StoreFull {
             size: self.slots.size(),
         })?;
@@ -373,6 +466,7 @@ impl StaticStore {
 
     /// Free slot `i`: [`Store::remove`] without the chunk check, for the dynamic store that owns this chunk.
     pub(crate) fn free_slot(&mut self, i: usize) -> Result<()> {
+        self.access.check_structure("deleting an entry")?;
         self.slots.free(i)?;
         self.reset_slot(i)
     }
@@ -446,6 +540,7 @@ impl StaticStore {
     /// nothing changes on error.
     pub fn reset_with_size(&mut self, size: usize) -> Result<()> {
         self.refuse_chunk()?;
+        self.access.check_structure("reset")?;
         // New slots start above every generation the old ones (and any before them) reached: old views
         // stay stale.
         let base = self.next_base.max(self.slots.max_generation().wrapping_add(1));
@@ -462,6 +557,7 @@ impl StaticStore {
     /// # Errors
     /// [`Error::StoreFull`] if fewer than `n` slots are free.
     pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
+        self.access.check_structure("adding entries")?;
         for _ in 0..n {
             let slot = self.slots.alloc().ok_or(Error::StoreFull {
                 size: self.slots.size(),
@@ -513,6 +609,7 @@ impl Store for StaticStore {
 
     fn reset(&mut self) -> Result<()> {
         self.refuse_chunk()?;
+        self.access.check_structure("reset")?;
         self.clear_slots();
         Ok(())
     }
@@ -541,6 +638,21 @@ impl Store for StaticStore {
 
 /// Check the dictionaries of the interned members of `chunks` (the chunks of one store): every chunk
 /// shares the first one's dictionary, and each refcount equals the number of slots holding its code.
+/// Whether a store of `access` may write column `c` (see [`Access`]).
+fn check_column_write(access: Access, c: &Column) -> Result<()> {
+    let fixed = match c {
+        Column::Fixed(_) => true,
+        Column::Optional(o) => o.values_fixed().is_some(),
+        _ => false,
+    };
+    match access {
+        Access::ReadWrite => Ok(()),
+        Access::InPlace if fixed => Ok(()),
+        Access::InPlace => access.check_structure("writing a str, bytes or interned member"),
+        Access::ReadOnly => access.check_structure("writing"),
+    }
+}
+
 pub(crate) fn validate_dictionaries(chunks: &[StaticStore]) -> Result<()> {
     let Some(first) = chunks.first() else {
         return Ok(());

@@ -681,6 +681,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
     "B4": ("access speed, as ratios in one run", b4_steps),
     "B5": ("growth: peak RSS over final RSS", b5_steps),
     "B8": ("Arrow: pa.table(s), pl.DataFrame(s) and cs.from_arrow", lambda sz, sec: __import__("compactstore.bench.b8", fromlist=["b8_steps"]).b8_steps(sz, sec)),
+    "B7": ("files: save, load, map and pickle", lambda sz, sec: importlib.import_module("compactstore.bench.b7").steps(sz, sec)),
 }
 
 

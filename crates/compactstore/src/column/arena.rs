@@ -18,6 +18,9 @@ pub(crate) const ARENA_MAX: usize = u32::MAX as usize;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ByteArena {
     data: Vec<u8>,
+    /// A loaded file's bytes, read in place (a store mapped read-only or in place, which never writes
+    /// its arenas); `data` is empty meanwhile. A write would first copy them into `data` (`own`).
+    mapped: Option<super::AlignedBuf>,
     /// Bytes of `data` no span refers to.
     garbage: usize,
     /// A compaction was due but its new buffer could not be allocated: the garbage bound is not met until
@@ -63,6 +66,7 @@ impl ByteArena {
     pub(crate) const fn new() -> ByteArena {
         ByteArena {
             data: Vec::new(),
+            mapped: None,
             garbage: 0,
             compaction_deferred: false,
         }
@@ -72,9 +76,54 @@ impl ByteArena {
     ///
     /// # Errors
     /// [`crate::error::Error::OutOfMemory`] (naming `what`) if the copy cannot be allocated.
+    /// An arena over loaded bytes, `garbage` of them unreferenced (checked: at most all of them): read
+    /// in place if `in_place` (a store that never writes it), else copied.
+    pub(crate) fn from_loaded(
+        data: super::AlignedBuf,
+        garbage: usize,
+        in_place: bool,
+        what: &'static str,
+    ) -> Result<ByteArena> {
+        if garbage > data.len() || data.len() > ARENA_MAX {
+            return Err(crate::error::Error::Format(format!(
+                "an arena of {} bytes with {garbage} of garbage",
+                data.len()
+            )));
+        }
+        let (data, mapped) = if in_place {
+            (Vec::new(), Some(data))
+        } else {
+            (crate::alloc::to_vec(data.bytes(), what)?, None)
+        };
+        Ok(ByteArena {
+            data,
+            mapped,
+            garbage,
+            compaction_deferred: false,
+        })
+    }
+
+    /// The arena's bytes.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match &self.mapped {
+            Some(m) => m.bytes(),
+            None => &self.data,
+        }
+    }
+
+    /// Make the bytes the arena's own (copy a loaded file's) before a write. Stores that read their
+    /// arenas in place refuse writes before they get here: this keeps a write correct regardless.
+    fn own(&mut self) {
+        if let Some(m) = self.mapped.take() {
+            self.data = m.bytes().to_vec();
+        }
+    }
+
     pub(crate) fn try_clone(&self, what: &'static str) -> Result<ByteArena> {
         Ok(ByteArena {
-            data: crate::alloc::clone_vec(&self.data, what)?,
+            data: crate::alloc::to_vec(self.bytes(), what)?,
+            mapped: None,
             garbage: self.garbage,
             compaction_deferred: self.compaction_deferred,
         })
@@ -82,17 +131,20 @@ impl ByteArena {
 
     /// Bytes held, live and garbage.
     pub(crate) fn len(&self) -> usize {
-        self.data.len()
+        self.bytes().len()
     }
 
     /// Bytes allocated.
     pub(crate) fn capacity(&self) -> usize {
-        self.data.capacity()
+        match &self.mapped {
+            Some(m) => m.len(),
+            None => self.data.capacity(),
+        }
     }
 
     /// Bytes allocated but not yet used.
     pub(crate) fn spare(&self) -> usize {
-        self.data.capacity() - self.data.len()
+        self.capacity() - self.len()
     }
 
     /// Bytes no span refers to.
@@ -102,7 +154,7 @@ impl ByteArena {
 
     /// Bytes spans refer to.
     pub(crate) fn live(&self) -> usize {
-        self.data.len() - self.garbage
+        self.len() - self.garbage
     }
 
     /// Drop every byte and the buffer.
@@ -113,17 +165,19 @@ impl ByteArena {
     /// The bytes of the span `(off, n)`, if it lies inside the arena.
     #[inline]
     pub(crate) fn get(&self, off: usize, n: usize) -> Option<&[u8]> {
-        self.data.get(off..off.checked_add(n)?)
+        self.bytes().get(off..off.checked_add(n)?)
     }
 
     /// The bytes of the span `(off, n)` to overwrite in place, if it lies inside the arena.
     pub(crate) fn get_mut(&mut self, off: usize, n: usize) -> Option<&mut [u8]> {
+        self.own();
         self.data.get_mut(off..off.checked_add(n)?)
     }
 
     /// Append `bytes`; their offset. The caller has checked that the arena stays within [`ARENA_MAX`]
     /// bytes (and reserved room, if appending must not allocate).
     pub(crate) fn append(&mut self, bytes: &[u8]) -> u32 {
+        self.own();
         let off = self.data.len();
         self.data.extend_from_slice(bytes);
         // off <= ARENA_MAX (the caller's check).
@@ -147,6 +201,7 @@ impl ByteArena {
     /// [`crate::error::Error::OutOfMemory`] (naming `what`) if the buffer cannot grow.
     pub(crate) fn reserve(&mut self, extra: usize, what: &'static str) -> Result<()> {
         if self.spare() < extra {
+            self.own();
             crate::alloc::reserve(&mut self.data, extra, what)?;
         }
         Ok(())
@@ -159,6 +214,7 @@ impl ByteArena {
     /// [`crate::error::Error::OutOfMemory`] (naming `what`) if the buffer cannot grow.
     pub(crate) fn reserve_exact(&mut self, extra: usize, what: &'static str) -> Result<()> {
         if self.spare() < extra {
+            self.own();
             crate::alloc::reserve_exact(&mut self.data, extra, what)?;
         }
         Ok(())
@@ -183,10 +239,11 @@ impl ByteArena {
         let want = self.live().saturating_sub(dropped).saturating_add(extra);
         crate::alloc::reserve_exact(&mut data, want, what)?;
         rewrite(&mut Relocator {
-            old: &self.data,
+            old: self.bytes(),
             new: &mut data,
         });
         self.data = data;
+        self.mapped = None;
         self.garbage = 0;
         self.compaction_deferred = false;
         Ok(())
@@ -223,13 +280,13 @@ impl ByteArena {
             if off < end {
                 return Err(SpanFault::Overlap(off, n));
             }
-            if off.saturating_add(n) > self.data.len() {
+            if off.saturating_add(n) > self.len() {
                 return Err(SpanFault::Outside(off, n));
             }
             end = off + n;
             live += n;
         }
-        if live + self.garbage != self.data.len() {
+        if live + self.garbage != self.len() {
             return Err(SpanFault::Count(live));
         }
         if self.garbage > compact_min && self.garbage > live && !self.compaction_deferred {
@@ -247,6 +304,7 @@ impl ByteArena {
     /// Cut the buffer to `len` bytes without any accounting (for tests of the validation).
     #[cfg(test)]
     pub(crate) fn truncate_for_test(&mut self, len: usize) {
+        self.own();
         self.data.truncate(len);
     }
 }
@@ -271,11 +329,13 @@ mod tests {
     }
 
     #[test]
-    fn an_arena_is_a_vec_and_two_words() {
+    fn an_arena_is_a_vec_an_optional_mapping_and_two_words() {
         // What the byte-key chunks and the str/bytes columns held before they shared the arena.
         assert_eq!(
             std::mem::size_of::<ByteArena>(),
-            std::mem::size_of::<Vec<u8>>() + 2 * std::mem::size_of::<usize>()
+            std::mem::size_of::<Vec<u8>>()
+                + std::mem::size_of::<Option<super::super::AlignedBuf>>()
+                + 2 * std::mem::size_of::<usize>()
         );
     }
 

@@ -168,6 +168,39 @@ impl FixedColumn {
         })
     }
 
+    /// Save the column: its buffer with every slot filled (a lazy column's unfilled slots written as
+    /// the default), so that a loaded column is filled and a mapped one can be written in place.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        let n = self.default.len();
+        let filled = &self.buf.bytes()[..self.filled * n];
+        if self.filled == self.size {
+            w.buf(crate::file::format::Piece::Borrowed(filled));
+        } else {
+            w.buf(crate::file::format::Piece::Fill {
+                prefix: filled,
+                pattern: self.default.bytes(),
+                count: self.size - self.filled,
+            });
+        }
+    }
+
+    /// A column of `size` filled slots over `buf` (a loaded file's bytes), with `default` for resets.
+    pub(crate) fn load(ty: MemberType, size: usize, default: &Value, buf: AlignedBuf) -> Result<FixedColumn> {
+        let mut c = FixedColumn::try_new_lazy(ty, 0, default)?;
+        if Some(buf.len()) != size.checked_mul(c.default.len()) {
+            return Err(Error::Format(format!(
+                "a column of {} bytes for {size} slots of {} bytes",
+                buf.len(),
+                c.default.len()
+            )));
+        }
+        c.buf = buf;
+        c.size = size;
+        c.filled = size;
+        c.eager = true;
+        Ok(c)
+    }
+
     /// Slots `0..filled()` hold their values in memory; the others have never been written and read as
     /// the default (always `size()` for an eager column or a zero default). O(1).
     #[must_use]

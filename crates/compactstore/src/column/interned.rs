@@ -295,6 +295,94 @@ impl Dictionary {
     }
 }
 
+impl Dictionary {
+    /// Save the dictionary: value offsets (u64, one more than values), the values' bytes, the refcounts
+    /// (u64) and the free codes (u32).
+    pub(crate) fn save(&self, w: &mut crate::file::format::Writer<'_>) {
+        use crate::file::format::Piece;
+        let mut offsets = Vec::with_capacity((self.values.len() + 1) * 8);
+        let mut data = Vec::with_capacity(self.bytes);
+        offsets.extend_from_slice(&0u64.to_le_bytes());
+        for v in &self.values {
+            data.extend_from_slice(v);
+            offsets.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        }
+        w.buf(Piece::Owned(offsets));
+        w.buf(Piece::Owned(data));
+        w.buf(Piece::Owned(bytemuck::cast_slice(&self.refs).to_vec()));
+        w.buf(Piece::Owned(bytemuck::cast_slice(&self.free).to_vec()));
+    }
+
+    /// A dictionary from a loaded file's buffers, its hash table rebuilt. O(distinct values). Checks
+    /// that the offsets, refcounts and free codes agree; refcounts against the slots are `validate`'s.
+    pub(crate) fn load(r: &mut crate::file::format::Reader<'_>) -> Result<Dictionary> {
+        use crate::file::format::{bad, words};
+        let offsets: Vec<u64> = words(r.any_buf("a dictionary's offsets")?.bytes(), "dictionary offsets")?;
+        let data = r.any_buf("a dictionary's values")?;
+        let refs: Vec<u64> = words(
+            r.any_buf("a dictionary's refcounts")?.bytes(),
+            "dictionary refcounts",
+        )?;
+        let free: Vec<u32> = words(
+            r.any_buf("a dictionary's free codes")?.bytes(),
+            "dictionary free codes",
+        )?;
+        let n = refs.len();
+        if offsets.len() != n + 1 || n >= (NONE_CODE - 1) as usize {
+            return Err(bad("dictionary offsets and refcounts differ"));
+        }
+        let mut d = Dictionary {
+            hasher: foldhash::fast::FixedState::default(),
+            ..Dictionary::default()
+        };
+        d.values.reserve_exact(n);
+        let bytes = data.bytes();
+        for (i, pair) in offsets.windows(2).enumerate() {
+            crate::interrupt::poll_n(64)?;
+            let (a, b) = (pair[0] as usize, pair[1] as usize);
+            let v = bytes
+                .get(a..b)
+                .ok_or_else(|| bad(format!("dictionary value {} out of bounds", i + 1)))?;
+            if refs[i] == 0 {
+                d.values.push(Box::default());
+                continue;
+            }
+            d.values.push(crate::alloc::boxed(v, DICT_WHAT)?);
+        }
+        let mut is_free = vec![false; n];
+        for &c in &free {
+            let i = (c as usize).wrapping_sub(1);
+            if i >= n || refs[i] != 0 || std::mem::replace(&mut is_free[i], true) {
+                return Err(bad(format!("dictionary free code {c} is not free")));
+            }
+        }
+        if refs.iter().zip(&is_free).any(|(&r, &f)| r == 0 && !f) {
+            return Err(bad("a dictionary code is neither used nor free"));
+        }
+        d.refs = refs;
+        d.free = free;
+        let (values, hasher) = (&d.values, &d.hasher);
+        let hash = |k: &u32| hasher.hash_one(values.get(*k as usize - 1).map_or(&[][..], |v| &**v));
+        for i in 0..n {
+            if d.refs[i] == 0 {
+                continue;
+            }
+            let c = i as u32 + 1;
+            let v = &*d.values[i];
+            let h = hasher.hash_one(v);
+            if d.table
+                .find(h, |&k| values.get(k as usize - 1).map(|x| &**x) == Some(v))
+                .is_some()
+            {
+                return Err(bad(format!("dictionary value {c} is there twice")));
+            }
+            d.table.insert_unique(h, c, hash);
+            d.bytes += v.len();
+        }
+        Ok(d)
+    }
+}
+
 fn read(d: &SharedDictionary) -> RwLockReadGuard<'_, Dictionary> {
     d.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -396,6 +484,36 @@ impl InternedColumn {
             dict: dict.unwrap_or_default(),
             default,
         })
+    }
+
+    /// Save the column's codes (its dictionary is saved once per store).
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        w.u8(self.width as u8);
+        w.buf(crate::file::format::Piece::Borrowed(self.codes.bytes()));
+    }
+
+    /// A column of `size` slots over a loaded file's codes, sharing `dict`.
+    pub(crate) fn load(
+        kind: VarKind,
+        optional: bool,
+        size: usize,
+        default: &Value,
+        dict: SharedDictionary,
+        r: &mut crate::file::format::Reader<'_>,
+    ) -> Result<InternedColumn> {
+        let width = usize::from(r.u8()?);
+        if !matches!(width, 1 | 2 | 4) {
+            return Err(Error::Format(format!("a code width of {width}")));
+        }
+        let bytes = size
+            .checked_mul(width)
+            .ok_or_else(|| Error::Format("too many codes".into()))?;
+        let codes = r.buf(bytes, "an interned column's codes")?;
+        let mut c = InternedColumn::try_new(kind, optional, 0, default, Some(dict))?;
+        c.size = size;
+        c.width = width;
+        c.codes = codes;
+        Ok(c)
     }
 
     /// The shared dictionary.

@@ -419,6 +419,106 @@ impl Column {
     }
 }
 
+impl Column {
+    /// Save the column's fields and buffers (a tag byte first: 1 fixed, 2 str/bytes, 3 interned,
+    /// 4 optional). An object column cannot be saved.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
+        match self {
+            Column::Fixed(c) => {
+                w.u8(1);
+                c.save(w);
+            }
+            Column::View(c) => {
+                w.u8(2);
+                c.save(w);
+            }
+            Column::Interned(c) => {
+                w.u8(3);
+                c.save(w);
+            }
+            Column::Optional(c) => {
+                w.u8(4);
+                c.save(w)?;
+            }
+            Column::Object(_) => {
+                return Err(Error::WrongType {
+                    expected: "members a file can hold".into(),
+                    got: "object member".into(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// A column of `size` slots of type `ty` (default `default`) from a loaded file; an interned
+    /// member's shares `dict`.
+    pub(crate) fn load(
+        ty: &MemberType,
+        size: usize,
+        default: &Value,
+        dict: Option<&SharedDictionary>,
+        r: &mut crate::file::format::Reader<'_>,
+    ) -> Result<Column> {
+        let tag = r.u8()?;
+        let bad = || Error::Format(format!("a column tagged {tag} for a member of type {ty}"));
+        Ok(match (tag, ty) {
+            (1, MemberType::Scalar(_) | MemberType::Array(..)) => {
+                let bytes = size
+                    .checked_mul(ty.entry_bytes())
+                    .ok_or_else(|| Error::Format("too many slots".into()))?;
+                let buf = r.buf(bytes, "a fixed-width column")?;
+                Column::Fixed(FixedColumn::load(ty.clone(), size, default, buf)?)
+            }
+            (2, MemberType::Str | MemberType::Bytes) => {
+                let kind = VarKind::of(ty).ok_or_else(bad)?;
+                Column::View(ViewColumn::load(kind, size, kind.bytes_of(default)?, r)?)
+            }
+            (3, MemberType::Interned(t)) => {
+                let kind = VarKind::of(t).ok_or_else(bad)?;
+                let dict = dict.ok_or_else(bad)?;
+                Column::Interned(InternedColumn::load(
+                    kind,
+                    false,
+                    size,
+                    default,
+                    std::sync::Arc::clone(dict),
+                    r,
+                )?)
+            }
+            (3, MemberType::Optional(t)) if matches!(&**t, MemberType::Interned(_)) => {
+                let kind = VarKind::of(t).ok_or_else(bad)?;
+                let dict = dict.ok_or_else(bad)?;
+                Column::Interned(InternedColumn::load(
+                    kind,
+                    true,
+                    size,
+                    default,
+                    std::sync::Arc::clone(dict),
+                    r,
+                )?)
+            }
+            (4, MemberType::Optional(inner))
+                if !matches!(
+                    &**inner,
+                    MemberType::Interned(_) | MemberType::Optional(_) | MemberType::Object
+                ) =>
+            {
+                let words = size.div_ceil(64);
+                let valid = r.buf(words * 8, "a validity bitmap")?;
+                let zero = inner.zero();
+                let fill = if matches!(default, Value::Null) {
+                    &zero
+                } else {
+                    default
+                };
+                let values = Column::load(inner, size, fill, None, r)?;
+                Column::Optional(OptionalColumn::load(valid, values, zero)?)
+            }
+            _ => return Err(bad()),
+        })
+    }
+}
+
 /// A column of type `ty` with `default` in every slot (filled lazily with `lazy`).
 fn build(
     ty: &MemberType,

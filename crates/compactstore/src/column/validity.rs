@@ -53,6 +53,24 @@ impl OptionalColumn {
         })
     }
 
+    /// Save the bitmap, then the values column.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
+        w.buf(crate::file::format::Piece::Borrowed(self.valid.bytes()));
+        self.values.save(w)
+    }
+
+    /// An optional column over a loaded bitmap and values column.
+    pub(crate) fn load(valid: AlignedBuf, values: Column, zero: Value) -> Result<OptionalColumn> {
+        if valid.len() != values.size().div_ceil(64) * 8 {
+            return Err(Error::Format("a validity bitmap of the wrong size".into()));
+        }
+        Ok(OptionalColumn {
+            values: Box::new(values),
+            valid,
+            zero,
+        })
+    }
+
     fn bits(&self) -> &[u64] {
         bytemuck::cast_slice(self.valid.bytes())
     }

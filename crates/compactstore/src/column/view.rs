@@ -277,6 +277,48 @@ impl ViewColumn {
         Ok(c)
     }
 
+    /// Save the column: its views, its data buffer and the counts that go with them.
+    pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        use crate::file::format::Piece;
+        w.buf(Piece::Borrowed(self.views.bytes()));
+        w.buf(Piece::Borrowed(self.data.bytes()));
+        w.usize(self.data.garbage());
+        w.usize(self.filled);
+        w.u8(u8::from(self.lazy));
+        w.usize(self.compact_min);
+    }
+
+    /// A column of `size` slots over a loaded file's views (`r`'s next buffers and fields).
+    pub(crate) fn load(
+        kind: VarKind,
+        size: usize,
+        default: &[u8],
+        r: &mut crate::file::format::Reader<'_>,
+    ) -> Result<ViewColumn> {
+        let bytes = size
+            .checked_mul(VIEW_BYTES)
+            .ok_or_else(|| Error::Format("too many views".into()))?;
+        let views = r.buf(bytes, "a str/bytes column's views")?;
+        let data = r.any_buf("a str/bytes column's data")?;
+        let garbage = r.usize()?;
+        let filled = r.usize()?;
+        let lazy = r.u8()? != 0;
+        let compact_min = r.usize()?;
+        if filled > size || (!lazy && filled != size) {
+            return Err(Error::Format(format!("{filled} of {size} views filled")));
+        }
+        Ok(ViewColumn {
+            kind,
+            size,
+            views,
+            data: ByteArena::from_loaded(data, garbage, !r.writable_store, DATA_WHAT)?,
+            compact_min,
+            default: crate::alloc::to_vec(default, "a str/bytes default")?,
+            filled,
+            lazy: lazy && !default.is_empty(),
+        })
+    }
+
     /// Slots `0..filled()` hold their values; the others read as the default (`size()` unless lazy).
     #[must_use]
     pub fn filled(&self) -> usize {
@@ -373,10 +415,17 @@ impl ViewColumn {
         Ok(match long_parts(&v) {
             None => v[1..=(v[0] as usize).min(INLINE_MAX)].to_vec(),
             Some(Long { prefix, off, n }) => {
+                // The suffix first: a view read from a file is checked here, before anything is
+                // allocated for it (a corrupt length must not allocate gigabytes).
+                let suffix = self.data.get(off, n).ok_or_else(|| {
+                    Error::Invariant(format!(
+                        "slot {slot}: a view of {n} bytes at {off} is out of bounds"
+                    ))
+                })?;
                 let mut out = Vec::new();
                 crate::alloc::reserve_exact(&mut out, prefix + n, "a copy of a str/bytes value")?;
                 out.extend_from_slice(&v[1..=prefix]);
-                out.extend_from_slice(self.suffix(off, n));
+                out.extend_from_slice(suffix);
                 out
             }
         })
@@ -743,6 +792,7 @@ impl ViewColumn {
             )));
         }
         let mut spans = Vec::new();
+        let mut utf8 = Vec::new();
         for (slot, v) in views.iter().enumerate() {
             crate::interrupt::poll()?;
             match long_parts(v) {
@@ -762,8 +812,19 @@ impl ViewColumn {
                     spans.push((off, n));
                 }
             }
-            if self.kind == VarKind::Str && std::str::from_utf8(&self.get_bytes(slot)?).is_err() {
-                return Err(Error::Invariant(format!("slot {slot}: not UTF-8")));
+            if self.kind == VarKind::Str && slot < self.filled {
+                // One reused buffer: no allocation per slot (a loaded store is checked this way whole).
+                utf8.clear();
+                match long_parts(v) {
+                    None => utf8.extend_from_slice(&v[1..=(v[0] as usize).min(INLINE_MAX)]),
+                    Some(Long { prefix, off, n }) => {
+                        utf8.extend_from_slice(&v[1..=prefix]);
+                        utf8.extend_from_slice(self.suffix(off, n));
+                    }
+                }
+                if std::str::from_utf8(&utf8).is_err() {
+                    return Err(Error::Invariant(format!("slot {slot}: not UTF-8")));
+                }
             }
         }
         match self.data.check_spans(&mut spans, self.compact_min) {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// Where one slot's key bytes lie in its chunk's arena. A free slot's span is `(0, 0)`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Zeroable, bytemuck::Pod)]
 #[repr(C)]
 struct Span {
     start: u32,
@@ -99,6 +99,31 @@ impl ByteKeys {
 impl KeyColumn for ByteKeys {
     type Raw = [u8];
 
+    const HAS_DATA: bool = true;
+
+    fn raw_in(index: &crate::keyed_store::FileIndex, slot: usize) -> Option<&[u8]> {
+        let c = slot >> index.log2;
+        let o = slot & ((1 << index.log2) - 1);
+        let spans: &[Span] = bytemuck::try_cast_slice(index.keys.get(c)?.bytes()).ok()?;
+        let span = spans.get(o)?;
+        let data = index.data.get(c)?.bytes();
+        data.get(span.start()..span.start().checked_add(span.len())?)
+    }
+
+    fn file_hash(raw: &[u8]) -> u64 {
+        crate::file::format::key_hash(raw)
+    }
+
+    fn save_chunks<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        for c in &self.chunks {
+            w.buf(crate::file::format::Piece::Borrowed(bytemuck::cast_slice(
+                &c.spans,
+            )));
+            w.buf(crate::file::format::Piece::Borrowed(c.data.bytes()));
+            w.usize(c.data.garbage());
+        }
+    }
+
     fn new(log2: u32, compact_min: usize) -> Result<Self> {
         Ok(ByteKeys {
             chunks: vec![ByteChunk::new(log2)?],
@@ -109,6 +134,10 @@ impl KeyColumn for ByteKeys {
     }
 
     #[inline]
+    fn compact_min(&self) -> usize {
+        self.compact_min
+    }
+
     fn raw(&self, slot: usize) -> Option<&[u8]> {
         let (c, o) = self.locate(slot);
         let chunk = self.chunks.get(c)?;

@@ -19,9 +19,28 @@ pub struct IntKeys<T> {
 
 impl<T> KeyColumn for IntKeys<T>
 where
-    T: bytemuck::Zeroable + Copy + Eq + Hash + Debug + Default + Send + Sync,
+    T: bytemuck::Pod + Eq + Hash + Debug + Default + Send + Sync,
 {
     type Raw = T;
+
+    const HAS_DATA: bool = false;
+
+    fn raw_in(index: &crate::keyed_store::FileIndex, slot: usize) -> Option<&T> {
+        let words = index.keys.get(slot >> index.log2)?;
+        bytemuck::try_cast_slice::<u8, T>(words.bytes())
+            .ok()?
+            .get(slot & ((1 << index.log2) - 1))
+    }
+
+    fn file_hash(raw: &T) -> u64 {
+        crate::file::format::key_hash(bytemuck::bytes_of(raw))
+    }
+
+    fn save_chunks<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) {
+        for c in &self.chunks {
+            w.buf(crate::file::format::Piece::Borrowed(bytemuck::cast_slice(c)));
+        }
+    }
 
     fn new(log2: u32, _compact_min: usize) -> Result<Self> {
         let mut keys = IntKeys {
@@ -33,6 +52,10 @@ where
     }
 
     #[inline]
+    fn compact_min(&self) -> usize {
+        0
+    }
+
     fn raw(&self, slot: usize) -> Option<&T> {
         self.chunks
             .get(slot >> self.log2)?

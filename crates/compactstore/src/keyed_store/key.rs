@@ -142,6 +142,23 @@ pub(super) mod sealed {
         /// Bytes held.
         fn nbytes(&self) -> usize;
 
+        /// The compaction threshold of the key bytes (0 for integer keys).
+        fn compact_min(&self) -> usize;
+
+        /// Whether a chunk's keys have a byte arena besides the per-slot words (str/bytes keys).
+        const HAS_DATA: bool;
+
+        /// The key at `slot` of a file's key column read in place ([`super::super::FileIndex`]).
+        fn raw_in(index: &super::super::FileIndex, slot: usize) -> Option<&Self::Raw>;
+
+        /// The key's hash in a file's table: [`crate::file::format::key_hash`] of its bytes (an integer
+        /// key's 8 little-endian bytes).
+        fn file_hash(raw: &Self::Raw) -> u64;
+
+        /// Save the key chunks: per chunk, one word per slot (an integer key; a str/bytes key's
+        /// `(start u32, len u32)` span), then for str/bytes keys the chunk's key bytes.
+        fn save_chunks<'a>(&'a self, w: &mut crate::file::format::Writer<'a>);
+
         /// Bytes held by deleted keys awaiting compaction.
         fn garbage(&self) -> usize;
 

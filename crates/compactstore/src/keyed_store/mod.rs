@@ -106,7 +106,34 @@ pub struct KeyedStore<K: Key> {
     table: HashTable<u32>,
     /// One bit per slot of the store: written since creation.
     dirty: Vec<u64>,
+    /// A loaded file's modified bits, read in place until the first change of a mark (`dirty_mut`
+    /// copies them into `dirty`), so that opening a file does not read them all.
+    file_dirty: Option<crate::column::AlignedBuf>,
     hasher: foldhash::fast::RandomState,
+    /// A file's key column and key table, read in place (a store mapped read-only or in place, which
+    /// never adds or removes keys). `keys` and `table` are empty meanwhile.
+    file: Option<Box<FileIndex>>,
+}
+
+/// A file's key column and open-addressing key table, read in place (see the file format docs): per
+/// chunk one word per slot (an integer key, or a str/bytes key's span) and a str/bytes chunk's key
+/// bytes; the table holds a slot number (`u32`) per bucket, [`crate::file::format::EMPTY_BUCKET`] for
+/// none, probed linearly from [`crate::file::format::key_hash`] of the key.
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct FileIndex {
+    pub(crate) log2: u32,
+    pub(crate) keys: Vec<crate::column::AlignedBuf>,
+    pub(crate) data: Vec<crate::column::AlignedBuf>,
+    garbage: Vec<usize>,
+    table: crate::column::AlignedBuf,
+    len: usize,
+}
+
+impl FileIndex {
+    fn buckets(&self) -> &[u32] {
+        bytemuck::try_cast_slice(self.table.bytes()).unwrap_or_default()
+    }
 }
 
 impl<K: Key> Clone for KeyedStore<K> {
@@ -163,6 +190,8 @@ impl<K: Key> KeyedStore<K> {
             table: HashTable::new(),
             dirty,
             hasher: foldhash::fast::RandomState::default(),
+            file: None,
+            file_dirty: None,
         })
     }
 
@@ -364,6 +393,284 @@ impl<K: Key> KeyedStore<K> {
     }
 
     /// The hash of a key.
+    /// A keyed store over a loaded dynamic store: `keys` are the keys of its entries in slot order,
+    /// `dirty` the modified bits. The key column and the hash table are rebuilt (O(entries)); a duplicate
+    /// key or a key count that differs from the entry count is a format error.
+    pub(crate) fn from_loaded<'k, Q: Borrow<K::Borrowed> + ?Sized + 'k>(
+        store: DynamicStore,
+        keys: impl ExactSizeIterator<Item = &'k Q>,
+        dirty: Vec<u64>,
+        compact_min: usize,
+    ) -> Result<KeyedStore<K>> {
+        let n = store.len();
+        if keys.len() != n || n > MAX_KEYED_LEN {
+            return Err(Error::Format(format!("{} keys for {n} entries", keys.len())));
+        }
+        if dirty.len() != store.size().div_ceil(64) {
+            return Err(Error::Format("modified bits of the wrong size".into()));
+        }
+        let (kc, table, hasher) = build_index::<K, Q>(&store, keys, compact_min)?;
+        let mut ks = KeyedStore {
+            store,
+            keys: kc,
+            table,
+            dirty,
+            hasher,
+            file: None,
+            file_dirty: None,
+        };
+        // Modified bits of free slots mean nothing: clear them, as a delete does.
+        let size = ks.store.size();
+        for s in 0..size {
+            if !ks.store.occupied(s) && ks.is_modified(s) {
+                clear_bit(&mut ks.dirty, s);
+            }
+        }
+        Ok(ks)
+    }
+
+    /// The compaction threshold of the key bytes (for saving).
+    pub(crate) fn key_compact_min(&self) -> usize {
+        self.keys.compact_min()
+    }
+
+    /// The modified bits (for saving).
+    pub(crate) fn dirty_words(&self) -> &[u64] {
+        match &self.file_dirty {
+            Some(f) => bytemuck::try_cast_slice(f.bytes()).unwrap_or_default(),
+            None => &self.dirty,
+        }
+    }
+
+    /// The modified bits, to change: a file's are copied first (once).
+    fn dirty_mut(&mut self) -> &mut Vec<u64> {
+        if let Some(f) = self.file_dirty.take() {
+            self.dirty = bytemuck::try_cast_slice(f.bytes()).unwrap_or_default().to_vec();
+        }
+        &mut self.dirty
+    }
+
+    /// What the store may write ([`crate::Access`]).
+    #[must_use]
+    pub fn access(&self) -> crate::Access {
+        self.store.access()
+    }
+
+    /// The key at `slot` (of the file's column when read in place).
+    #[inline]
+    fn raw_key(&self, slot: usize) -> Option<&<K::Column as KeyColumn>::Raw> {
+        match &self.file {
+            Some(f) => K::Column::raw_in(f, slot),
+            None => self.keys.raw(slot),
+        }
+    }
+
+    /// The slot of `raw` in a file's key table: probed linearly, at most once around the table (a
+    /// corrupt table without an empty bucket ends the search), and only occupied slots holding the key
+    /// count.
+    fn file_find(&self, f: &FileIndex, raw: &<K::Column as KeyColumn>::Raw) -> Option<usize> {
+        let buckets = f.buckets();
+        let mask = buckets.len().checked_sub(1)?;
+        let mut i = (K::Column::file_hash(raw) as usize) & mask;
+        for _ in 0..buckets.len() {
+            let t = buckets[i];
+            if t == crate::file::format::EMPTY_BUCKET {
+                return None;
+            }
+            let t = t as usize;
+            if self.store.occupied(t) && K::Column::raw_in(f, t) == Some(raw) {
+                return Some(t);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Save the key column and a key table (see [`FileIndex`]).
+    pub(crate) fn save_index<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
+        use crate::file::format::Piece;
+        if let Some(f) = &self.file {
+            for (c, k) in f.keys.iter().enumerate() {
+                w.buf(Piece::Borrowed(k.bytes()));
+                if let Some(d) = f.data.get(c) {
+                    w.buf(Piece::Borrowed(d.bytes()));
+                    w.usize(f.garbage.get(c).copied().unwrap_or(0));
+                }
+            }
+            w.buf(Piece::Borrowed(f.table.bytes()));
+            w.usize(f.len);
+            return Ok(());
+        }
+        self.keys.save_chunks(w);
+        let len = self.len();
+        let cap = len.saturating_mul(2).max(8).next_power_of_two();
+        let make = move || self.key_table(cap);
+        w.buf(Piece::Deferred {
+            len: cap * 4,
+            make: std::sync::Mutex::new(Some(Box::new(make))),
+        });
+        w.usize(len);
+        Ok(())
+    }
+
+    /// The file's key table of the entries: `cap` buckets (a power of two), see [`FileIndex`].
+    fn key_table(&self, cap: usize) -> Result<Vec<u32>> {
+        use crate::file::format::EMPTY_BUCKET;
+        let len = self.len();
+        let mask = cap - 1;
+        // Home buckets first, then the inserts grouped by the home's top 8 bits (a counting sort): the
+        // table is then written a region (1/256 of it) at a time instead of at random.
+        let mut homes: Vec<u64> = Vec::new();
+        crate::alloc::reserve_exact(&mut homes, len, TABLE_WHAT)?;
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let Some(raw) = self.keys.raw(s) else { continue };
+            let home = (K::Column::file_hash(raw) as usize & mask) as u64;
+            // Slots are below MAX_KEYED_LEN = u32::MAX; a table of more than 2^32 buckets (2^31 keys)
+            // keeps the home's low 32 bits only, which the insert below then probes from: still correct.
+            homes.push(home << 32 | s as u64);
+        }
+        let bits = cap.trailing_zeros().min(32);
+        let shift = bits.saturating_sub(8);
+        let group = |x: u64| ((x >> 32) as usize) >> shift;
+        let groups = 1usize << (bits - shift);
+        let mut start = vec![0usize; groups + 1];
+        for &x in &homes {
+            start[group(x) + 1] += 1;
+        }
+        for g in 0..groups {
+            start[g + 1] += start[g];
+        }
+        let mut grouped: Vec<u64> = crate::alloc::filled(homes.len(), 0, TABLE_WHAT)?;
+        for &x in &homes {
+            let g = group(x);
+            grouped[start[g]] = x;
+            start[g] += 1;
+        }
+        drop(homes);
+        let mut buckets: Vec<u32> = crate::alloc::filled(cap, EMPTY_BUCKET, TABLE_WHAT)?;
+        for x in grouped {
+            let mut i = (x >> 32) as usize & mask;
+            while buckets[i] != EMPTY_BUCKET {
+                i = (i + 1) & mask;
+            }
+            buckets[i] = x as u32;
+        }
+        Ok(buckets)
+    }
+
+    /// A keyed store over a loaded dynamic store and the file's key column and table (`r`'s next
+    /// buffers): read in place if `in_place` (checked: sizes and the entry count; the keys and
+    /// buckets are checked as they are read), else rebuilt into a key column and hash table
+    /// (O(entries), checked whole).
+    pub(crate) fn load_index(
+        store: DynamicStore,
+        r: &mut crate::file::format::Reader<'_>,
+        dirty: crate::column::AlignedBuf,
+        compact_min: usize,
+        in_place: bool,
+    ) -> Result<KeyedStore<K>> {
+        use crate::file::format::bad;
+        let log2 = store.log2size();
+        let chunks = store.chunks().len();
+        let mut keys = Vec::with_capacity(chunks);
+        let mut data = Vec::new();
+        let mut garbage = Vec::new();
+        for _ in 0..chunks {
+            keys.push(r.buf(store.chunk_size() * 8, "a key chunk")?);
+            if <K::Column as KeyColumn>::HAS_DATA {
+                data.push(r.any_buf("a key chunk's bytes")?);
+                garbage.push(r.usize()?);
+            }
+        }
+        let table = r.any_buf("the key table")?;
+        let len = r.usize()?;
+        let cap = table.len() / 4;
+        if table.len() % 4 != 0 || !cap.is_power_of_two() || len != store.len() || len >= cap {
+            return Err(bad(format!(
+                "a key table of {} bytes for {len} keys",
+                table.len()
+            )));
+        }
+        if dirty.len() != store.size().div_ceil(64) * 8 {
+            return Err(bad("modified bits of the wrong size"));
+        }
+        let index = FileIndex {
+            log2,
+            keys,
+            data,
+            garbage,
+            table,
+            len,
+        };
+        // A writable store reads the file's index too until its first insert or delete, which builds
+        // the key column and hash table from it (`own_index`): opening stays O(1) in the entries.
+        let _ = in_place;
+        Ok(KeyedStore {
+            keys: K::Column::new(log2, compact_min)?,
+            store,
+            table: HashTable::new(),
+            dirty: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            file: Some(Box::new(index)),
+            file_dirty: Some(dirty),
+        })
+    }
+
+    /// Build the key column and hash table from a file's index read in place, before a call that
+    /// adds or removes keys (a writable loaded store's first). O(entries). Nothing changes on error.
+    fn own_index(&mut self) -> Result<()> {
+        let Some(f) = self.file.as_deref() else {
+            return Ok(());
+        };
+        let mut found = Vec::new();
+        crate::alloc::reserve_exact(&mut found, f.len, TABLE_WHAT)?;
+        for s in self.store.indices() {
+            let raw = K::Column::raw_in(f, s).ok_or_else(|| Error::Format(format!("slot {s} has no key")))?;
+            found.push(
+                K::from_raw(raw)
+                    .ok_or_else(|| Error::Format(format!("the key at slot {s} is not a {}", K::NAME)))?,
+            );
+        }
+        let (keys, table, hasher) =
+            build_index::<K, _>(&self.store, found.iter().copied(), self.keys.compact_min())?;
+        self.keys = keys;
+        self.table = table;
+        self.hasher = hasher;
+        self.file = None;
+        Ok(())
+    }
+
+    /// The key checks of a store loaded writable (its full `validate` aside): every entry has a valid
+    /// key and the table's size matches. The table's buckets are checked as lookups probe them.
+    pub(crate) fn validate_loaded(&self) -> Result<()> {
+        self.store.validate()?;
+        let Some(f) = &self.file else {
+            return self.validate();
+        };
+        if f.len != self.store.len() || self.dirty_words().len() != self.store.size().div_ceil(64) {
+            return Err(Error::Invariant(
+                "the key table or modified bits do not match the store".into(),
+            ));
+        }
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let raw = self
+                .raw_key(s)
+                .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+            if K::from_raw(raw).is_none() {
+                return Err(Error::Invariant(format!(
+                    "key at slot {s} is not a valid {}",
+                    K::NAME
+                )));
+            }
+        }
+        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
+            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
+        }
+        Ok(())
+    }
+
     #[inline]
     fn hash(&self, raw: &<K::Column as KeyColumn>::Raw) -> u64 {
         self.hasher.hash_one(raw)
@@ -386,6 +693,9 @@ impl<K: Key> KeyedStore<K> {
     #[inline]
     pub fn index_of(&self, key: &K::Borrowed) -> Option<usize> {
         let raw = K::to_raw(key);
+        if let Some(f) = &self.file {
+            return self.file_find(f, raw);
+        }
         self.table
             .find(self.hash(raw), |&t| self.keys.raw(t as usize) == Some(raw))
             .map(|&t| t as usize)
@@ -400,13 +710,16 @@ impl<K: Key> KeyedStore<K> {
     /// Number of entries. O(1).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.len()
+        match &self.file {
+            Some(f) => f.len,
+            None => self.table.len(),
+        }
     }
 
     /// Whether there is no entry. O(1).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     /// The schema of the entries.
@@ -500,10 +813,12 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::InvalidArgument`] for a string/bytes key too long for a chunk's key arena (4 GiB), and
     /// [`Error::OutOfMemory`] for a new chunk, key or table room that cannot be allocated (nothing changes).
     pub fn insert(&mut self, key: &K::Borrowed, values: &[(usize, Value)]) -> Result<(usize, bool)> {
+        self.access().check_structure("inserting or replacing an entry")?;
+        self.own_index()?;
         self.check_values(values)?;
         if let Some(slot) = self.index_of(key) {
             self.rewrite(slot, values)?;
-            set_bit(&mut self.dirty, slot);
+            set_bit(self.dirty_mut(), slot);
             return Ok((slot, true));
         }
         if self.len() >= MAX_KEYED_LEN {
@@ -526,8 +841,8 @@ impl<K: Key> KeyedStore<K> {
                 .try_reserve(1, |&s| slot_hash(hasher, keys, s))
                 .map_err(|_| Error::out_of_memory(self.table.capacity().saturating_mul(10), TABLE_WHAT))?;
             let words = (self.store.size() + usize::from(grown) * self.store.chunk_size()).div_ceil(64);
-            let more = words.saturating_sub(self.dirty.len());
-            crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)
+            let more = words.saturating_sub(self.dirty_words().len());
+            crate::alloc::reserve(self.dirty_mut(), more, DIRTY_WHAT)
         })();
         let slot = match prepared.and_then(|()| crate::store::add_checked(&mut self.store, values)) {
             Ok(slot) => slot,
@@ -538,9 +853,10 @@ impl<K: Key> KeyedStore<K> {
                 return Err(e);
             }
         };
-        self.dirty.resize(self.store.size().div_ceil(64), 0);
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().resize(words, 0);
         self.keys.put(slot, raw);
-        clear_bit(&mut self.dirty, slot);
+        clear_bit(self.dirty_mut(), slot);
         let h = self.hash(raw);
         let (hasher, keys) = (&self.hasher, &self.keys);
         // The lowest free slot is at most len < u32::MAX (checked above).
@@ -553,9 +869,9 @@ impl<K: Key> KeyedStore<K> {
     /// Extend the dirty bitmap to the store's size.
     fn grow_dirty(&mut self) -> Result<()> {
         let words = self.store.size().div_ceil(64);
-        let more = words.saturating_sub(self.dirty.len());
-        crate::alloc::reserve(&mut self.dirty, more, DIRTY_WHAT)?;
-        self.dirty.resize(words, 0);
+        let more = words.saturating_sub(self.dirty_words().len());
+        crate::alloc::reserve(self.dirty_mut(), more, DIRTY_WHAT)?;
+        self.dirty_mut().resize(words, 0);
         Ok(())
     }
 
@@ -565,6 +881,24 @@ impl<K: Key> KeyedStore<K> {
     /// # Errors
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.
     pub fn try_clone(&self) -> Result<KeyedStore<K>> {
+        if self.file.is_some() {
+            // A copy is in memory: its key column and hash table are built from the file's.
+            let mut found = Vec::new();
+            crate::alloc::reserve_exact(&mut found, self.len(), TABLE_WHAT)?;
+            for s in self.store.indices() {
+                let key = self
+                    .key_at(s)
+                    .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+                found.push(key);
+            }
+            let dirty = crate::alloc::to_vec(self.dirty_words(), DIRTY_WHAT)?;
+            let min = self.keys.compact_min();
+            return KeyedStore::from_loaded(self.store.try_clone()?, found.iter().copied(), dirty, min)
+                .map_err(|e| match e {
+                    Error::Format(m) => Error::Invariant(m),
+                    e => e,
+                });
+        }
         let keys = self.keys.try_clone()?;
         let hasher = self.hasher.clone();
         let mut table = HashTable::new();
@@ -579,8 +913,10 @@ impl<K: Key> KeyedStore<K> {
             store: self.store.try_clone()?,
             keys,
             table,
-            dirty: crate::alloc::clone_vec(&self.dirty, DIRTY_WHAT)?,
+            dirty: crate::alloc::to_vec(self.dirty_words(), DIRTY_WHAT)?,
             hasher,
+            file: None,
+            file_dirty: None,
         })
     }
 
@@ -655,7 +991,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set(&mut self, slot: usize, m: usize, v: &Value) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set(slot, m, v)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -667,7 +1003,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set_element(&mut self, slot: usize, m: usize, k: usize, v: &Value) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set_element(slot, m, k, v)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -681,7 +1017,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn set_scalar(&mut self, slot: usize, m: usize, x: crate::value::Scalar) -> Result<()> {
         self.check_occupied(slot)?;
         self.store.set_scalar(slot, m, x)?;
-        set_bit(&mut self.dirty, slot);
+        set_bit(self.dirty_mut(), slot);
         Ok(())
     }
 
@@ -695,7 +1031,7 @@ impl<K: Key> KeyedStore<K> {
     pub fn update(&mut self, slot: usize, generation: u32, values: &[(usize, Value)]) -> Result<()> {
         self.store.update(slot, generation, values)?;
         if !values.is_empty() {
-            set_bit(&mut self.dirty, slot);
+            set_bit(self.dirty_mut(), slot);
         }
         Ok(())
     }
@@ -713,7 +1049,7 @@ impl<K: Key> KeyedStore<K> {
         }
         crate::store::write_scatter(&mut self.store, m, indices, values)?;
         for &i in indices {
-            set_bit(&mut self.dirty, i);
+            set_bit(self.dirty_mut(), i);
         }
         Ok(())
     }
@@ -725,14 +1061,14 @@ impl<K: Key> KeyedStore<K> {
         if !self.store.occupied(slot) {
             return None;
         }
-        K::from_raw(self.keys.raw(slot)?)
+        K::from_raw(self.raw_key(slot)?)
     }
 
     /// `(key, slot)` of every entry, in slot order. O(size / 64 + len) for the whole iteration.
     pub fn iter(&self) -> impl Iterator<Item = (&K::Borrowed, usize)> + '_ {
         self.store
             .indices()
-            .filter_map(move |s| Some((K::from_raw(self.keys.raw(s)?)?, s)))
+            .filter_map(move |s| Some((K::from_raw(self.raw_key(s)?)?, s)))
     }
 
     /// The keys, in slot order.
@@ -742,6 +1078,8 @@ impl<K: Key> KeyedStore<K> {
 
     /// Free the entry at occupied `slot`: table, key column, dirty bit, store.
     fn remove_slot(&mut self, slot: usize) -> Option<()> {
+        self.access().check_structure("deleting an entry").ok()?;
+        self.own_index().ok()?;
         let h = self.hash(self.keys.raw(slot)?);
         let t = u32::try_from(slot).ok()?;
         // The store first: freeing a slot can fail (a chunk's per-slot generations are allocated by its
@@ -752,7 +1090,7 @@ impl<K: Key> KeyedStore<K> {
             entry.remove();
         }
         self.keys.erase(slot);
-        clear_bit(&mut self.dirty, slot);
+        clear_bit(self.dirty_mut(), slot);
         Some(())
     }
 
@@ -795,12 +1133,17 @@ impl<K: Key> KeyedStore<K> {
     /// Remove every entry. The store keeps one chunk (the others are freed), the table keeps its
     /// capacity. O(chunk size + table capacity).
     pub fn clear(&mut self) {
-        // A dynamic store's reset cannot fail (only a chunk's can).
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's entries are the file's
+        }
+        self.file = None; // every key goes
+                          // A dynamic store's reset cannot fail (only a chunk's can).
         let _ = self.store.reset();
         self.keys.clear();
         self.table.clear();
-        self.dirty.truncate(self.store.size().div_ceil(64));
-        self.dirty.fill(0);
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().truncate(words);
+        self.dirty_mut().fill(0);
     }
 
     /// Reserve table room for `additional` more keys, so inserting them does not rehash.
@@ -808,6 +1151,9 @@ impl<K: Key> KeyedStore<K> {
     /// # Errors
     /// [`Error::OutOfMemory`] if the room cannot be allocated (nothing changes).
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        if self.access() == crate::Access::ReadWrite {
+            self.own_index()?;
+        }
         let (hasher, keys) = (&self.hasher, &self.keys);
         self.table
             .try_reserve(additional, |&s| slot_hash(hasher, keys, s))
@@ -817,23 +1163,27 @@ impl<K: Key> KeyedStore<K> {
     /// Release the store's trailing chunks that hold no entry (always keeping one) with their keys.
     /// Returns how many were released.
     pub fn retract(&mut self) -> usize {
+        if self.own_index().is_err() {
+            return 0;
+        }
         let n = self.store.retract();
         self.keys.truncate(self.store.chunks().len());
-        self.dirty.truncate(self.store.size().div_ceil(64));
+        let words = self.store.size().div_ceil(64);
+        self.dirty_mut().truncate(words);
         n
     }
 
     /// Whether the entry at `slot` was written after its creation. O(1).
     #[must_use]
     pub fn is_modified(&self, slot: usize) -> bool {
-        self.dirty
+        self.dirty_words()
             .get(slot / 64)
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
     /// Slots of the entries written after their creation, ascending. O(size / 64 + modified).
     pub fn modified_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.dirty.iter().enumerate().flat_map(|(w, &word)| {
+        self.dirty_words().iter().enumerate().flat_map(|(w, &word)| {
             let mut word = word;
             std::iter::from_fn(move || {
                 if word == 0 {
@@ -857,14 +1207,20 @@ impl<K: Key> KeyedStore<K> {
 
     /// Forget every modification. O(size / 64).
     pub fn clear_modified(&mut self) {
-        self.dirty.fill(0);
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's marks are the file's
+        }
+        self.dirty_mut().fill(0);
     }
 
     /// Forget the modification of the given keys; absent keys are ignored. O(1) expected per key.
     pub fn clear_modified_keys<'a>(&mut self, keys: impl IntoIterator<Item = &'a K::Borrowed>) {
+        if self.access() != crate::Access::ReadWrite {
+            return; // a mapped store's marks are the file's
+        }
         for key in keys {
             if let Some(slot) = self.index_of(key) {
-                clear_bit(&mut self.dirty, slot);
+                clear_bit(self.dirty_mut(), slot);
             }
         }
     }
@@ -930,7 +1286,16 @@ impl<K: Key> KeyedStore<K> {
         self.store.nbytes()
             + self.keys.nbytes()
             + self.table.allocation_size()
+            + self.file.as_ref().map_or(0, |f| {
+                f.table.len()
+                    + f.keys
+                        .iter()
+                        .chain(&f.data)
+                        .map(crate::column::AlignedBuf::len)
+                        .sum::<usize>()
+            })
             + self.dirty.capacity() * std::mem::size_of::<u64>()
+            + self.file_dirty.as_ref().map_or(0, crate::column::AlignedBuf::len)
     }
 
     /// Bytes of the string/bytes key arenas held by deleted keys and awaiting compaction (0 for integer
@@ -948,6 +1313,9 @@ impl<K: Key> KeyedStore<K> {
     /// [`Error::Invariant`] naming the first broken one.
     pub fn validate(&self) -> Result<()> {
         self.store.validate()?;
+        if let Some(f) = &self.file {
+            return self.validate_file_index(f);
+        }
         if self.table.len() != self.store.len() {
             return Err(Error::Invariant(format!(
                 "table holds {} keys, store {} entries",
@@ -977,7 +1345,7 @@ impl<K: Key> KeyedStore<K> {
                 )));
             }
         }
-        if self.dirty.len() != self.store.size().div_ceil(64) {
+        if self.dirty_words().len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(
                 "dirty bitmap does not match the store size".into(),
             ));
@@ -987,6 +1355,98 @@ impl<K: Key> KeyedStore<K> {
         }
         Ok(())
     }
+}
+
+impl<K: Key> KeyedStore<K> {
+    /// `validate` of a store reading a file's key column and table in place: every entry has a valid
+    /// key that finds its slot, the table holds exactly the entries, free slots are not modified.
+    fn validate_file_index(&self, f: &FileIndex) -> Result<()> {
+        if f.len != self.store.len() {
+            return Err(Error::Invariant(format!(
+                "the key table holds {} keys, the store {} entries",
+                f.len,
+                self.store.len()
+            )));
+        }
+        for s in self.store.indices() {
+            crate::interrupt::poll()?;
+            let raw = self
+                .raw_key(s)
+                .ok_or_else(|| Error::Invariant(format!("slot {s} has no key")))?;
+            if K::from_raw(raw).is_none() {
+                return Err(Error::Invariant(format!(
+                    "key at slot {s} is not a valid {}",
+                    K::NAME
+                )));
+            }
+            if self.file_find(f, raw) != Some(s) {
+                return Err(Error::Invariant(format!("the key at slot {s} does not find it")));
+            }
+        }
+        let used = f
+            .buckets()
+            .iter()
+            .filter(|&&b| b != crate::file::format::EMPTY_BUCKET)
+            .count();
+        if used != f.len {
+            return Err(Error::Invariant(format!(
+                "{used} table buckets used for {} keys",
+                f.len
+            )));
+        }
+        if self.dirty_words().len() != self.store.size().div_ceil(64) {
+            return Err(Error::Invariant(
+                "dirty bitmap does not match the store size".into(),
+            ));
+        }
+        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
+            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
+        }
+        Ok(())
+    }
+}
+
+/// A key column and hash table of `store`'s entries, whose keys `keys` are in slot order (checked: one
+/// per entry, no duplicate: a format error otherwise).
+#[allow(clippy::type_complexity)]
+fn build_index<'k, K: Key, Q: Borrow<K::Borrowed> + ?Sized + 'k>(
+    store: &DynamicStore,
+    keys: impl ExactSizeIterator<Item = &'k Q>,
+    compact_min: usize,
+) -> Result<(K::Column, HashTable<u32>, foldhash::fast::RandomState)> {
+    let n = store.len();
+    if keys.len() != n || n > MAX_KEYED_LEN {
+        return Err(Error::Format(format!("{} keys for {n} entries", keys.len())));
+    }
+    let log2 = store.log2size();
+    let mut kc = K::Column::new(log2, compact_min)?;
+    kc.grow_to(store.chunks().len())?;
+    let hasher = foldhash::fast::RandomState::default();
+    let mut table: HashTable<u32> = HashTable::new();
+    table
+        .try_reserve(n, |&s| slot_hash(&hasher, &kc, s))
+        .map_err(|_| Error::out_of_memory(n.saturating_mul(5), TABLE_WHAT))?;
+    for (slot, q) in store.indices().zip(keys) {
+        crate::interrupt::poll()?;
+        let raw = K::to_raw(q.borrow());
+        kc.prepare(raw, slot >> log2)?;
+        kc.put(slot, raw);
+        let h = hasher.hash_one(raw);
+        let t = u32::try_from(slot).map_err(|_| Error::Format("a slot beyond u32".into()))?;
+        match table.entry(
+            h,
+            |&s| kc.raw(s as usize) == Some(raw),
+            |&s| slot_hash(&hasher, &kc, s),
+        ) {
+            TableEntry::Occupied(_) => {
+                return Err(Error::Format(format!("the key {:?} is there twice", q.borrow())));
+            }
+            TableEntry::Vacant(e) => {
+                e.insert(t);
+            }
+        }
+    }
+    Ok((kc, table, hasher))
 }
 
 /// Call `hit(base + o)` for each occupied offset `o` of `f` whose item equals `needle` as numbers (a

@@ -101,7 +101,7 @@ impl PyEntry {
         let v = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
-                match crate::container::read_scalar(py, s, self.slot, m)? {
+                match crate::container::read_scalar(py, s, self.slot, m) {
                     Some(obj) => Ok(Err(obj)),
                     None => s.get(self.slot, m).map(Ok),
                 }

@@ -15,6 +15,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PySystemError;
@@ -26,6 +27,9 @@ use pyo3::Borrowed;
 use crate::container::PyContainer;
 
 static ORIG_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+/// The `Container` type object, for the exact-type test of the slots (the type admits no subclasses, so
+/// it is the same test as PyO3's cast, without the call).
+static CONTAINER_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
 static ORIG_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
 
 /// Install the slots on the `Container` type (once, at module import).
@@ -39,6 +43,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     // `PyType_Modified` invalidates the method caches that may hold the old ones.
     unsafe {
         let mapping = (*tp_ptr).tp_as_mapping;
+        CONTAINER_TYPE.store(tp_ptr, Ordering::Relaxed);
         if mapping.is_null() {
             return Ok(());
         }
@@ -126,31 +131,53 @@ fn raise(e: PyErr) {
     Python::attach(move |py| e.restore(py));
 }
 
+/// The container `slf` is, if it is one (an exact-type test: `Container` has no subclasses).
+///
+/// # Safety
+/// `slf` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn container<'a>(py: Python<'a>, slf: *mut ffi::PyObject) -> Option<&'a PyContainer> {
+    // SAFETY: per the contract, `slf` is valid; its type is `Container` exactly, so the object is a
+    // PyO3 `PyContainer` (frozen: `get` needs no borrow flag), alive for the caller's call.
+    unsafe {
+        if ffi::Py_TYPE(slf) != CONTAINER_TYPE.load(Ordering::Relaxed) {
+            return None;
+        }
+        let b: Borrowed<'a, 'a, PyAny> = Borrowed::from_ptr(py, slf);
+        let c: &'a PyContainer = &*std::ptr::from_ref(b.cast_unchecked::<PyContainer>().get());
+        Some(c)
+    }
+}
+
 /// `m[key]`.
 ///
-/// An exact small `int` key on a numeric scalar member reads straight from the column: nothing in that
-/// call drops a reference, so it needs none of PyO3's bookkeeping until it fails ([`raise`]). Any other
-/// member goes through PyO3's own slot trampoline ([`get_int`]), which records that the thread is
-/// attached, so every reference dropped in the call (a replaced object, an error's state) is released
-/// at once, as CPython does. Any other key goes to the slot PyO3 generated.
+/// An exact small `int` key on a numeric scalar member reads straight from the column
+/// ([`crate::shared::Handle::scalar`]: the lock, the bounds and the chunk's identity checked, no
+/// allocation): nothing in that call drops a reference, so it needs none of PyO3's bookkeeping. Anything
+/// that read refuses (an index out of range, a busy store) and any other member go through PyO3's own
+/// slot trampoline ([`get_int`]), which records that the thread is attached, so every reference dropped
+/// in the call (a replaced object, an error's state) is released at once, as CPython does, and which
+/// reports the error. Any other key goes to the slot PyO3 generated.
 #[allow(unsafe_code)]
 unsafe extern "C" fn subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: CPython calls this slot attached to the interpreter, with valid borrowed pointers to the
-    // container (`slf`, an instance of the type the slot was installed on, or a subclass) and the key.
+    // container (`slf`, an instance of the type the slot was installed on) and the key.
     unsafe {
         if let Some(i) = small_int(key) {
             let py = Python::assume_attached();
-            if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
-                let c = c.get();
-                if !c.plain_scalar() {
-                    return trampoline::binaryfunc::<GetInt>(slf, key);
+            if let Some(c) = container(py, slf) {
+                if c.plain_scalar() {
+                    match catch_unwind(AssertUnwindSafe(|| c.fast_get(py, i))) {
+                        Ok(Some(v)) => return v,
+                        Ok(None) => {}
+                        Err(_) => {
+                            raise(PySystemError::new_err("compactstore: panic in m[i]"));
+                            return null_mut();
+                        }
+                    }
                 }
-                match catch_unwind(AssertUnwindSafe(|| c.get_one(py, i))) {
-                    Ok(Ok(v)) => return v.into_ptr(),
-                    Ok(Err(e)) => raise(e),
-                    Err(_) => raise(PySystemError::new_err("compactstore: panic in m[i]")),
-                }
-                return null_mut();
+                return trampoline::binaryfunc::<GetInt>(slf, key);
             }
         }
         match ORIG_GET.get() {
@@ -176,8 +203,7 @@ unsafe extern "C" fn ass_subscript(
             if let Some(i) = small_int(key) {
                 let py = Python::assume_attached();
                 let val = Borrowed::from_ptr(py, value);
-                if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
-                    let c = c.get();
+                if let Some(c) = container(py, slf) {
                     // The value is converted once, here: only a scalar of a numeric member that
                     // fits as it is takes the direct path.
                     let Some(x) = c.scalar_of(&val) else {

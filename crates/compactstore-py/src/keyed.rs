@@ -681,7 +681,7 @@ impl PyKeyedStore {
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                     let st = ks.store();
-                    if let Some(obj) = crate::container::read_scalar(py, st, slot, m).py()? {
+                    if let Some(obj) = crate::container::read_scalar(py, st, slot, m) {
                         return Ok(Err(obj));
                     }
                     Ok(Ok((

@@ -89,6 +89,12 @@ impl Shared {
         self.schema.index_of(text).map_err(crate::error::to_py)
     }
 
+    /// [`Shared::lock`] for hot paths that hand a busy store to a general path (`None`, no error made).
+    #[inline]
+    pub fn try_lock(&self) -> Option<CellGuard<'_, Inner>> {
+        self.inner.try_lock()
+    }
+
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
     /// finaliser) gets a `RuntimeError` instead of a deadlock.
     #[inline]
@@ -306,6 +312,32 @@ impl Handle {
             (Inner::Keyed(k), _) => View::Dynamic(k.store()),
         };
         f(v).map_err(to_py)
+    }
+
+    /// Numeric scalar member `m` of slot `i` (`-N <= i < N`, N the size of the store or chunk viewed),
+    /// read straight from its column: the hot read of `m[i]`. `None` whenever the general path must run
+    /// instead (and report the error, if any): a busy store, a released chunk, an index out of range, a
+    /// member that is not a numeric scalar. Every check of [`Handle::read`] is made; nothing allocates.
+    #[inline]
+    pub fn scalar(&self, i: i64, m: usize) -> Option<Scalar> {
+        #[inline(always)]
+        fn at<S: Store>(s: &S, i: i64, m: usize) -> Option<Scalar> {
+            let j = if i < 0 {
+                i.checked_add(i64::try_from(s.size()).ok()?)?
+            } else {
+                i
+            };
+            s.scalar_at(usize::try_from(j).ok()?, m)
+        }
+        let g = self.data.try_lock()?;
+        match (&*g, self.chunk) {
+            (Inner::Static(s), _) => at(s, i, m),
+            (Inner::Dynamic(d), None) => at(d, i, m),
+            (Inner::Dynamic(d), Some(k)) => {
+                at(d.chunks().get(k).filter(|c| c.uid() == self.chunk_uid)?, i, m)
+            }
+            (Inner::Keyed(k), _) => at(k.store(), i, m),
+        }
     }
 
     /// Run `f` on a write view: member values only (calls that allocate or free slots use

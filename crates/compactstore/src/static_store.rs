@@ -244,10 +244,13 @@ impl StaticStore {
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m` is not a member position.
     pub fn column(&self, m: usize) -> Result<&Column> {
-        self.columns.get(m).ok_or(Error::IndexOutOfRange {
-            index: m as i64,
-            len: self.columns.len(),
-        })
+        match self.columns.get(m) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: m as i64,
+                len: self.columns.len(),
+            }),
+        }
     }
 
     /// The column of member `m`, mutably (writes through it bypass the read-only flag): for the engine's
@@ -363,7 +366,7 @@ impl StaticStore {
     /// Occupy the lowest free slot and reset its members: [`Store::next_index`] without the chunk check,
     /// for the dynamic store that owns this chunk.
     pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
-        let slot = self.slots.alloc().ok_or(Error::StoreFull {
+        let slot = self.slots.alloc().ok_or_else(|| Error::StoreFull {
             size: self.slots.size(),
         })?;
         self.reset_slot(slot)?;
@@ -463,7 +466,7 @@ impl StaticStore {
     /// [`Error::StoreFull`] if fewer than `n` slots are free.
     pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
-            let slot = self.slots.alloc().ok_or(Error::StoreFull {
+            let slot = self.slots.alloc().ok_or_else(|| Error::StoreFull {
                 size: self.slots.size(),
             })?;
             self.last_index = Some(slot);

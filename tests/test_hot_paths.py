@@ -4,7 +4,11 @@ the hand-written slots hand to the general ones."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
+
+import numpy as np
 
 import pytest
 from hypothesis import given, settings
@@ -150,3 +154,184 @@ def test_dynamic_container_matches_a_list(ops: list[tuple[str, int, int]]) -> No
         while len(model) < len(m):
             model.append(7)
     assert all(v is None or m[i] == v for i, v in enumerate(model))
+
+
+class Eight(cs.StaticStore):
+    a: cs.i64 = 1
+    b: cs.f64 = 0.5
+    s: str = "z"
+    arr: cs.Array(cs.u8, 2)
+
+
+KEYS: dict[str, tuple[Any, list[Any]]] = {
+    "i64": (cs.i64, [-5, 0, 2**40]),
+    "u64": (cs.u64, [0, 7, 2**63 + 1]),
+    "str": (cs.Str, ["", "k", "ключ"]),
+    "bytes": (cs.Bytes, [b"", b"k", b"\xff\x00"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(KEYS))
+def test_pool_key_name_reads_for_every_key_type(kind: str) -> None:
+    key_type, keys = KEYS[kind]
+    pool = cs.KeyedStore(Eight, key=key_type, log2size=1)
+    for j, k in enumerate(keys):
+        pool[k] = {"a": j, "b": j / 2}
+    for j, k in enumerate(keys):
+        assert pool[k, "a"] == j and pool[k, "b"] == j / 2 and pool[k, "s"] == "z"
+        assert pool[k, "arr"].tolist() == [0, 0]
+        # A name that is not the interned object, and an entry, take the general path to the same values.
+        assert pool[k, "".join(["a"])] == j
+        assert pool[k]["a"] == j and pool[k]["".join("b")] == j / 2
+        with pytest.raises(KeyError):
+            pool[k, "nope"]
+        with pytest.raises(KeyError):
+            pool[k, 3]
+    absent = {"i64": 1, "u64": 1, "str": "absent", "bytes": b"absent"}[kind]
+    with pytest.raises(KeyError):
+        pool[absent, "a"]
+    with pytest.raises(KeyError):
+        pool[absent]
+    with pytest.raises(KeyError):
+        pool[1.5, "a"]
+    with pytest.raises(KeyError):
+        pool[keys[0], "a", "b"]
+
+
+def test_pool_reads_with_keys_the_fast_path_does_not_take() -> None:
+    pool = cs.KeyedStore(Eight, key=cs.i64)
+    pool[3] = {"a": 30}
+    assert pool[np.int64(3), "a"] == 30
+    assert pool[np.int64(3)]["a"] == 30
+    with pytest.raises(KeyError):
+        pool[2**70, "a"]
+    with pytest.raises(KeyError):
+        pool["3", "a"]
+    spool = cs.KeyedStore(Eight, key=cs.Str)
+    spool["x"] = {"a": 1}
+
+    class S(str):
+        pass
+
+    assert spool[S("x"), "a"] == 1 and spool[S("x")]["a"] == 1
+    with pytest.raises(KeyError):
+        spool["\ud800", "a"]  # not UTF-8: never a key
+
+
+def test_pool_entries_are_reused_only_when_nothing_else_holds_them() -> None:
+    pool = cs.KeyedStore(Eight, key=cs.i64)
+    for k in range(4):
+        pool[k] = {"a": 10 * k}
+    for _ in range(3):
+        for k in range(4):
+            assert pool[k]["a"] == 10 * k and pool[k].key == k
+    held = [pool[k] for k in range(4)]
+    assert [e["a"] for e in held] == [0, 10, 20, 30]
+    assert [e.key for e in held] == [0, 1, 2, 3] and len({id(e) for e in held}) == 4
+    # A weak reference keeps an entry from being reused: the referent stays the entry of its key.
+    r = weakref.ref(pool[1])
+    for k in range(4):
+        pool[k]["a"]
+    if r() is not None:
+        assert r().key == 1 and r()["a"] == 10
+    # A deleted key's entry is stale, and a reused object never is.
+    e = pool[2]
+    del pool[2]
+    with pytest.raises(KeyError):
+        e["a"]
+    del e
+    assert pool[3]["a"] == 30 and pool[3].valid
+    pool[2] = {"a": 5}
+    assert pool[2]["a"] == 5
+
+
+def test_a_pool_with_entries_made_is_freed_without_the_collector() -> None:
+    pool = cs.KeyedStore(Eight, key=cs.i64)
+    pool[1] = {}
+    assert pool[1]["a"] == 1
+    e = pool[1]
+    gone = weakref.ref(pool)
+    gc.disable()
+    try:
+        del pool
+        assert gone() is None
+        assert e["a"] == 1  # the entry keeps the data
+    finally:
+        gc.enable()
+
+
+class WithObject(cs.StaticStore):
+    obj: cs.Object
+    x: cs.i64
+
+
+def test_entries_of_a_pool_with_object_members_keep_the_pool_alive() -> None:
+    pool = cs.KeyedStore(WithObject, key=cs.i64)
+    pool[1] = {"x": 4}
+    e = pool[1]
+    assert pool[1] is not e  # no reuse: every entry holds the store
+    gone = weakref.ref(pool)
+    del pool
+    gc.collect()
+    assert gone() is not None and e["x"] == 4
+
+
+def test_entry_name_reads_and_their_errors() -> None:
+    s = Eight(3)
+    i = s.add(a=9)
+    e = s.entry(i)
+    assert e["a"] == 9 and e["b"] == 0.5 and e["s"] == "z" and e["arr"].tolist() == [0, 0]
+    assert e["".join("a")] == 9
+    with pytest.raises(KeyError):
+        e["nope"]
+    with pytest.raises(KeyError):
+        e[0]
+    del s[i]
+    with pytest.raises(KeyError):
+        e["a"]
+    s.add()
+    with pytest.raises(KeyError):
+        e["a"]  # the slot was reused: a new generation
+    d = cs.DynamicStore(Eight, log2size=1)
+    for _ in range(3):
+        d.add()
+    ce = d.chunks[1].entry(0)
+    assert ce["a"] == 1
+    del d[2]
+    d.retract()
+    with pytest.raises(KeyError):
+        ce["a"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["set", "del", "read", "hold", "drop"]), st.integers(0, 12),
+                          st.integers(-100, 100)), max_size=80))
+def test_pool_hot_reads_match_a_dict_of_dicts(ops: list[tuple[str, int, int]]) -> None:
+    pool = cs.KeyedStore(Eight, key=cs.i64, log2size=2)
+    model: dict[int, int] = {}
+    held: list[tuple[int, Any]] = []
+    for op, k, v in ops:
+        if op == "set":
+            pool[k] = {"a": v}
+            model[k] = v
+        elif op == "del":
+            if k in model:
+                del pool[k], model[k]
+            else:
+                with pytest.raises(KeyError):
+                    del pool[k]
+        elif op == "read":
+            if k in model:
+                assert pool[k, "a"] == model[k] and pool[k]["a"] == model[k]
+            else:
+                with pytest.raises(KeyError):
+                    pool[k, "a"]
+                with pytest.raises(KeyError):
+                    pool[k]
+        elif op == "hold" and k in model:
+            held.append((k, pool[k]))
+        elif op == "drop" and held:
+            held.pop(v % len(held))
+        for hk, e in held:
+            if hk in model and e.valid:
+                assert e.key == hk and e["a"] == model[hk]

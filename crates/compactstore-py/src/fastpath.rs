@@ -13,6 +13,7 @@
 //! `impl_` is PyO3's semver-exempt internals: the pyo3 version is pinned to 0.30.x in the workspace, and
 //! a change there fails to compile rather than misbehave.
 
+use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -25,6 +26,8 @@ use pyo3::prelude::*;
 use pyo3::Borrowed;
 
 use crate::container::PyContainer;
+use crate::entry::PyEntry;
+use crate::keyed::PyKeyedStore;
 
 static ORIG_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
 /// The `Container` type object, for the exact-type test of the slots (the type admits no subclasses, so
@@ -59,7 +62,175 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         }
         ffi::PyType_Modified(tp_ptr);
     }
+    install_get(
+        py.get_type::<PyKeyedStore>().as_type_ptr(),
+        &ORIG_KEYED_GET,
+        keyed_subscript,
+    );
+    let entry = py.get_type::<PyEntry>().as_type_ptr();
+    ENTRY_TYPE.store(entry, Ordering::Relaxed);
+    install_get(entry, &ORIG_ENTRY_GET, entry_subscript);
     Ok(())
+}
+
+/// Replace the `mp_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig`.
+#[allow(unsafe_code)]
+fn install_get(tp: *mut ffi::PyTypeObject, orig: &OnceLock<ffi::binaryfunc>, f: ffi::binaryfunc) {
+    // SAFETY: as in `install`: `tp` is a live heap type made by PyO3 for this module, its mapping methods
+    // live in its own heap type object, and the caller holds the GIL. Subclasses made later copy the slot.
+    unsafe {
+        let mapping = (*tp).tp_as_mapping;
+        if mapping.is_null() {
+            return;
+        }
+        if let Some(get) = (*mapping).mp_subscript {
+            if orig.set(get).is_ok() {
+                (*mapping).mp_subscript = Some(f);
+                retarget_wrapper(tp, c"__getitem__", get as *mut c_void, f as *mut c_void);
+            }
+        }
+        ffi::PyType_Modified(tp);
+    }
+}
+
+/// Point the slot wrapper `name` of type `tp` (the `__getitem__` descriptor CPython made from the slot
+/// PyO3 generated) at `new`, if it wraps `old`. A Python subclass (`cs.KeyedStore` is one) fills its own
+/// slot from that descriptor's wrapped function, not from the base's slot: without this it would call
+/// PyO3's slot directly and skip the fast path. Nothing changes unless the descriptor is a
+/// `wrapper_descriptor` wrapping exactly `old`.
+///
+/// # Safety
+/// `tp` is a live type object and the caller holds the GIL; `new` is a function of the same signature as
+/// `old` that hands every case it does not take to `old`.
+#[allow(unsafe_code)]
+unsafe fn retarget_wrapper(tp: *mut ffi::PyTypeObject, name: &CStr, old: *mut c_void, new: *mut c_void) {
+    // SAFETY: per the contract; the descriptor is borrowed from the type's dict (alive with the type), and
+    // its fields are read as a `PyWrapperDescrObject` only once its type is `wrapper_descriptor`.
+    unsafe {
+        let dict = (*tp).tp_dict;
+        if dict.is_null() {
+            return;
+        }
+        let descr = ffi::PyDict_GetItemString(dict, name.as_ptr());
+        if descr.is_null() || CStr::from_ptr((*ffi::Py_TYPE(descr)).tp_name) != c"wrapper_descriptor" {
+            return;
+        }
+        let w = descr.cast::<ffi::PyWrapperDescrObject>();
+        if (*w).d_wrapped == old {
+            (*w).d_wrapped = new;
+        }
+    }
+}
+
+static ORIG_KEYED_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+static ORIG_ENTRY_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+/// The `Entry` type object (no subclasses: the exact-type test is PyO3's cast).
+static ENTRY_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+
+/// Whether the object `obj` has weak references (its type's weak-reference list is not empty).
+///
+/// # Safety
+/// `obj` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline]
+pub(crate) unsafe fn has_weakrefs(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: per the contract `obj` is valid; a positive `tp_weaklistoffset` is the offset of the
+    // object's weak-reference list pointer within the object (PyO3's `weakref` classes have one).
+    unsafe {
+        let off = (*ffi::Py_TYPE(obj)).tp_weaklistoffset;
+        if off <= 0 {
+            return off != 0;
+        }
+        !(*obj.cast::<u8>().offset(off).cast::<*mut ffi::PyObject>()).is_null()
+    }
+}
+
+/// Run `f` (a fast path returning a new reference, or `None` to hand over) with any panic raised as a
+/// `SystemError`: `Err(())` then, and the caller returns null.
+#[inline(always)]
+fn guarded(
+    what: &'static str,
+    f: impl FnOnce() -> Option<*mut ffi::PyObject>,
+) -> Result<Option<*mut ffi::PyObject>, ()> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(_) => {
+            raise(PySystemError::new_err(what));
+            Err(())
+        }
+    }
+}
+
+/// `pool[key]` and `pool[key, name]` on a keyed store (or a subclass that does not define
+/// `__getitem__`).
+///
+/// `pool[key, name]` with a key that converts without the general path (an exact int, str or bytes), an
+/// interned member name and a numeric scalar member reads straight from the column under one lock
+/// ([`PyKeyedStore::fast_member`]); `pool[key]` reuses the store's cached Entry when nothing else holds it
+/// ([`PyKeyedStore::fast_entry`]). Neither drops a reference PyO3 would need to know of (the old key of a
+/// reused Entry is released with `Py_DECREF`, the store unlocked). Everything else, and every error, is
+/// the slot PyO3 generated, which converts, makes the Entry, and raises.
+#[allow(unsafe_code)]
+unsafe extern "C" fn keyed_subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this slot attached, with valid borrowed pointers to the store and the key;
+    // tuple items are read only after the exact-tuple and length tests.
+    unsafe {
+        let py = Python::assume_attached();
+        if let Ok(p) = Borrowed::from_ptr(py, slf).cast::<PyKeyedStore>() {
+            let p = p.get();
+            let got = if ffi::PyTuple_CheckExact(key) != 0 {
+                if ffi::PyTuple_GET_SIZE(key) == 2 {
+                    let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));
+                    let name = ffi::PyTuple_GET_ITEM(key, 1);
+                    guarded("compactstore: panic in pool[k, name]", || {
+                        p.fast_member(py, &k, name)
+                    })
+                } else {
+                    Ok(None)
+                }
+            } else {
+                let k = Borrowed::from_ptr(py, key);
+                guarded("compactstore: panic in pool[k]", || p.fast_entry(py, &k))
+            };
+            match got {
+                Ok(Some(v)) => return v,
+                Ok(None) => {}
+                Err(()) => return null_mut(),
+            }
+        }
+        match ORIG_KEYED_GET.get() {
+            Some(f) => f(slf, key),
+            None => null_mut(),
+        }
+    }
+}
+
+/// `e[name]` on an Entry: an interned member name of a numeric scalar member reads straight from the
+/// column, once the entry is checked live ([`PyEntry::fast_get`]); anything else, and every error, is the
+/// slot PyO3 generated.
+#[allow(unsafe_code)]
+unsafe extern "C" fn entry_subscript(
+    slf: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this slot attached, with valid borrowed pointers; the exact-type test makes
+    // `slf` a `PyEntry` (frozen: `get` needs no borrow flag).
+    unsafe {
+        if ffi::Py_TYPE(slf) == ENTRY_TYPE.load(Ordering::Relaxed) {
+            let py = Python::assume_attached();
+            let e = Borrowed::from_ptr(py, slf).cast_unchecked::<PyEntry>();
+            let e = e.get();
+            match guarded("compactstore: panic in e[name]", || e.fast_get(py, name)) {
+                Ok(Some(v)) => return v,
+                Ok(None) => {}
+                Err(()) => return null_mut(),
+            }
+        }
+        match ORIG_ENTRY_GET.get() {
+            Some(f) => f(slf, name),
+            None => null_mut(),
+        }
+    }
 }
 
 /// An exact `int` key that fits an `i64`, or `None` (any error from the conversion is cleared: the

@@ -1,12 +1,15 @@
 //! `KeyedStore`: a dict of entries, key → live `Entry`, over the engine's keyed store.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
+
 use compactstore::{DynamicStore, KeyedStore, MemberType, Store, Value, DEFAULT_KEYED_LOG2SIZE};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use pyo3::Borrowed;
 
-use crate::container::PyContainer;
+use crate::container::{PyContainer, ScalarPy};
 use crate::convert::{member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::{in_member, ToPyResult};
@@ -439,6 +442,51 @@ pub struct PyKeyedStore {
     key_kind: KeyKind,
     ignore_unknown: bool,
     store_type: Py<PyType>,
+    /// The last Entry `pool[key]` made, kept for reuse (see [`EntryCache`]); only for a schema without
+    /// object members, whose entries keep no owner alive.
+    cache: EntryCache,
+}
+
+/// One Entry a keyed store keeps for reuse: `pool[key]` whose result is dropped right after use (`pool[k][n]`)
+/// leaves it with no reference but this one, and the next `pool[key]` points it at its own key instead of
+/// making a new object (the fast path in `fastpath.rs`). An owned reference, or null.
+pub(crate) struct EntryCache(AtomicPtr<pyo3::ffi::PyObject>);
+
+impl EntryCache {
+    fn new() -> EntryCache {
+        EntryCache(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// The cached Entry (borrowed; null if none).
+    #[inline]
+    pub(crate) fn get(&self) -> *mut pyo3::ffi::PyObject {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Keep `entry` instead of the cached one, which is released (through PyO3: the caller is a PyO3
+    /// method, attached, so the reference drops at once).
+    fn put(&self, py: Python<'_>, entry: &Bound<'_, PyEntry>) {
+        let old = self.0.swap(entry.clone().into_ptr(), Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: `old` is the owned reference `put` stored before.
+            #[allow(unsafe_code)]
+            drop(unsafe { Bound::<PyAny>::from_owned_ptr(py, old) });
+        }
+    }
+}
+
+impl Drop for EntryCache {
+    fn drop(&mut self) {
+        let old = std::mem::replace(self.0.get_mut(), std::ptr::null_mut());
+        if !old.is_null() {
+            // SAFETY: `old` is an owned reference (see `put`); the cache drops with its keyed store, in
+            // the store's deallocation, which CPython runs with the GIL held.
+            #[allow(unsafe_code)]
+            unsafe {
+                pyo3::ffi::Py_DECREF(old);
+            }
+        }
+    }
 }
 
 impl PyKeyedStore {
@@ -466,6 +514,7 @@ impl PyKeyedStore {
             key_kind: this.key_kind,
             ignore_unknown: this.ignore_unknown,
             store_type: this.store_type.clone_ref(py),
+            cache: EntryCache::new(),
         };
         Made::instance(&py.get_type::<PyKeyedStore>(), &slf.get_type(), copy)
     }
@@ -531,6 +580,7 @@ impl PyKeyedStore {
             },
             ignore_unknown,
             store_type: store_type.clone().unbind(),
+            cache: EntryCache::new(),
         })
     }
 
@@ -548,6 +598,102 @@ impl PyKeyedStore {
             Inner::Keyed(k) => f(k),
             _ => Err(PyTypeError::new_err("not a keyed store")),
         }
+    }
+
+    /// Whether `pool[key]` keeps its Entry for reuse: a schema without object members, whose entries
+    /// need not keep the store object alive (see [`EntryCache`]).
+    #[inline]
+    fn reuses_entries(&self) -> bool {
+        !self
+            .h
+            .data
+            .schema
+            .members()
+            .iter()
+            .any(|m| *m.ty() == MemberType::Object)
+    }
+
+    /// The key as the store takes it, for the hot paths: an exact `int` that fits (int keys), an exact
+    /// `str` (valid UTF-8) or `bytes`; `None` for anything else, which the general path converts.
+    #[inline(always)]
+    fn fast_key<'a>(&self, key: &'a Bound<'_, PyAny>) -> Option<PyKey<'a>> {
+        match self.key_kind {
+            KeyKind::I64 | KeyKind::U64 => int_key(self.key_kind, key),
+            KeyKind::Str if key.is_exact_instance_of::<PyString>() => {
+                key.cast::<PyString>().ok()?.to_str().ok().map(PyKey::S)
+            }
+            KeyKind::Bytes if key.is_exact_instance_of::<PyBytes>() => {
+                key.cast::<PyBytes>().ok().map(|b| PyKey::B(b.as_bytes()))
+            }
+            KeyKind::Str | KeyKind::Bytes => None,
+        }
+    }
+
+    /// `pool[key, name]` for a numeric scalar member, an interned member name and a key [`Self::fast_key`]
+    /// takes: one lookup and a typed read, as a new reference. `None` for anything else (an absent key, an
+    /// unknown member, a busy store, another member type): the general path runs and reports.
+    #[inline]
+    pub(crate) fn fast_member(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        name: *mut pyo3::ffi::PyObject,
+    ) -> Option<*mut pyo3::ffi::PyObject> {
+        let k = self.fast_key(key)?;
+        let m = self.h.data.member_by_ptr(name)?;
+        let x = {
+            let g = self.h.data.try_lock()?;
+            let Inner::Keyed(ks) = &*g else { return None };
+            let slot = ks.index_of(&k)?;
+            ks.store().scalar_at(slot, m)?
+        };
+        Some(x.to_object(py).into_ptr())
+    }
+
+    /// `pool[key]` through the cached Entry when nothing else references it: the entry is pointed at
+    /// the key's slot and generation and returned as a new reference, with no allocation. `None` when
+    /// there is no such Entry or the key is not one [`Self::fast_key`] takes or is absent: the general
+    /// path then makes a new Entry (and keeps it for the next call).
+    ///
+    /// # Safety
+    /// The caller is attached to the interpreter (a type slot CPython calls).
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) unsafe fn fast_entry(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> Option<*mut pyo3::ffi::PyObject> {
+        let cached = self.cache.get();
+        // SAFETY: `cached` is null or the live Entry the cache owns a reference to; reading its
+        // reference count and weak-reference list is reading its header and a field of its layout.
+        unsafe {
+            if cached.is_null() || pyo3::ffi::Py_REFCNT(cached) != 1 || crate::fastpath::has_weakrefs(cached)
+            {
+                return None;
+            }
+        }
+        let k = self.fast_key(key)?;
+        let (slot, generation) = {
+            let g = self.h.data.try_lock()?;
+            let Inner::Keyed(ks) = &*g else { return None };
+            let slot = ks.index_of(&k)?;
+            (slot, ks.store().generation(slot).ok()?)
+        };
+        // SAFETY: the cache holds only `PyEntry` objects (see `EntryCache::put`), alive while it does.
+        let entry = unsafe { Borrowed::from_ptr(py, cached).cast_unchecked::<PyEntry>() };
+        // SAFETY: the GIL is held (the caller's contract) and the cache's reference is the only one to the
+        // Entry, with no weak reference (checked above), so nothing can read it while it is retargeted.
+        let old = unsafe { entry.get().retarget(slot, generation, Some(key.clone().unbind())) };
+        if let Some(old) = old {
+            // The old key is an int, str or bytes (or whatever the general path stored): released now,
+            // with the store unlocked.
+            // SAFETY: `old` is an owned reference; the caller is attached.
+            unsafe { pyo3::ffi::Py_DECREF(old.into_ptr()) };
+        }
+        // SAFETY: a new reference for the caller to return.
+        unsafe { pyo3::ffi::Py_INCREF(cached) };
+        Some(cached)
     }
 
     fn member_index(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -703,14 +849,22 @@ impl PyKeyedStore {
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
             Ok((slot, ks.store().generation(slot).py()?))
         })?;
-        let entry = PyEntry::new(
-            this.h.clone(),
-            slot,
-            generation,
-            Some(key.clone().unbind()),
-            slf.clone().into_any().unbind(),
-        );
-        Ok(Bound::new(py, entry)?.into_any())
+        let reuse = this.reuses_entries();
+        let owner = (!reuse).then(|| slf.clone().into_any().unbind());
+        let entry = Bound::new(
+            py,
+            PyEntry::new(
+                this.h.clone(),
+                slot,
+                generation,
+                Some(key.clone().unbind()),
+                owner,
+            ),
+        )?;
+        if reuse {
+            this.cache.put(py, &entry);
+        }
+        Ok(entry.into_any())
     }
 
     /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key

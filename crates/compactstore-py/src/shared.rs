@@ -95,6 +95,14 @@ impl Shared {
         self.inner.try_lock()
     }
 
+    /// The position of the member whose interned name object is `name` (the same object, not an equal
+    /// string): the lookup of the hot paths, with no error made; `None` sends the caller to
+    /// [`Shared::member_of`].
+    #[inline]
+    pub fn member_by_ptr(&self, name: *mut pyo3::ffi::PyObject) -> Option<usize> {
+        self.by_ptr.get(&(name as usize)).copied()
+    }
+
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
     /// finaliser) gets a `RuntimeError` instead of a deadlock.
     #[inline]
@@ -338,6 +346,22 @@ impl Handle {
             }
             (Inner::Keyed(k), _) => at(k.store(), i, m),
         }
+    }
+
+    /// Run `f` on a read view, for the hot paths: `None` for a busy store or a released chunk, as for
+    /// anything `f` refuses, and the caller's general path then runs and reports (no error made here).
+    #[inline]
+    pub fn try_read<R>(&self, f: impl FnOnce(View<'_>) -> Option<R>) -> Option<R> {
+        let g = self.data.try_lock()?;
+        let v = match (&*g, self.chunk) {
+            (Inner::Static(s), _) => View::Static(s),
+            (Inner::Dynamic(d), None) => View::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                View::Static(d.chunks().get(k).filter(|c| c.uid() == self.chunk_uid)?)
+            }
+            (Inner::Keyed(k), _) => View::Dynamic(k.store()),
+        };
+        f(v)
     }
 
     /// Run `f` on a write view: member values only (calls that allocate or free slots use

@@ -443,7 +443,7 @@ impl PyStore {
             slot.0,
             slot.1,
             None,
-            slf.clone().into_any().unbind(),
+            Some(slf.clone().into_any().unbind()),
         ))
     }
 

@@ -335,3 +335,78 @@ def test_pool_hot_reads_match_a_dict_of_dicts(ops: list[tuple[str, int, int]]) -
         for hk, e in held:
             if hk in model and e.valid:
                 assert e.key == hk and e["a"] == model[hk]
+
+
+class Writable(cs.StaticStore):
+    a: cs.i64 = 1
+    f: cs.f32 = 0.5
+    u: cs.u8
+    ro: cs.Member(cs.i64, read_only=True)
+    s: str = ""
+
+
+@pytest.mark.parametrize("via", ["tuple", "entry"])
+def test_hot_writes_and_their_refusals(via: str) -> None:
+    pool = cs.KeyedStore(Writable, key=cs.i64)
+    pool[1] = {"ro": 5}
+    pool.clear_modified()
+
+    def put(name: str, value: Any) -> None:
+        if via == "tuple":
+            pool[1, name] = value
+        else:
+            pool[1][name] = value
+
+    put("a", 7)
+    put("f", 0.25)
+    put("u", 255)
+    put("a", True)
+    assert pool[1, "a"] == 1 and pool[1, "f"] == 0.25 and pool[1, "u"] == 255
+    assert pool.modified() == [1]
+    put("a", 2**40)
+    put("f", 3)  # an int into a float member
+    put("s", "text")  # not a scalar: the general path
+    put("".join("a"), 9)  # not the interned name: the general path
+    assert dict(pool[1]) == {"a": 9, "f": 3.0, "u": 255, "ro": 5, "s": "text"}
+    with pytest.raises(TypeError):
+        put("ro", 6)
+    with pytest.raises(OverflowError):
+        put("u", 256)
+    with pytest.raises(TypeError):
+        put("a", "no")
+    with pytest.raises(OverflowError):
+        put("f", 1e300)
+    with pytest.raises(KeyError):
+        put("nope", 1)
+    assert dict(pool[1]) == {"a": 9, "f": 3.0, "u": 255, "ro": 5, "s": "text"}
+    with pytest.raises(KeyError):
+        pool[2, "a"] = 1
+    assert 2 not in pool
+
+
+def test_entry_writes_of_stale_and_static_entries() -> None:
+    s = Writable(2)
+    i = s.add(ro=1)
+    e = s.entry(i)
+    e["a"] = 4
+    e["f"] = 1.5
+    assert s.a[i] == 4 and s.f[i] == 1.5
+    with pytest.raises(TypeError):
+        e["ro"] = 2
+    del s[i]
+    with pytest.raises(KeyError):
+        e["a"] = 5
+    s.add()
+    with pytest.raises(KeyError):
+        e["a"] = 5
+    assert s.a[i] == 1
+    with pytest.raises(NotImplementedError):  # as before the hand-written slot
+        del e["a"]
+    pool = cs.KeyedStore(Writable, key=cs.i64)
+    pool[1] = {}
+    pe = pool[1]
+    del pool[1]
+    with pytest.raises(KeyError):
+        pe["a"] = 3
+    with pytest.raises(KeyError):
+        del pool[1]

@@ -129,6 +129,37 @@ impl PyEntry {
         Some(x.to_object(py).into_ptr())
     }
 
+    /// `e[name] = value` for an interned member name of a numeric scalar member and a value that fits it
+    /// as it is (see `ScalarPy::of`): the entry checked live, then one typed write, which checks the rest
+    /// (read-only) and changes nothing on refusal. `false` for anything else: the general path runs and
+    /// reports.
+    #[inline]
+    pub(crate) fn fast_set(&self, name: *mut pyo3::ffi::PyObject, value: &Bound<'_, PyAny>) -> bool {
+        let Some(m) = self.h.data.member_by_ptr(name) else {
+            return false;
+        };
+        let Ok(member) = self.h.data.schema.member(m) else {
+            return false;
+        };
+        let MemberType::Scalar(d) = *member.ty() else {
+            return false;
+        };
+        let Some(x) = <compactstore::Scalar as ScalarPy>::of(value, d) else {
+            return false;
+        };
+        let at = self.at();
+        self.h
+            .try_write(|mut v| {
+                let live =
+                    on!(v.read(), s => s.occupied(at.slot) && s.generation(at.slot).ok()? == at.generation);
+                if !live {
+                    return None;
+                }
+                v.set_scalar(at.slot, m, x).ok()
+            })
+            .is_some()
+    }
+
     /// `Handle::read`, with a released chunk (its store dropped it) reported as a stale entry (`KeyError`).
     fn read<R>(&self, f: impl FnOnce(crate::shared::View<'_>) -> compactstore::Result<R>) -> PyResult<R> {
         self.h.read(f).map_err(|e| self.stale_if_released(e))

@@ -62,15 +62,112 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         }
         ffi::PyType_Modified(tp_ptr);
     }
-    install_get(
-        py.get_type::<PyKeyedStore>().as_type_ptr(),
-        &ORIG_KEYED_GET,
-        keyed_subscript,
-    );
+    let keyed = py.get_type::<PyKeyedStore>().as_type_ptr();
+    install_get(keyed, &ORIG_KEYED_GET, keyed_subscript);
+    install_set(keyed, &ORIG_KEYED_SET, keyed_ass_subscript);
     let entry = py.get_type::<PyEntry>().as_type_ptr();
     ENTRY_TYPE.store(entry, Ordering::Relaxed);
     install_get(entry, &ORIG_ENTRY_GET, entry_subscript);
+    install_set(entry, &ORIG_ENTRY_SET, entry_ass_subscript);
     Ok(())
+}
+
+/// Replace the `mp_ass_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig` (as
+/// [`install_get`]; the slot serves both `__setitem__` and `__delitem__`).
+#[allow(unsafe_code)]
+fn install_set(tp: *mut ffi::PyTypeObject, orig: &OnceLock<ffi::objobjargproc>, f: ffi::objobjargproc) {
+    // SAFETY: as in `install_get`.
+    unsafe {
+        let mapping = (*tp).tp_as_mapping;
+        if mapping.is_null() {
+            return;
+        }
+        if let Some(set) = (*mapping).mp_ass_subscript {
+            if orig.set(set).is_ok() {
+                (*mapping).mp_ass_subscript = Some(f);
+                retarget_wrapper(tp, c"__setitem__", set as *mut c_void, f as *mut c_void);
+                retarget_wrapper(tp, c"__delitem__", set as *mut c_void, f as *mut c_void);
+            }
+        }
+        ffi::PyType_Modified(tp);
+    }
+}
+
+static ORIG_KEYED_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
+static ORIG_ENTRY_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
+
+/// Run `f` (a fast path: whether it did the write) with any panic raised as a `SystemError`: `Err(())`
+/// then, and the caller returns -1.
+#[inline(always)]
+fn guarded_set(what: &'static str, f: impl FnOnce() -> bool) -> Result<bool, ()> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(done) => Ok(done),
+        Err(_) => {
+            raise(PySystemError::new_err(what));
+            Err(())
+        }
+    }
+}
+
+/// `pool[key, name] = value` (and every other assignment or deletion, which the slot PyO3 generated
+/// handles): see [`PyKeyedStore::fast_set_member`]. The fast path drops no reference.
+#[allow(unsafe_code)]
+unsafe extern "C" fn keyed_ass_subscript(
+    slf: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: as for `keyed_subscript`; `value` is null (a deletion) or a valid borrowed object.
+    unsafe {
+        if !value.is_null() && ffi::PyTuple_CheckExact(key) != 0 && ffi::PyTuple_GET_SIZE(key) == 2 {
+            let py = Python::assume_attached();
+            if let Ok(p) = Borrowed::from_ptr(py, slf).cast::<PyKeyedStore>() {
+                let p = p.get();
+                let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));
+                let name = ffi::PyTuple_GET_ITEM(key, 1);
+                let v = Borrowed::from_ptr(py, value);
+                match guarded_set("compactstore: panic in pool[k, name] = v", || {
+                    p.fast_set_member(&k, name, &v)
+                }) {
+                    Ok(true) => return 0,
+                    Ok(false) => {}
+                    Err(()) => return -1,
+                }
+            }
+        }
+        match ORIG_KEYED_SET.get() {
+            Some(f) => f(slf, key, value),
+            None => -1,
+        }
+    }
+}
+
+/// `e[name] = value` (and `del e[name]`, which the slot PyO3 generated refuses): see
+/// [`PyEntry::fast_set`]. The fast path drops no reference.
+#[allow(unsafe_code)]
+unsafe extern "C" fn entry_ass_subscript(
+    slf: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: as for `entry_subscript`; `value` is null (a deletion) or a valid borrowed object.
+    unsafe {
+        if !value.is_null() && ffi::Py_TYPE(slf) == ENTRY_TYPE.load(Ordering::Relaxed) {
+            let py = Python::assume_attached();
+            let e = Borrowed::from_ptr(py, slf).cast_unchecked::<PyEntry>();
+            let e = e.get();
+            let v = Borrowed::from_ptr(py, value);
+            match guarded_set("compactstore: panic in e[name] = v", || e.fast_set(name, &v)) {
+                Ok(true) => return 0,
+                Ok(false) => {}
+                Err(()) => return -1,
+            }
+        }
+        match ORIG_ENTRY_SET.get() {
+            Some(f) => f(slf, name, value),
+            None => -1,
+        }
+    }
 }
 
 /// Replace the `mp_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig`.

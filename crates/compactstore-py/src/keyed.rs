@@ -650,6 +650,42 @@ impl PyKeyedStore {
         Some(x.to_object(py).into_ptr())
     }
 
+    /// `pool[key, name] = value` for a key [`Self::fast_key`] takes, an interned member name, a numeric
+    /// scalar member and a value that fits it as it is: one lookup and one typed write, which checks the
+    /// rest (read-only, an entry in the slot), marks the key modified, and changes nothing on refusal.
+    /// `false` for anything else: the general path runs and reports.
+    #[inline]
+    pub(crate) fn fast_set_member(
+        &self,
+        key: &Bound<'_, PyAny>,
+        name: *mut pyo3::ffi::PyObject,
+        value: &Bound<'_, PyAny>,
+    ) -> bool {
+        let Some(m) = self.h.data.member_by_ptr(name) else {
+            return false;
+        };
+        let Ok(member) = self.h.data.schema.member(m) else {
+            return false;
+        };
+        let MemberType::Scalar(d) = *member.ty() else {
+            return false;
+        };
+        let (Some(k), Some(x)) = (
+            self.fast_key(key),
+            <compactstore::Scalar as ScalarPy>::of(value, d),
+        ) else {
+            return false;
+        };
+        let Some(mut g) = self.h.data.try_lock() else {
+            return false;
+        };
+        let Inner::Keyed(ks) = &mut *g else { return false };
+        match ks.index_of(&k) {
+            Some(slot) => ks.set_scalar(slot, m, x).is_ok(),
+            None => false,
+        }
+    }
+
     /// `pool[key]` through the cached Entry when nothing else references it: the entry is pointed at
     /// the key's slot and generation and returned as a new reference, with no allocation. `None` when
     /// there is no such Entry or the key is not one [`Self::fast_key`] takes or is absent: the general

@@ -364,6 +364,22 @@ impl Handle {
         f(v)
     }
 
+    /// Run `f` on a write view, for the hot paths: `None` for a busy store or a released chunk, as for
+    /// anything `f` refuses (and then changes nothing), so that the caller's general path runs and reports.
+    #[inline]
+    pub fn try_write<R>(&self, f: impl FnOnce(ViewMut<'_>) -> Option<R>) -> Option<R> {
+        let mut g = self.data.try_lock()?;
+        let v = match (&mut *g, self.chunk) {
+            (Inner::Static(s), _) => ViewMut::Static(s),
+            (Inner::Dynamic(d), None) => ViewMut::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                ViewMut::Static(d.chunk_mut(k).ok().filter(|c| c.uid() == self.chunk_uid)?)
+            }
+            (Inner::Keyed(k), _) => ViewMut::Keyed(k),
+        };
+        f(v)
+    }
+
     /// Run `f` on a write view: member values only (calls that allocate or free slots use
     /// [`Handle::alloc`]). A chunk of a dynamic store can have its members written.
     #[inline]

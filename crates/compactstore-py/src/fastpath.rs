@@ -63,6 +63,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         ffi::PyType_Modified(tp_ptr);
     }
     let keyed = py.get_type::<PyKeyedStore>().as_type_ptr();
+    KEYED_TYPE.store(keyed, Ordering::Relaxed);
     install_get(keyed, &ORIG_KEYED_GET, keyed_subscript);
     install_set(keyed, &ORIG_KEYED_SET, keyed_ass_subscript);
     let entry = py.get_type::<PyEntry>().as_type_ptr();
@@ -121,8 +122,7 @@ unsafe extern "C" fn keyed_ass_subscript(
     unsafe {
         if !value.is_null() && ffi::PyTuple_CheckExact(key) != 0 && ffi::PyTuple_GET_SIZE(key) == 2 {
             let py = Python::assume_attached();
-            if let Ok(p) = Borrowed::from_ptr(py, slf).cast::<PyKeyedStore>() {
-                let p = p.get();
+            if let Some(p) = keyed(py, slf) {
                 let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));
                 let name = ffi::PyTuple_GET_ITEM(key, 1);
                 let v = Borrowed::from_ptr(py, value);
@@ -224,6 +224,37 @@ static ORIG_ENTRY_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
 /// The `Entry` type object (no subclasses: the exact-type test is PyO3's cast).
 static ENTRY_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
 
+/// `KeyedStore` and the first subclass of it the slots met (`cs.KeyedStore`, nearly always), which is
+/// kept alive by a reference of its own, so its address can never name another type: the slots test
+/// these two before PyO3's subtype test.
+static KEYED_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+static KEYED_SUBTYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+
+/// The keyed store `slf` is, if it is one (of `KeyedStore` or a subclass).
+///
+/// # Safety
+/// `slf` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn keyed<'a>(py: Python<'a>, slf: *mut ffi::PyObject) -> Option<&'a PyKeyedStore> {
+    // SAFETY: per the contract; a type equal to one of the two remembered is `KeyedStore` or a subclass
+    // of it (the subclass is kept alive, so the address is still that type's), so the object is a
+    // `PyKeyedStore` (frozen: `get` needs no borrow flag), alive for the caller's call.
+    unsafe {
+        let tp = ffi::Py_TYPE(slf);
+        let b: Borrowed<'a, 'a, PyAny> = Borrowed::from_ptr(py, slf);
+        if tp == KEYED_TYPE.load(Ordering::Relaxed) || tp == KEYED_SUBTYPE.load(Ordering::Relaxed) {
+            return Some(&*std::ptr::from_ref(b.cast_unchecked::<PyKeyedStore>().get()));
+        }
+        let k = b.cast::<PyKeyedStore>().ok()?;
+        if KEYED_SUBTYPE.load(Ordering::Relaxed).is_null() {
+            ffi::Py_INCREF(tp.cast());
+            KEYED_SUBTYPE.store(tp, Ordering::Relaxed);
+        }
+        Some(&*std::ptr::from_ref(k.get()))
+    }
+}
+
 /// Whether the object `obj` has weak references (its type's weak-reference list is not empty).
 ///
 /// # Safety
@@ -273,8 +304,7 @@ unsafe extern "C" fn keyed_subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyO
     // tuple items are read only after the exact-tuple and length tests.
     unsafe {
         let py = Python::assume_attached();
-        if let Ok(p) = Borrowed::from_ptr(py, slf).cast::<PyKeyedStore>() {
-            let p = p.get();
+        if let Some(p) = keyed(py, slf) {
             let got = if ffi::PyTuple_CheckExact(key) != 0 {
                 if ffi::PyTuple_GET_SIZE(key) == 2 {
                     let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));

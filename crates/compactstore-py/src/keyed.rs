@@ -383,7 +383,14 @@ fn int_key(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<PyKey<'static>> {
         return None;
     }
     match kind {
-        KeyKind::I64 => obj.extract::<i64>().ok().map(PyKey::I),
+        KeyKind::I64 => {
+            let mut overflow = 0;
+            // SAFETY: `obj` is a valid exact int (checked above) and the caller holds the GIL; an int
+            // beyond i64 only sets `overflow` (no exception is raised).
+            #[allow(unsafe_code)]
+            let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+            (overflow == 0).then_some(PyKey::I(v))
+        }
         KeyKind::U64 => obj.extract::<u64>().ok().map(PyKey::U),
         KeyKind::Str | KeyKind::Bytes => None,
     }

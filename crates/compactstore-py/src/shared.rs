@@ -38,7 +38,7 @@ pub struct Shared {
     /// Member position by the address of its interned name: string literals in user code are the same
     /// interned objects, so most lookups never hash the text. The strings are kept alive by `names`, so
     /// no address is reused while this map lives.
-    by_ptr: hashbrown::HashMap<usize, usize, foldhash::fast::FixedState>,
+    by_ptr: PtrTable,
     /// Name objects other than the interned ones that `by_ptr` also finds (see `PySchema::aliases`),
     /// kept alive so their addresses are never reused while `by_ptr` holds them.
     pub aliases: Vec<(Py<PyString>, usize)>,
@@ -51,12 +51,13 @@ impl Shared {
             Inner::Dynamic(d) => d.schema(),
             Inner::Keyed(k) => k.store().schema(),
         });
-        let by_ptr = names
-            .iter()
-            .enumerate()
-            .chain(aliases.iter().map(|(n, m)| (*m, n)))
-            .map(|(m, n)| (n.as_ptr() as usize, m))
-            .collect();
+        let by_ptr = PtrTable::new(
+            names
+                .iter()
+                .enumerate()
+                .chain(aliases.iter().map(|(n, m)| (*m, n)))
+                .map(|(m, n)| (n.as_ptr() as usize, m)),
+        );
         Arc::new(Shared {
             inner: StoreCell::new(inner),
             exports: AtomicUsize::new(0),
@@ -79,7 +80,7 @@ impl Shared {
     /// then by its text. `KeyError` for an unknown member or a name that is not a `str`.
     #[inline]
     pub fn member_of(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if let Some(&m) = self.by_ptr.get(&(name.as_ptr() as usize)) {
+        if let Some(m) = self.by_ptr.get(name.as_ptr() as usize) {
             return Ok(m);
         }
         let text = name
@@ -100,7 +101,7 @@ impl Shared {
     /// [`Shared::member_of`].
     #[inline]
     pub fn member_by_ptr(&self, name: *mut pyo3::ffi::PyObject) -> Option<usize> {
-        self.by_ptr.get(&(name as usize)).copied()
+        self.by_ptr.get(name as usize)
     }
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
@@ -164,6 +165,64 @@ impl Shared {
 
     pub fn exported(&self) -> bool {
         self.exports.load(Ordering::Acquire) > 0
+    }
+}
+
+/// Member positions by the address of a name object: an open-addressing table of at most half load,
+/// hashed by a multiply of the address, probed linearly. A lookup is a multiply, a shift and (nearly
+/// always) one compare: the member lookup of every hot path.
+struct PtrTable {
+    /// `(address, member)`; address 0 marks an empty bucket (no object lives at 0).
+    buckets: Box<[(usize, usize)]>,
+    /// `64 - log2(buckets.len())`.
+    shift: u32,
+}
+
+impl PtrTable {
+    fn new(items: impl Iterator<Item = (usize, usize)>) -> PtrTable {
+        let items: Vec<(usize, usize)> = items.collect();
+        let n = (items.len() * 2).next_power_of_two().max(8);
+        let mut t = PtrTable {
+            buckets: vec![(0, 0); n].into_boxed_slice(),
+            shift: 64 - n.trailing_zeros(),
+        };
+        for (p, m) in items {
+            let mask = t.buckets.len() - 1;
+            let mut b = t.bucket(p);
+            // An address seen twice (a name that is also an alias) keeps its first member.
+            while t.buckets[b].0 != 0 && t.buckets[b].0 != p {
+                b = (b + 1) & mask;
+            }
+            if t.buckets[b].0 == 0 {
+                t.buckets[b] = (p, m);
+            }
+        }
+        t
+    }
+
+    #[inline(always)]
+    fn bucket(&self, p: usize) -> usize {
+        // Fibonacci hashing of the address (objects are 16-byte aligned: the low bits carry nothing).
+        ((p as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, p: usize) -> Option<usize> {
+        if p == 0 {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut b = self.bucket(p);
+        loop {
+            let (q, m) = *self.buckets.get(b)?;
+            if q == p {
+                return Some(m);
+            }
+            if q == 0 {
+                return None;
+            }
+            b = (b + 1) & mask;
+        }
     }
 }
 
@@ -440,5 +499,30 @@ impl Handle {
             (Inner::Dynamic(d), Some(k)) => d.chunks().get(k).is_some_and(|c| c.uid() == self.chunk_uid),
             _ => false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PtrTable;
+
+    #[test]
+    fn ptr_table_finds_every_address_and_nothing_else() {
+        for n in [0usize, 1, 3, 8, 40, 125, 1000] {
+            // Addresses 16 apart (as objects are), also crowded into one stretch, plus aliases.
+            let items: Vec<(usize, usize)> = (0..n).map(|m| (0x7f00_0000_1000 + 16 * m, m)).collect();
+            let aliases: Vec<(usize, usize)> =
+                (0..n.min(5)).map(|m| (0x5500_0000_0000 + 48 * m, m)).collect();
+            let t = PtrTable::new(items.iter().chain(&aliases).copied());
+            for &(p, m) in items.iter().chain(&aliases) {
+                assert_eq!(t.get(p), Some(m), "{n} {p:#x}");
+            }
+            for p in [0usize, 8, 0x7f00_0000_1008, 0x7f00_0000_1000 + 16 * n, usize::MAX] {
+                assert_eq!(t.get(p), None, "{n} {p:#x}");
+            }
+            // An address given twice keeps its first member.
+            let t = PtrTable::new([(64, 1), (64, 2)].into_iter());
+            assert_eq!(t.get(64), Some(1));
+        }
     }
 }

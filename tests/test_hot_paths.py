@@ -410,3 +410,44 @@ def test_entry_writes_of_stale_and_static_entries() -> None:
         pe["a"] = 3
     with pytest.raises(KeyError):
         del pool[1]
+
+
+def test_pool_set_from_dicts_of_numbers_and_the_rest() -> None:
+    pool = cs.KeyedStore(Writable, key=cs.i64)
+    pool[1] = {"a": 5, "f": 2, "u": True, "ro": 9}
+    assert dict(pool[1]) == {"a": 5, "f": 2.0, "u": 1, "ro": 9, "s": ""}
+    name = "".join(["a"])  # not the interned name
+    pool[2] = {name: 6}
+    assert pool[2, "a"] == 6 and pool[2, "f"] == 0.5 and pool.modified() == []
+    pool[1] = {"a": 7}  # a present key: rewritten, others back to their defaults, marked modified
+    assert dict(pool[1]) == {"a": 7, "f": 0.5, "u": 0, "ro": 0, "s": ""} and pool.modified() == [1]
+    pool[3] = {"a": 1, "s": "x"}  # a str member: the general path
+    assert pool[3, "s"] == "x"
+    for bad, err in (({"a": 1.5}, TypeError), ({"u": 256}, OverflowError), ({"zz": 1}, KeyError),
+                     ({"a": None}, TypeError), ({"f": 1e300}, OverflowError)):
+        with pytest.raises(err):
+            pool[4] = bad
+        assert 4 not in pool
+    assert len(pool) == 3
+    loose = cs.KeyedStore(Writable, key=cs.i64, ignore_unknown=True)
+    loose[1] = {"a": 2, "zz": 3, "f": None}
+    assert dict(loose[1]) == {"a": 2, "f": 0.5, "u": 0, "ro": 0, "s": ""}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.dictionaries(st.sampled_from(["a", "u", "ro"]),
+                                                             st.integers(-300, 300), max_size=3)),
+                max_size=40))
+def test_pool_set_from_dicts_matches_a_dict(ops: list[tuple[int, dict[str, int]]]) -> None:
+    pool = cs.KeyedStore(Writable, key=cs.i64, log2size=2)
+    model: dict[int, dict[str, Any]] = {}
+    for k, d in ops:
+        want = {"a": 1, "f": 0.5, "u": 0, "ro": 0, "s": ""} | d
+        if not 0 <= want["u"] <= 255:
+            with pytest.raises(OverflowError):
+                pool[k] = d
+            continue
+        pool[k] = d
+        model[k] = want
+    assert {k: dict(pool[k]) for k in pool} == model
+    pool.validate()

@@ -52,21 +52,34 @@ impl ScalarPy for Scalar {
         }
         // A bool counts as an int wherever an int is taken.
         if is_bool || obj.is_exact_instance_of::<PyInt>() {
+            // One C call for any int that fits an i64 (no exception is raised for one that does not:
+            // `overflow` is set instead); only a u64 beyond i64 takes a second.
+            let mut overflow = 0;
+            // SAFETY: `obj` is an exact int or bool (checked above) and the caller holds the GIL.
+            #[allow(unsafe_code)]
+            let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+            if overflow != 0 {
+                return match d {
+                    Dtype::U64 => obj.extract().ok().map(Scalar::U64),
+                    // Ints beyond i64 into other members: the generic path converts or refuses them.
+                    _ => None,
+                };
+            }
             return Some(match d {
-                Dtype::I8 => Scalar::I8(obj.extract().ok()?),
-                Dtype::I16 => Scalar::I16(obj.extract().ok()?),
-                Dtype::I32 => Scalar::I32(obj.extract().ok()?),
-                Dtype::I64 => Scalar::I64(obj.extract().ok()?),
-                Dtype::U8 => Scalar::U8(obj.extract().ok()?),
-                Dtype::U16 => Scalar::U16(obj.extract().ok()?),
-                Dtype::U32 => Scalar::U32(obj.extract().ok()?),
-                Dtype::U64 => Scalar::U64(obj.extract().ok()?),
+                Dtype::I8 => Scalar::I8(v.try_into().ok()?),
+                Dtype::I16 => Scalar::I16(v.try_into().ok()?),
+                Dtype::I32 => Scalar::I32(v.try_into().ok()?),
+                Dtype::I64 => Scalar::I64(v),
+                Dtype::U8 => Scalar::U8(v.try_into().ok()?),
+                Dtype::U16 => Scalar::U16(v.try_into().ok()?),
+                Dtype::U32 => Scalar::U32(v.try_into().ok()?),
+                Dtype::U64 => Scalar::U64(v.try_into().ok()?),
                 // An int into a float member, as `float(i)` rounds it (an i64 never overflows f32); a
                 // bigger int takes the generic path.
                 #[allow(clippy::cast_precision_loss)]
-                Dtype::F64 => Scalar::F64(obj.extract::<i64>().ok()? as f64),
+                Dtype::F64 => Scalar::F64(v as f64),
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-                Dtype::F32 => Scalar::F32(obj.extract::<i64>().ok()? as f64 as f32),
+                Dtype::F32 => Scalar::F32(v as f64 as f32),
                 Dtype::Bool => return None,
             });
         }

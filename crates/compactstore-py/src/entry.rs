@@ -120,7 +120,7 @@ impl PyEntry {
         let at = self.at();
         let x = self.h.try_read(|v| {
             on!(v, s => {
-                if !s.occupied(at.slot) || s.generation(at.slot).ok()? != at.generation {
+                if s.live_generation(at.slot)? != at.generation {
                     return None;
                 }
                 s.scalar_at(at.slot, m)
@@ -150,8 +150,7 @@ impl PyEntry {
         let at = self.at();
         self.h
             .try_write(|mut v| {
-                let live =
-                    on!(v.read(), s => s.occupied(at.slot) && s.generation(at.slot).ok()? == at.generation);
+                let live = on!(v.read(), s => s.live_generation(at.slot) == Some(at.generation));
                 if !live {
                     return None;
                 }

@@ -733,7 +733,7 @@ impl PyKeyedStore {
             let g = self.h.data.try_lock()?;
             let Inner::Keyed(ks) = &*g else { return None };
             let slot = ks.index_of(&k)?;
-            (slot, ks.store().generation(slot).ok()?)
+            (slot, ks.store().live_generation(slot)?)
         };
         // SAFETY: the cache holds only `PyEntry` objects (see `EntryCache::put`), alive while it does.
         let entry = unsafe { Borrowed::from_ptr(py, cached).cast_unchecked::<PyEntry>() };

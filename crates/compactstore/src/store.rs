@@ -112,6 +112,31 @@ pub trait Store {
         }
     }
 
+    /// The generation of slot `i` if it holds an entry (`None` if it is free or out of range): the
+    /// liveness test of an entry view, `occupied` and `generation` with one `locate`. O(1).
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore, Store};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// let i = s.next_index()?;
+    /// assert_eq!(s.live_generation(i), Some(s.generation(i)?));
+    /// s.remove(i)?;
+    /// assert_eq!((s.live_generation(i), s.live_generation(7)), (None, None));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[inline]
+    fn live_generation(&self, i: usize) -> Option<u32> {
+        let (c, o) = self.locate(i).ok()?;
+        let slots = self.chunks().get(c)?.slots();
+        if slots.is_occupied(o) {
+            slots.generation(o)
+        } else {
+            None
+        }
+    }
+
     /// The generation of slot `i` (bumped each time it is freed).
     ///
     /// # Errors

@@ -451,3 +451,50 @@ def test_pool_set_from_dicts_matches_a_dict(ops: list[tuple[int, dict[str, int]]
         model[k] = want
     assert {k: dict(pool[k]) for k in pool} == model
     pool.validate()
+
+
+ALLOWED = (TypeError, ValueError, OverflowError, IndexError, KeyError, NotImplementedError)
+ANY = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=4),
+    st.binary(max_size=4), st.sampled_from(["a", "f", "u", "ro", "s", "nope"]),
+    st.builds(np.int64, st.integers(-(2**63), 2**63 - 1)), st.lists(st.integers(0, 3), max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.one_of(ANY, st.tuples(ANY, ANY), st.tuples(ANY, ANY, ANY)),
+                          ANY), max_size=30),
+       st.sampled_from([cs.i64, cs.u64, cs.Str, cs.Bytes]))
+def test_hot_slots_raise_only_api_exceptions(calls: list[tuple[int, Any, Any]], key_type: Any) -> None:
+    pool = cs.KeyedStore(Writable, key=key_type, log2size=1)
+    first = {cs.i64: 1, cs.u64: 1, cs.Str: "a", cs.Bytes: b"a"}[key_type]
+    pool[first] = {"a": 3}
+    s = Writable(4)
+    s.add()
+    d = cs.DynamicStore(Writable, log2size=1)
+    d.add()
+    entries = [pool[first], s.entry(0), d.entry(0)]
+    containers = [pool.members["a"], s["f"], d["u"], s["s"]]
+    for op, key, value in calls:
+        try:
+            if op == 0:
+                pool[key]
+            elif op == 1:
+                pool[key] = value
+            elif op == 2:
+                pool[(key, value)]
+            elif op == 3:
+                pool[(key, value)] = 5
+            elif op == 4:
+                entries[hash(str(key)) % 3][value]
+            elif op == 5:
+                entries[hash(str(key)) % 3][value] = key
+            elif op == 6:
+                containers[hash(str(value)) % 4][key]
+            elif op == 7:
+                containers[hash(str(value)) % 4][key] = value
+            else:
+                del pool[key]
+        except ALLOWED:
+            pass
+    pool.validate()

@@ -22,6 +22,8 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "maturin>=1.7,<2" "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "mypy>=1.10"
+	# The Arrow tests read stores with real consumers (tests/test_arrow*.py).
+	$(PY) -m pip install -q "pyarrow>=15" "polars>=1" "duckdb>=1.1" "pandas>=2"
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.deps
@@ -47,7 +49,7 @@ lint: $(VENV)/.built  ## rustfmt, clippy and stubtest
 
 .PHONY: test-rust
 test-rust:  ## cargo test (the engine needs no Python)
-	cargo test --workspace --exclude compactstore-py
+	cargo test --workspace --exclude compactstore-py --features compactstore/arrow
 	cargo test -p compactstore-py --lib
 
 .PHONY: test-python

@@ -111,7 +111,7 @@ def test_private_constructor_keywords_are_gone_from_the_signatures() -> None:
     # in every public constructor's signature (help(), inspect.signature).
     assert str(inspect.signature(Genes)) == "(size=None)"
     assert str(inspect.signature(cs.DynamicStore)) == "(store_type, log2size=None)"
-    assert str(inspect.signature(cs.KeyedStore)) == "(store_type, key=None, log2size=None, ignore_unknown=False)"
+    assert str(inspect.signature(cs.KeyedStore)) == "(store_type, key=None, log2size=None, ignore_unknown=False, *, key_name=None)"
     for name in ("_copy_of", "_parent", "_chunk"):
         with pytest.raises(TypeError):
             Genes(**{name: Genes(1)})

@@ -34,6 +34,8 @@ from compactstore._native import Container, Entry, MemberAttr, Schema, Store, __
 from compactstore._native import DynamicStore as _NativeDynamicStore
 from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
+from compactstore._arrow import ArrowMethods as _ArrowMethods
+from compactstore._arrow import from_arrow
 
 __all__ = [
     "Array",
@@ -52,6 +54,7 @@ __all__ = [
     "__version__",
     "bool_",
     "f32",
+    "from_arrow",
     "f64",
     "i8",
     "i16",
@@ -366,7 +369,7 @@ def _annotations(cls: type) -> dict[str, Any]:
     return out
 
 
-class StaticStore(_NativeStaticStore):
+class StaticStore(_NativeStaticStore, _ArrowMethods):
     """A store of a fixed number of slots (`Genes(size=65536)`), each member in its own typed column.
 
     Derive a class with annotated members; annotations define members in declaration order, a class
@@ -432,7 +435,7 @@ def _member_descriptors(cls: type, schema: Schema) -> None:
             setattr(cls, name, MemberAttr(name, m))
 
 
-class DynamicStore(_NativeDynamicStore):
+class DynamicStore(_NativeDynamicStore, _ArrowMethods):
     """A store that grows by appending static stores (chunks) of ``2**log2size`` slots; existing data never
     moves. ``DynamicStore(Genes, log2size=11)``.
 
@@ -521,7 +524,7 @@ def make_store(name: str, members: Mapping[str, Any], *, module: str | None = No
 collections.abc.Mapping.register(Entry)
 
 
-class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any]):
+class KeyedStore(_NativeKeyedStore, MutableMapping[Any, Any], _ArrowMethods):
     """A dict of entries: key → live `Entry`, backed by a dynamic store and a Rust hash index.
 
     ``KeyedStore(Genes, key=cs.i64, log2size=16, ignore_unknown=False)``; key is ``cs.i64``, ``cs.u64``,

@@ -8,7 +8,8 @@ import numpy.typing as npt
 
 __all__ = [
     "Container", "ContainerIterator", "DynamicStore", "Entry", "EntryIterator", "KeyedItems", "KeyedKeys",
-    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "__version__"
+    "KeyedStore", "KeyedValues", "MemberAttr", "Schema", "StaticStore", "Store", "_ArrowData",
+    "__version__", "_arrow_read"
 ]
 __version__: str
 
@@ -40,6 +41,14 @@ class Store:
     def nbytes(self) -> int:
         """Bytes held by the store's buffers."""
     def __len__(self) -> int: ...
+    def __arrow_c_schema__(self) -> Any:
+        """The Arrow schema of the entries (a PyCapsule): the Arrow PyCapsule interface."""
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The entries as an Arrow stream (a PyCapsule), one record batch per chunk: pyarrow.table(s),
+        polars.DataFrame(s) and DuckDB read it. A requested schema may pick members and change a string
+        type; anything else raises ValueError."""
+    def _cs_arrow_stream(self, members: Any) -> Any:
+        """__arrow_c_stream__ of some members (private: to_arrow(members=...))."""
     def next_index(self) -> int:
         """Allocate the lowest free slot at defaults; a full static store raises OverflowError."""
     def add(self, mapping: Mapping[str, Any] | None = None, **members: Any) -> int:
@@ -196,7 +205,7 @@ class KeyedStore:
     def __new__(cls, store_type: type[StaticStore], *args: Any, **kwargs: Any) -> Any: ...
     def __init__(
         self, store_type: type[StaticStore], key: Any = None, log2size: int | None = None,
-        ignore_unknown: bool = False
+        ignore_unknown: bool = False, *, key_name: str | None = None
     ) -> None:
         """Check that the arguments are those the store was made with."""
     @classmethod
@@ -205,6 +214,12 @@ class KeyedStore:
         columns: list[tuple[str, Any]], values: list[tuple[str, list[Any]]]
     ) -> Any:
         """from_columns' constructor (private)."""
+    def __arrow_c_schema__(self) -> Any:
+        """The Arrow schema of the entries, the key first (as column key_name, "key" by default)."""
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The entries as an Arrow stream (a PyCapsule), the key first, one record batch per chunk."""
+    def _cs_arrow_stream(self, members: Any) -> Any:
+        """__arrow_c_stream__ of the key and some members (private: to_arrow(members=...))."""
     def __len__(self) -> int: ...
     def __getitem__(self, key: Any, /) -> Any: ...
     def __setitem__(self, key: Any, value: Any, /) -> None: ...
@@ -305,3 +320,20 @@ class KeyedItems(ItemsView[Any, Any]):
         """The keyed store this view shows."""
     def isdisjoint(self, other: Iterable[Any], /) -> bool:
         """Whether the view and other have no element in common."""
+
+@final
+class _ArrowData:
+    """Record batches read from an Arrow producer (private: from_arrow)."""
+
+    def infer(self, key: str | None = None) -> list[tuple[str, Any]]:
+        """The members a store type needs for the columns (but key): [(name, type parts)]."""
+    def names(self) -> list[str]:
+        """The column names, in order."""
+    def __len__(self) -> int: ...
+    def to_dynamic(self, cls: type, store_type: type[StaticStore], log2size: Any) -> Any:
+        """A dynamic store of class cls holding the rows."""
+    def to_keyed(self, cls: type, store_type: type[StaticStore], key: str, log2size: Any) -> Any:
+        """A keyed store of class cls keyed by column key."""
+
+def _arrow_read(data: Any) -> _ArrowData:
+    """Read everything an object with __arrow_c_stream__ or __arrow_c_array__ produces (private)."""

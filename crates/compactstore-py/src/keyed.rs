@@ -6,7 +6,7 @@ use compactstore::{DynamicStore, KeyedStore, MemberType, Store, Value, DEFAULT_K
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyCapsule, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
 use pyo3::Borrowed;
 
 use crate::container::{PyContainer, ScalarPy};
@@ -461,6 +461,8 @@ pub struct PyKeyedStore {
     key_kind: KeyKind,
     ignore_unknown: bool,
     store_type: Py<PyType>,
+    /// The key column's name in Arrow exports (`key_name=`; "key" if `None`).
+    key_name: Option<String>,
     /// The last Entry `pool[key]` made, kept for reuse (see [`EntryCache`]); only for a schema without
     /// object members, whose entries keep no owner alive.
     cache: EntryCache,
@@ -514,6 +516,40 @@ impl PyKeyedStore {
         &self.h
     }
 
+    /// The key column's name in Arrow exports.
+    pub(crate) fn key_name(&self) -> &str {
+        self.key_name.as_deref().unwrap_or("key")
+    }
+
+    /// A keyed store object of `store_type` holding `inner` (an Arrow import), its key column `key_name`.
+    pub(crate) fn from_inner(
+        store_type: &Bound<'_, PyType>,
+        inner: AnyKeyed,
+        key_name: Option<String>,
+    ) -> PyResult<Self> {
+        let py = store_type.py();
+        let key_kind = match &inner {
+            AnyKeyed::I64(_) => KeyKind::I64,
+            AnyKeyed::U64(_) => KeyKind::U64,
+            AnyKeyed::Str(_) => KeyKind::Str,
+            AnyKeyed::Bytes(_) => KeyKind::Bytes,
+        };
+        let schema = crate::store::schema_of(store_type)?;
+        let (names, aliases) = schema.bind(py).get().names_ref(py);
+        Ok(PyKeyedStore {
+            h: Handle {
+                data: Shared::new(Inner::Keyed(inner), names, aliases),
+                chunk: None,
+                chunk_uid: 0,
+            },
+            key_kind,
+            ignore_unknown: false,
+            store_type: store_type.clone().unbind(),
+            key_name,
+            cache: EntryCache::new(),
+        })
+    }
+
     /// A new keyed store object of this one's class with a copy of its data (object members hold the
     /// same objects, with references of their own), made without running `__init__`; its Python-level
     /// state is the caller's to copy.
@@ -533,6 +569,7 @@ impl PyKeyedStore {
             key_kind: this.key_kind,
             ignore_unknown: this.ignore_unknown,
             store_type: this.store_type.clone_ref(py),
+            key_name: this.key_name.clone(),
             cache: EntryCache::new(),
         };
         Made::instance(&py.get_type::<PyKeyedStore>(), &slf.get_type(), copy)
@@ -546,6 +583,7 @@ impl PyKeyedStore {
         log2size: Option<&Bound<'_, PyAny>>,
         ignore_unknown: bool,
         bulk: Option<Bulk<'_, '_>>,
+        key_name: Option<String>,
     ) -> PyResult<Self> {
         let py = store_type.py();
         let store_type = store_type
@@ -558,6 +596,7 @@ impl PyKeyedStore {
             .cast_into::<PySchema>()
             .map_err(|_| PyTypeError::new_err("bad store type"))?;
         let schema = schema_obj.get().schema.clone();
+        crate::arrow::check_key_name(&schema, key_name.as_deref())?;
         let (kind, k) = keyed_args(key, log2size)?;
         let inner = match bulk {
             Some((keys, columns, values)) => {
@@ -599,6 +638,7 @@ impl PyKeyedStore {
             },
             ignore_unknown,
             store_type: store_type.clone().unbind(),
+            key_name,
             cache: EntryCache::new(),
         })
     }
@@ -813,7 +853,7 @@ impl PyKeyedStore {
     #[classmethod]
     #[pyo3(
         signature = (store_type, *args, **kwargs),
-        text_signature = "(store_type, key=None, log2size=None, ignore_unknown=False)"
+        text_signature = "(store_type, key=None, log2size=None, ignore_unknown=False, *, key_name=None)"
     )]
     fn new(
         cls: &Bound<'_, PyType>,
@@ -827,12 +867,20 @@ impl PyKeyedStore {
             }
         }
         let own = crate::store::runs_own_init(cls, &cls.py().get_type::<PyKeyedStore>())?;
-        let [key, log2size, ignore_unknown] = constructor_args(args, kwargs, own)?;
+        let (kwargs, key_name) = crate::arrow::split_key_name(kwargs)?;
+        let [key, log2size, ignore_unknown] = constructor_args(args, kwargs.as_ref(), own)?;
         let ignore_unknown = match ignore_unknown {
             Some(v) => v.extract::<bool>()?,
             None => false,
         };
-        Self::build(store_type, key.as_ref(), log2size.as_ref(), ignore_unknown, None)
+        Self::build(
+            store_type,
+            key.as_ref(),
+            log2size.as_ref(),
+            ignore_unknown,
+            None,
+            key_name,
+        )
     }
 
     /// Check that the arguments are those the store was made with: `KeyedStore(...)` runs it, and a
@@ -840,13 +888,14 @@ impl PyKeyedStore {
     ///
     /// Raises `TypeError` if one differs (a subclass whose `__init__` takes other arguments passes
     /// `key`, `log2size` and `ignore_unknown` to the constructor by keyword).
-    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false))]
+    #[pyo3(signature = (store_type, key = None, log2size = None, ignore_unknown = false, *, key_name = None))]
     fn __init__(
         slf: &Bound<'_, Self>,
         store_type: &Bound<'_, PyAny>,
         key: Option<&Bound<'_, PyAny>>,
         log2size: Option<&Bound<'_, PyAny>>,
         ignore_unknown: bool,
+        key_name: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let this = slf.get();
         let (kind, k) = keyed_args(key, log2size)?;
@@ -855,6 +904,7 @@ impl PyKeyedStore {
             || kind != this.key_kind
             || k != made_with
             || ignore_unknown != this.ignore_unknown
+            || crate::arrow::key_name_arg(key_name)? != this.key_name
         {
             return Err(PyTypeError::new_err(
                 "KeyedStore.__init__ takes the arguments the store was made with (a subclass whose __init__ \
@@ -884,8 +934,33 @@ impl PyKeyedStore {
             log2size,
             ignore_unknown,
             Some((keys, columns, values)),
+            None,
         )?;
         Made::instance(&cls.py().get_type::<PyKeyedStore>(), cls, store)
+    }
+
+    /// The Arrow schema of the entries (the key first, as column `key_name`): the PyCapsule interface.
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        crate::arrow::keyed_schema(py, self)
+    }
+
+    /// The entries as an Arrow stream, one record batch per chunk (see the Arrow guide).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        crate::arrow::keyed_stream(py, self, requested_schema, None)
+    }
+
+    /// `__arrow_c_stream__` of the key and `members` only (`to_arrow(members=...)`).
+    fn _cs_arrow_stream<'py>(
+        &self,
+        py: Python<'py>,
+        members: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        crate::arrow::keyed_stream(py, self, None, members)
     }
 
     /// Number of entries.

@@ -4,6 +4,7 @@
 //! the Python exception the docs name (`error.rs`). No store logic lives here.
 
 mod args;
+mod arrow;
 mod attr;
 mod cell;
 mod container;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<entry::PyEntry>()?;
     m.add_class::<keyed::PyKeyedStore>()?;
     iter::register(m)?;
+    arrow::register(m)?;
     load_numpy_api(m.py())?;
     Ok(())
 }

@@ -200,6 +200,30 @@ impl PyStore {
 
 #[pymethods]
 impl PyStore {
+    /// The Arrow schema of the entries: the PyCapsule interface (`pyarrow.schema(s)`).
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        crate::arrow::store_schema(py, self)
+    }
+
+    /// The entries as an Arrow stream, one record batch per chunk: `pyarrow.table(s)`, `polars.DataFrame(s)`.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        crate::arrow::store_stream(py, self, requested_schema, None)
+    }
+
+    /// `__arrow_c_stream__` of `members` only (`to_arrow(members=...)`).
+    fn _cs_arrow_stream<'py>(
+        &self,
+        py: Python<'py>,
+        members: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyCapsule>> {
+        crate::arrow::store_stream(py, self, None, members)
+    }
+
     /// Number of occupied slots.
     pub(crate) fn __len__(&self) -> PyResult<usize> {
         self.h.read(|v| Ok(on!(v, s => s.len())))

@@ -27,6 +27,8 @@
 //! ```
 
 mod alloc;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod column;
 mod dynamic_store;
 mod error;

@@ -687,6 +687,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
     "B3": ("fork sharing: private memory a reading child gains", b3_steps),
     "B4": ("access speed, as ratios in one run", b4_steps),
     "B5": ("growth: peak RSS over final RSS", b5_steps),
+    "B8": ("Arrow: pa.table(s), pl.DataFrame(s) and cs.from_arrow", lambda sz, sec: __import__("compactstore.bench.b8", fromlist=["b8_steps"]).b8_steps(sz, sec)),
 }
 
 

@@ -732,6 +732,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "b4_add": job_b4_add,
     "b4_bulk": job_b4_bulk,
     "b5": job_b5,
+    "b8": lambda **job: __import__("compactstore.bench.b8", fromlist=["job_b8"]).job_b8(**job),
 }
 
 

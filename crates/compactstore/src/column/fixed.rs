@@ -331,6 +331,39 @@ impl FixedColumn {
         Ok(())
     }
 
+    /// The slot buffer itself (every slot, filled or not): for an export that shares it
+    /// (`crate::arrow`), holding [`AlignedBuf::owner`]. Read-only. O(1).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn buffer(&self) -> &AlignedBuf {
+        &self.buf
+    }
+
+    /// Write `src` (whole slots) into the slots from `slot` on, filling the default into the unfilled
+    /// slots below `slot` first: the bulk path of an Arrow import, which loads a chunk's slots in order.
+    /// O(len).
+    ///
+    /// # Errors
+    /// [`Error::WrongLength`] if `src` is not whole slots or runs past the last slot.
+    #[cfg(feature = "arrow")]
+    pub(crate) fn load_at(&mut self, slot: usize, src: &[u8]) -> Result<()> {
+        let n = self.default.len().max(1);
+        let end = slot.saturating_add(src.len() / n);
+        if src.len() % n != 0 || end > self.size {
+            return Err(Error::WrongLength {
+                expected: self.size.saturating_sub(slot) * n,
+                got: src.len(),
+            });
+        }
+        if slot > 0 {
+            self.fill_to(slot - 1);
+        }
+        if let Some(dst) = self.buf.bytes_mut().get_mut(slot * n..slot * n + src.len()) {
+            dst.copy_from_slice(src);
+        }
+        self.filled = self.filled.max(end);
+        Ok(())
+    }
+
     /// Whether the buffer starts on a page boundary (true for any buffer of 1 MiB or more).
     #[must_use]
     pub fn is_page_aligned(&self) -> bool {

@@ -101,6 +101,12 @@ impl Dictionary {
         self.table.is_empty()
     }
 
+    /// One past the largest code ever handed out: live codes are below it. O(1).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn code_end(&self) -> usize {
+        self.values.len() + 1
+    }
+
     /// The number of slots holding `code` (0 for a free or unknown code).
     #[must_use]
     pub fn refcount(&self, code: u32) -> u64 {

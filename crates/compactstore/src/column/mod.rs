@@ -16,7 +16,7 @@ mod validity;
 mod view;
 
 pub(crate) use arena::{ByteArena, Relocator, SpanFault, ARENA_MAX};
-pub use buffer::AlignedBuf;
+pub use buffer::{AlignedBuf, Backing};
 pub use fixed::FixedColumn;
 pub use interned::{Dictionary, InternedColumn, SharedDictionary, DEFAULT_CODE, NONE_CODE};
 pub use object::{object_ref, ObjectColumn};

@@ -382,6 +382,70 @@ impl ViewColumn {
         })
     }
 
+    /// The value at `slot` as two slices whose concatenation is the value (the bytes in its view, then
+    /// those in the data buffer), without copying it: for an export that writes every value once
+    /// (`crate::arrow`). Empty for a slot out of range. O(1).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn parts(&self, slot: usize) -> (&[u8], &[u8]) {
+        if slot >= self.size {
+            return (&[], &[]);
+        }
+        if slot >= self.filled {
+            return (&self.default, &[]);
+        }
+        let views: &[View] = bytemuck::cast_slice(self.views.bytes());
+        let Some(v) = views.get(slot) else {
+            return (&[], &[]);
+        };
+        match long_parts(v) {
+            None => (&v[1..=(v[0] as usize).min(INLINE_MAX)], &[]),
+            Some(Long { prefix, off, n }) => (&v[1..=prefix], self.suffix(off, n)),
+        }
+    }
+
+    /// Append the values at `slots` to `data`, calling `end` with `data.len()` after each: the one pass of an
+    /// Arrow export of the column (`crate::arrow`). `data` should have room for every value's bytes plus
+    /// 16 (short values are copied as whole views, then cut to length). Slots out of range read as empty.
+    /// Returns whether every value's first byte starts a UTF-8 character (not `0b10xx_xxxx`).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn append_values(
+        &self,
+        slots: impl Iterator<Item = usize>,
+        data: &mut Vec<u8>,
+        mut end: impl FnMut(usize),
+    ) -> bool {
+        let views: &[View] = bytemuck::cast_slice(self.views.bytes());
+        let mut starts = true;
+        let default_starts = self.default.first().is_none_or(|&b| b & 0xC0 != 0x80);
+        for slot in slots {
+            let at = data.len();
+            match views.get(slot) {
+                Some(_) if slot >= self.filled => {
+                    starts &= default_starts;
+                    data.extend_from_slice(&self.default);
+                }
+                Some(v) => match long_parts(v) {
+                    None => {
+                        starts &= v[0] == 0 || v[1] & 0xC0 != 0x80;
+                        // A fixed 15-byte copy (no call), then the length.
+                        data.extend_from_slice(&v[1..VIEW_BYTES]);
+                        data.truncate(at + (v[0] as usize).min(INLINE_MAX));
+                    }
+                    Some(Long { prefix, off, n }) => {
+                        starts &= v[1] & 0xC0 != 0x80;
+                        // The prefix as a fixed 15-byte copy too, cut to its length.
+                        data.extend_from_slice(&v[1..VIEW_BYTES]);
+                        data.truncate(at + prefix);
+                        data.extend_from_slice(self.suffix(off, n));
+                    }
+                },
+                None => {}
+            }
+            end(data.len());
+        }
+        starts
+    }
+
     /// Whether the value at `slot` equals `bytes`, without copying it. O(len).
     #[must_use]
     pub fn eq_bytes(&self, slot: usize, bytes: &[u8]) -> bool {

@@ -356,6 +356,13 @@ impl<K: Key> KeyedStore<K> {
         Ok(ks)
     }
 
+    /// The dynamic store, mutably: for an Arrow import that writes the members of the entries
+    /// `from_columns` has just made (no key changes; slots stay occupied).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn store_for_load(&mut self) -> &mut DynamicStore {
+        &mut self.store
+    }
+
     /// The hash of a key.
     #[inline]
     fn hash(&self, raw: &<K::Column as KeyColumn>::Raw) -> u64 {

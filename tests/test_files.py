@@ -372,3 +372,33 @@ def test_every_numeric_type_and_default_round_trips(tmp_path: Path, mode: str | 
         j = m.add()
         fresh = AllTypes(size=1)
         assert plain(m.entry(j)) == plain(fresh.entry(fresh.add()))
+
+
+@pytest.mark.parametrize("mode", [None, "c", "r", "r+"])
+def test_pool_set_from_a_dict_of_numbers_on_a_loaded_keyed_store(tmp_path: Path, mode: str | None) -> None:
+    """`pool[k] = {name: number}` takes a fast path of its own (one conversion pass): it too must refuse
+    on a read-only or in-place store, and add to a store still using its file's key index."""
+
+    class Num(cs.StaticStore):
+        x: cs.f64
+        y: cs.i32
+
+    pool = cs.KeyedStore(Num, key=cs.i64)
+    for k in range(1000):
+        pool[k * 3] = {"x": float(k), "y": k}
+    path = str(tmp_path / "num.store")
+    pool.save(path)
+    before = Path(path).read_bytes()
+    s = cs.load(path, Num, mmap_mode=mode)
+    if mode in ("r", "r+"):
+        with pytest.raises(TypeError):
+            s[1] = {"x": 1.0, "y": 1}
+        assert 1 not in s and len(s) == 1000
+    else:
+        s[1] = {"x": 1.5, "y": 7}  # a new key
+        s[3] = {"x": 2.5, "y": 8}  # an existing one
+        assert (s[1, "x"], s[1, "y"], s[3, "x"], s[6, "y"], len(s)) == (1.5, 7, 2.5, 2, 1001)
+        assert all(s[k * 3, "y"] == k for k in range(2, 1000))
+        s.validate()
+    del s
+    assert Path(path).read_bytes() == before

@@ -95,6 +95,25 @@ impl<T> StoreCell<T> {
         HELD.store(HELD.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(CellGuard { cell: self })
     }
+
+    /// [`StoreCell::lock`] for the hot paths that hand any failure to a general path (which then takes
+    /// `lock` and reports it): `None` instead of an error value when the value is already borrowed.
+    /// Same precondition as `lock`.
+    #[allow(unsafe_code)]
+    #[inline]
+    pub fn try_lock(&self) -> Option<CellGuard<'_, T>> {
+        // SAFETY: PyGILState_Check only reads the calling thread's interpreter state.
+        debug_assert!(
+            unsafe { ffi::PyGILState_Check() } != 0,
+            "StoreCell used without the GIL"
+        );
+        if self.busy.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.busy.store(true, Ordering::Relaxed);
+        HELD.store(HELD.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Some(CellGuard { cell: self })
+    }
 }
 
 /// An exclusive borrow of a `StoreCell`'s value; released on drop.
@@ -129,11 +148,17 @@ impl<T> Drop for CellGuard<'_, T> {
         let held = HELD.load(Ordering::Relaxed).saturating_sub(1);
         HELD.store(held, Ordering::Relaxed);
         if held == 0 && PENDING.load(Ordering::Relaxed) {
-            // Objects released while the store was borrowed drop now (outside the mutex); their finalisers
-            // may use the store.
-            PENDING.store(false, Ordering::Relaxed);
-            let dead = std::mem::take(&mut *GRAVEYARD.lock().unwrap_or_else(PoisonError::into_inner));
-            drop(dead);
+            bury();
         }
     }
+}
+
+/// Drop the objects released while a store was borrowed (outside the mutex: their finalisers may use the
+/// store). Out of line, so the guard's drop on the hot paths is a few loads and stores.
+#[cold]
+#[inline(never)]
+fn bury() {
+    PENDING.store(false, Ordering::Relaxed);
+    let dead = std::mem::take(&mut *GRAVEYARD.lock().unwrap_or_else(PoisonError::into_inner));
+    drop(dead);
 }

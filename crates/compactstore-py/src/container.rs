@@ -3,7 +3,6 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
-use compactstore::column::FixedColumn;
 use compactstore::{normalize_index, Dtype, Error, MemberType, Scalar, Store, Value};
 use numpy::PyArray1;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
@@ -53,21 +52,34 @@ impl ScalarPy for Scalar {
         }
         // A bool counts as an int wherever an int is taken.
         if is_bool || obj.is_exact_instance_of::<PyInt>() {
+            // One C call for any int that fits an i64 (no exception is raised for one that does not:
+            // `overflow` is set instead); only a u64 beyond i64 takes a second.
+            let mut overflow = 0;
+            // SAFETY: `obj` is an exact int or bool (checked above) and the caller holds the GIL.
+            #[allow(unsafe_code)]
+            let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+            if overflow != 0 {
+                return match d {
+                    Dtype::U64 => obj.extract().ok().map(Scalar::U64),
+                    // Ints beyond i64 into other members: the generic path converts or refuses them.
+                    _ => None,
+                };
+            }
             return Some(match d {
-                Dtype::I8 => Scalar::I8(obj.extract().ok()?),
-                Dtype::I16 => Scalar::I16(obj.extract().ok()?),
-                Dtype::I32 => Scalar::I32(obj.extract().ok()?),
-                Dtype::I64 => Scalar::I64(obj.extract().ok()?),
-                Dtype::U8 => Scalar::U8(obj.extract().ok()?),
-                Dtype::U16 => Scalar::U16(obj.extract().ok()?),
-                Dtype::U32 => Scalar::U32(obj.extract().ok()?),
-                Dtype::U64 => Scalar::U64(obj.extract().ok()?),
+                Dtype::I8 => Scalar::I8(v.try_into().ok()?),
+                Dtype::I16 => Scalar::I16(v.try_into().ok()?),
+                Dtype::I32 => Scalar::I32(v.try_into().ok()?),
+                Dtype::I64 => Scalar::I64(v),
+                Dtype::U8 => Scalar::U8(v.try_into().ok()?),
+                Dtype::U16 => Scalar::U16(v.try_into().ok()?),
+                Dtype::U32 => Scalar::U32(v.try_into().ok()?),
+                Dtype::U64 => Scalar::U64(v.try_into().ok()?),
                 // An int into a float member, as `float(i)` rounds it (an i64 never overflows f32); a
                 // bigger int takes the generic path.
                 #[allow(clippy::cast_precision_loss)]
-                Dtype::F64 => Scalar::F64(obj.extract::<i64>().ok()? as f64),
+                Dtype::F64 => Scalar::F64(v as f64),
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-                Dtype::F32 => Scalar::F32(obj.extract::<i64>().ok()? as f64 as f32),
+                Dtype::F32 => Scalar::F32(v as f64 as f32),
                 Dtype::Bool => return None,
             });
         }
@@ -120,49 +132,17 @@ impl ScalarPy for Scalar {
 }
 
 /// Member `m` of slot `i` of `s` read straight from its column into a Python object when it is a numeric
-/// scalar (`None` for other member types, which take [`Store::get`]).
+/// scalar (`None` for other member types and out-of-range slots, which take [`Store::get`] and its
+/// errors). Only an `Option` of a pointer is passed around: the hot path of `m[i]`, `e[name]` and
+/// `pool[k, name]`.
+#[inline]
 pub(crate) fn read_scalar<'py, S: Store>(
     py: Python<'py>,
     s: &S,
     i: usize,
     m: usize,
-) -> compactstore::Result<Option<Bound<'py, PyAny>>> {
-    let (c, o) = s.locate(i)?;
-    match s.chunks().get(c).map(|chunk| chunk.column(m)).transpose()? {
-        Some(col) => Ok(match col.as_fixed() {
-            Some(f) if matches!(f.ty(), MemberType::Scalar(_)) => read_object(py, f, o),
-            _ => None,
-        }),
-        None => Ok(None),
-    }
-}
-
-/// The scalar at slot `o` of a width-1 numeric column as a Python object (`None` if `o` is out of range).
-/// Only `Option`s of pointers are passed around: the hot path of `m[i]`.
-#[inline]
-fn read_object<'py>(py: Python<'py>, f: &FixedColumn, o: usize) -> Option<Bound<'py, PyAny>> {
-    macro_rules! get {
-        ($t:ty, $r:expr) => {
-            f.as_slice::<$t>()
-                .ok()?
-                .get(o)
-                .copied()
-                .map(|v| ScalarPy::to_object($r(v), py))
-        };
-    }
-    match f.dtype() {
-        Dtype::Bool => get!(u8, |b| Scalar::Bool(b != 0)),
-        Dtype::I8 => get!(i8, Scalar::I8),
-        Dtype::I16 => get!(i16, Scalar::I16),
-        Dtype::I32 => get!(i32, Scalar::I32),
-        Dtype::I64 => get!(i64, Scalar::I64),
-        Dtype::U8 => get!(u8, Scalar::U8),
-        Dtype::U16 => get!(u16, Scalar::U16),
-        Dtype::U32 => get!(u32, Scalar::U32),
-        Dtype::U64 => get!(u64, Scalar::U64),
-        Dtype::F32 => get!(f32, Scalar::F32),
-        Dtype::F64 => get!(f64, Scalar::F64),
-    }
+) -> Option<Bound<'py, PyAny>> {
+    s.scalar_at(i, m).map(|x| x.to_object(py))
 }
 
 /// An index into a container, parsed once.
@@ -292,6 +272,14 @@ impl PyContainer {
         })
     }
 
+    /// `m[i]` for an int `i` of a numeric scalar member, as a new reference: the typed read of
+    /// [`Handle::scalar`] turned into a Python object. `None` where the general path ([`Self::get_one`])
+    /// must run and report (an index out of range, a busy store, a released chunk, another member type).
+    #[inline]
+    pub(crate) fn fast_get(&self, py: Python<'_>, i: i64) -> Option<*mut ffi::PyObject> {
+        self.h.scalar(i, self.m).map(|x| x.to_object(py).into_ptr())
+    }
+
     /// `m[i]` for an int `i`: resolve the chunk and offset once, read the scalar straight from its column.
     /// The hot path, shared by `__getitem__` and the hand-written slot in `fastpath.rs`.
     pub(crate) fn get_one<'py>(&self, py: Python<'py>, i: i64) -> PyResult<Bound<'py, PyAny>> {
@@ -299,7 +287,7 @@ impl PyContainer {
         let got = self.h.read(|v| {
             on!(v, s => {
                 let i = normalize_index(i, s.size())?;
-                match read_scalar(py, s, i, m)? {
+                match read_scalar(py, s, i, m) {
                     Some(obj) => Ok(Ok(obj)),
                     None => s.get(i, m).map(Err),
                 }
@@ -319,7 +307,7 @@ impl PyContainer {
                 if i >= s.size() {
                     return Ok(None);
                 }
-                match read_scalar(py, s, i, m)? {
+                match read_scalar(py, s, i, m) {
                     Some(obj) => Ok(Some(Ok(obj))),
                     None => s.get(i, m).map(|v| Some(Err(v))),
                 }

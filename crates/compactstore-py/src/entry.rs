@@ -1,10 +1,13 @@
 //! `Entry`: one slot seen as a dict, a live view checked against the slot's generation.
 
+use std::cell::UnsafeCell;
+
 use compactstore::{Error, MemberType, Store, Value};
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::container::ScalarPy;
 use crate::convert::{member_value, object_of, to_object};
 use crate::on;
 use crate::shared::Handle;
@@ -19,22 +22,141 @@ use crate::store::{convert_members, Members};
 #[pyclass(frozen, weakref, module = "compactstore._native", name = "Entry")]
 pub struct PyEntry {
     h: Handle,
+    /// The slot, its generation and the key: fixed for the Entry's life, except that a keyed store may
+    /// reuse an Entry nobody else holds for another key (see [`PyEntry::retarget`]).
+    at: GilCell<At>,
+    /// The store object this view came from, kept alive (and visible to the garbage collector); `None`
+    /// for the entries of a keyed store without object members, which it may keep for reuse (the store
+    /// keeps its data alive through `h`, and holds no Python object a collector would need to see).
+    owner: Option<Py<PyAny>>,
+}
+
+/// Where an Entry points.
+struct At {
     slot: usize,
     generation: u32,
     key: Option<Py<PyAny>>,
-    /// The store object this view came from, kept alive (and visible to the garbage collector).
-    owner: Py<PyAny>,
 }
 
+/// A value only the thread holding the GIL reads or writes: an Entry's [`At`].
+struct GilCell<T>(UnsafeCell<T>);
+
+// SAFETY: the value is only reached by code CPython runs with the GIL held (the Entry's methods and slots,
+// its traverse, the keyed store's slot that reuses it), so two threads never reach it together; it is
+// only written by `PyEntry::retarget`, whose contract (no other reference to the Entry exists) rules out
+// a reader during the write on the same thread.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for GilCell<T> {}
+
 impl PyEntry {
-    pub fn new(h: Handle, slot: usize, generation: u32, key: Option<Py<PyAny>>, owner: Py<PyAny>) -> PyEntry {
+    pub fn new(
+        h: Handle,
+        slot: usize,
+        generation: u32,
+        key: Option<Py<PyAny>>,
+        owner: Option<Py<PyAny>>,
+    ) -> PyEntry {
         PyEntry {
             h,
-            slot,
-            generation,
-            key,
+            at: GilCell(UnsafeCell::new(At {
+                slot,
+                generation,
+                key,
+            })),
             owner,
         }
+    }
+
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn at(&self) -> &At {
+        // SAFETY: see `GilCell`: the only write is `retarget`'s, made while nothing else references the
+        // Entry, so no `&At` handed out here is alive during it.
+        unsafe { &*self.at.0.get() }
+    }
+
+    /// The entry's slot.
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> usize {
+        self.at().slot
+    }
+
+    #[inline(always)]
+    fn generation(&self) -> u32 {
+        self.at().generation
+    }
+
+    /// Point this Entry at `slot` of `generation` with `key` (a new reference), returning the old key's
+    /// reference for the caller to release.
+    ///
+    /// # Safety
+    /// The caller holds the GIL, and no reference to this Entry exists but the one it reuses it through
+    /// (refcount 1, no weak references), so nothing reads `at` meanwhile.
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) unsafe fn retarget(
+        &self,
+        slot: usize,
+        generation: u32,
+        key: Option<Py<PyAny>>,
+    ) -> Option<Py<PyAny>> {
+        // SAFETY: per the contract nothing else reads or writes `at` now.
+        let at = unsafe { &mut *self.at.0.get() };
+        at.slot = slot;
+        at.generation = generation;
+        std::mem::replace(&mut at.key, key)
+    }
+
+    /// `e[name]` for an interned member name of a numeric scalar member, as a new reference: the entry
+    /// checked live and the value read straight from its column under one lock. `None` for anything else
+    /// (a stale entry, an unknown or other member, a busy store): the general path runs and reports.
+    #[inline]
+    pub(crate) fn fast_get(
+        &self,
+        py: Python<'_>,
+        name: *mut pyo3::ffi::PyObject,
+    ) -> Option<*mut pyo3::ffi::PyObject> {
+        let m = self.h.data.member_by_ptr(name)?;
+        let at = self.at();
+        let x = self.h.try_read(|v| {
+            on!(v, s => {
+                if s.live_generation(at.slot)? != at.generation {
+                    return None;
+                }
+                s.scalar_at(at.slot, m)
+            })
+        })?;
+        Some(x.to_object(py).into_ptr())
+    }
+
+    /// `e[name] = value` for an interned member name of a numeric scalar member and a value that fits it
+    /// as it is (see `ScalarPy::of`): the entry checked live, then one typed write, which checks the rest
+    /// (read-only) and changes nothing on refusal. `false` for anything else: the general path runs and
+    /// reports.
+    #[inline]
+    pub(crate) fn fast_set(&self, name: *mut pyo3::ffi::PyObject, value: &Bound<'_, PyAny>) -> bool {
+        let Some(m) = self.h.data.member_by_ptr(name) else {
+            return false;
+        };
+        let Ok(member) = self.h.data.schema.member(m) else {
+            return false;
+        };
+        let MemberType::Scalar(d) = *member.ty() else {
+            return false;
+        };
+        let Some(x) = <compactstore::Scalar as ScalarPy>::of(value, d) else {
+            return false;
+        };
+        let at = self.at();
+        self.h
+            .try_write(|mut v| {
+                let live = on!(v.read(), s => s.live_generation(at.slot) == Some(at.generation));
+                if !live {
+                    return None;
+                }
+                v.set_scalar(at.slot, m, x).ok()
+            })
+            .is_some()
     }
 
     /// `Handle::read`, with a released chunk (its store dropped it) reported as a stale entry (`KeyError`).
@@ -51,7 +173,7 @@ impl PyEntry {
         if self.h.chunk_released() {
             pyo3::exceptions::PyKeyError::new_err(format!(
                 "entry at slot {} was released with its chunk",
-                self.slot
+                self.slot()
             ))
         } else {
             e
@@ -60,10 +182,10 @@ impl PyEntry {
 
     /// Fail with `StaleEntry` unless the slot still holds the entry this view was made for.
     fn live<S: Store>(&self, s: &S) -> compactstore::Result<()> {
-        if s.occupied(self.slot) && s.generation(self.slot)? == self.generation {
+        if s.occupied(self.slot()) && s.generation(self.slot())? == self.generation() {
             Ok(())
         } else {
-            Err(Error::StaleEntry { index: self.slot })
+            Err(Error::StaleEntry { index: self.slot() })
         }
     }
 
@@ -72,7 +194,7 @@ impl PyEntry {
             on!(v, s => {
                 self.live(s)?;
                 (0..s.schema().len())
-                    .map(|m| Ok((s.get(self.slot, m)?, s.schema().member(m)?.ty().values_dtype())))
+                    .map(|m| Ok((s.get(self.slot(), m)?, s.schema().member(m)?.ty().values_dtype())))
                     .collect()
             })
         })?;
@@ -101,9 +223,9 @@ impl PyEntry {
         let v = self.read(|v| {
             on!(v, s => {
                 self.live(s)?;
-                match crate::container::read_scalar(py, s, self.slot, m)? {
+                match crate::container::read_scalar(py, s, self.slot(), m) {
                     Some(obj) => Ok(Err(obj)),
-                    None => s.get(self.slot, m).map(Ok),
+                    None => s.get(self.slot(), m).map(Ok),
                 }
             })
         })?;
@@ -125,7 +247,7 @@ impl PyEntry {
         let m = self.h.data.member_of(name)?;
         let ty = self.h.data.schema.member(m).map_err(crate::error::to_py)?.ty();
         let val = member_value(value, ty)?;
-        self.write(|mut v| v.update(self.slot, self.generation, &[(m, val)]))
+        self.write(|mut v| v.update(self.slot(), self.generation(), &[(m, val)]))
     }
 
     /// `e.name`: the value of member `name`, unless `Entry` has an attribute of that name (`e.index` is
@@ -209,7 +331,7 @@ impl PyEntry {
         self.read(|v| on!(v, s => self.live(s)))?;
         let values = convert_members(&self.h, mapping, members, Members::UPDATE)?;
         // The engine checks the entry, every member and value, and makes room, before the first write.
-        self.write(|mut v| v.update(self.slot, self.generation, &values))
+        self.write(|mut v| v.update(self.slot(), self.generation(), &values))
     }
 
     /// Number of members.
@@ -237,14 +359,18 @@ impl PyEntry {
     #[getter]
     fn index(&self) -> PyResult<usize> {
         self.read(|v| on!(v, s => self.live(s)))?;
-        Ok(self.slot)
+        Ok(self.slot())
     }
 
     /// The entry's key (keyed stores only; `None` otherwise; `KeyError` once the entry was deleted).
     #[getter]
     fn key(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.read(|v| on!(v, s => self.live(s)))?;
-        Ok(self.key.as_ref().map_or_else(|| py.None(), |k| k.clone_ref(py)))
+        Ok(self
+            .at()
+            .key
+            .as_ref()
+            .map_or_else(|| py.None(), |k| k.clone_ref(py)))
     }
 
     /// Whether the slot still holds the entry this view was made for.
@@ -291,14 +417,14 @@ impl PyEntry {
                 self.live(s)?;
                 for (m, want) in theirs.iter().enumerate() {
                     if let Some(want) = want {
-                        if &s.get(self.slot, m)? != want {
+                        if &s.get(self.slot(), m)? != want {
                             return Ok(None);
                         }
                     }
                 }
                 their_objects
                     .iter()
-                    .map(|(m, _)| Ok(object_of(py, &s.get(self.slot, *m)?)))
+                    .map(|(m, _)| Ok(object_of(py, &s.get(self.slot(), *m)?)))
                     .collect::<compactstore::Result<Vec<_>>>()
                     .map(Some)
             })
@@ -339,7 +465,7 @@ impl PyEntry {
 
     /// Python's garbage collector: the key and the store this view keeps alive.
     fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        visit.call(&self.key)?;
+        visit.call(&self.at().key)?;
         visit.call(&self.owner)
     }
 
@@ -352,9 +478,9 @@ impl PyEntry {
                     .map(|(k, v)| Ok(format!("{}: {}", k.to_str()?, v.repr()?)))
                     .collect::<PyResult<_>>()?;
                 let more = if items.len() > 8 { ", ..." } else { "" };
-                Ok(format!("<Entry {} {{{}{more}}}>", self.slot, parts.join(", ")))
+                Ok(format!("<Entry {} {{{}{more}}}>", self.slot(), parts.join(", ")))
             }
-            Err(_) => Ok(format!("<Entry {} (stale)>", self.slot)),
+            Err(_) => Ok(format!("<Entry {} (stale)>", self.slot())),
         }
     }
 }

@@ -13,8 +13,10 @@
 //! `impl_` is PyO3's semver-exempt internals: the pyo3 version is pinned to 0.30.x in the workspace, and
 //! a change there fails to compile rather than misbehave.
 
+use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PySystemError;
@@ -24,8 +26,13 @@ use pyo3::prelude::*;
 use pyo3::Borrowed;
 
 use crate::container::PyContainer;
+use crate::entry::PyEntry;
+use crate::keyed::PyKeyedStore;
 
 static ORIG_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+/// The `Container` type object, for the exact-type test of the slots (the type admits no subclasses, so
+/// it is the same test as PyO3's cast, without the call).
+static CONTAINER_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
 static ORIG_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
 
 /// Install the slots on the `Container` type (once, at module import).
@@ -39,6 +46,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     // `PyType_Modified` invalidates the method caches that may hold the old ones.
     unsafe {
         let mapping = (*tp_ptr).tp_as_mapping;
+        CONTAINER_TYPE.store(tp_ptr, Ordering::Relaxed);
         if mapping.is_null() {
             return Ok(());
         }
@@ -54,7 +62,302 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         }
         ffi::PyType_Modified(tp_ptr);
     }
+    let keyed = py.get_type::<PyKeyedStore>().as_type_ptr();
+    KEYED_TYPE.store(keyed, Ordering::Relaxed);
+    install_get(keyed, &ORIG_KEYED_GET, keyed_subscript);
+    install_set(keyed, &ORIG_KEYED_SET, keyed_ass_subscript);
+    let entry = py.get_type::<PyEntry>().as_type_ptr();
+    ENTRY_TYPE.store(entry, Ordering::Relaxed);
+    install_get(entry, &ORIG_ENTRY_GET, entry_subscript);
+    install_set(entry, &ORIG_ENTRY_SET, entry_ass_subscript);
     Ok(())
+}
+
+/// Replace the `mp_ass_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig` (as
+/// [`install_get`]; the slot serves both `__setitem__` and `__delitem__`).
+#[allow(unsafe_code)]
+fn install_set(tp: *mut ffi::PyTypeObject, orig: &OnceLock<ffi::objobjargproc>, f: ffi::objobjargproc) {
+    // SAFETY: as in `install_get`.
+    unsafe {
+        let mapping = (*tp).tp_as_mapping;
+        if mapping.is_null() {
+            return;
+        }
+        if let Some(set) = (*mapping).mp_ass_subscript {
+            if orig.set(set).is_ok() {
+                (*mapping).mp_ass_subscript = Some(f);
+                retarget_wrapper(tp, c"__setitem__", set as *mut c_void, f as *mut c_void);
+                retarget_wrapper(tp, c"__delitem__", set as *mut c_void, f as *mut c_void);
+            }
+        }
+        ffi::PyType_Modified(tp);
+    }
+}
+
+static ORIG_KEYED_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
+static ORIG_ENTRY_SET: OnceLock<ffi::objobjargproc> = OnceLock::new();
+
+/// Run `f` (a fast path: whether it did the write) with any panic raised as a `SystemError`: `Err(())`
+/// then, and the caller returns -1.
+#[inline(always)]
+fn guarded_set(what: &'static str, f: impl FnOnce() -> bool) -> Result<bool, ()> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(done) => Ok(done),
+        Err(_) => {
+            raise(PySystemError::new_err(what));
+            Err(())
+        }
+    }
+}
+
+/// `pool[key, name] = value` (and every other assignment or deletion, which the slot PyO3 generated
+/// handles): see [`PyKeyedStore::fast_set_member`]. The fast path drops no reference.
+#[allow(unsafe_code)]
+unsafe extern "C" fn keyed_ass_subscript(
+    slf: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: as for `keyed_subscript`; `value` is null (a deletion) or a valid borrowed object.
+    unsafe {
+        if !value.is_null() && ffi::PyTuple_CheckExact(key) != 0 && ffi::PyTuple_GET_SIZE(key) == 2 {
+            let py = Python::assume_attached();
+            if let Some(p) = keyed(py, slf) {
+                let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));
+                let name = ffi::PyTuple_GET_ITEM(key, 1);
+                let v = Borrowed::from_ptr(py, value);
+                match guarded_set("compactstore: panic in pool[k, name] = v", || {
+                    p.fast_set_member(&k, name, &v)
+                }) {
+                    Ok(true) => return 0,
+                    Ok(false) => {}
+                    Err(()) => return -1,
+                }
+            }
+        }
+        match ORIG_KEYED_SET.get() {
+            Some(f) => f(slf, key, value),
+            None => -1,
+        }
+    }
+}
+
+/// `e[name] = value` (and `del e[name]`, which the slot PyO3 generated refuses): see
+/// [`PyEntry::fast_set`]. The fast path drops no reference.
+#[allow(unsafe_code)]
+unsafe extern "C" fn entry_ass_subscript(
+    slf: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: as for `entry_subscript`; `value` is null (a deletion) or a valid borrowed object.
+    unsafe {
+        if !value.is_null() && ffi::Py_TYPE(slf) == ENTRY_TYPE.load(Ordering::Relaxed) {
+            let py = Python::assume_attached();
+            let e = Borrowed::from_ptr(py, slf).cast_unchecked::<PyEntry>();
+            let e = e.get();
+            let v = Borrowed::from_ptr(py, value);
+            match guarded_set("compactstore: panic in e[name] = v", || e.fast_set(name, &v)) {
+                Ok(true) => return 0,
+                Ok(false) => {}
+                Err(()) => return -1,
+            }
+        }
+        match ORIG_ENTRY_SET.get() {
+            Some(f) => f(slf, name, value),
+            None => -1,
+        }
+    }
+}
+
+/// Replace the `mp_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig`.
+#[allow(unsafe_code)]
+fn install_get(tp: *mut ffi::PyTypeObject, orig: &OnceLock<ffi::binaryfunc>, f: ffi::binaryfunc) {
+    // SAFETY: as in `install`: `tp` is a live heap type made by PyO3 for this module, its mapping methods
+    // live in its own heap type object, and the caller holds the GIL. Subclasses made later copy the slot.
+    unsafe {
+        let mapping = (*tp).tp_as_mapping;
+        if mapping.is_null() {
+            return;
+        }
+        if let Some(get) = (*mapping).mp_subscript {
+            if orig.set(get).is_ok() {
+                (*mapping).mp_subscript = Some(f);
+                retarget_wrapper(tp, c"__getitem__", get as *mut c_void, f as *mut c_void);
+            }
+        }
+        ffi::PyType_Modified(tp);
+    }
+}
+
+/// Point the slot wrapper `name` of type `tp` (the `__getitem__` descriptor CPython made from the slot
+/// PyO3 generated) at `new`, if it wraps `old`. A Python subclass (`cs.KeyedStore` is one) fills its own
+/// slot from that descriptor's wrapped function, not from the base's slot: without this it would call
+/// PyO3's slot directly and skip the fast path. Nothing changes unless the descriptor is a
+/// `wrapper_descriptor` wrapping exactly `old`.
+///
+/// # Safety
+/// `tp` is a live type object and the caller holds the GIL; `new` is a function of the same signature as
+/// `old` that hands every case it does not take to `old`.
+#[allow(unsafe_code)]
+unsafe fn retarget_wrapper(tp: *mut ffi::PyTypeObject, name: &CStr, old: *mut c_void, new: *mut c_void) {
+    // SAFETY: per the contract; the descriptor is borrowed from the type's dict (alive with the type), and
+    // its fields are read as a `PyWrapperDescrObject` only once its type is `wrapper_descriptor`.
+    unsafe {
+        let dict = (*tp).tp_dict;
+        if dict.is_null() {
+            return;
+        }
+        let descr = ffi::PyDict_GetItemString(dict, name.as_ptr());
+        if descr.is_null() || CStr::from_ptr((*ffi::Py_TYPE(descr)).tp_name) != c"wrapper_descriptor" {
+            return;
+        }
+        let w = descr.cast::<ffi::PyWrapperDescrObject>();
+        if (*w).d_wrapped == old {
+            (*w).d_wrapped = new;
+        }
+    }
+}
+
+static ORIG_KEYED_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+static ORIG_ENTRY_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
+/// The `Entry` type object (no subclasses: the exact-type test is PyO3's cast).
+static ENTRY_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+
+/// `KeyedStore` and the first subclass of it the slots met (`cs.KeyedStore`, nearly always), which is
+/// kept alive by a reference of its own, so its address can never name another type: the slots test
+/// these two before PyO3's subtype test.
+static KEYED_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+static KEYED_SUBTYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(null_mut());
+
+/// The keyed store `slf` is, if it is one (of `KeyedStore` or a subclass).
+///
+/// # Safety
+/// `slf` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn keyed<'a>(py: Python<'a>, slf: *mut ffi::PyObject) -> Option<&'a PyKeyedStore> {
+    // SAFETY: per the contract; a type equal to one of the two remembered is `KeyedStore` or a subclass
+    // of it (the subclass is kept alive, so the address is still that type's), so the object is a
+    // `PyKeyedStore` (frozen: `get` needs no borrow flag), alive for the caller's call.
+    unsafe {
+        let tp = ffi::Py_TYPE(slf);
+        let b: Borrowed<'a, 'a, PyAny> = Borrowed::from_ptr(py, slf);
+        if tp == KEYED_TYPE.load(Ordering::Relaxed) || tp == KEYED_SUBTYPE.load(Ordering::Relaxed) {
+            return Some(&*std::ptr::from_ref(b.cast_unchecked::<PyKeyedStore>().get()));
+        }
+        let k = b.cast::<PyKeyedStore>().ok()?;
+        if KEYED_SUBTYPE.load(Ordering::Relaxed).is_null() {
+            ffi::Py_INCREF(tp.cast());
+            KEYED_SUBTYPE.store(tp, Ordering::Relaxed);
+        }
+        Some(&*std::ptr::from_ref(k.get()))
+    }
+}
+
+/// Whether the object `obj` has weak references (its type's weak-reference list is not empty).
+///
+/// # Safety
+/// `obj` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline]
+pub(crate) unsafe fn has_weakrefs(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: per the contract `obj` is valid; a positive `tp_weaklistoffset` is the offset of the
+    // object's weak-reference list pointer within the object (PyO3's `weakref` classes have one).
+    unsafe {
+        let off = (*ffi::Py_TYPE(obj)).tp_weaklistoffset;
+        if off <= 0 {
+            return off != 0;
+        }
+        !(*obj.cast::<u8>().offset(off).cast::<*mut ffi::PyObject>()).is_null()
+    }
+}
+
+/// Run `f` (a fast path returning a new reference, or `None` to hand over) with any panic raised as a
+/// `SystemError`: `Err(())` then, and the caller returns null.
+#[inline(always)]
+fn guarded(
+    what: &'static str,
+    f: impl FnOnce() -> Option<*mut ffi::PyObject>,
+) -> Result<Option<*mut ffi::PyObject>, ()> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(_) => {
+            raise(PySystemError::new_err(what));
+            Err(())
+        }
+    }
+}
+
+/// `pool[key]` and `pool[key, name]` on a keyed store (or a subclass that does not define
+/// `__getitem__`).
+///
+/// `pool[key, name]` with a key that converts without the general path (an exact int, str or bytes), an
+/// interned member name and a numeric scalar member reads straight from the column under one lock
+/// ([`PyKeyedStore::fast_member`]); `pool[key]` reuses the store's cached Entry when nothing else holds it
+/// ([`PyKeyedStore::fast_entry`]). Neither drops a reference PyO3 would need to know of (the old key of a
+/// reused Entry is released with `Py_DECREF`, the store unlocked). Everything else, and every error, is
+/// the slot PyO3 generated, which converts, makes the Entry, and raises.
+#[allow(unsafe_code)]
+unsafe extern "C" fn keyed_subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this slot attached, with valid borrowed pointers to the store and the key;
+    // tuple items are read only after the exact-tuple and length tests.
+    unsafe {
+        let py = Python::assume_attached();
+        if let Some(p) = keyed(py, slf) {
+            let got = if ffi::PyTuple_CheckExact(key) != 0 {
+                if ffi::PyTuple_GET_SIZE(key) == 2 {
+                    let k = Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(key, 0));
+                    let name = ffi::PyTuple_GET_ITEM(key, 1);
+                    guarded("compactstore: panic in pool[k, name]", || {
+                        p.fast_member(py, &k, name)
+                    })
+                } else {
+                    Ok(None)
+                }
+            } else {
+                let k = Borrowed::from_ptr(py, key);
+                guarded("compactstore: panic in pool[k]", || p.fast_entry(py, &k))
+            };
+            match got {
+                Ok(Some(v)) => return v,
+                Ok(None) => {}
+                Err(()) => return null_mut(),
+            }
+        }
+        match ORIG_KEYED_GET.get() {
+            Some(f) => f(slf, key),
+            None => null_mut(),
+        }
+    }
+}
+
+/// `e[name]` on an Entry: an interned member name of a numeric scalar member reads straight from the
+/// column, once the entry is checked live ([`PyEntry::fast_get`]); anything else, and every error, is the
+/// slot PyO3 generated.
+#[allow(unsafe_code)]
+unsafe extern "C" fn entry_subscript(
+    slf: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this slot attached, with valid borrowed pointers; the exact-type test makes
+    // `slf` a `PyEntry` (frozen: `get` needs no borrow flag).
+    unsafe {
+        if ffi::Py_TYPE(slf) == ENTRY_TYPE.load(Ordering::Relaxed) {
+            let py = Python::assume_attached();
+            let e = Borrowed::from_ptr(py, slf).cast_unchecked::<PyEntry>();
+            let e = e.get();
+            match guarded("compactstore: panic in e[name]", || e.fast_get(py, name)) {
+                Ok(Some(v)) => return v,
+                Ok(None) => {}
+                Err(()) => return null_mut(),
+            }
+        }
+        match ORIG_ENTRY_GET.get() {
+            Some(f) => f(slf, name),
+            None => null_mut(),
+        }
+    }
 }
 
 /// An exact `int` key that fits an `i64`, or `None` (any error from the conversion is cleared: the
@@ -126,31 +429,53 @@ fn raise(e: PyErr) {
     Python::attach(move |py| e.restore(py));
 }
 
+/// The container `slf` is, if it is one (an exact-type test: `Container` has no subclasses).
+///
+/// # Safety
+/// `slf` is a valid object pointer and the caller is attached to the interpreter.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn container<'a>(py: Python<'a>, slf: *mut ffi::PyObject) -> Option<&'a PyContainer> {
+    // SAFETY: per the contract, `slf` is valid; its type is `Container` exactly, so the object is a
+    // PyO3 `PyContainer` (frozen: `get` needs no borrow flag), alive for the caller's call.
+    unsafe {
+        if ffi::Py_TYPE(slf) != CONTAINER_TYPE.load(Ordering::Relaxed) {
+            return None;
+        }
+        let b: Borrowed<'a, 'a, PyAny> = Borrowed::from_ptr(py, slf);
+        let c: &'a PyContainer = &*std::ptr::from_ref(b.cast_unchecked::<PyContainer>().get());
+        Some(c)
+    }
+}
+
 /// `m[key]`.
 ///
-/// An exact small `int` key on a numeric scalar member reads straight from the column: nothing in that
-/// call drops a reference, so it needs none of PyO3's bookkeeping until it fails ([`raise`]). Any other
-/// member goes through PyO3's own slot trampoline ([`get_int`]), which records that the thread is
-/// attached, so every reference dropped in the call (a replaced object, an error's state) is released
-/// at once, as CPython does. Any other key goes to the slot PyO3 generated.
+/// An exact small `int` key on a numeric scalar member reads straight from the column
+/// ([`crate::shared::Handle::scalar`]: the lock, the bounds and the chunk's identity checked, no
+/// allocation): nothing in that call drops a reference, so it needs none of PyO3's bookkeeping. Anything
+/// that read refuses (an index out of range, a busy store) and any other member go through PyO3's own
+/// slot trampoline ([`get_int`]), which records that the thread is attached, so every reference dropped
+/// in the call (a replaced object, an error's state) is released at once, as CPython does, and which
+/// reports the error. Any other key goes to the slot PyO3 generated.
 #[allow(unsafe_code)]
 unsafe extern "C" fn subscript(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: CPython calls this slot attached to the interpreter, with valid borrowed pointers to the
-    // container (`slf`, an instance of the type the slot was installed on, or a subclass) and the key.
+    // container (`slf`, an instance of the type the slot was installed on) and the key.
     unsafe {
         if let Some(i) = small_int(key) {
             let py = Python::assume_attached();
-            if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
-                let c = c.get();
-                if !c.plain_scalar() {
-                    return trampoline::binaryfunc::<GetInt>(slf, key);
+            if let Some(c) = container(py, slf) {
+                if c.plain_scalar() {
+                    match catch_unwind(AssertUnwindSafe(|| c.fast_get(py, i))) {
+                        Ok(Some(v)) => return v,
+                        Ok(None) => {}
+                        Err(_) => {
+                            raise(PySystemError::new_err("compactstore: panic in m[i]"));
+                            return null_mut();
+                        }
+                    }
                 }
-                match catch_unwind(AssertUnwindSafe(|| c.get_one(py, i))) {
-                    Ok(Ok(v)) => return v.into_ptr(),
-                    Ok(Err(e)) => raise(e),
-                    Err(_) => raise(PySystemError::new_err("compactstore: panic in m[i]")),
-                }
-                return null_mut();
+                return trampoline::binaryfunc::<GetInt>(slf, key);
             }
         }
         match ORIG_GET.get() {
@@ -176,8 +501,7 @@ unsafe extern "C" fn ass_subscript(
             if let Some(i) = small_int(key) {
                 let py = Python::assume_attached();
                 let val = Borrowed::from_ptr(py, value);
-                if let Ok(c) = Borrowed::from_ptr(py, slf).cast::<PyContainer>() {
-                    let c = c.get();
+                if let Some(c) = container(py, slf) {
                     // The value is converted once, here: only a scalar of a numeric member that
                     // fits as it is takes the direct path.
                     let Some(x) = c.scalar_of(&val) else {

@@ -163,7 +163,7 @@ impl PyEntryIterator {
             slot,
             generation,
             Some(key.clone().unbind()),
-            self.owner.clone_ref(py),
+            Some(self.owner.clone_ref(py)),
         );
         let entry = Bound::new(py, entry)?.into_any();
         if self.what == Yield::Entry {

@@ -1,12 +1,15 @@
 //! `KeyedStore`: a dict of entries, key → live `Entry`, over the engine's keyed store.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
+
 use compactstore::{DynamicStore, KeyedStore, MemberType, Store, Value, DEFAULT_KEYED_LOG2SIZE};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyCapsule, PyDict, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use pyo3::Borrowed;
 
-use crate::container::PyContainer;
+use crate::container::{PyContainer, ScalarPy};
 use crate::convert::{member_value, object_of, scalar_value, to_object};
 use crate::entry::PyEntry;
 use crate::error::{in_member, ToPyResult};
@@ -313,6 +316,18 @@ impl AnyKeyed {
         })
     }
 
+    /// [`AnyKeyed::insert`] of typed scalars (see [`KeyedStore::insert_scalars`]).
+    fn insert_scalars(
+        &mut self,
+        k: &PyKey<'_>,
+        values: &[(usize, compactstore::Scalar)],
+    ) -> PyResult<(usize, bool)> {
+        on_keyed!(self, s => match key_in(s, k) {
+            Some(k) => s.insert_scalars(k, values).py(),
+            None => Err(PyTypeError::new_err("the key's type is not this store's key type")),
+        })
+    }
+
     fn take(&mut self, k: &PyKey<'_>) -> Option<Vec<Value>> {
         on_keyed!(self, s => s.take(key_in(s, k)?))
     }
@@ -380,7 +395,14 @@ fn int_key(kind: KeyKind, obj: &Bound<'_, PyAny>) -> Option<PyKey<'static>> {
         return None;
     }
     match kind {
-        KeyKind::I64 => obj.extract::<i64>().ok().map(PyKey::I),
+        KeyKind::I64 => {
+            let mut overflow = 0;
+            // SAFETY: `obj` is a valid exact int (checked above) and the caller holds the GIL; an int
+            // beyond i64 only sets `overflow` (no exception is raised).
+            #[allow(unsafe_code)]
+            let v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+            (overflow == 0).then_some(PyKey::I(v))
+        }
         KeyKind::U64 => obj.extract::<u64>().ok().map(PyKey::U),
         KeyKind::Str | KeyKind::Bytes => None,
     }
@@ -441,6 +463,51 @@ pub struct PyKeyedStore {
     store_type: Py<PyType>,
     /// The key column's name in Arrow exports (`key_name=`; "key" if `None`).
     key_name: Option<String>,
+    /// The last Entry `pool[key]` made, kept for reuse (see [`EntryCache`]); only for a schema without
+    /// object members, whose entries keep no owner alive.
+    cache: EntryCache,
+}
+
+/// One Entry a keyed store keeps for reuse: `pool[key]` whose result is dropped right after use (`pool[k][n]`)
+/// leaves it with no reference but this one, and the next `pool[key]` points it at its own key instead of
+/// making a new object (the fast path in `fastpath.rs`). An owned reference, or null.
+pub(crate) struct EntryCache(AtomicPtr<pyo3::ffi::PyObject>);
+
+impl EntryCache {
+    fn new() -> EntryCache {
+        EntryCache(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// The cached Entry (borrowed; null if none).
+    #[inline]
+    pub(crate) fn get(&self) -> *mut pyo3::ffi::PyObject {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Keep `entry` instead of the cached one, which is released (through PyO3: the caller is a PyO3
+    /// method, attached, so the reference drops at once).
+    fn put(&self, py: Python<'_>, entry: &Bound<'_, PyEntry>) {
+        let old = self.0.swap(entry.clone().into_ptr(), Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: `old` is the owned reference `put` stored before.
+            #[allow(unsafe_code)]
+            drop(unsafe { Bound::<PyAny>::from_owned_ptr(py, old) });
+        }
+    }
+}
+
+impl Drop for EntryCache {
+    fn drop(&mut self) {
+        let old = std::mem::replace(self.0.get_mut(), std::ptr::null_mut());
+        if !old.is_null() {
+            // SAFETY: `old` is an owned reference (see `put`); the cache drops with its keyed store, in
+            // the store's deallocation, which CPython runs with the GIL held.
+            #[allow(unsafe_code)]
+            unsafe {
+                pyo3::ffi::Py_DECREF(old);
+            }
+        }
+    }
 }
 
 impl PyKeyedStore {
@@ -479,6 +546,7 @@ impl PyKeyedStore {
             ignore_unknown: false,
             store_type: store_type.clone().unbind(),
             key_name,
+            cache: EntryCache::new(),
         })
     }
 
@@ -502,6 +570,7 @@ impl PyKeyedStore {
             ignore_unknown: this.ignore_unknown,
             store_type: this.store_type.clone_ref(py),
             key_name: this.key_name.clone(),
+            cache: EntryCache::new(),
         };
         Made::instance(&py.get_type::<PyKeyedStore>(), &slf.get_type(), copy)
     }
@@ -528,6 +597,7 @@ impl PyKeyedStore {
             ignore_unknown,
             store_type,
             key_name,
+            cache: EntryCache::new(),
         };
         Made::instance(&py.get_type::<PyKeyedStore>(), cls, store)
     }
@@ -596,6 +666,7 @@ impl PyKeyedStore {
             ignore_unknown,
             store_type: store_type.clone().unbind(),
             key_name,
+            cache: EntryCache::new(),
         })
     }
 
@@ -625,8 +696,165 @@ impl PyKeyedStore {
         }
     }
 
+    /// Whether `pool[key]` keeps its Entry for reuse: a schema without object members, whose entries
+    /// need not keep the store object alive (see [`EntryCache`]).
+    #[inline]
+    fn reuses_entries(&self) -> bool {
+        !self
+            .h
+            .data
+            .schema
+            .members()
+            .iter()
+            .any(|m| *m.ty() == MemberType::Object)
+    }
+
+    /// The key as the store takes it, for the hot paths: an exact `int` that fits (int keys), an exact
+    /// `str` (valid UTF-8) or `bytes`; `None` for anything else, which the general path converts.
+    #[inline(always)]
+    fn fast_key<'a>(&self, key: &'a Bound<'_, PyAny>) -> Option<PyKey<'a>> {
+        match self.key_kind {
+            KeyKind::I64 | KeyKind::U64 => int_key(self.key_kind, key),
+            KeyKind::Str if key.is_exact_instance_of::<PyString>() => {
+                key.cast::<PyString>().ok()?.to_str().ok().map(PyKey::S)
+            }
+            KeyKind::Bytes if key.is_exact_instance_of::<PyBytes>() => {
+                key.cast::<PyBytes>().ok().map(|b| PyKey::B(b.as_bytes()))
+            }
+            KeyKind::Str | KeyKind::Bytes => None,
+        }
+    }
+
+    /// `pool[key, name]` for a numeric scalar member, an interned member name and a key [`Self::fast_key`]
+    /// takes: one lookup and a typed read, as a new reference. `None` for anything else (an absent key, an
+    /// unknown member, a busy store, another member type): the general path runs and reports.
+    #[inline]
+    pub(crate) fn fast_member(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        name: *mut pyo3::ffi::PyObject,
+    ) -> Option<*mut pyo3::ffi::PyObject> {
+        let k = self.fast_key(key)?;
+        let m = self.h.data.member_by_ptr(name)?;
+        let x = {
+            let g = self.h.data.try_lock()?;
+            let Inner::Keyed(ks) = &*g else { return None };
+            let slot = ks.index_of(&k)?;
+            ks.store().scalar_at(slot, m)?
+        };
+        Some(x.to_object(py).into_ptr())
+    }
+
+    /// `pool[key, name] = value` for a key [`Self::fast_key`] takes, an interned member name, a numeric
+    /// scalar member and a value that fits it as it is: one lookup and one typed write, which checks the
+    /// rest (read-only, an entry in the slot), marks the key modified, and changes nothing on refusal.
+    /// `false` for anything else: the general path runs and reports.
+    #[inline]
+    pub(crate) fn fast_set_member(
+        &self,
+        key: &Bound<'_, PyAny>,
+        name: *mut pyo3::ffi::PyObject,
+        value: &Bound<'_, PyAny>,
+    ) -> bool {
+        let Some(m) = self.h.data.member_by_ptr(name) else {
+            return false;
+        };
+        let Ok(member) = self.h.data.schema.member(m) else {
+            return false;
+        };
+        let MemberType::Scalar(d) = *member.ty() else {
+            return false;
+        };
+        let (Some(k), Some(x)) = (
+            self.fast_key(key),
+            <compactstore::Scalar as ScalarPy>::of(value, d),
+        ) else {
+            return false;
+        };
+        let Some(mut g) = self.h.data.try_lock() else {
+            return false;
+        };
+        let Inner::Keyed(ks) = &mut *g else { return false };
+        match ks.index_of(&k) {
+            Some(slot) => ks.set_scalar(slot, m, x).is_ok(),
+            None => false,
+        }
+    }
+
+    /// `pool[key]` through the cached Entry when nothing else references it: the entry is pointed at
+    /// the key's slot and generation and returned as a new reference, with no allocation. `None` when
+    /// there is no such Entry or the key is not one [`Self::fast_key`] takes or is absent: the general
+    /// path then makes a new Entry (and keeps it for the next call).
+    ///
+    /// # Safety
+    /// The caller is attached to the interpreter (a type slot CPython calls).
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) unsafe fn fast_entry(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> Option<*mut pyo3::ffi::PyObject> {
+        let cached = self.cache.get();
+        // SAFETY: `cached` is null or the live Entry the cache owns a reference to; reading its
+        // reference count and weak-reference list is reading its header and a field of its layout.
+        unsafe {
+            if cached.is_null() || pyo3::ffi::Py_REFCNT(cached) != 1 || crate::fastpath::has_weakrefs(cached)
+            {
+                return None;
+            }
+        }
+        let k = self.fast_key(key)?;
+        let (slot, generation) = {
+            let g = self.h.data.try_lock()?;
+            let Inner::Keyed(ks) = &*g else { return None };
+            let slot = ks.index_of(&k)?;
+            (slot, ks.store().live_generation(slot)?)
+        };
+        // SAFETY: the cache holds only `PyEntry` objects (see `EntryCache::put`), alive while it does.
+        let entry = unsafe { Borrowed::from_ptr(py, cached).cast_unchecked::<PyEntry>() };
+        // SAFETY: the GIL is held (the caller's contract) and the cache's reference is the only one to the
+        // Entry, with no weak reference (checked above), so nothing can read it while it is retargeted.
+        let old = unsafe { entry.get().retarget(slot, generation, Some(key.clone().unbind())) };
+        if let Some(old) = old {
+            // The old key is an int, str or bytes (or whatever the general path stored): released now,
+            // with the store unlocked.
+            // SAFETY: `old` is an owned reference; the caller is attached.
+            unsafe { pyo3::ffi::Py_DECREF(old.into_ptr()) };
+        }
+        // SAFETY: a new reference for the caller to return.
+        unsafe { pyo3::ffi::Py_INCREF(cached) };
+        Some(cached)
+    }
+
     fn member_index(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
         self.h.data.member_of(name)
+    }
+
+    /// The values of `pool[key] = mapping` in one pass, when `mapping` is a plain dict of member names to
+    /// numbers that each fit their numeric scalar member as they are (see `ScalarPy::of`): typed scalars,
+    /// written without a `Value` each. `None` for anything else (another mapping, an unknown member, a
+    /// `None`, any other member type or value), which [`Self::values_of`] converts and reports on.
+    fn scalars_of(&self, mapping: &Bound<'_, PyAny>) -> Option<Vec<(usize, compactstore::Scalar)>> {
+        let d = mapping.cast_exact::<PyDict>().ok()?;
+        let schema = &self.h.data.schema;
+        let mut out = Vec::with_capacity(d.len());
+        // No Python code runs in this loop (exact ints, floats and bools only; names by address or as
+        // exact str), so the dict cannot change under the iterator.
+        for (k, v) in d.iter() {
+            let m = match self.h.data.member_by_ptr(k.as_ptr()) {
+                Some(m) => m,
+                None => schema
+                    .index_of(k.cast_exact::<PyString>().ok()?.to_str().ok()?)
+                    .ok()?,
+            };
+            let MemberType::Scalar(dt) = *schema.member(m).ok()?.ty() else {
+                return None;
+            };
+            out.push((m, <compactstore::Scalar as ScalarPy>::of(&v, dt)?));
+        }
+        Some(out)
     }
 
     /// Convert a mapping of member values, honouring `ignore_unknown`.
@@ -791,7 +1019,7 @@ impl PyKeyedStore {
                         .index_of(&k)
                         .ok_or_else(|| PyKeyError::new_err(k0.clone().unbind()))?;
                     let st = ks.store();
-                    if let Some(obj) = crate::container::read_scalar(py, st, slot, m).py()? {
+                    if let Some(obj) = crate::container::read_scalar(py, st, slot, m) {
                         return Ok(Err(obj));
                     }
                     Ok(Ok((
@@ -813,14 +1041,22 @@ impl PyKeyedStore {
                 .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
             Ok((slot, ks.store().generation(slot).py()?))
         })?;
-        let entry = PyEntry::new(
-            this.h.clone(),
-            slot,
-            generation,
-            Some(key.clone().unbind()),
-            slf.clone().into_any().unbind(),
-        );
-        Ok(Bound::new(py, entry)?.into_any())
+        let reuse = this.reuses_entries();
+        let owner = (!reuse).then(|| slf.clone().into_any().unbind());
+        let entry = Bound::new(
+            py,
+            PyEntry::new(
+                this.h.clone(),
+                slot,
+                generation,
+                Some(key.clone().unbind()),
+                owner,
+            ),
+        )?;
+        if reuse {
+            this.cache.put(py, &entry);
+        }
+        Ok(entry.into_any())
     }
 
     /// `pool[key] = mapping` replaces the entry (members not given get their defaults; on a present key
@@ -845,6 +1081,9 @@ impl PyKeyedStore {
             }
         }
         let k = key_for_store(kind, key)?;
+        if let Some(scalars) = self.scalars_of(value) {
+            return self.with_mut(|ks| ks.insert_scalars(&k, &scalars).map(drop));
+        }
         let values = self.values_of(value)?;
         self.with_mut(|ks| ks.insert(&k, &values).map(drop))
     }

@@ -38,7 +38,7 @@ pub struct Shared {
     /// Member position by the address of its interned name: string literals in user code are the same
     /// interned objects, so most lookups never hash the text. The strings are kept alive by `names`, so
     /// no address is reused while this map lives.
-    by_ptr: hashbrown::HashMap<usize, usize, foldhash::fast::FixedState>,
+    by_ptr: PtrTable,
     /// Name objects other than the interned ones that `by_ptr` also finds (see `PySchema::aliases`),
     /// kept alive so their addresses are never reused while `by_ptr` holds them.
     pub aliases: Vec<(Py<PyString>, usize)>,
@@ -53,12 +53,13 @@ impl Shared {
             Inner::Dynamic(d) => d.schema(),
             Inner::Keyed(k) => k.store().schema(),
         });
-        let by_ptr = names
-            .iter()
-            .enumerate()
-            .chain(aliases.iter().map(|(n, m)| (*m, n)))
-            .map(|(m, n)| (n.as_ptr() as usize, m))
-            .collect();
+        let by_ptr = PtrTable::new(
+            names
+                .iter()
+                .enumerate()
+                .chain(aliases.iter().map(|(n, m)| (*m, n)))
+                .map(|(m, n)| (n.as_ptr() as usize, m)),
+        );
         Arc::new(Shared {
             inner: StoreCell::new(inner),
             exports: AtomicUsize::new(0),
@@ -82,7 +83,7 @@ impl Shared {
     /// then by its text. `KeyError` for an unknown member or a name that is not a `str`.
     #[inline]
     pub fn member_of(&self, name: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if let Some(&m) = self.by_ptr.get(&(name.as_ptr() as usize)) {
+        if let Some(m) = self.by_ptr.get(name.as_ptr() as usize) {
             return Ok(m);
         }
         let text = name
@@ -90,6 +91,20 @@ impl Shared {
             .map_err(|_| pyo3::exceptions::PyKeyError::new_err(name.clone().unbind()))?
             .to_str()?;
         self.schema.index_of(text).map_err(crate::error::to_py)
+    }
+
+    /// [`Shared::lock`] for hot paths that hand a busy store to a general path (`None`, no error made).
+    #[inline]
+    pub fn try_lock(&self) -> Option<CellGuard<'_, Inner>> {
+        self.inner.try_lock()
+    }
+
+    /// The position of the member whose interned name object is `name` (the same object, not an equal
+    /// string): the lookup of the hot paths, with no error made; `None` sends the caller to
+    /// [`Shared::member_of`].
+    #[inline]
+    pub fn member_by_ptr(&self, name: *mut pyo3::ffi::PyObject) -> Option<usize> {
+        self.by_ptr.get(name as usize)
     }
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a
@@ -153,6 +168,64 @@ impl Shared {
 
     pub fn exported(&self) -> bool {
         self.exports.load(Ordering::Acquire) > 0
+    }
+}
+
+/// Member positions by the address of a name object: an open-addressing table of at most half load,
+/// hashed by a multiply of the address, probed linearly. A lookup is a multiply, a shift and (nearly
+/// always) one compare: the member lookup of every hot path.
+struct PtrTable {
+    /// `(address, member)`; address 0 marks an empty bucket (no object lives at 0).
+    buckets: Box<[(usize, usize)]>,
+    /// `64 - log2(buckets.len())`.
+    shift: u32,
+}
+
+impl PtrTable {
+    fn new(items: impl Iterator<Item = (usize, usize)>) -> PtrTable {
+        let items: Vec<(usize, usize)> = items.collect();
+        let n = (items.len() * 2).next_power_of_two().max(8);
+        let mut t = PtrTable {
+            buckets: vec![(0, 0); n].into_boxed_slice(),
+            shift: 64 - n.trailing_zeros(),
+        };
+        for (p, m) in items {
+            let mask = t.buckets.len() - 1;
+            let mut b = t.bucket(p);
+            // An address seen twice (a name that is also an alias) keeps its first member.
+            while t.buckets[b].0 != 0 && t.buckets[b].0 != p {
+                b = (b + 1) & mask;
+            }
+            if t.buckets[b].0 == 0 {
+                t.buckets[b] = (p, m);
+            }
+        }
+        t
+    }
+
+    #[inline(always)]
+    fn bucket(&self, p: usize) -> usize {
+        // Fibonacci hashing of the address (objects are 16-byte aligned: the low bits carry nothing).
+        ((p as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, p: usize) -> Option<usize> {
+        if p == 0 {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut b = self.bucket(p);
+        loop {
+            let (q, m) = *self.buckets.get(b)?;
+            if q == p {
+                return Some(m);
+            }
+            if q == 0 {
+                return None;
+            }
+            b = (b + 1) & mask;
+        }
     }
 }
 
@@ -311,6 +384,64 @@ impl Handle {
         f(v).map_err(to_py)
     }
 
+    /// Numeric scalar member `m` of slot `i` (`-N <= i < N`, N the size of the store or chunk viewed),
+    /// read straight from its column: the hot read of `m[i]`. `None` whenever the general path must run
+    /// instead (and report the error, if any): a busy store, a released chunk, an index out of range, a
+    /// member that is not a numeric scalar. Every check of [`Handle::read`] is made; nothing allocates.
+    #[inline]
+    pub fn scalar(&self, i: i64, m: usize) -> Option<Scalar> {
+        #[inline(always)]
+        fn at<S: Store>(s: &S, i: i64, m: usize) -> Option<Scalar> {
+            let j = if i < 0 {
+                i.checked_add(i64::try_from(s.size()).ok()?)?
+            } else {
+                i
+            };
+            s.scalar_at(usize::try_from(j).ok()?, m)
+        }
+        let g = self.data.try_lock()?;
+        match (&*g, self.chunk) {
+            (Inner::Static(s), _) => at(s, i, m),
+            (Inner::Dynamic(d), None) => at(d, i, m),
+            (Inner::Dynamic(d), Some(k)) => {
+                at(d.chunks().get(k).filter(|c| c.uid() == self.chunk_uid)?, i, m)
+            }
+            (Inner::Keyed(k), _) => at(k.store(), i, m),
+        }
+    }
+
+    /// Run `f` on a read view, for the hot paths: `None` for a busy store or a released chunk, as for
+    /// anything `f` refuses, and the caller's general path then runs and reports (no error made here).
+    #[inline]
+    pub fn try_read<R>(&self, f: impl FnOnce(View<'_>) -> Option<R>) -> Option<R> {
+        let g = self.data.try_lock()?;
+        let v = match (&*g, self.chunk) {
+            (Inner::Static(s), _) => View::Static(s),
+            (Inner::Dynamic(d), None) => View::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                View::Static(d.chunks().get(k).filter(|c| c.uid() == self.chunk_uid)?)
+            }
+            (Inner::Keyed(k), _) => View::Dynamic(k.store()),
+        };
+        f(v)
+    }
+
+    /// Run `f` on a write view, for the hot paths: `None` for a busy store or a released chunk, as for
+    /// anything `f` refuses (and then changes nothing), so that the caller's general path runs and reports.
+    #[inline]
+    pub fn try_write<R>(&self, f: impl FnOnce(ViewMut<'_>) -> Option<R>) -> Option<R> {
+        let mut g = self.data.try_lock()?;
+        let v = match (&mut *g, self.chunk) {
+            (Inner::Static(s), _) => ViewMut::Static(s),
+            (Inner::Dynamic(d), None) => ViewMut::Dynamic(d),
+            (Inner::Dynamic(d), Some(k)) => {
+                ViewMut::Static(d.chunk_mut(k).ok().filter(|c| c.uid() == self.chunk_uid)?)
+            }
+            (Inner::Keyed(k), _) => ViewMut::Keyed(k),
+        };
+        f(v)
+    }
+
     /// Run `f` on a write view: member values only (calls that allocate or free slots use
     /// [`Handle::alloc`]). A chunk of a dynamic store can have its members written.
     #[inline]
@@ -371,5 +502,30 @@ impl Handle {
             (Inner::Dynamic(d), Some(k)) => d.chunks().get(k).is_some_and(|c| c.uid() == self.chunk_uid),
             _ => false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PtrTable;
+
+    #[test]
+    fn ptr_table_finds_every_address_and_nothing_else() {
+        for n in [0usize, 1, 3, 8, 40, 125, 1000] {
+            // Addresses 16 apart (as objects are), also crowded into one stretch, plus aliases.
+            let items: Vec<(usize, usize)> = (0..n).map(|m| (0x7f00_0000_1000 + 16 * m, m)).collect();
+            let aliases: Vec<(usize, usize)> =
+                (0..n.min(5)).map(|m| (0x5500_0000_0000 + 48 * m, m)).collect();
+            let t = PtrTable::new(items.iter().chain(&aliases).copied());
+            for &(p, m) in items.iter().chain(&aliases) {
+                assert_eq!(t.get(p), Some(m), "{n} {p:#x}");
+            }
+            for p in [0usize, 8, 0x7f00_0000_1008, 0x7f00_0000_1000 + 16 * n, usize::MAX] {
+                assert_eq!(t.get(p), None, "{n} {p:#x}");
+            }
+            // An address given twice keeps its first member.
+            let t = PtrTable::new([(64, 1), (64, 2)].into_iter());
+            assert_eq!(t.get(64), Some(1));
+        }
     }
 }

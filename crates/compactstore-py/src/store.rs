@@ -467,7 +467,7 @@ impl PyStore {
             slot.0,
             slot.1,
             None,
-            slf.clone().into_any().unbind(),
+            Some(slf.clone().into_any().unbind()),
         ))
     }
 

@@ -506,10 +506,13 @@ impl Schema {
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m >= len()`.
     pub fn member(&self, m: usize) -> Result<&Member> {
-        self.members.get(m).ok_or(Error::IndexOutOfRange {
-            index: m as i64,
-            len: self.members.len(),
-        })
+        match self.members.get(m) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: m as i64,
+                len: self.members.len(),
+            }),
+        }
     }
 
     /// Bytes of fixed storage per entry, all members together.

@@ -285,10 +285,13 @@ impl StaticStore {
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `m` is not a member position.
     pub fn column(&self, m: usize) -> Result<&Column> {
-        self.columns.get(m).ok_or(Error::IndexOutOfRange {
-            index: m as i64,
-            len: self.columns.len(),
-        })
+        match self.columns.get(m) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: m as i64,
+                len: self.columns.len(),
+            }),
+        }
     }
 
     /// The column of member `m`, mutably (writes through it bypass the read-only flag): for the engine's
@@ -456,7 +459,7 @@ impl StaticStore {
     /// for the dynamic store that owns this chunk.
     pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
         self.access.check_structure("adding an entry")?;
-        let slot = self.slots.alloc().ok_or(Error::StoreFull {
+        let slot = self.slots.alloc().ok_or_else(|| Error::StoreFull {
             size: self.slots.size(),
         })?;
         self.reset_slot(slot)?;
@@ -559,7 +562,7 @@ impl StaticStore {
     pub(crate) fn occupy_fresh(&mut self, n: usize) -> Result<()> {
         self.access.check_structure("adding entries")?;
         for _ in 0..n {
-            let slot = self.slots.alloc().ok_or(Error::StoreFull {
+            let slot = self.slots.alloc().ok_or_else(|| Error::StoreFull {
                 size: self.slots.size(),
             })?;
             self.last_index = Some(slot);

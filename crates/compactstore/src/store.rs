@@ -112,6 +112,31 @@ pub trait Store {
         }
     }
 
+    /// The generation of slot `i` if it holds an entry (`None` if it is free or out of range): the
+    /// liveness test of an entry view, `occupied` and `generation` with one `locate`. O(1).
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Schema, StaticStore, Store};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// let i = s.next_index()?;
+    /// assert_eq!(s.live_generation(i), Some(s.generation(i)?));
+    /// s.remove(i)?;
+    /// assert_eq!((s.live_generation(i), s.live_generation(7)), (None, None));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[inline]
+    fn live_generation(&self, i: usize) -> Option<u32> {
+        let (c, o) = self.locate(i).ok()?;
+        let slots = self.chunks().get(c)?.slots();
+        if slots.is_occupied(o) {
+            slots.generation(o)
+        } else {
+            None
+        }
+    }
+
     /// The generation of slot `i` (bumped each time it is freed).
     ///
     /// # Errors
@@ -121,7 +146,7 @@ pub trait Store {
         chunk(self.chunks(), c)?
             .slots()
             .generation(o)
-            .ok_or(Error::IndexOutOfRange {
+            .ok_or_else(|| Error::IndexOutOfRange {
                 index: i as i64,
                 len: self.size(),
             })
@@ -229,6 +254,28 @@ pub trait Store {
     fn column_at(&self, i: usize, m: usize) -> Result<(&Column, usize)> {
         let (c, o) = self.locate(i)?;
         Ok((chunk(self.chunks(), c)?.column(m)?, o))
+    }
+
+    /// Scalar member `m` of slot `i` as a typed [`Scalar`], read straight from its column (free slots
+    /// read as the default): the hot read of the bindings' `m[i]`, `e[name]` and `pool[k, name]`. `None`
+    /// where [`Store::get`] would fail or return anything but a numeric scalar (a slot or member out of
+    /// range, an array, str, bytes, interned, optional or object member): the caller takes the general
+    /// path, which reports the error. O(1), no allocation.
+    ///
+    /// # Examples
+    /// ```
+    /// use compactstore::{Dtype, Member, MemberType, Scalar, Schema, StaticStore, Store};
+    /// let schema = Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I16))?])?;
+    /// let mut s = StaticStore::new(schema.into(), 2);
+    /// s.set_scalar(1, 0, Scalar::I16(-3))?;
+    /// assert_eq!(s.scalar_at(1, 0), Some(Scalar::I16(-3)));
+    /// assert_eq!(s.scalar_at(2, 0), None); // out of range
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    #[inline]
+    fn scalar_at(&self, i: usize, m: usize) -> Option<Scalar> {
+        let (c, o) = self.locate(i).ok()?;
+        self.chunks().get(c)?.column(m).ok()?.scalar(o)
     }
 
     /// Member `m` of slot `i`. Free slots read as the default.
@@ -676,15 +723,19 @@ fn fixed(col: &Column) -> Result<&crate::column::FixedColumn> {
 }
 
 pub(crate) fn chunk(chunks: &[StaticStore], c: usize) -> Result<&StaticStore> {
-    chunks.get(c).ok_or(Error::IndexOutOfRange {
-        index: c as i64,
-        len: chunks.len(),
-    })
+    match chunks.get(c) {
+        Some(x) => Ok(x),
+        None => Err(Error::IndexOutOfRange {
+            index: c as i64,
+            len: chunks.len(),
+        }),
+    }
 }
 
 pub(crate) fn chunk_mut(chunks: &mut [StaticStore], c: usize) -> Result<&mut StaticStore> {
     let len = chunks.len();
-    chunks
-        .get_mut(c)
-        .ok_or(Error::IndexOutOfRange { index: c as i64, len })
+    match chunks.get_mut(c) {
+        Some(x) => Ok(x),
+        None => Err(Error::IndexOutOfRange { index: c as i64, len }),
+    }
 }

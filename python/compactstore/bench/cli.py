@@ -28,7 +28,8 @@ class Sizes:
     n_b3: int = 100_000  # B3: entries x 125 int64 members, forked
     n_b5: int = 100_000  # B5: entries x 125 int64 members, grown
     members: int = 125
-    b4_keys: int = 100_000  # B4 (a): the big keyed shape (x 125 members); the small one is 1,000 x 8
+    b4_keys: int = 300_000  # B4 (a): the big keyed shape (x b4_members); the small one is 1,000 x 8
+    b4_members: int = 40  # B4 (a): members of the big keyed shape
     b4_ops: int = 200_000  # random accesses per timing
     b4_container_n: int = 100_000  # B4 (b): m[i] on a member of this many entries
     b4_sum_n: int = 1_000_000  # B4 (b): np.asarray(m).sum() over this many int64
@@ -46,6 +47,7 @@ class Sizes:
             n_b3=2_000,
             n_b5=5_000,
             b4_keys=2_000,
+            b4_members=8,
             b4_ops=20_000,
             b4_container_n=10_000,
             b4_sum_n=100_000,
@@ -408,7 +410,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
 
         steps.append((f"B4 keyed {n:,} x {m}", step))
 
-    keyed_shape(sz.b4_keys, sz.members, 0.3, 0.3)
+    keyed_shape(sz.b4_keys, sz.b4_members, 0.3, 0.3)
     keyed_shape(1000, 8, 1.0, 0.8)
 
     # (b) containers
@@ -419,6 +421,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
         crow[f"numpy_{op}"] = sec.add(g, Row(f"numpy a[i] {op}", status="reference"))
         crow[f"static_{op}"] = sec.add(g, Row(f"StaticStore m[i] {op}", target=f"≤ {limit}× numpy"))
         crow[f"dynamic_{op}"] = sec.add(g, Row(f"DynamicStore m[i] {op}", target=f"≤ {limit}× numpy"))
+        crow[f"keyed_{op}"] = sec.add(g, Row(f"KeyedStore pool.members[name][i] {op}", target=f"≤ {limit}× numpy"))
         crow[f"array_{op}"] = sec.add(g, Row(f"array.array('q') a[i] {op}", status="reference"))
         crow[f"list_{op}"] = sec.add(g, Row(f"list a[i] {op}", status="reference"))
     gs = f"(b) np.asarray(m).sum() over {sz.b4_sum_n:,} int64"
@@ -440,7 +443,10 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
             ref = res[f"numpy_{op}"]
             crow[f"numpy_{op}"].values = {"ns": ref}
             crow[f"numpy_{op}"].figure = _ns(ref)
-            for k in ("static", "dynamic"):
+            for k in ("static", "dynamic", "keyed"):
+                if f"{k}_{op}" not in res:
+                    crow[f"{k}_{op}"].status, crow[f"{k}_{op}"].figure = "n/a", NA_KEYED
+                    continue
                 r = crow[f"{k}_{op}"]
                 _vs(r, res[f"{k}_{op}"], ref, "numpy", limit)
                 t = res[f"{k}_{op}"]
@@ -469,6 +475,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
     arow["static_add"] = sec.add(g, Row("StaticStore s.add(d)", target="≤ 1.5× dict"))
     arow["static_add_kw"] = sec.add(g, Row("StaticStore s.add(**d)", target="≤ 1.5× dict"))
     arow["dynamic_add"] = sec.add(g, Row("DynamicStore s.add(d)", target="≤ 1.5× dict"))
+    arow["dynamic_add_kw"] = sec.add(g, Row("DynamicStore s.add(**d)", target="≤ 1.5× dict"))
     arow["keyed_set"] = sec.add(g, Row("KeyedStore pool[k] = d", target="≤ 1.5× dict"))
     if not keyed:
         arow["keyed_set"].status, arow["keyed_set"].figure = "n/a", NA_KEYED
@@ -480,7 +487,7 @@ def b4_steps(sz: Sizes, sec: Section) -> list[Step]:
         ref = res["dict"]
         arow["dict"].values = {"ns": ref}
         arow["dict"].figure = _ns(ref) + " per entry"
-        for k in ("static_add", "static_add_kw", "dynamic_add", "keyed_set"):
+        for k in ("static_add", "static_add_kw", "dynamic_add", "dynamic_add_kw", "keyed_set"):
             if k in res:
                 _vs(arow[k], res[k], ref, "dict", 1.5)
 

@@ -548,17 +548,28 @@ def job_b4_container(n: int, ops: int, repeat: int, seed: int, sum_n: int) -> di
         d.next_index()
     d["x"][0:n] = vals
     idx = rng.integers(0, n, size=ops).tolist()
+    ks = None
+    if hasattr(cs, "KeyedStore"):
+        pool = cs.KeyedStore(T, key=cs.i64)
+        for k in range(n):
+            pool[k] = {}
+        ks = pool.members["x"]
+        ks[0:n] = vals
     ns: dict[str, Any] = {
         "idx": idx,
         "m": s["x"],
         "dm": d["x"],
+        "km": ks,
         "a": vals.copy(),
         "arr": array.array("q", vals.tolist()),
         "lst": vals.tolist(),
     }
     t = Timings(ns, repeat)
     t.add("loop", "for i in idx: pass", ops)
-    for key, obj in (("numpy", "a"), ("static", "m"), ("dynamic", "dm"), ("array", "arr"), ("list", "lst")):
+    for key, obj in (("numpy", "a"), ("static", "m"), ("dynamic", "dm"), ("keyed", "km"), ("array", "arr"),
+                     ("list", "lst")):
+        if ns[obj] is None:
+            continue
         t.add(f"{key}_read", f"for i in idx: {obj}[i]", ops)
         t.add(f"{key}_write", f"for i in idx: {obj}[i] = 12345", ops)
     res: dict[str, Any] = {"n": n, "ops": ops, **t.run()}
@@ -618,6 +629,7 @@ def job_b4_add(n: int, repeat: int, seed: int) -> dict[str, Any]:
     t.add("static_add", "for k, d in items: s.add(d)", n, setup=f"s = T(size={n})")
     t.add("static_add_kw", "for k, d in items: s.add(**d)", n, setup=f"s = T(size={n})")
     t.add("dynamic_add", "for k, d in items: s.add(d)", n, setup="s = cs.DynamicStore(T)")
+    t.add("dynamic_add_kw", "for k, d in items: s.add(**d)", n, setup="s = cs.DynamicStore(T)")
     if hasattr(cs, "KeyedStore"):
         t.add("keyed_set", "for k, d in items: pool[k] = d", n, setup="pool = cs.KeyedStore(T, key=cs.i64)")
     return {"n": n, **t.run()}

@@ -195,14 +195,24 @@ impl ByteArena {
         self.garbage > compact_min && self.garbage > self.live()
     }
 
-    /// Make sure `extra` more bytes append without allocating (amortised growth).
+    /// Make sure `extra` more bytes append without allocating, growing by a quarter of the capacity (or
+    /// `extra`, if more) at most up to `max` bytes in all: geometric growth, so appends stay amortised
+    /// O(len), with at most a quarter of the buffer unused after a growth (doubling would leave half).
+    /// Under memory pressure, exactly `extra`.
     ///
     /// # Errors
-    /// [`crate::error::Error::OutOfMemory`] (naming `what`) if the buffer cannot grow.
-    pub(crate) fn reserve(&mut self, extra: usize, what: &'static str) -> Result<()> {
-        if self.spare() < extra {
-            self.own();
-            crate::alloc::reserve(&mut self.data, extra, what)?;
+    /// [`crate::error::Error::OutOfMemory`] (naming `what`) if even `extra` cannot be allocated.
+    pub(crate) fn reserve_bounded(&mut self, extra: usize, max: usize, what: &'static str) -> Result<()> {
+        if self.spare() >= extra {
+            return Ok(());
+        }
+        self.own(); // a mapped arena's bytes move to the heap first: the growth is measured on them
+        let more = extra
+            .max(self.data.capacity() / 4)
+            .max(64)
+            .min(max.saturating_sub(self.data.len()).max(extra));
+        if self.reserve_exact(more, what).is_err() {
+            self.reserve_exact(extra, what)?;
         }
         Ok(())
     }
@@ -310,6 +320,35 @@ impl ByteArena {
 }
 
 #[cfg(test)]
+mod bounded_growth_tests {
+    use super::ByteArena;
+
+    #[test]
+    fn bounded_growth_leaves_at_most_a_quarter_unused() {
+        let mut a = ByteArena::default();
+        for n in [1usize, 7, 100, 3, 5000, 20] {
+            for _ in 0..500 {
+                a.reserve_bounded(n, usize::MAX, "test").unwrap();
+                let spare_before = a.spare();
+                assert!(spare_before >= n);
+                a.append(&vec![7u8; n]);
+                // After a growth, the unused room is at most a quarter of the capacity or the last request.
+                assert!(
+                    a.spare() <= (a.capacity() / 4).max(n).max(64),
+                    "{n}: {} of {}",
+                    a.spare(),
+                    a.capacity()
+                );
+            }
+        }
+        // The cap: never beyond `max` unless the request itself needs it.
+        let mut b = ByteArena::default();
+        b.reserve_bounded(10, 40, "test").unwrap();
+        assert!(b.capacity() >= 10 && b.capacity() <= 64);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -321,7 +360,7 @@ mod tests {
         let spans = values
             .iter()
             .map(|v| {
-                a.reserve(v.len(), WHAT).unwrap();
+                a.reserve_bounded(v.len(), usize::MAX, WHAT).unwrap();
                 (a.append(v) as usize, v.len())
             })
             .collect();

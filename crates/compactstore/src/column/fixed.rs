@@ -292,8 +292,49 @@ impl FixedColumn {
         self.buf.bytes_mut()
     }
 
+    /// The value of slot `slot` of a scalar member as a typed [`Scalar`], from memory if filled, else the
+    /// default: the read behind the bindings' `m[i]`. `None` for an array member or a slot out of range
+    /// (the caller's general path reports those). O(1), no allocation, no error value made.
+    #[inline]
+    #[must_use]
+    pub fn scalar(&self, slot: usize) -> Option<Scalar> {
+        if !matches!(self.ty, MemberType::Scalar(_)) {
+            return None;
+        }
+        // A filled slot's value is in the buffer, `slot` scalars in; any other slot below `size` reads as
+        // the default (one scalar).
+        let (b, k) = if slot < self.filled {
+            (self.buf.bytes(), slot)
+        } else if slot < self.size {
+            (self.default.bytes(), 0)
+        } else {
+            return None;
+        };
+        macro_rules! rd {
+            ($t:ty) => {{
+                const N: usize = std::mem::size_of::<$t>();
+                let p = k.checked_mul(N)?;
+                <$t>::from_ne_bytes(b.get(p..p + N)?.try_into().ok()?)
+            }};
+        }
+        Some(match self.dtype {
+            Dtype::Bool => Scalar::Bool(rd!(u8) != 0),
+            Dtype::I8 => Scalar::I8(rd!(i8)),
+            Dtype::I16 => Scalar::I16(rd!(i16)),
+            Dtype::I32 => Scalar::I32(rd!(i32)),
+            Dtype::I64 => Scalar::I64(rd!(i64)),
+            Dtype::U8 => Scalar::U8(rd!(u8)),
+            Dtype::U16 => Scalar::U16(rd!(u16)),
+            Dtype::U32 => Scalar::U32(rd!(u32)),
+            Dtype::U64 => Scalar::U64(rd!(u64)),
+            Dtype::F32 => Scalar::F32(rd!(f32)),
+            Dtype::F64 => Scalar::F64(rd!(f64)),
+        })
+    }
+
     /// The bytes of slot `slot`: its memory if filled, else the default's. `None` if out of range. O(1).
     #[must_use]
+    #[inline]
     pub fn slot_bytes(&self, slot: usize) -> Option<&[u8]> {
         let n = self.default.len();
         if slot >= self.size {
@@ -383,10 +424,13 @@ impl FixedColumn {
         if !T::accepts(self.dtype()) {
             return Err(self.type_mismatch::<T>());
         }
-        let b = self.slot_bytes(slot).ok_or(Error::IndexOutOfRange {
-            index: slot as i64,
-            len: self.size,
-        })?;
+        let b = match self.slot_bytes(slot) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: slot as i64,
+                len: self.size,
+            }),
+        }?;
         Ok(bytemuck::cast_slice(b))
     }
 
@@ -736,6 +780,34 @@ fn put_bytes(dst: &mut [u8], src: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_scalar_read_matches_get_for_every_dtype_filled_or_not() {
+        for d in Dtype::ALL {
+            let one = match d {
+                Dtype::Bool => Value::Bool(true),
+                Dtype::F32 | Dtype::F64 => Value::Float(-2.5),
+                d if d.name().starts_with('u') => Value::UInt(9),
+                _ => Value::Int(-9),
+            };
+            // A lazy column with a non-zero default: slots past the mark read as the default.
+            let mut c = FixedColumn::try_new_lazy(MemberType::Scalar(d), 6, &one).unwrap();
+            c.set(1, &Value::zero(d)).unwrap();
+            for slot in 0..6 {
+                assert_eq!(
+                    c.scalar(slot).map(Value::from),
+                    Some(c.get(slot).unwrap()),
+                    "{d} {slot}"
+                );
+            }
+            assert_eq!(c.scalar(6), None, "{d}");
+            assert_eq!(c.scalar(usize::MAX), None, "{d}");
+            // An array member has no scalar read.
+            let a = FixedColumn::try_new_lazy(MemberType::Array(d, 1), 2, &Value::Array(vec![one.clone()]))
+                .unwrap();
+            assert_eq!(a.scalar(0), None, "{d}");
+        }
+    }
 
     #[test]
     fn scalar_round_trip_for_every_dtype() {

@@ -590,10 +590,13 @@ impl InternedColumn {
     }
 
     fn code_at(&self, slot: usize) -> Result<u32> {
-        self.code(slot).ok_or(Error::IndexOutOfRange {
-            index: slot as i64,
-            len: self.size,
-        })
+        match self.code(slot) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: slot as i64,
+                len: self.size,
+            }),
+        }
     }
 
     /// The code `v` would have without interning it: `Ok(None)` for a value not in the dictionary.

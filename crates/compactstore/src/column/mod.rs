@@ -344,7 +344,19 @@ impl Column {
         }
     }
 
+    /// The value of slot `slot` of a scalar numeric member as a typed [`Scalar`] (see
+    /// [`FixedColumn::scalar`]); `None` for any other column kind, an array member or a slot out of range.
+    #[inline]
+    #[must_use]
+    pub fn scalar(&self, slot: usize) -> Option<Scalar> {
+        match self {
+            Column::Fixed(c) => c.scalar(slot),
+            _ => None,
+        }
+    }
+
     /// The fixed-width column, if this is one (a numeric member).
+    #[inline]
     #[must_use]
     pub fn as_fixed(&self) -> Option<&FixedColumn> {
         match self {

@@ -75,10 +75,13 @@ impl ObjectColumn {
             }
         };
         let len = self.slots.len();
-        let s = self.slots.get_mut(slot).ok_or(Error::IndexOutOfRange {
-            index: slot as i64,
-            len,
-        })?;
+        let s = match self.slots.get_mut(slot) {
+            Some(x) => Ok(x),
+            None => Err(Error::IndexOutOfRange {
+                index: slot as i64,
+                len,
+            }),
+        }?;
         *s = new;
         Ok(())
     }

@@ -821,6 +821,59 @@ impl<K: Key> KeyedStore<K> {
             set_bit(self.dirty_mut(), slot);
             return Ok((slot, true));
         }
+        self.insert_new(key, |store| crate::store::add_checked(store, values))
+    }
+
+    /// [`KeyedStore::insert`] of typed scalars (`(member, scalar)` pairs, each of its scalar member's
+    /// dtype, read-only members included): a new entry's values are written as they are, with no
+    /// [`Value`] conversion (the path of `pool[key] = {name: number, ...}`); a present key's entry is
+    /// rewritten as `insert` rewrites it. Every pair is checked before anything changes.
+    ///
+    /// # Errors
+    /// As [`KeyedStore::insert`]; [`Error::WrongType`] unless each member is a scalar member of its
+    /// scalar's dtype.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use compactstore::{Dtype, KeyedStore, Member, MemberType, Scalar, Schema, Store, Value};
+    /// let schema = Arc::new(Schema::new(vec![Member::new("x", MemberType::Scalar(Dtype::I32))?])?);
+    /// let mut pool: KeyedStore<i64> = KeyedStore::new(schema, 2)?;
+    /// let (slot, _) = pool.insert_scalars(&5, &[(0, Scalar::I32(-1))])?;
+    /// assert_eq!(pool.get(slot, 0)?, Value::Int(-1));
+    /// assert!(pool.insert_scalars(&6, &[(0, Scalar::I64(1))]).is_err()); // another dtype
+    /// assert_eq!(pool.insert_scalars(&5, &[(0, Scalar::I32(2))])?, (slot, true));
+    /// assert_eq!((pool.len(), pool.get(slot, 0)?), (1, Value::Int(2)));
+    /// # Ok::<(), compactstore::Error>(())
+    /// ```
+    pub fn insert_scalars(
+        &mut self,
+        key: &K::Borrowed,
+        values: &[(usize, crate::value::Scalar)],
+    ) -> Result<(usize, bool)> {
+        // As `insert`: refused by a read-only or in-place store, and a file's key index becomes the
+        // store's own before a key is added.
+        self.access().check_structure("inserting or replacing an entry")?;
+        self.own_index()?;
+        if let Some(proto) = self.store.chunks().first() {
+            for &(m, x) in values {
+                proto.column(m)?.check_scalar(x)?;
+            }
+        }
+        if self.index_of(key).is_some() {
+            let values: Vec<(usize, Value)> = values.iter().map(|&(m, x)| (m, x.to_value())).collect();
+            return self.insert(key, &values);
+        }
+        self.insert_new(key, |store| store.add_scalars(values))
+    }
+
+    /// The entry of absent `key`, made in the lowest free slot by `add` (which checks its values before
+    /// it allocates, and reports the slot), with every allocation the index needs made first.
+    fn insert_new(
+        &mut self,
+        key: &K::Borrowed,
+        add: impl FnOnce(&mut DynamicStore) -> Result<usize>,
+    ) -> Result<(usize, bool)> {
         if self.len() >= MAX_KEYED_LEN {
             return Err(Error::StoreFull { size: MAX_KEYED_LEN });
         }
@@ -844,7 +897,7 @@ impl<K: Key> KeyedStore<K> {
             let more = words.saturating_sub(self.dirty_words().len());
             crate::alloc::reserve(self.dirty_mut(), more, DIRTY_WHAT)
         })();
-        let slot = match prepared.and_then(|()| crate::store::add_checked(&mut self.store, values)) {
+        let slot = match prepared.and_then(|()| add(&mut self.store)) {
             Ok(slot) => slot,
             Err(e) => {
                 // A write can fail after the store grew (a value's memory refused): drop the new chunk.

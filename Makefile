@@ -30,6 +30,12 @@ $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PY) -m pip install -q "pandas>=2" "pyarrow>=15" "matplotlib>=3.8" "tqdm>=4.66"
 	touch $@
 
+# Ray and Dask carry stores past one process in tests/test_distributed.py: heavy (~300 MB), so installed
+# once per venv, in a stamp of their own.
+$(VENV)/.dist-deps: $(VENV)/.deps
+	$(PY) -m pip install -q "ray>=2.9" "dask[dataframe,distributed]>=2024.1"
+	touch $@
+
 $(VENV)/.docs-deps: $(VENV)/.deps
 	$(PY) -m pip install -q "mkdocs>=1.6,<2" "mkdocs-material>=9.6,<10" "mkdocstrings-python>=1.16,<3"
 	touch $@
@@ -53,7 +59,7 @@ test-rust:  ## cargo test (the engine needs no Python)
 	cargo test -p compactstore-py --lib
 
 .PHONY: test-python
-test-python: $(VENV)/.built  ## pytest
+test-python: $(VENV)/.built $(VENV)/.dist-deps  ## pytest
 	$(PY) -m pytest
 
 .PHONY: docs

@@ -20,7 +20,7 @@ import pytest
 import compactstore as cs
 from compactstore.bench import main
 
-SECTIONS = ("B1", "B2", "B3", "B4", "B5", "B7", "B8")
+SECTIONS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
 STATUSES = {"measured", "reference", "n/a", "skipped", "error"}
 
 

@@ -106,3 +106,33 @@ def test_every_public_name_has_a_reference_entry() -> None:
         and f"{{ #compactstore.{name} }}" not in reference
     ]
     assert missing == [], f"public names without an entry in docs/reference: {missing}"
+
+
+# Examples that start worker processes cannot run inside this test's namespace (a spawned worker imports
+# the functions it runs by module name), so they are files of their own under examples/, shown in the docs
+# as a ```python title="examples/NAME.py" block that must equal the file. Each file runs as a script; every
+# `print(...)  # text` line states what it prints.
+TITLED = re.compile(r'^```python title="(examples/[^"]+)"\n(.*?)^```', flags=re.S | re.M)
+PRINTS = re.compile(r"^\s*print\(.*\)\s*#\s*(.+?)\s*$", flags=re.M)
+EXAMPLE_FILES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def test_example_files_shown_in_the_docs_are_the_files() -> None:
+    shown = 0
+    for path in FILES:
+        for m in TITLED.finditer(path.read_text()):
+            assert (ROOT / m.group(1)).read_text() == m.group(2), f"{_name(path)} shows {m.group(1)} changed"
+            shown += 1
+    assert shown >= 1
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_example_files_run_and_print_what_they_say(example: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    want = PRINTS.findall(example.read_text())
+    assert want, f"{example.name}: no `print(...)  # value` line"
+    p = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.splitlines()[-len(want):] == want, p.stdout[-2000:]

@@ -38,6 +38,7 @@ from compactstore._native import KeyedStore as _NativeKeyedStore
 from compactstore._native import StaticStore as _NativeStaticStore
 from compactstore._native import FormatError
 from compactstore import _native
+from compactstore import _share
 from compactstore._arrow import ArrowMethods as _ArrowMethods
 from compactstore._arrow import from_arrow
 
@@ -403,6 +404,32 @@ class _Files:
         """``"r"``, ``"r+"`` or ``"c"`` for a store loaded with that ``mmap_mode``, else ``None``."""
         return _native._file_info(self)[1]
 
+    def share(self, writable: bool = False, dir: str | os.PathLike[str] | None = None) -> Any:
+        """Save the store into shared memory and return it mapped, for worker processes to map too.
+
+        The file goes in ``/dev/shm`` (or the folder ``dir``); the store returned is mapped ``"r"``, or
+        ``"r+"`` with ``writable=True`` (then this process may write fixed-width members in place and every
+        worker sees the new values). It pickles as a read-only reference to the file, so workers of every
+        ``multiprocessing`` start method map the same pages instead of receiving a copy. The file is
+        removed by ``unlink()``, at the end of a ``with s.share() as shared:`` block, or when this process
+        exits; never by a worker. A ``cs.Object`` member raises ``TypeError`` (nothing is written)."""
+        return _share.share(self, load, _record_type(self), writable, dir)
+
+    def unlink(self) -> None:
+        """Remove the file of a store made by ``share()`` (in the process that shared it; a second call
+        does nothing). Processes that have the store mapped keep reading it; unpickling a reference to it
+        afterwards raises ``FileNotFoundError``. ``ValueError`` for a store that is not mapped from a file,
+        ``RuntimeError`` in another process than the one that shared it."""
+        _share.unlink(self)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """The end of a ``with`` block: a store this process shared is unlinked; any other is left as is."""
+        if _share.is_creator(self.filename):
+            _share.unlink(self)
+
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickle support: a store mapped ``"r"``/``"r+"`` pickles as a reference to its file (path, mode
         and what identifies the file's content: loading it refuses with ``ValueError`` once the file was
@@ -418,7 +445,10 @@ class _Files:
             options["key_name"] = key_name
         ref = _native._file_ref(self)
         if ref is not None and ref[1] in ("r", "r+"):
-            return (_restore_ref, (base, store_type, *ref, options))
+            path, mode, file_id, stat = ref
+            if mode == "r+" and _share.was_shared(os.fspath(path)):
+                mode = "r"  # a shared store reaches workers read-only: its creator is its one writer
+            return (_restore_ref, (base, store_type, path, mode, file_id, stat, options))
         data = _native._to_bytes(self)
         payload = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else bytes(data)
         restore = _restore_buffer if isinstance(payload, pickle.PickleBuffer) else _restore_bytes

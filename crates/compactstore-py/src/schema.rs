@@ -5,7 +5,7 @@ use std::sync::Arc;
 use compactstore::{Member, MemberType, Schema};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple, PyType};
 
 use crate::convert::member_value;
 use crate::error::{in_member, ToPyResult};
@@ -20,6 +20,8 @@ pub struct PySchema {
     /// run time, e.g. `make_store({f"m{j}": ...})`): lookups by their address find the member too, for a
     /// program that reuses them as keys (`dict(zip(names, row))`).
     pub aliases: Vec<(Py<PyString>, usize)>,
+    /// The `(name, spec, length, default, read_only)` tuples it was built from: what it pickles as.
+    spec: Py<PyList>,
 }
 
 /// Member names by position, and alias name objects with the position they name.
@@ -49,6 +51,10 @@ impl PySchema {
     /// name or a default array of the wrong length.
     #[new]
     fn new(py: Python<'_>, members: Vec<MemberSpec<'_>>) -> PyResult<Self> {
+        let spec = PyList::empty(py);
+        for (name, ty, length, default, read_only) in &members {
+            spec.append((name, ty, length, default.clone_ref(py), read_only))?;
+        }
         let mut out = Vec::with_capacity(members.len());
         let mut names = Vec::with_capacity(members.len());
         let mut aliases = Vec::new();
@@ -75,6 +81,7 @@ impl PySchema {
             schema: Arc::new(Schema::new(out).py()?),
             names,
             aliases,
+            spec: spec.unbind(),
         })
     }
 
@@ -85,6 +92,12 @@ impl PySchema {
 
     fn __len__(&self) -> usize {
         self.schema.len()
+    }
+
+    /// Pickle support: `Schema(members)` again, from the tuples it was built from (a store class pickled
+    /// by value, as cloudpickle sends a class defined in `__main__` to Ray's workers, carries its schema).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (Py<PyList>,)) {
+        (slf.get_type(), (slf.get().spec.clone_ref(slf.py()),))
     }
 
     fn __repr__(&self) -> String {

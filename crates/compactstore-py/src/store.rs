@@ -589,6 +589,13 @@ impl PyMemberAttr {
         self.name.clone_ref(py)
     }
 
+    /// Pickle support: `MemberAttr(name, m)` again (a store class pickled by value, as cloudpickle
+    /// sends a class defined in `__main__` to Ray's workers, carries its member descriptors).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, pyo3::types::PyType>, (Py<PyString>, usize)) {
+        let this = slf.get();
+        (slf.get_type(), (this.name.clone_ref(slf.py()), this.m))
+    }
+
     fn __get__<'py>(
         slf: &Bound<'py, Self>,
         obj: Option<&Bound<'py, PyAny>>,

@@ -37,6 +37,8 @@ class Sizes:
     b4_bulk_n: int = 100_000  # B4 (b): bulk load of this many entries x 125 int64
     repeat: int = 5  # timing repeats (best taken)
     b5_block_log2: int = 11  # B5: chunk (and growth block) size, log2
+    n_b6: int = 1_000_000  # B6: B2 records read by worker processes
+    b6_workers: int = 4  # B6: worker processes per start method
     seed: int = 20240607
 
     @classmethod
@@ -55,6 +57,8 @@ class Sizes:
             b4_bulk_n=2_000,
             repeat=3,
             b5_block_log2=8,
+            n_b6=2_000,
+            b6_workers=2,
         )
 
     @classmethod
@@ -681,12 +685,19 @@ class Progress:
             self.bar.close()
 
 
+def _b6_steps(sz: Sizes, sec: Section) -> list[Step]:
+    from .b6 import b6_steps
+
+    return b6_steps(sz, sec)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Sizes, Section], list[Step]]]] = {
     "B1": ("wide records: RSS of N entries x 125 int64 members", b1_steps),
     "B2": ("mixed record: bytes per entry, all in", b2_steps),
     "B3": ("fork sharing: private memory a reading child gains", b3_steps),
     "B4": ("access speed, as ratios in one run", b4_steps),
     "B5": ("growth: peak RSS over final RSS", b5_steps),
+    "B6": ("sharing: what each worker process copies, per start method", _b6_steps),
     "B8": ("Arrow: pa.table(s), pl.DataFrame(s) and cs.from_arrow", lambda sz, sec: __import__("compactstore.bench.b8", fromlist=["b8_steps"]).b8_steps(sz, sec)),
     "B7": ("files: save, load, map and pickle", lambda sz, sec: importlib.import_module("compactstore.bench.b7").steps(sz, sec)),
 }

@@ -328,13 +328,27 @@ def mixed_rows(data: dict[str, Any], chunk: int = 1024) -> Any:
         yield from cols
 
 
+_MIXED: Any = None  # the B2 record type, made once
+
+
+def __getattr__(name: str) -> Any:
+    """``workers.Mixed`` is the B2 record type (made on first use): the name its stores pickle by, so a
+    spawned worker process finds it."""
+    if name == "Mixed":
+        return mixed_store_type()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def mixed_store_type() -> Any:
     """The B2 record as a compactstore type; AttributeError / TypeError while str members are missing."""
     import compactstore as cs
 
+    global _MIXED
+    if _MIXED is not None:
+        return _MIXED
     Str = getattr(cs, "Str")
     Interned = getattr(cs, "Interned")
-    return cs.make_store(
+    _MIXED = cs.make_store(
         "Mixed",
         {
             "fitness": cs.f32,
@@ -345,7 +359,9 @@ def mixed_store_type() -> Any:
             "name": Str,
             "category": Interned(Str),
         },
+        module="compactstore.bench.workers",
     )
+    return _MIXED
 
 
 def build_mixed(alt: str, data: dict[str, Any]) -> Any:
@@ -732,9 +748,16 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "b4_add": job_b4_add,
     "b4_bulk": job_b4_bulk,
     "b5": job_b5,
+    "b6": lambda **job: _b6().job_b6(**job),
     "b8": lambda **job: __import__("compactstore.bench.b8", fromlist=["job_b8"]).job_b8(**job),
     "b7": lambda **job: __import__("compactstore.bench.b7", fromlist=["job_b7"]).job_b7(**job),
 }
+
+
+def _b6() -> Any:
+    from . import b6
+
+    return b6
 
 
 def main(argv: list[str] | None = None) -> None:

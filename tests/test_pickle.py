@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import compactstore as cs
-from test_files import STORES, Rec, snapshot, values
+from test_files import MODES, STORES, Rec, snapshot, values
 
 Point = cs.make_store("Point", {"x": cs.i32, "label": str})
 
@@ -145,13 +145,7 @@ def test_store_types_made_by_annotations_and_make_store_pickle() -> None:
     assert type(e) is type(d)
 
 
-def test_object_members_and_chunk_views_refuse_to_pickle() -> None:
-    class WithObj(cs.StaticStore):
-        payload: cs.Object
-
-    s = WithObj(size=2)
-    with pytest.raises(TypeError, match="payload"):
-        pickle.dumps(s)
+def test_chunk_views_refuse_to_pickle() -> None:
     d = STORES["dynamic"]()
     with pytest.raises(TypeError):
         pickle.dumps(d.chunks[0])
@@ -201,3 +195,210 @@ def test_a_keyed_stores_key_name_survives_pickling() -> None:
         assert back.key_name == "ref"
         assert back.to_arrow().column_names == ["ref", "x"]
     assert cs.KeyedStore(KR, key=cs.i64).key_name == "key"
+
+
+# ------------------------------------------------------------------------- stores with cs.Object members
+
+
+class ObjRec(cs.StaticStore):
+    ref: cs.i64
+    payload: cs.Object
+    name: str = ""
+    cat: cs.Interned(cs.Str)  # type: ignore[valid-type]
+    parent: cs.Optional(cs.i64)  # type: ignore[valid-type]
+    other: cs.Object
+
+
+class Unpicklable:
+    def __reduce__(self) -> Any:
+        raise pickle.PicklingError("Unpicklable refuses")
+
+
+SHARED = {"shared": [1, 2, 3]}
+
+
+def obj_values(i: int) -> dict[str, Any]:
+    payload: Any = None if i % 5 == 0 else ([i, str(i)] if i % 2 else {"i": i, "l": [i] * 3})
+    return {
+        "ref": i,
+        "payload": payload,
+        "name": "n" * (i % 7),
+        "cat": f"c{i % 3}",
+        "parent": None if i % 4 == 0 else i - 1,
+        "other": SHARED if i % 3 == 0 else (i, "t"),
+    }
+
+
+def obj_static() -> ObjRec:
+    s = ObjRec(size=40)
+    for i in range(30):
+        s.add(**obj_values(i))
+    for i in (3, 17, 25):
+        del s[i]
+    s.add(**obj_values(99))  # reuses a freed slot
+    return s
+
+
+def obj_dynamic() -> Any:
+    d = cs.DynamicStore(ObjRec, log2size=3)
+    for i in range(45):  # several chunks
+        d.add(**obj_values(i))
+    for i in (2, 9, 10, 11, 30, 44):
+        del d[i]
+    return d
+
+
+def obj_keyed(key: Any = cs.Str) -> Any:
+    k = cs.KeyedStore(ObjRec, key=key, log2size=3)
+    conv: Any = {cs.i64: lambda i: i - 20, cs.u64: lambda i: i * 7, cs.Str: lambda i: f"key{i}", cs.Bytes: lambda i: b"k%d" % i}[key]
+    for i in range(40):
+        k[conv(i)] = obj_values(i)
+    for i in (4, 5, 21):
+        del k[conv(i)]
+    k.clear_modified()
+    k[conv(7), "ref"] = 700  # some modified marks, some not
+    k[conv(8), "payload"] = ["changed"]
+    return k
+
+
+OBJ_STORES: dict[str, Any] = {
+    "static": obj_static,
+    "dynamic": obj_dynamic,
+    "keyed-str": obj_keyed,
+    "keyed-i64": lambda: obj_keyed(cs.i64),
+    "keyed-bytes": lambda: obj_keyed(cs.Bytes),
+}
+
+
+def obj_snapshot(s: Any) -> Any:
+    if isinstance(s, cs.KeyedStore):
+        return (
+            sorted((k, s.index_of(k), e) for k, e in s.items()),
+            sorted(s.modified()),
+            len(s),
+        )
+    return (
+        [(i, s.entry(i)) for i in s.indices()],
+        list(s.empty_indices()),
+        s.last_index,
+        len(s),
+        s.size,
+    )
+
+
+def _round_trips(s: Any) -> list[Any]:
+    out = [pickle.loads(pickle.dumps(s, protocol=p)) for p in PROTOCOLS]
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(s, protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == 1  # the image still goes out of band; the objects in band
+    out.append(pickle.loads(data, buffers=[bytearray(memoryview(b)) for b in buffers]))
+    out.append(pickle.loads(data, buffers=[memoryview(b).toreadonly() for b in buffers]))
+    return out
+
+
+@pytest.mark.parametrize("kind", list(OBJ_STORES))
+def test_a_store_with_object_members_pickles(kind: str) -> None:
+    s = OBJ_STORES[kind]()
+    for t in _round_trips(s):
+        assert type(t) is type(s)
+        assert obj_snapshot(t) == obj_snapshot(s)
+        t.validate()
+        if isinstance(t, cs.KeyedStore):
+            k = next(iter(t))
+            assert t[k, "payload"] is not s[k, "payload"] or t[k, "payload"] is None
+            t[k, "payload"] = {"new": 1}
+            t[k, "other"] = None
+            del t[next(iter(t))]
+            t[b"brand new" if isinstance(k, bytes) else ("brand new" if isinstance(k, str) else 123456)] = {
+                "payload": [1]
+            }
+        else:
+            i = next(iter(t.indices()))
+            t.payload[i] = {"new": 1}
+            del t[i]
+            t.add(ref=1, payload=object())
+        t.validate()
+        assert obj_snapshot(s) == obj_snapshot(OBJ_STORES[kind]())
+
+
+@pytest.mark.parametrize("kind", list(OBJ_STORES))
+def test_objects_shared_in_the_store_stay_shared(kind: str) -> None:
+    s = OBJ_STORES[kind]()
+    for t in _round_trips(s):
+        if isinstance(t, cs.KeyedStore):
+            shared = [t[k, "other"] for k in t if isinstance(t[k, "other"], dict)]
+        else:
+            shared = [t.other[i] for i in t.indices() if isinstance(t.other[i], dict)]
+        assert len(shared) > 2
+        assert shared[0] == SHARED and shared[0] is not SHARED
+        assert all(x is shared[0] for x in shared)
+
+
+def test_a_store_pickled_with_a_list_holding_it_and_its_object_keeps_one_object() -> None:
+    s = obj_static()
+    i = next(iter(s.indices()))
+    x = s.payload[i] = ["mine"]
+    t, y = pickle.loads(pickle.dumps((s, x)))
+    assert t.payload[i] is y and y == ["mine"]
+
+
+def test_an_unpicklable_object_raises_the_pickle_error() -> None:
+    s = obj_static()
+    s.payload[next(iter(s.indices()))] = Unpicklable()
+    with pytest.raises(pickle.PicklingError, match="Unpicklable refuses"):
+        pickle.dumps(s)
+
+
+def test_an_empty_store_with_object_members_pickles() -> None:
+    for s in (ObjRec(size=3), cs.DynamicStore(ObjRec), cs.KeyedStore(ObjRec, key=cs.i64)):
+        t = pickle.loads(pickle.dumps(s))
+        assert obj_snapshot(t) == obj_snapshot(s)
+        t.validate()
+
+
+def test_saving_a_store_with_object_members_still_refuses(tmp_path: Path) -> None:
+    for s in (obj_static(), obj_dynamic(), obj_keyed()):
+        path = tmp_path / "s.cstore"
+        with pytest.raises(TypeError, match="payload"):
+            s.save(path)
+        assert not path.exists() and os.listdir(tmp_path) == []
+    with pytest.raises(TypeError, match="payload"):
+        cs._native._to_bytes(obj_static())
+
+
+def test_an_image_with_objects_is_not_a_file(tmp_path: Path) -> None:
+    data = cs._native._to_bytes(obj_static(), objects=True)
+    with pytest.raises(cs.FormatError, match="object member"):
+        cs._native._from_buffer(bytearray(data))
+    path = tmp_path / "s.cstore"
+    path.write_bytes(data)
+    for mode in MODES:
+        with pytest.raises(cs.FormatError, match="object member"):
+            cs.load(path, mmap_mode=mode)
+
+
+def test_copy_and_deepcopy_of_stores_with_object_members() -> None:
+    for make in OBJ_STORES.values():
+        s = make()
+        assert obj_snapshot(copy.copy(s)) == obj_snapshot(s)
+        assert obj_snapshot(copy.deepcopy(s)) == obj_snapshot(s)
+
+
+class ReadOnlyObj(cs.StaticStore):
+    x: cs.i64
+    o: cs.Member(cs.Object, read_only=True)  # type: ignore[valid-type]
+
+
+def test_read_only_object_members_pickle_without_marking_keys_modified() -> None:
+    s = ReadOnlyObj(size=4)
+    s.add(x=1, o=[1])
+    s.add(x=2, o={"a": 2})
+    t = pickle.loads(pickle.dumps(s))
+    assert [t.entry(i) for i in t.indices()] == [s.entry(i) for i in s.indices()]
+    k = cs.KeyedStore(ReadOnlyObj, key=cs.i64)
+    k[1] = {"o": [5]}
+    k[2] = {"o": [6]}
+    k[2, "x"] = 7
+    for protocol in PROTOCOLS:
+        u = pickle.loads(pickle.dumps(k, protocol=protocol))
+        assert dict(u.items()) == dict(k.items()) and u.modified() == k.modified() == [2]

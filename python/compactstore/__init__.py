@@ -434,7 +434,9 @@ class _Files:
         """Pickle support: a store mapped ``"r"``/``"r+"`` pickles as a reference to its file (path, mode
         and what identifies the file's content: loading it refuses with ``ValueError`` once the file was
         replaced); any other store by value, as its file image in one buffer (with protocol 5 a
-        ``pickle.PickleBuffer``, which travels out of band with a ``buffer_callback``)."""
+        ``pickle.PickleBuffer``, which travels out of band with a ``buffer_callback``). A store with
+        ``cs.Object`` members carries them in its image without their objects, which are pickled in band
+        beside it (by slot; any picklable object); it is unpickled writable."""
         base = _base_class(self)
         store_type = _record_type(self)
         options: dict[str, Any] = {}
@@ -449,9 +451,14 @@ class _Files:
             if mode == "r+" and _share.was_shared(os.fspath(path)):
                 mode = "r"  # a shared store reaches workers read-only: its creator is its one writer
             return (_restore_ref, (base, store_type, path, mode, file_id, stat, options))
-        data = _native._to_bytes(self)
+        names = _object_members(store_type)
+        data = _native._to_bytes(self, objects=True) if names else _native._to_bytes(self)
         payload = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else bytes(data)
         restore = _restore_buffer if isinstance(payload, pickle.PickleBuffer) else _restore_bytes
+        if names:
+            # The image carries the object members' types, not their objects: those go in band, pickled
+            # by pickle itself (anything picklable; one object referenced twice stays one).
+            return (restore, (base, store_type, payload, options, _object_values(self, names)))
         return (restore, (base, store_type, payload, options))
 
 
@@ -755,17 +762,53 @@ def _base_class(self: Any) -> Any:
     return cls
 
 
-def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
-    """Unpickle a store carried in band (an ordinary, writable store)."""
-    loaded = _native._from_buffer(bytearray(data))
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+def _object_members(store_type: Any) -> list[str]:
+    """The names of a record type's ``cs.Object`` members."""
+    return [m[0] for m in getattr(store_type, "_cs_members", ()) if m[1] == "object"]
 
 
-def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
+def _object_values(store: Any, names: list[str]) -> dict[str, list[tuple[int, Any]]]:
+    """Each object member's values that are not None, as (slot index, object) pairs: a static or dynamic
+    store's indices, a keyed store's slots."""
+    if isinstance(store, KeyedStore):
+        containers = store.members
+        slots = [store.index_of(k) for k in store]
+    else:
+        containers = {name: store[name] for name in names}
+        slots = list(store.indices())
+    out: dict[str, list[tuple[int, Any]]] = {}
+    for name in names:
+        c = containers[name]
+        out[name] = [(i, v) for i in slots if (v := c[i]) is not None]
+    return out
+
+
+def _put_objects(store: Any, objects: Any) -> Any:
+    """Put a pickled store's objects back (its image loaded them as None), as ``copy()`` gives a copy its
+    references: read-only members too, and a keyed store's modified marks stay those of the image."""
+    for name, pairs in (objects or {}).items():
+        _native._put_objects(store, name, pairs)
+    return store
+
+
+def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None, objects: Any = None) -> Any:
+    """Unpickle a store carried in band (an ordinary, writable store); `objects` are its object members'
+    values (`_object_values`), if it has any."""
+    loaded = _native._from_buffer(bytearray(data), objects=objects is not None)
+    store = loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _put_objects(store, objects)
+
+
+def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None, objects: Any = None) -> Any:
     """Unpickle a store from its buffer: a writable buffer gives an ordinary store over it, a read-only
-    one a read-only store (as ``mmap_mode="r"``) until ``copy()``."""
-    loaded = _native._from_buffer(data)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    one a read-only store (as ``mmap_mode="r"``) until ``copy()``; `objects` as `_restore_bytes`'s (a
+    store with object members is always writable: its objects are put back, so a read-only buffer is
+    copied first)."""
+    if objects is not None and memoryview(data).readonly:
+        data = bytearray(data)
+    loaded = _native._from_buffer(data, objects=objects is not None)
+    store = loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _put_objects(store, objects)
 
 
 def _restore_ref(

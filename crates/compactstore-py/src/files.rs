@@ -108,12 +108,23 @@ pub fn _save(store: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
 }
 
 /// The whole store file of `store`, as a bytearray (pickling by value: a writable buffer, so a store
-/// unpickled from it in band is an ordinary, writable one).
+/// unpickled from it in band is an ordinary, writable one). With `objects`, object members are
+/// carried as columns without their objects (a pickle image, never a file; the caller pickles the
+/// objects); without, they are refused as by `save`.
 #[pyfunction]
-pub fn _to_bytes<'py>(store: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyByteArray>> {
+#[pyo3(signature = (store, objects = false))]
+pub fn _to_bytes<'py>(
+    store: &Bound<'py, PyAny>,
+    objects: bool,
+) -> PyResult<Bound<'py, pyo3::types::PyByteArray>> {
     let py = store.py();
     with_source(store, |src| {
-        let image = file::Image::of(src).py()?;
+        let image = if objects {
+            file::Image::with_objects(src)
+        } else {
+            file::Image::of(src)
+        }
+        .py()?;
         let mut result = Ok(());
         // The image is written straight into the bytearray's memory: one copy of the store's buffers.
         let out = pyo3::types::PyByteArray::new_with(py, image.len(), |bytes| {
@@ -291,9 +302,11 @@ impl std::panic::RefUnwindSafe for PyBacking {}
 
 /// Load a store from `buffer` (the whole file's bytes: a pickle's). Read-only buffers give a
 /// read-only store (as `mmap_mode="r"`); writable ones an ordinary store over them; bytes that are
-/// not 8-byte aligned are copied first.
+/// not 8-byte aligned are copied first. With `objects`, an image made by `_to_bytes(..., objects=True)`
+/// loads with its object members all None.
 #[pyfunction]
-pub fn _from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<PyLoaded> {
+#[pyo3(signature = (buffer, objects = false))]
+pub fn _from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>, objects: bool) -> PyResult<PyLoaded> {
     let buf = pyo3::buffer::PyBuffer::<u8>::get(buffer)?;
     if !buf.is_c_contiguous() {
         return Err(PyValueError::new_err("a store's buffer must be contiguous"));
@@ -315,8 +328,14 @@ pub fn _from_buffer(py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<PyLoa
         let base = copy.as_ptr() as usize - owner.ptr() as usize;
         (owner, base)
     };
-    let (loaded, _) =
-        crate::error::interruptible(py, || file::from_backing(backing, base, len, read_only).py())?;
+    let (loaded, _) = crate::error::interruptible(py, || {
+        if objects {
+            file::from_backing_with_objects(backing, base, len, read_only)
+        } else {
+            file::from_backing(backing, base, len, read_only)
+        }
+        .py()
+    })?;
     Ok(PyLoaded::new(loaded, None))
 }
 
@@ -389,6 +408,35 @@ fn handle_of<'a>(store: &'a Bound<'_, PyAny>) -> PyResult<&'a Handle> {
     Err(PyTypeError::new_err("not a compactstore store"))
 }
 
+/// Put a pickled store's objects back into object member `name` of the store (loaded from an image with
+/// objects): `(slot index, object)` pairs, written as `copy()` gives a copy its references — read-only
+/// members too, and no modified mark on a keyed store.
+#[pyfunction]
+pub fn _put_objects(store: &Bound<'_, PyAny>, name: &str, objects: Vec<(usize, Py<PyAny>)>) -> PyResult<()> {
+    let h = handle_of(store)?;
+    let m = h.data.schema.index_of(name).py()?;
+    if h.data.schema.member(m).py()?.ty() != &compactstore::MemberType::Object {
+        return Err(PyTypeError::new_err(format!(
+            "member {name:?} is not a cs.Object member"
+        )));
+    }
+    h.write(move |mut v| {
+        for (i, obj) in objects {
+            let obj = compactstore::ObjectRef(Arc::new(crate::cell::PyObj::new(obj)));
+            match v {
+                crate::shared::ViewMut::Keyed(ref mut k) => k.replace_object(i, m, obj)?,
+                crate::shared::ViewMut::Static(ref mut s) => {
+                    s.write(i, m, &compactstore::Value::Object(obj))?
+                }
+                crate::shared::ViewMut::Dynamic(ref mut d) => {
+                    d.write(i, m, &compactstore::Value::Object(obj))?
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// `(filename, mmap_mode)` of a store: its file and mode if it was mapped, else `(None, None)`.
 #[pyfunction]
 pub fn _file_info(store: &Bound<'_, PyAny>) -> PyResult<(Option<PathBuf>, Option<&'static str>)> {
@@ -411,6 +459,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLoaded>()?;
     m.add_function(wrap_pyfunction!(_save, m)?)?;
     m.add_function(wrap_pyfunction!(_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(_put_objects, m)?)?;
     m.add_function(wrap_pyfunction!(_load, m)?)?;
     m.add_function(wrap_pyfunction!(_from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(_file_ref, m)?)?;

@@ -158,3 +158,56 @@ fn fuzz_regressions_load_or_fail_cleanly() {
     }
     assert!(n > 0);
 }
+
+#[test]
+fn object_members_go_only_into_an_image_with_objects_never_a_file() {
+    let schema = Arc::new(
+        Schema::new(vec![
+            Member::new("x", MemberType::Scalar(Dtype::I64)).unwrap(),
+            Member::new("obj", MemberType::Object).unwrap(),
+            Member::new("name", MemberType::Str).unwrap(),
+        ])
+        .unwrap(),
+    );
+    let mut d = DynamicStore::new(schema, 2).unwrap();
+    for i in 0..11i64 {
+        d.add(&[(0, Value::Int(i)), (2, Value::Str(format!("n{i}")))])
+            .unwrap();
+    }
+    d.remove(5).unwrap();
+    assert!(matches!(
+        file::Image::of(Source::Dynamic(&d)),
+        Err(Error::WrongType { .. })
+    ));
+    assert!(file::to_bytes(Source::Dynamic(&d)).is_err());
+    let path = dir().join("obj.cstore");
+    assert!(file::save(Source::Dynamic(&d), &path).is_err());
+    assert!(!path.exists());
+    let image = file::Image::with_objects(Source::Dynamic(&d)).unwrap();
+    let mut buf = compactstore::column::AlignedBuf::try_zeroed(image.len()).unwrap();
+    image.write_into(buf.bytes_mut()).unwrap();
+    let len = buf.len();
+    let owner = buf.owner();
+    let base = buf.as_ptr() as usize - owner.ptr() as usize;
+    // Not a file: refused where files are read.
+    let r = file::from_backing(Arc::clone(&owner), base, len, false);
+    assert!(matches!(r, Err(Error::Format(_))), "{r:?}");
+    std::fs::write(&path, buf.bytes()).unwrap();
+    assert!(file::load(&path, Mode::Memory).is_err());
+    std::fs::remove_file(&path).unwrap();
+    for ro in [false, true] {
+        let (loaded, _) = file::from_backing_with_objects(Arc::clone(&owner), base, len, ro).unwrap();
+        let Loaded::Dynamic(m) = loaded else {
+            panic!("kind")
+        };
+        m.validate().unwrap();
+        assert_eq!(m.len(), d.len());
+        assert_eq!(m.indices().collect::<Vec<_>>(), d.indices().collect::<Vec<_>>());
+        assert_eq!(Store::last_index(&m), Store::last_index(&d));
+        for i in d.indices() {
+            for k in 0..3 {
+                assert_eq!(m.get(i, k).unwrap(), d.get(i, k).unwrap());
+            }
+        }
+    }
+}

@@ -433,7 +433,8 @@ impl Column {
 
 impl Column {
     /// Save the column's fields and buffers (a tag byte first: 1 fixed, 2 str/bytes, 3 interned,
-    /// 4 optional). An object column cannot be saved.
+    /// 4 optional, 5 object). An object column is written (its tag only, none of its objects) only into
+    /// an image that carries objects (a pickle image); a file cannot hold it.
     pub(crate) fn save<'a>(&'a self, w: &mut crate::file::format::Writer<'a>) -> Result<()> {
         match self {
             Column::Fixed(c) => {
@@ -452,6 +453,7 @@ impl Column {
                 w.u8(4);
                 c.save(w)?;
             }
+            Column::Object(_) if w.objects => w.u8(5),
             Column::Object(_) => {
                 return Err(Error::WrongType {
                     expected: "members a file can hold".into(),
@@ -526,6 +528,7 @@ impl Column {
                 let values = Column::load(inner, size, fill, None, r)?;
                 Column::Optional(OptionalColumn::load(valid, values, zero)?)
             }
+            (5, MemberType::Object) if r.objects => Column::Object(ObjectColumn::try_new(size)?),
             _ => return Err(bad()),
         })
     }

@@ -142,6 +142,9 @@ pub struct Writer<'a> {
     pub(crate) header: Vec<u8>,
     pub(crate) pieces: Vec<(usize, Piece<'a>)>,
     next: usize,
+    /// Whether object members may be written (as columns without buffers: a pickle image, never a
+    /// file).
+    pub(crate) objects: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -150,6 +153,7 @@ impl<'a> Writer<'a> {
             header: Vec::new(),
             pieces: Vec::new(),
             next: 0,
+            objects: false,
         }
     }
 
@@ -262,6 +266,8 @@ pub(crate) struct Reader<'h> {
     /// Whether the loaded store may write (not mapped read-only or in place): then the parts that
     /// grow (arenas) are copied; otherwise they are read in place.
     pub(crate) writable_store: bool,
+    /// Whether object members may be read (a pickle image: all-None object columns).
+    pub(crate) objects: bool,
 }
 
 impl<'h> Reader<'h> {
@@ -283,6 +289,7 @@ impl<'h> Reader<'h> {
             len,
             writable,
             writable_store,
+            objects: false,
         }
     }
 

@@ -175,7 +175,7 @@ pub struct FileInfo {
 fn save_schema(w: &mut Writer<'_>, schema: &Schema) -> Result<()> {
     w.usize(schema.len());
     for m in schema.members() {
-        if matches!(m.ty(), MemberType::Object) {
+        if matches!(m.ty(), MemberType::Object) && !w.objects {
             return Err(Error::WrongType {
                 expected: "members a file can hold".into(),
                 got: format!("object member {:?}", m.name()),
@@ -253,9 +253,10 @@ fn save_keyed<'a, K: FileKey>(w: &mut Writer<'a>, ks: &'a KeyedStore<K>) -> Resu
     ks.save_index(w)
 }
 
-/// The header and buffers of `src`.
-fn collect<'a>(src: Source<'a>) -> Result<(Kind, Writer<'a>)> {
+/// The header and buffers of `src`; object members only if `objects` (a pickle image).
+fn collect<'a>(src: Source<'a>, objects: bool) -> Result<(Kind, Writer<'a>)> {
     let mut w = Writer::new();
+    w.objects = objects;
     let kind = match src {
         Source::Static(s) => {
             save_schema(&mut w, s.schema())?;
@@ -399,7 +400,7 @@ fn write_all(out: &mut impl Write, kind: Kind, w: &Writer<'_>, file_id: [u8; 16]
 /// [`FileError::Store`] ([`Error::WrongType`]) for object members; [`FileError::Io`] from the file
 /// system (the temporary file is removed).
 pub fn save(src: Source<'_>, path: &Path) -> std::result::Result<FileInfo, FileError> {
-    let (kind, w) = collect(src)?;
+    let (kind, w) = collect(src, false)?;
     let file_id = new_file_id();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -465,7 +466,23 @@ impl<'a> Image<'a> {
     /// # Errors
     /// As [`save`], without the file system's.
     pub fn of(src: Source<'a>) -> Result<Image<'a>> {
-        let (kind, w) = collect(src)?;
+        Image::collect(src, false)
+    }
+
+    /// The image of `src` with its object members (for pickling): each is written as a column
+    /// without buffers (its type in the schema, a tag in the chunk, none of its objects), so the image
+    /// loads (with [`from_backing_with_objects`]) to a store whose object members are all None; the
+    /// caller carries the objects. Such an image is never a file: [`save`] refuses object members and
+    /// [`load`] refuses such a file.
+    ///
+    /// # Errors
+    /// As [`save`], without the file system's and the refusal of object members.
+    pub fn with_objects(src: Source<'a>) -> Result<Image<'a>> {
+        Image::collect(src, true)
+    }
+
+    fn collect(src: Source<'a>, objects: bool) -> Result<Image<'a>> {
+        let (kind, w) = collect(src, objects)?;
         let len = (PREAMBLE + w.header.len()).div_ceil(ALIGN) * ALIGN + w.data_len();
         Ok(Image { kind, w, len })
     }
@@ -594,7 +611,7 @@ fn load_schema(r: &mut Reader<'_>) -> Result<Arc<Schema>> {
             .str()?
             .parse()
             .map_err(|e| bad(format!("member {name:?}: {e}")))?;
-        if matches!(ty, MemberType::Object) {
+        if matches!(ty, MemberType::Object) && !r.objects {
             return Err(bad("an object member in a file"));
         }
         let read_only = r.u8()? != 0;
@@ -702,6 +719,7 @@ fn load_keyed<K: FileKey>(r: &mut Reader<'_>, access: Access) -> Result<KeyedSto
 }
 
 /// Build the store of a checked file (`bytes` is the whole file, at `base` in `backing`).
+#[allow(clippy::too_many_arguments)]
 fn build(
     kind: Kind,
     header: &[u8],
@@ -710,6 +728,7 @@ fn build(
     header_len: usize,
     file_len: usize,
     mode: Mode,
+    objects: bool,
 ) -> Result<Loaded> {
     let access = match mode {
         Mode::Memory | Mode::CopyOnWrite => Access::ReadWrite,
@@ -730,6 +749,7 @@ fn build(
         writable,
         access == Access::ReadWrite,
     );
+    r.objects = objects;
     let loaded = match kind {
         Kind::Static => {
             let schema = load_schema(&mut r)?;
@@ -768,6 +788,30 @@ pub fn from_backing(
     len: usize,
     read_only: bool,
 ) -> Result<(Loaded, FileInfo)> {
+    from_backing_as(backing, base, len, read_only, false)
+}
+
+/// [`from_backing`] for an image that may carry object members ([`Image::with_objects`]): they load
+/// as all-None object columns.
+///
+/// # Errors
+/// [`Error::Format`] for bytes that are not a valid store image.
+pub fn from_backing_with_objects(
+    backing: Arc<dyn Backing>,
+    base: usize,
+    len: usize,
+    read_only: bool,
+) -> Result<(Loaded, FileInfo)> {
+    from_backing_as(backing, base, len, read_only, true)
+}
+
+fn from_backing_as(
+    backing: Arc<dyn Backing>,
+    base: usize,
+    len: usize,
+    read_only: bool,
+    objects: bool,
+) -> Result<(Loaded, FileInfo)> {
     if base.checked_add(len).is_none_or(|e| e > backing.len()) {
         return Err(bad("the bytes are outside their buffer"));
     }
@@ -795,6 +839,7 @@ pub fn from_backing(
         header_len,
         file_len,
         mode,
+        objects,
     )?;
     Ok((loaded, FileInfo { file_id, kind }))
 }
@@ -867,6 +912,7 @@ pub fn load(path: &Path, mode: Mode) -> std::result::Result<(Loaded, FileInfo), 
         header_len,
         file_len,
         mode,
+        false,
     )?;
     Ok((loaded, FileInfo { file_id, kind }))
 }

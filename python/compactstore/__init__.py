@@ -410,6 +410,12 @@ class _Files:
         ``pickle.PickleBuffer``, which travels out of band with a ``buffer_callback``)."""
         base = _base_class(self)
         store_type = _record_type(self)
+        if not _by_reference(store_type):
+            # A type made at run time (``cs.load`` or ``cs.from_arrow`` without a store type, or one not
+            # reachable by its name): the file image carries the members, and the type is made from them.
+            store_type = None
+        if not _by_reference(base):
+            base = None  # a static store's own class (its record type), or a class made at run time
         options: dict[str, Any] = {}
         if getattr(self, "ignore_unknown", False):
             options["ignore_unknown"] = True
@@ -707,6 +713,21 @@ def _record_type(self: Any) -> Any:
     return type(self) if isinstance(self, StaticStore) else self.store_type
 
 
+def _by_reference(cls: Any) -> bool:
+    """Whether pickle can find the class ``cls`` by its module and qualified name."""
+    obj: Any = sys.modules.get(getattr(cls, "__module__", None) or "")
+    for part in getattr(cls, "__qualname__", "").split("."):
+        obj = getattr(obj, part, None)
+    return obj is cls
+
+
+def _rebuild(loaded: Any, base: Any, store_type: Any, options: Any) -> Any:
+    """Build an unpickled store; a ``store_type`` of ``None`` is made from the file's members."""
+    if store_type is None:
+        store_type = _type_from_file(loaded)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+
+
 def _class_for(kind: str, store_type: Any, base: Any = None) -> Any:
     """The class a loaded store of `kind` with entries of `store_type` is made as."""
     if kind == "static":
@@ -728,14 +749,14 @@ def _base_class(self: Any) -> Any:
 def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
     """Unpickle a store carried in band (an ordinary, writable store)."""
     loaded = _native._from_buffer(bytearray(data))
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _rebuild(loaded, base, store_type, options)
 
 
 def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None) -> Any:
     """Unpickle a store from its buffer: a writable buffer gives an ordinary store over it, a read-only
     one a read-only store (as ``mmap_mode="r"``) until ``copy()``."""
     loaded = _native._from_buffer(data)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _rebuild(loaded, base, store_type, options)
 
 
 def _restore_ref(
@@ -744,7 +765,7 @@ def _restore_ref(
     """Unpickle a store mapped from a file: map the same file again, refusing (``ValueError``) if it
     was replaced since."""
     loaded = _native._load_ref(path, mode, file_id, stat)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _rebuild(loaded, base, store_type, options)
 
 
 def _type_from_file(loaded: Any) -> Any:

@@ -1,0 +1,64 @@
+"""Review of "Leaving the process" (files, mmap, pickle, Arrow): regressions found by the review."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compactstore as cs
+
+
+class Rec(cs.StaticStore):
+    a: cs.i64
+    o: cs.Optional(cs.i64)  # type: ignore[valid-type]
+    name: str = ""
+
+
+def _make(kind: str) -> Any:
+    if kind == "static":
+        s: Any = Rec(size=6)
+        for i in range(4):
+            s.add(a=i, o=None if i % 2 else i, name=f"n{i}")
+    elif kind == "dynamic":
+        s = cs.DynamicStore(Rec, log2size=2)
+        for i in range(6):
+            s.add(a=i, o=None if i % 2 else i, name=f"n{i}")
+    else:
+        s = cs.KeyedStore(Rec, key=cs.i64, log2size=2)
+        for i in range(6):
+            s[i * 3] = {"a": i, "o": None if i % 2 else i, "name": f"n{i}"}
+    return s
+
+
+def _rows(s: Any) -> Any:
+    if isinstance(s, cs.KeyedStore):
+        return sorted((k, dict(e.items())) for k, e in s.items())
+    return [(i, dict(s.entry(i).items())) for i in s.indices()]
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+@pytest.mark.parametrize("mode", [None, "r", "r+", "c"])
+@pytest.mark.parametrize("kind", ["static", "dynamic", "keyed"])
+def test_store_loaded_without_store_type_pickles(tmp_path: Path, kind: str, mode: Any, protocol: int) -> None:
+    # cs.load without store_type makes the record type at run time: pickling used to fail with
+    # PicklingError (the made type cannot be found by its name).
+    p = tmp_path / "s.cs"
+    _make(kind).save(p)
+    s = cs.load(p, mmap_mode=mode)
+    t = pickle.loads(pickle.dumps(s, protocol=protocol))
+    assert _rows(t) == _rows(s)
+    assert t.mmap_mode == (mode if mode in ("r", "r+") else None)
+    t.validate()
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "keyed"])
+def test_store_from_arrow_without_store_type_pickles(kind: str) -> None:
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"k": [1, 2, 3], "x": [1.5, 2.5, None]})
+    s = cs.from_arrow(table, key="k" if kind == "keyed" else None)
+    t = pickle.loads(pickle.dumps(s, protocol=5))
+    assert _rows(t) == _rows(s)
+

@@ -62,3 +62,37 @@ def test_store_from_arrow_without_store_type_pickles(kind: str) -> None:
     t = pickle.loads(pickle.dumps(s, protocol=5))
     assert _rows(t) == _rows(s)
 
+
+def _key_offset(data: bytes, key: int) -> int:
+    """The offset of the i64 key ``key`` in a saved keyed store's key column (found once)."""
+    raw = key.to_bytes(8, "little", signed=True)
+    assert data.count(raw) >= 1
+    return data.index(raw)
+
+
+@pytest.mark.parametrize("mode", [None, "c"])
+def test_writable_load_refuses_a_key_column_that_does_not_match_its_table(tmp_path: Path, mode: Any) -> None:
+    # A file whose key column holds a key twice (or a key its table bucket does not name) used to load into
+    # memory: the key iterated but was not found (`k in pool` False), validate() failed, and the first
+    # insert raised FormatError. A store loaded writable is checked whole: FormatError at load.
+    s = cs.KeyedStore(Rec, key=cs.i64, log2size=2)
+    for i in range(7):
+        s[1000 + i * 7919] = {"a": i}
+    p = tmp_path / "k.cs"
+    s.save(p)
+    data = bytearray(p.read_bytes())
+    at = _key_offset(bytes(data), 1000)
+    data[at : at + 8] = (1000 + 7919).to_bytes(8, "little", signed=True)  # slot 0 now repeats slot 1's key
+    bad = tmp_path / "bad.cs"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(cs.FormatError):
+        cs.load(bad, mmap_mode=mode)
+    data[at : at + 8] = (123456789).to_bytes(8, "little", signed=True)  # a key its bucket does not name
+    bad.write_bytes(bytes(data))
+    with pytest.raises(cs.FormatError):
+        cs.load(bad, mmap_mode=mode)
+    # The intact file still loads and validates.
+    t = cs.load(p, mmap_mode=mode)
+    t.validate()
+    assert sorted(t.keys()) == sorted(s.keys())
+

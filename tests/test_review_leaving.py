@@ -96,3 +96,29 @@ def test_writable_load_refuses_a_key_column_that_does_not_match_its_table(tmp_pa
     t.validate()
     assert sorted(t.keys()) == sorted(s.keys())
 
+
+def test_file_errors_are_pythons_own(tmp_path: Path) -> None:
+    # load/save raised FileNotFoundError("No such file or directory (os error 2)") with errno and filename
+    # None; Python's own error carries both.
+    missing = tmp_path / "missing.cs"
+    with pytest.raises(FileNotFoundError) as e:
+        cs.load(missing)
+    assert (e.value.errno, e.value.filename) == (2, str(missing))
+    with pytest.raises(FileNotFoundError) as e:
+        cs.load(missing, mmap_mode="r")
+    assert (e.value.errno, e.value.filename) == (2, str(missing))
+    nowhere = tmp_path / "no-such-dir" / "s.cs"
+    with pytest.raises(FileNotFoundError) as e:
+        _make("static").save(nowhere)
+    assert e.value.errno == 2 and e.value.filename is not None
+    with pytest.raises(IsADirectoryError) as e:
+        cs.load(tmp_path)
+    assert e.value.filename == str(tmp_path)
+    # A store mapped "r" whose file was removed: the pickled reference fails as Python's would.
+    p = tmp_path / "s.cs"
+    _make("static").save(p)
+    data = pickle.dumps(cs.load(p, mmap_mode="r"))
+    p.unlink()
+    with pytest.raises(FileNotFoundError) as e:
+        pickle.loads(data)
+    assert e.value.filename == str(p)

@@ -402,3 +402,26 @@ def test_read_only_object_members_pickle_without_marking_keys_modified() -> None
     for protocol in PROTOCOLS:
         u = pickle.loads(pickle.dumps(k, protocol=protocol))
         assert dict(u.items()) == dict(k.items()) and u.modified() == k.modified() == [2]
+
+
+def test_objects_written_to_free_slots_travel_like_other_members_values() -> None:
+    """A static store's free slot keeps what is written to it (every member, objects too), and so does its
+    pickled copy; a store type made at run time is rebuilt from the image."""
+
+    def make() -> Any:
+        class Local(cs.StaticStore):
+            x: cs.i64
+            o: cs.Object
+
+        return Local
+
+    s = make()(3)
+    s.o[1] = {"a": 1}
+    s.x[2] = 5
+    back = pickle.loads(pickle.dumps(s))
+    assert (back.o[1], back.x[2], back.o[0], len(back)) == ({"a": 1}, 5, None, 0)
+    d = cs.DynamicStore(ObjRec, log2size=2)
+    d.add()
+    d["payload"][3] = [1]  # a free slot of the first chunk
+    back = pickle.loads(pickle.dumps(d))
+    assert (back["payload"][3], back["payload"][0], len(back)) == ([1], None, 1)

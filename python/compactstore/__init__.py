@@ -439,6 +439,12 @@ class _Files:
         beside it (by slot; any picklable object); it is unpickled writable."""
         base = _base_class(self)
         store_type = _record_type(self)
+        if not _by_reference(store_type):
+            # A type made at run time (``cs.load`` or ``cs.from_arrow`` without a store type, or one not
+            # reachable by its name): the file image carries the members, and the type is made from them.
+            store_type = None
+        if not _by_reference(base):
+            base = None  # a static store's own class (its record type), or a class made at run time
         options: dict[str, Any] = {}
         if getattr(self, "ignore_unknown", False):
             options["ignore_unknown"] = True
@@ -451,7 +457,7 @@ class _Files:
             if mode == "r+" and _share.was_shared(os.fspath(path)):
                 mode = "r"  # a shared store reaches workers read-only: its creator is its one writer
             return (_restore_ref, (base, store_type, path, mode, file_id, stat, options))
-        names = _object_members(store_type)
+        names = _object_members(_record_type(self))
         data = _native._to_bytes(self, objects=True) if names else _native._to_bytes(self)
         payload = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else bytes(data)
         restore = _restore_buffer if isinstance(payload, pickle.PickleBuffer) else _restore_bytes
@@ -744,6 +750,21 @@ def _record_type(self: Any) -> Any:
     return type(self) if isinstance(self, StaticStore) else self.store_type
 
 
+def _by_reference(cls: Any) -> bool:
+    """Whether pickle can find the class ``cls`` by its module and qualified name."""
+    obj: Any = sys.modules.get(getattr(cls, "__module__", None) or "")
+    for part in getattr(cls, "__qualname__", "").split("."):
+        obj = getattr(obj, part, None)
+    return obj is cls
+
+
+def _rebuild(loaded: Any, base: Any, store_type: Any, options: Any) -> Any:
+    """Build an unpickled store; a ``store_type`` of ``None`` is made from the file's members."""
+    if store_type is None:
+        store_type = _type_from_file(loaded)
+    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+
+
 def _class_for(kind: str, store_type: Any, base: Any = None) -> Any:
     """The class a loaded store of `kind` with entries of `store_type` is made as."""
     if kind == "static":
@@ -768,14 +789,15 @@ def _object_members(store_type: Any) -> list[str]:
 
 
 def _object_values(store: Any, names: list[str]) -> dict[str, list[tuple[int, Any]]]:
-    """Each object member's values that are not None, as (slot index, object) pairs: a static or dynamic
-    store's indices, a keyed store's slots."""
+    """Each object member's values that are not None, as (slot index, object) pairs: every slot of a
+    static or dynamic store (a free slot may hold a value written to it, as other members' do), a keyed
+    store's occupied slots."""
     if isinstance(store, KeyedStore):
         containers = store.members
-        slots = [store.index_of(k) for k in store]
+        slots: Any = [store.index_of(k) for k in store]
     else:
         containers = {name: store[name] for name in names}
-        slots = list(store.indices())
+        slots = range(store.size)
     out: dict[str, list[tuple[int, Any]]] = {}
     for name in names:
         c = containers[name]
@@ -795,7 +817,7 @@ def _restore_bytes(base: Any, store_type: Any, data: Any, options: Any = None, o
     """Unpickle a store carried in band (an ordinary, writable store); `objects` are its object members'
     values (`_object_values`), if it has any."""
     loaded = _native._from_buffer(bytearray(data), objects=objects is not None)
-    store = loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    store = _rebuild(loaded, base, store_type, options)
     return _put_objects(store, objects)
 
 
@@ -807,7 +829,7 @@ def _restore_buffer(base: Any, store_type: Any, data: Any, options: Any = None, 
     if objects is not None and memoryview(data).readonly:
         data = bytearray(data)
     loaded = _native._from_buffer(data, objects=objects is not None)
-    store = loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    store = _rebuild(loaded, base, store_type, options)
     return _put_objects(store, objects)
 
 
@@ -817,7 +839,7 @@ def _restore_ref(
     """Unpickle a store mapped from a file: map the same file again, refusing (``ValueError``) if it
     was replaced since."""
     loaded = _native._load_ref(path, mode, file_id, stat)
-    return loaded.build(_class_for(loaded.kind, store_type, base), store_type, **(options or {}))
+    return _rebuild(loaded, base, store_type, options)
 
 
 def _type_from_file(loaded: Any) -> Any:

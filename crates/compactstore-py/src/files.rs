@@ -50,10 +50,26 @@ fn stat_of(path: &std::path::Path) -> std::io::Result<(u64, u64, u64, i128)> {
     ))
 }
 
-fn file_error(e: file::FileError) -> PyErr {
+fn file_error(e: file::FileError, path: &std::path::Path) -> PyErr {
     match e {
-        file::FileError::Io(e) => e.into(),
+        file::FileError::Io(e) => io_error(&e, path),
         file::FileError::Store(e) => to_py(e),
+    }
+}
+
+/// An I/O error as Python's own for `path`: `OSError(errno, strerror, filename)`, which Python makes the
+/// subclass of the errno (`FileNotFoundError`, `PermissionError`, ...), with `errno` and `filename` set.
+fn io_error(e: &std::io::Error, path: &std::path::Path) -> PyErr {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = e.to_string();
+            let strerror = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text)
+                .to_owned();
+            pyo3::exceptions::PyOSError::new_err((code, strerror, path.as_os_str().to_owned()))
+        }
+        None => pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", path.display())),
     }
 }
 
@@ -104,7 +120,9 @@ fn with_handle<R>(h: &Handle, f: impl FnOnce(Source<'_>) -> PyResult<R>) -> PyRe
 /// Save `store` to `path` atomically (see `StaticStore.save`).
 #[pyfunction]
 pub fn _save(store: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
-    with_source(store, |src| file::save(src, &path).map(drop).map_err(file_error))
+    with_source(store, |src| {
+        file::save(src, &path).map(drop).map_err(|e| file_error(e, &path))
+    })
 }
 
 /// The whole store file of `store`, as a bytearray (pickling by value: a writable buffer, so a store
@@ -250,7 +268,7 @@ impl PyLoaded {
 pub fn _load(py: Python<'_>, path: PathBuf, mmap_mode: Option<&str>) -> PyResult<PyLoaded> {
     let mode = mode_of(mmap_mode)?;
     let (loaded, info): (Loaded, FileInfo) =
-        crate::error::interruptible(py, || file::load(&path, mode).map_err(file_error))?;
+        crate::error::interruptible(py, || file::load(&path, mode).map_err(|e| file_error(e, &path)))?;
     let file = match (mode, mmap_mode) {
         (Mode::Memory, _) | (_, None) => None,
         (_, Some(m)) => {
@@ -386,7 +404,7 @@ pub fn _load_ref(
     file_id: &[u8],
     stat: (u64, u64, u64, i128),
 ) -> PyResult<PyLoaded> {
-    let now = stat_of(&path)?;
+    let now = stat_of(&path).map_err(|e| io_error(&e, &path))?;
     let loaded = _load(py, path.clone(), Some(mode))?;
     let same = loaded.file.as_ref().is_some_and(|f| f.file_id[..] == *file_id);
     if !same || now != stat {

@@ -119,8 +119,7 @@ pub enum Loaded {
 }
 
 impl Loaded {
-    /// The checks of a store loaded writable: `validate`, but a keyed store's key table is checked as
-    /// lookups probe it (see [`KeyedStore`]'s loading).
+    /// The checks of a store loaded writable: `validate` (a keyed store's key table included).
     fn validate_loaded(&self) -> Result<()> {
         match self {
             Loaded::Static(s) => s.validate(),

@@ -1,5 +1,5 @@
 """The benchmark driver: runs the measurements (each in a fresh interpreter), checks them against
-compactstore's performance targets B1-B5, prints the tables, writes JSON and draws the plot."""
+compactstore's performance targets B1-B8, prints the tables, writes JSON and draws the plot."""
 
 from __future__ import annotations
 
@@ -707,7 +707,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m compactstore.bench",
         description="Measure compactstore against dict of dicts, dataclasses, numpy, pandas and pyarrow "
-        "(performance targets B1-B5).",
+        "(performance targets B1-B8).",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny sizes (seconds; for tests)")

@@ -29,5 +29,5 @@ if __name__ == "__main__":
         s.save(paths[-1])
     with LocalCluster(n_workers=2, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster):
-        df = dd.from_map(read_part, paths)
-        print(df.groupby("shop")["amount"].sum().compute().to_dict())  # {'north': 3000.0, 'south': 3000.0}
+        df = dd.from_map(read_part, paths)  # an interned member arrives as a pandas Categorical
+        print(df.groupby("shop", observed=True)["amount"].sum().compute().to_dict())  # {'north': 3000.0, 'south': 3000.0}

@@ -84,9 +84,9 @@ def test_dask_partitions_are_store_files(tmp_path: Any) -> None:
         frames.append(pool.to_pandas())
     import pandas as pd
 
-    expected = pd.concat(frames).groupby("category")["generation"].sum().sort_index()
+    expected = pd.concat(frames).groupby("category", observed=True)["generation"].sum().sort_index()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster):
         ddf = dd.from_map(sw.partition, paths)
-        got = ddf.groupby("category")["generation"].sum().compute().sort_index()
+        got = ddf.groupby("category", observed=True)["generation"].sum().compute().sort_index()
     assert got.to_dict() == expected.to_dict()

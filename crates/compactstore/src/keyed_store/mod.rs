@@ -1376,6 +1376,13 @@ impl<K: Key> KeyedStore<K> {
                 )));
             }
         }
+        self.validate_dirty()
+    }
+}
+
+impl<K: Key> KeyedStore<K> {
+    /// The modified marks' part of `validate`: one bit per slot, none on a free slot.
+    fn validate_dirty(&self) -> Result<()> {
         if self.dirty_words().len() != self.store.size().div_ceil(64) {
             return Err(Error::Invariant(
                 "dirty bitmap does not match the store size".into(),
@@ -1386,9 +1393,7 @@ impl<K: Key> KeyedStore<K> {
         }
         Ok(())
     }
-}
 
-impl<K: Key> KeyedStore<K> {
     /// `validate` of a store reading a file's key column and table in place: every entry has a valid
     /// key that finds its slot, the table holds exactly the entries, free slots are not modified.
     fn validate_file_index(&self, f: &FileIndex) -> Result<()> {
@@ -1425,15 +1430,7 @@ impl<K: Key> KeyedStore<K> {
                 f.len
             )));
         }
-        if self.dirty_words().len() != self.store.size().div_ceil(64) {
-            return Err(Error::Invariant(
-                "dirty bitmap does not match the store size".into(),
-            ));
-        }
-        if let Some(s) = self.modified_slots().find(|&s| !self.store.occupied(s)) {
-            return Err(Error::Invariant(format!("free slot {s} is marked modified")));
-        }
-        Ok(())
+        self.validate_dirty()
     }
 }
 

@@ -176,6 +176,51 @@ def test_add_takes_a_mapping_and_keywords_and_writes_read_only_members(store: An
     assert got == {"ref": 1, "fitness": 0.25, "inputs": [0, 0, 0, 0], "alive": True, "small": 9, "born": 5}
 
 
+def test_add_calling_conventions(store: Any) -> None:
+    """`add` is a hand-written varargs method (so `add(**d)` reaches it without the keyword dict rebuilt):
+    its arguments bind as a Python signature `(self, mapping=None, /?, **members)` would, and the caller's
+    dicts are never changed."""
+    import functools
+    import inspect
+
+    assert str(inspect.signature(type(store).add)) == "(self, /, mapping=None, **members)"
+    assert "next_index()" in (cs.Store.add.__doc__ or "")
+    d = {"ref": 3, "small": 4}
+    i = store.add(**d)
+    j = store.add(mapping=d)  # the first parameter may be named
+    k = cs.Store.add(store, d, born=2)  # unbound
+    m = functools.partial(store.add, born=8)(**d)  # through PyObject_Call
+    assert d == {"ref": 3, "small": 4}
+    for n in (i, j, k, m):
+        assert (store["ref"][n], store["small"][n]) == (3, 4)
+    assert [store["born"][n] for n in (i, j, k, m)] == [-1, -1, 2, 8]
+    before = len(store)
+    with pytest.raises(TypeError, match="takes from 0 to 1 positional arguments but 2 were given"):
+        store.add({}, {})
+    with pytest.raises(TypeError, match="multiple values for argument 'mapping'"):
+        store.add({}, mapping={})
+    with pytest.raises(TypeError, match="doesn't apply"):
+        cs.Store.add(object())
+    kw = {"mapping": {"ref": 5}, "small": 1}
+    n = store.add(**kw)
+    assert kw == {"mapping": {"ref": 5}, "small": 1}
+    assert (store["ref"][n], store["small"][n]) == (5, 1)
+    assert len(store) == before + 1
+
+
+def test_add_of_numbers_writes_every_member_and_defaults_the_rest_of_a_written_free_slot(store: Any) -> None:
+    # The one-pass path for records of numbers skips resetting the members it writes: a free slot that
+    # was written through a container still gets every other member's default.
+    store["ref"][0] = 99
+    store["small"][0] = 99
+    store["fitness"][0] = 9.0
+    store["alive"][0] = False
+    i = store.add({"ref": 1}, small=2)
+    assert i == 0
+    assert (store["ref"][0], store["small"][0], store["fitness"][0], store["alive"][0]) == (1, 2, 0.5, True)
+    assert store["born"][0] == -1
+
+
 def test_add_with_no_members_is_next_index(store: Any) -> None:
     assert store.add() == 0
     assert store.add(None) == 1

@@ -20,14 +20,18 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PySystemError;
+use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::impl_::trampoline::{self, MethodDef};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::Borrowed;
 
 use crate::container::PyContainer;
 use crate::entry::PyEntry;
 use crate::keyed::PyKeyedStore;
+use crate::store::PyStore;
 
 static ORIG_GET: OnceLock<ffi::binaryfunc> = OnceLock::new();
 /// The `Container` type object, for the exact-type test of the slots (the type admits no subclasses, so
@@ -70,7 +74,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     ENTRY_TYPE.store(entry, Ordering::Relaxed);
     install_get(entry, &ORIG_ENTRY_GET, entry_subscript);
     install_set(entry, &ORIG_ENTRY_SET, entry_ass_subscript);
-    Ok(())
+    install_add(py)
 }
 
 /// Replace the `mp_ass_subscript` slot of type `tp` by `f`, keeping the one PyO3 generated in `orig` (as
@@ -521,4 +525,102 @@ unsafe extern "C" fn ass_subscript(
             None => -1,
         }
     }
+}
+
+/// Replace `Store.add` (which PyO3 makes a `METH_FASTCALL | METH_KEYWORDS` method) by the same method
+/// as `METH_VARARGS | METH_KEYWORDS`, same name and docstring (so the same text signature).
+///
+/// `s.add(**d)` is why: CPython passes a call with `**d` to a `METH_VARARGS | METH_KEYWORDS` function
+/// with its keyword dict as it is, where a fastcall method has that dict unpacked into names and values
+/// for the call and PyO3 builds a new dict from them for `**members`. `s.add(d)` pays one 1-tuple instead.
+/// Both forms end in [`PyStore::add`], so behaviour and errors are PyO3's own: at most one positional
+/// argument, and a `mapping=` keyword is the mapping.
+#[allow(unsafe_code)]
+fn install_add(py: Python<'_>) -> PyResult<()> {
+    let tp = py.get_type::<PyStore>();
+    let old = tp.getattr(intern!(py, "add"))?;
+    // SAFETY: attached (`py`). `PyMethodDescr_Type` is CPython's static type object; the test makes sure
+    // `old` is a method descriptor before its `d_method` is read. Its name and docstring are copied into
+    // leaked C strings, and the new `PyMethodDef` is leaked too: a method descriptor keeps a pointer to
+    // its def for the life of the process, as a static def would be. `PyDescr_NewMethod` returns a new
+    // reference (or null with an exception set), which `from_owned_ptr_or_err` takes over.
+    let def: &'static mut ffi::PyMethodDef = unsafe {
+        if ffi::PyObject_TypeCheck(old.as_ptr(), std::ptr::addr_of_mut!(ffi::PyMethodDescr_Type)) == 0 {
+            return Ok(());
+        }
+        let orig = (*old.as_ptr().cast::<ffi::PyMethodDescrObject>()).d_method;
+        let name = CStr::from_ptr((*orig).ml_name).to_owned();
+        let doc = if (*orig).ml_doc.is_null() {
+            std::ptr::null()
+        } else {
+            CStr::from_ptr((*orig).ml_doc).to_owned().into_raw().cast_const()
+        };
+        Box::leak(Box::new(ffi::PyMethodDef {
+            ml_name: name.into_raw().cast_const(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionWithKeywords: trampoline::cfunction_with_keywords::<AddKw>,
+            },
+            ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
+            ml_doc: doc,
+        }))
+    };
+    // SAFETY: as above; `tp` is the live `Store` type object and `def` lives forever.
+    let new = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(tp.as_type_ptr(), def))? };
+    tp.setattr(intern!(py, "add"), new)
+}
+
+/// `Store.add(*args, **kwargs)` as the `METH_VARARGS | METH_KEYWORDS` convention passes it: the
+/// positional arguments as a tuple, the keywords as a dict (or null). The dict is only read: a `mapping`
+/// keyword is taken out of a copy.
+#[allow(unsafe_code)]
+unsafe fn add_kw(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: CPython calls a method with valid borrowed pointers: `slf` (the descriptor has checked it
+    // is a `Store`; the cast checks again), `args` a tuple, `kwargs` null or a dict; the casts check.
+    let (slf, args, kwargs) = unsafe {
+        (
+            Borrowed::from_ptr(py, slf),
+            Borrowed::from_ptr(py, args),
+            (!kwargs.is_null()).then(|| Borrowed::from_ptr(py, kwargs)),
+        )
+    };
+    let store = slf.cast::<PyStore>()?;
+    let args = args.cast::<PyTuple>()?;
+    let kwargs = kwargs.map(|k| k.cast::<PyDict>()).transpose()?;
+    let mut mapping = match args.len() {
+        0 => None,
+        1 => Some(args.get_item(0)?),
+        n => {
+            return Err(PyTypeError::new_err(format!(
+                "Store.add() takes from 0 to 1 positional arguments but {n} were given"
+            )))
+        }
+    };
+    let mut members = kwargs.map(|k| k.to_owned());
+    if let Some(kw) = kwargs {
+        let key = intern!(py, "mapping");
+        if let Some(m) = kw.get_item(key)? {
+            if mapping.is_some() {
+                return Err(PyTypeError::new_err(
+                    "Store.add() got multiple values for argument 'mapping'",
+                ));
+            }
+            let rest = kw.copy()?;
+            rest.del_item(key)?;
+            mapping = Some(m);
+            members = Some(rest);
+        }
+    }
+    let i = store.get().add(py, mapping.as_ref(), members.as_ref())?;
+    Ok(i.into_pyobject(py)?.into_ptr())
+}
+
+/// `add_kw` as PyO3's trampoline for `METH_VARARGS | METH_KEYWORDS` functions wants it.
+struct AddKw;
+impl MethodDef<trampoline::cfunction_with_keywords::Func> for AddKw {
+    const METH: trampoline::cfunction_with_keywords::Func = add_kw;
 }

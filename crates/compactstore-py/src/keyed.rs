@@ -832,31 +832,6 @@ impl PyKeyedStore {
         self.h.data.member_of(name)
     }
 
-    /// The values of `pool[key] = mapping` in one pass, when `mapping` is a plain dict of member names to
-    /// numbers that each fit their numeric scalar member as they are (see `ScalarPy::of`): typed scalars,
-    /// written without a `Value` each. `None` for anything else (another mapping, an unknown member, a
-    /// `None`, any other member type or value), which [`Self::values_of`] converts and reports on.
-    fn scalars_of(&self, mapping: &Bound<'_, PyAny>) -> Option<Vec<(usize, compactstore::Scalar)>> {
-        let d = mapping.cast_exact::<PyDict>().ok()?;
-        let schema = &self.h.data.schema;
-        let mut out = Vec::with_capacity(d.len());
-        // No Python code runs in this loop (exact ints, floats and bools only; names by address or as
-        // exact str), so the dict cannot change under the iterator.
-        for (k, v) in d.iter() {
-            let m = match self.h.data.member_by_ptr(k.as_ptr()) {
-                Some(m) => m,
-                None => schema
-                    .index_of(k.cast_exact::<PyString>().ok()?.to_str().ok()?)
-                    .ok()?,
-            };
-            let MemberType::Scalar(dt) = *schema.member(m).ok()?.ty() else {
-                return None;
-            };
-            out.push((m, <compactstore::Scalar as ScalarPy>::of(&v, dt)?));
-        }
-        Some(out)
-    }
-
     /// Convert a mapping of member values, honouring `ignore_unknown`.
     fn values_of(&self, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Value)>> {
         let how = Members {
@@ -1081,7 +1056,11 @@ impl PyKeyedStore {
             }
         }
         let k = key_for_store(kind, key)?;
-        if let Some(scalars) = self.scalars_of(value) {
+        if let Some(scalars) = value
+            .cast_exact::<PyDict>()
+            .ok()
+            .and_then(|d| self.h.data.scalars_of([Some(d), None]))
+        {
             return self.with_mut(|ks| ks.insert_scalars(&k, &scalars).map(drop));
         }
         let values = self.values_of(value)?;

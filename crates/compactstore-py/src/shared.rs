@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::cell::{CellGuard, StoreCell};
 
-use compactstore::{DynamicStore, Scalar, StaticStore, Store, Value};
+use compactstore::{DynamicStore, MemberType, Scalar, StaticStore, Store, Value};
 
 use crate::keyed::AnyKeyed;
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
 use pyo3::PyTraverseError;
 
 use crate::error::to_py;
@@ -105,6 +105,35 @@ impl Shared {
     #[inline]
     pub fn member_by_ptr(&self, name: *mut pyo3::ffi::PyObject) -> Option<usize> {
         self.by_ptr.get(name as usize)
+    }
+
+    /// The members of plain dicts of member names to numbers, in one pass, when every value is an exact
+    /// `int`, `float` or `bool` that fits its numeric scalar member as it is (see `ScalarPy::of`): typed
+    /// scalars, written without a `Value` each (`add(d)`, `add(**d)`, `pool[k] = d` of records of
+    /// numbers). `None` for anything else (an unknown member, a name that is not an exact `str`, any other
+    /// member type or value), which the caller's general conversion converts and reports on. The dicts'
+    /// items come in order, so a member given twice keeps its last value, as the general path does.
+    pub fn scalars_of(&self, dicts: [Option<&Bound<'_, PyDict>>; 2]) -> Option<Vec<(usize, Scalar)>> {
+        use crate::container::ScalarPy;
+        let mut out = Vec::with_capacity(dicts.iter().flatten().map(|d| d.len()).sum());
+        for d in dicts.into_iter().flatten() {
+            // No Python code runs in this loop (exact ints, floats and bools only; names by address or as
+            // exact str), so the dict cannot change under the iterator.
+            for (k, v) in d.iter() {
+                let m = match self.member_by_ptr(k.as_ptr()) {
+                    Some(m) => m,
+                    None => self
+                        .schema
+                        .index_of(k.cast_exact::<PyString>().ok()?.to_str().ok()?)
+                        .ok()?,
+                };
+                let MemberType::Scalar(dt) = *self.schema.member(m).ok()?.ty() else {
+                    return None;
+                };
+                out.push((m, <Scalar as ScalarPy>::of(&v, dt)?));
+            }
+        }
+        Some(out)
     }
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a

@@ -112,65 +112,6 @@ pub fn convert_members(
     Ok(out)
 }
 
-/// The values of `add(mapping, **members)`, converted in one pass: raw scalars while every value is an
-/// exact int, float or bool that fits a numeric scalar member as it is (records of numbers: `add` writes
-/// them without a `Value` each), else `Value`s. `None` when `mapping` is not a plain dict (the generic
-/// conversion takes any mapping or iterable of pairs).
-enum Converted {
-    Raw(Vec<(usize, compactstore::Scalar)>),
-    Values(Vec<(usize, Value)>),
-}
-
-fn convert_for_add(
-    h: &Handle,
-    mapping: Option<&Bound<'_, PyAny>>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Option<Converted>> {
-    let dicts = match mapping {
-        None => [None, kwargs],
-        Some(m) if m.is_none() => [None, kwargs],
-        Some(m) => match m.cast_exact::<PyDict>() {
-            Ok(d) => [Some(d), kwargs],
-            Err(_) => return Ok(None),
-        },
-    };
-    let schema = &h.data.schema;
-    let n = dicts.iter().flatten().map(|d| d.len()).sum();
-    let mut raws = Vec::with_capacity(n);
-    let mut values: Option<Vec<(usize, Value)>> = None;
-    for d in dicts.into_iter().flatten() {
-        for (k, v) in d.iter().collect::<Vec<_>>() {
-            if !k.is_instance_of::<PyString>() {
-                return Err(PyTypeError::new_err("member names are str"));
-            }
-            let m = h.data.member_of(&k)?;
-            let member = schema.member(m).py()?;
-            let ty = member.ty();
-            let convert =
-                |v: &Bound<'_, PyAny>| member_value(v, ty).map_err(|e| in_member(v.py(), e, member.name()));
-            if let Some(values) = values.as_mut() {
-                values.push((m, convert(&v)?));
-                continue;
-            }
-            if let MemberType::Scalar(dt) = ty {
-                if let Some(r) = <compactstore::Scalar as crate::container::ScalarPy>::of(&v, *dt) {
-                    raws.push((m, r));
-                    continue;
-                }
-            }
-            // The first value the raw path cannot take: the rest are `Value`s.
-            let mut vals: Vec<(usize, Value)> = Vec::with_capacity(n);
-            vals.extend(raws.drain(..).map(|(m, r)| (m, r.to_value())));
-            vals.push((m, convert(&v)?));
-            values = Some(vals);
-        }
-    }
-    Ok(Some(match values {
-        Some(v) => Converted::Values(v),
-        None => Converted::Raw(raws),
-    }))
-}
-
 /// What static and dynamic stores share: a dictionary-like interface from member names to member
 /// containers, and slot allocation. Not instantiated directly: derive from `StaticStore`, or make a
 /// `DynamicStore(StoreType)`.
@@ -274,20 +215,24 @@ impl PyStore {
     /// Raises `KeyError` for an unknown member, `TypeError`/`OverflowError`/`ValueError` for a bad value;
     /// nothing is allocated then.
     #[pyo3(signature = (mapping = None, **members))]
-    fn add(
+    pub(crate) fn add(
         &self,
         py: Python<'_>,
         mapping: Option<&Bound<'_, PyAny>>,
         members: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let values = match convert_for_add(&self.h, mapping, members)? {
-            // Every scalar is checked by the engine before it allocates.
-            Some(Converted::Raw(raws)) => {
+        // Records of numbers in one pass, from plain dicts (every scalar is checked by the engine before
+        // it allocates); anything else through the general conversion.
+        let plain = match mapping.filter(|m| !m.is_none()) {
+            None => Some(None),
+            Some(m) => m.cast_exact::<PyDict>().ok().map(Some),
+        };
+        if let Some(first) = plain {
+            if let Some(raws) = self.h.data.scalars_of([first, members]) {
                 return self.h.alloc(|v| on_mut!(v, s => s.add_scalars(&raws)));
             }
-            Some(Converted::Values(values)) => values,
-            None => convert_members(&self.h, mapping, members, Members::ADD)?,
-        };
+        }
+        let values = convert_members(&self.h, mapping, members, Members::ADD)?;
         // The engine checks every value before it allocates (an error names the member it refused).
         self.h
             .alloc(|v| on_mut!(v, s => s.add(&values)))

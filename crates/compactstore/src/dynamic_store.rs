@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::static_store::{Access, StaticStore};
 use crate::store::{chunk_mut, Internal, Store};
-use crate::value::Value;
+use crate::value::{Scalar, Value};
 
 /// The largest supported `log2size` (chunks of 2^31 slots).
 pub const MAX_LOG2SIZE: u32 = 31;
@@ -326,6 +326,27 @@ impl Clone for DynamicStore {
     }
 }
 
+impl DynamicStore {
+    /// Occupy the lowest free slot (adding a chunk when every one is full) and reset its members but the
+    /// ones `written` names (see [`StaticStore::alloc_slot_writing`]): [`Store::next_index`]'s work.
+    fn alloc_in_chunk(&mut self, written: &[(usize, Scalar)]) -> Result<usize> {
+        let mut c = self.free_chunk;
+        while c < self.chunks.len() && self.chunks[c].space() == 0 {
+            c += 1;
+        }
+        if c == self.chunks.len() {
+            self.grow()?;
+        }
+        let o = chunk_mut(&mut self.chunks, c)?.alloc_slot_writing(written)?;
+        self.free_chunk = c;
+        self.len += 1;
+        self.changes = self.changes.wrapping_add(1);
+        let i = c << self.log2size | o;
+        self.last_index = Some(i);
+        Ok(i)
+    }
+}
+
 fn check_log2size(log2size: u32) -> Result<()> {
     if log2size > MAX_LOG2SIZE {
         return Err(Error::InvalidArgument(format!(
@@ -362,19 +383,14 @@ impl Store for DynamicStore {
     }
 
     fn next_index(&mut self) -> Result<usize> {
-        let mut c = self.free_chunk;
-        while c < self.chunks.len() && self.chunks[c].space() == 0 {
-            c += 1;
-        }
-        if c == self.chunks.len() {
-            self.grow()?;
-        }
-        let o = chunk_mut(&mut self.chunks, c)?.alloc_slot()?;
-        self.free_chunk = c;
-        self.len += 1;
-        self.changes = self.changes.wrapping_add(1);
-        let i = c << self.log2size | o;
-        self.last_index = Some(i);
+        self.alloc_in_chunk(&[])
+    }
+
+    fn add_scalars(&mut self, values: &[(usize, Scalar)]) -> Result<usize> {
+        chunk_mut(&mut self.chunks, 0)?.check_scalars(values)?;
+        let i = self.alloc_in_chunk(values)?;
+        let (c, o) = self.locate(i)?;
+        chunk_mut(&mut self.chunks, c)?.put_scalars(o, values)?;
         Ok(i)
     }
 

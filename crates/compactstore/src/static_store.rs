@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::slot::Slots;
 use crate::store::{Internal, Store};
-use crate::value::Element;
+use crate::value::{Element, Scalar};
 
 /// A store of a fixed size: one column per member, a slot allocator, allocated once and never moved.
 ///
@@ -458,13 +458,48 @@ impl StaticStore {
     /// Occupy the lowest free slot and reset its members: [`Store::next_index`] without the chunk check,
     /// for the dynamic store that owns this chunk.
     pub(crate) fn alloc_slot(&mut self) -> Result<usize> {
+        self.alloc_slot_writing(&[])
+    }
+
+    /// [`StaticStore::alloc_slot`] for [`Store::add_scalars`]: the members `written` names are not reset,
+    /// as the caller writes them next (a checked scalar of a scalar member: its write sets every byte of
+    /// the slot's value, filling a lazy column up to it first, as a reset would).
+    pub(crate) fn alloc_slot_writing(&mut self, written: &[(usize, Scalar)]) -> Result<usize> {
         self.access.check_structure("adding an entry")?;
         let slot = self.slots.alloc().ok_or_else(|| Error::StoreFull {
             size: self.slots.size(),
         })?;
-        self.reset_slot(slot)?;
+        // Members 0..256 that `written` names; any member beyond is reset (and then written) as usual.
+        let mut skip = [0u64; 4];
+        for &(m, _) in written {
+            if let Some(w) = skip.get_mut(m / 64) {
+                *w |= 1 << (m % 64);
+            }
+        }
+        let is_written = |m: usize| skip.get(m / 64).is_some_and(|w| w >> (m % 64) & 1 == 1);
+        for (m, (col, member)) in self.columns.iter_mut().zip(self.schema.members()).enumerate() {
+            if !is_written(m) {
+                col.reset_slot(slot, member.default_value())?;
+            }
+        }
         self.last_index = Some(slot);
         Ok(slot)
+    }
+
+    /// Check `values` for [`Store::add_scalars`]: each member is a scalar member of its scalar's dtype.
+    pub(crate) fn check_scalars(&self, values: &[(usize, Scalar)]) -> Result<()> {
+        for &(m, x) in values {
+            self.column(m)?.check_scalar(x)?;
+        }
+        Ok(())
+    }
+
+    /// Write `values` (checked by [`StaticStore::check_scalars`]) at `slot` (allocated): cannot fail.
+    pub(crate) fn put_scalars(&mut self, slot: usize, values: &[(usize, Scalar)]) -> Result<()> {
+        for &(m, x) in values {
+            self.column_mut(m)?.put_scalar(slot, x);
+        }
+        Ok(())
     }
 
     /// Free slot `i`: [`Store::remove`] without the chunk check, for the dynamic store that owns this chunk.
@@ -601,6 +636,14 @@ impl Store for StaticStore {
         self.alloc_slot()
     }
 
+    fn add_scalars(&mut self, values: &[(usize, Scalar)]) -> Result<usize> {
+        self.refuse_chunk()?;
+        self.check_scalars(values)?;
+        let i = self.alloc_slot_writing(values)?;
+        self.put_scalars(i, values)?;
+        Ok(i)
+    }
+
     fn remove(&mut self, i: usize) -> Result<()> {
         self.refuse_chunk()?;
         self.free_slot(i)
@@ -701,7 +744,7 @@ fn member_out_of_range(m: usize, len: usize) -> Error {
 mod tests {
     use super::*;
     use crate::schema::{Dtype, Member, MemberType};
-    use crate::value::{Scalar, Value};
+    use crate::value::Value;
 
     fn genes(size: usize) -> StaticStore {
         let schema = Schema::new(vec![
@@ -873,6 +916,51 @@ mod tests {
         );
         assert_eq!(snapshot(&s), before);
         s.validate().unwrap();
+    }
+
+    /// `add_scalars` skips the reset of the members it writes: the others still get their defaults,
+    /// also past the 256 members the skip mask covers, on a free slot that was written.
+    #[test]
+    fn add_scalars_resets_only_the_members_it_does_not_write() {
+        let members = (0..300)
+            .map(|j| {
+                Member::new(format!("m{j}"), MemberType::Scalar(Dtype::I64))
+                    .unwrap()
+                    .with_default(Value::Int(-(j as i64) - 1))
+                    .unwrap()
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(members).unwrap());
+        fn check(st: &mut impl Store) {
+            let written = [
+                (3, Scalar::I64(30)),
+                (299, Scalar::I64(2990)),
+                (64, Scalar::I64(640)),
+            ];
+            let all: Vec<(usize, Value)> = (0..300).map(|j| (j, Value::Int(j as i64 * 7))).collect();
+            let first = st.add(&all).unwrap();
+            st.remove(first).unwrap();
+            assert_eq!(first, 0);
+            for k in 0..2 {
+                // A free slot may be written (its values are reset when it is allocated): slot 0 was
+                // used and deleted, slot 1 never used.
+                for j in 0..300 {
+                    st.set(k, j, &Value::Int(99)).unwrap();
+                }
+                let i = st.add_scalars(&written).unwrap();
+                assert_eq!(i, k);
+                for j in 0..300 {
+                    let want = match written.iter().find(|w| w.0 == j) {
+                        Some(&(_, Scalar::I64(v))) => v,
+                        _ => -(j as i64) - 1,
+                    };
+                    assert_eq!(st.get(i, j).unwrap(), Value::Int(want), "member {j}");
+                }
+            }
+            st.validate().unwrap();
+        }
+        check(&mut StaticStore::new(Arc::clone(&schema), 2));
+        check(&mut crate::DynamicStore::new(schema, 1).unwrap());
     }
 
     #[test]

@@ -39,6 +39,9 @@ def store_type(shape: str) -> Any:
                 members[f"{prefix}{j}"] = cs.Member(getattr(cs, t), default=1)
         members["s"] = cs.Str
         members["b"] = cs.Bytes
+    elif shape == "numeric38":  # the 40-member shape without its str and bytes members
+        members = {f"{prefix}{j}": cs.Member(getattr(cs, t), default=1)
+                   for prefix, t, count in MIXED40_NUMERIC for j in range(count)}
     elif shape == "bytes2":
         members = {"b32": cs.Bytes, "b": cs.Bytes}
     else:
@@ -50,8 +53,11 @@ def store_type(shape: str) -> Any:
 def fixed_width(shape: str) -> tuple[int, int]:
     """(numeric bytes per entry, str/bytes views per entry): the fixed-width columns' bytes per slot are
     their sum."""
+    numeric = sum(WIDTH[t] * count for _, t, count in MIXED40_NUMERIC)
     if shape == "mixed40":
-        return sum(WIDTH[t] * count for _, t, count in MIXED40_NUMERIC), 2 * VIEW
+        return numeric, 2 * VIEW
+    if shape == "numeric38":
+        return numeric, 0
     return 0, 2 * VIEW
 
 
@@ -64,7 +70,7 @@ def make_data(shape: str, n: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     cols: dict[str, Any] = {}
     base = np.arange(n, dtype=np.int64)
-    if shape == "mixed40":
+    if shape in ("mixed40", "numeric38"):
         for prefix, t, count in MIXED40_NUMERIC:
             for j in range(count):
                 v = base * (j + 3) + j + 2
@@ -74,6 +80,9 @@ def make_data(shape: str, n: int, seed: int) -> dict[str, Any]:
                     v = v % 30000 + 2
                 cols[f"{prefix}{j}"] = v.astype(np.dtype(getattr(np, {"i64": "int64", "f32": "float32",
                                                                      "u8": "uint8", "i16": "int16"}[t])))
+    if shape == "numeric38":
+        return cols
+    if shape == "mixed40":
         lengths = rng.integers(12, 21, size=n)
         letters = rng.integers(ord("a"), ord("z") + 1, size=(n, 20), dtype=np.uint8).tobytes()
         cols["s"] = [letters[i * 20:i * 20 + ln].decode() for i, ln in enumerate(lengths.tolist())]
@@ -151,10 +160,10 @@ def pin_mmap_threshold(size: int) -> bool:
 
 
 def job_slack(alt: str, shape: str, n: int, log2size: int | None = None, seed: int = 0,
-              mmap_threshold: int | None = None) -> dict[str, Any]:
+              mmap_threshold: int | None = None, warm_n: int = 64) -> dict[str, Any]:
     pinned = pin_mmap_threshold(mmap_threshold) if mmap_threshold else False
-    # a small build first: imports and one-time set-up are not the data
-    warm = build(alt, shape, make_data(shape, 64, seed + 1), 64, log2size)
+    # a throwaway build first (small by default): imports and one-time set-up are not the data
+    warm = build(alt, shape, make_data(shape, warm_n, seed + 1), warm_n, log2size)
     del warm
     cols = make_data(shape, n, seed)  # made before the first reading and kept: only the store is counted
     total, buffered = value_bytes(cols)

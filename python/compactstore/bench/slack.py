@@ -42,6 +42,8 @@ def store_type(shape: str) -> Any:
     elif shape == "numeric38":  # the 40-member shape without its str and bytes members
         members = {f"{prefix}{j}": cs.Member(getattr(cs, t), default=1)
                    for prefix, t, count in MIXED40_NUMERIC for j in range(count)}
+    elif shape == "i64":  # one i64 member
+        members = {"v": cs.Member(cs.i64, default=1)}
     elif shape == "bytes2":
         members = {"b32": cs.Bytes, "b": cs.Bytes}
     else:
@@ -58,6 +60,8 @@ def fixed_width(shape: str) -> tuple[int, int]:
         return numeric, 2 * VIEW
     if shape == "numeric38":
         return numeric, 0
+    if shape == "i64":
+        return 8, 0
     return 0, 2 * VIEW
 
 
@@ -70,6 +74,8 @@ def make_data(shape: str, n: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     cols: dict[str, Any] = {}
     base = np.arange(n, dtype=np.int64)
+    if shape == "i64":
+        return {"v": base * 3 + 2}
     if shape in ("mixed40", "numeric38"):
         for prefix, t, count in MIXED40_NUMERIC:
             for j in range(count):

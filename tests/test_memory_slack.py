@@ -58,7 +58,7 @@ def measure(alt: str, pinned: bool = True) -> dict[str, Any]:
 def bound(res: dict[str, Any]) -> float:
     """1.12 × the entries' fixed-width bytes (numeric members, and keys of a keyed store) + the hash table."""
     fixed = res["numeric_bytes"] + res["key_bytes"]
-    return BOUND * fixed + res["table_bytes"]
+    return float(BOUND * fixed + res["table_bytes"])
 
 
 @pytest.fixture(scope="module")

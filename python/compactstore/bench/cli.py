@@ -39,6 +39,9 @@ class Sizes:
     b5_block_log2: int = 11  # B5: chunk (and growth block) size, log2
     n_b6: int = 1_000_000  # B6: B2 records read by worker processes
     b6_workers: int = 4  # B6: worker processes per start method
+    slack_n: int = 300_000  # B2 memory rows: keyed stores of this many entries
+    slack_log2: int = 16  # B2 memory rows: the keyed store's chunk size (its default) and the dynamic one's
+    slack_points: tuple[int, ...] = (65_537, 100_000, 300_000)  # B2 memory rows: entries for the slack rows
     seed: int = 20240607
 
     @classmethod
@@ -59,6 +62,9 @@ class Sizes:
             b5_block_log2=8,
             n_b6=2_000,
             b6_workers=2,
+            slack_n=3_000,
+            slack_log2=8,
+            slack_points=(257, 400, 3_000),
         )
 
     @classmethod
@@ -313,6 +319,9 @@ def b2_steps(sz: Sizes, sec: Section) -> list[Step]:
                 info.figure = f"{content:,.1f} B/entry"
 
         steps.append((f"B2 {label}", step))
+    from compactstore.bench.slack import slack_steps
+
+    steps += slack_steps(sz, sec)
     return steps
 
 

@@ -53,12 +53,12 @@ def plot(meta: dict[str, Any], sections: list[Section], path: str) -> None:
     panels = [k for k in ("B1", "B2", "B3") if k in by]
     if not panels:
         return
-    heights = [len(by[k].rows()) + 3 for k in panels]
+    heights = [(len(by[k].rows()) if k != "B2" else len(next(iter(by[k].groups.values()), []))) + 3 for k in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 0.42 * sum(heights) + 1.6),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, key in zip(axes[:, 0], panels):
         sec = by[key]
-        rows = sec.rows()
+        rows = sec.rows() if key != "B2" else next(iter(sec.groups.values()), [])  # B2: the mixed record only
         if key == "B1":
             raw = sec.params["raw_bytes"] / sec.params["entries"]
             _bars(ax, rows, "bytes_per_entry",

@@ -751,6 +751,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "b6": lambda **job: _b6().job_b6(**job),
     "b8": lambda **job: __import__("compactstore.bench.b8", fromlist=["job_b8"]).job_b8(**job),
     "b7": lambda **job: __import__("compactstore.bench.b7", fromlist=["job_b7"]).job_b7(**job),
+    "slack": lambda **job: __import__("compactstore.bench.slack", fromlist=["job_slack"]).job_slack(**job),
 }
 
 

@@ -346,10 +346,10 @@ def slack_steps(sz: Any, sec: Any) -> list[tuple[str, Any]]:
         "memory rows: each store is built in a fresh interpreter from columns made beforehand (KeyedStore."
         "from_columns; DynamicStore: next_index() per entry, then d[name][0:N] = column), after a throwaway "
         "build of 64 entries; numeric members have default 1, so a chunk filled when made would touch every "
-        "slot. RSS gained and nbytes as in B1. Freeing a block of more than 128 KiB (here the source columns' "
-        "temporaries) raises glibc's mmap threshold, after which column buffers under it come from the heap, "
-        "where calloc writes zeros over recycled memory; the first row of each store shows the slack without "
-        "that (threshold pinned) and without the process's one-time costs (a throwaway build of the same size).")
+        "slot. RSS gained and nbytes as in B1. The first row of each store also shows the slack with glibc's "
+        "mmap threshold pinned (freeing a block of more than 128 KiB raises it, and heap memory that calloc "
+        "clears is resident; column buffers of 64 KiB or more are mapped on their own, so this should not "
+        "matter) and without the process's one-time costs (a throwaway build of the same size).")
     return steps
 
 

@@ -16,6 +16,12 @@ const PAGE: usize = 4096;
 /// 16 KiB column paid 4 KiB (25%) measured in B1. From 1 MiB on the padding is at most 0.4%, and such
 /// buffers are mapped on their own, where untouched padding stays virtual.
 const ALIGN_FROM: usize = 1 << 20;
+/// Buffers of at least this many bytes are anonymous memory mappings of their own ([`Anon`]): the kernel
+/// hands out zero pages that become resident only when written, whatever the C heap did before. From the
+/// heap, a zeroed buffer may be recycled memory that `calloc` clears by writing it (glibc serves buffers
+/// below its mmap threshold from the heap, and raises that threshold to the size of any mapped block
+/// freed), which made the never-written slots of a dynamic or keyed store's last chunk resident.
+const MAP_FROM: usize = 64 << 10;
 const WORD: usize = std::mem::size_of::<u64>();
 
 /// Memory that buffers can borrow: a file mapping, a Python buffer, or the heap allocation of an
@@ -86,12 +92,42 @@ unsafe impl Backing for Heap {
     }
 }
 
+/// An anonymous private mapping: the backing of an owned buffer of `MAP_FROM` bytes or more. Its pages
+/// are zero and not resident until written; unmapped on drop.
+struct Anon {
+    map: memmap2::MmapMut,
+}
+
+impl fmt::Debug for Anon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Anon({} bytes)", self.map.len())
+    }
+}
+
+// SAFETY: the mapping lives, at one address, until `Anon` is dropped (memmap2 unmaps it then); it is
+// readable and writable; nothing makes Rust references to it except through the buffers' raw pointers
+// (`MmapMut`'s own slice access is never used after construction).
+#[allow(unsafe_code)]
+unsafe impl Backing for Anon {
+    fn ptr(&self) -> *const u8 {
+        self.map.as_ptr()
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn writable(&self) -> bool {
+        true
+    }
+}
+
 /// A fixed-size, zero-initialised byte buffer that never moves once allocated.
 ///
-/// An owned buffer is allocated with `calloc` semantics (`alloc_zeroed`), so pages that are never
-/// written are never made resident. Buffers of 1 MiB (`ALIGN_FROM`) or more start on a page boundary:
-/// the allocation is over-sized by one page (the padding is never written) and the buffer starts at the
-/// first boundary inside it, so writing one member's buffer never dirties a page of another's.
+/// An owned buffer of 64 KiB (`MAP_FROM`) or more is an anonymous mapping of its own (page-aligned;
+/// pages that are never written are never made resident). A smaller one, or one the kernel refuses to
+/// map (too many mappings, say), is a heap allocation with `calloc` semantics (`alloc_zeroed`); those of
+/// 1 MiB (`ALIGN_FROM`) or more start on a page boundary: the allocation is over-sized by one page (the
+/// padding is never written) and the buffer starts at the first boundary inside it, so writing one
+/// member's buffer never dirties a page of another's.
 ///
 /// ```text
 ///   words: [ pad (< 1 page, never touched) | buffer (len bytes, rounded up to a word) | rest of pad ]
@@ -153,6 +189,20 @@ impl AlignedBuf {
         let too_big = || Error::out_of_memory(len, "a column buffer");
         if len > isize::MAX as usize / 2 {
             return Err(too_big());
+        }
+        if len >= MAP_FROM {
+            // Rounded up to a word, as the heap path does (a column's last word may be read whole).
+            if let Ok(map) = memmap2::MmapMut::map_anon(len.div_ceil(WORD) * WORD) {
+                let anon = Anon { map };
+                let ptr = NonNull::new(anon.ptr().cast_mut()).ok_or_else(too_big)?;
+                return Ok(AlignedBuf {
+                    ptr,
+                    len,
+                    writable: true,
+                    owned: true,
+                    owner: Arc::new(anon),
+                });
+            }
         }
         let nwords = len.div_ceil(WORD);
         let (nalloc, aligned) = if len < ALIGN_FROM {
@@ -366,6 +416,32 @@ mod tests {
             assert!(b.is_page_aligned(), "len {len}");
             assert_eq!(b.bytes().len(), len);
             assert!(b.bytes().iter().all(|&x| x == 0));
+        }
+    }
+
+    /// Buffers from `MAP_FROM` on are anonymous mappings (zero pages, untouched until written); their
+    /// owner keeps the mapping after the buffer is gone, and the last holder unmaps it.
+    #[test]
+    fn buffers_from_map_from_on_are_mappings_of_their_own() {
+        for len in [MAP_FROM - 1, MAP_FROM, MAP_FROM + 3, ALIGN_FROM + 5] {
+            let mut b = AlignedBuf::zeroed(len);
+            let mapped = format!("{:?}", b.owner()).starts_with("Anon(");
+            assert_eq!(mapped, len >= MAP_FROM, "len {len}");
+            assert_eq!(b.bytes().len(), len);
+            assert!(b.bytes().iter().all(|&x| x == 0));
+            if mapped {
+                assert!(b.is_page_aligned());
+                assert!(b.owner().len() >= len);
+            }
+            b.bytes_mut()[len - 1] = 7;
+            let owner = b.owner();
+            let last = b.as_ptr() as usize + len - 1;
+            drop(b);
+            assert!(last < owner.ptr() as usize + owner.len());
+            #[allow(unsafe_code)]
+            // SAFETY: `last` is inside `owner`'s memory (asserted), which `owner` keeps mapped.
+            let v = unsafe { *(last as *const u8) };
+            assert_eq!(v, 7);
         }
     }
 

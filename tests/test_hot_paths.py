@@ -498,3 +498,50 @@ def test_hot_slots_raise_only_api_exceptions(calls: list[tuple[int, Any, Any]], 
         except ALLOWED:
             pass
     pool.validate()
+
+
+NUMPY_NAMES = {"b": "bool", "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64", "u8": "uint8",
+               "u16": "uint16", "u32": "uint32", "u64": "uint64", "f32": "float32", "f64": "float64"}
+
+
+@pytest.mark.parametrize("kind", ["static", "dynamic", "keyed"])
+def test_slice_writes_from_arrays_of_the_member_dtype_and_of_others(kind: str) -> None:
+    # An array of exactly a scalar member's dtype is read from its memory (no Python objects); any other
+    # array, or one that does not fit, goes through the general conversion with its checks.
+    n = 37
+    store = stores(n)[kind]
+
+    def m(name: str) -> Any:
+        return store.members[name] if kind == "keyed" else store[name]
+
+    rng = np.random.default_rng(5)
+    for name in SCALARS:
+        dt = np.dtype(NUMPY_NAMES[name])
+        if dt.kind == "b":
+            a = rng.integers(0, 2, n).astype(bool)
+        elif dt.kind == "f":
+            a = rng.standard_normal(n).astype(dt)
+        else:
+            info = np.iinfo(dt)
+            a = rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
+        m(name)[0:n] = a
+        assert m(name)[0:n].tolist() == a.tolist(), name
+        m(name)[0:n:2] = a[::-1][0:n:2]  # a non-contiguous array of the dtype
+        assert m(name)[0:n:2].tolist() == a[::-1][0:n:2].tolist(), name
+    # another dtype that does not fit: refused, nothing written
+    before = m("u8")[0:n].tolist()
+    with pytest.raises(OverflowError):
+        m("u8")[0:n] = np.full(n, 300, np.int64)
+    with pytest.raises(ValueError, match="cannot assign 36 values"):
+        m("u8")[0:n] = np.zeros(n - 1, np.uint8)
+    assert m("u8")[0:n].tolist() == before
+    # another dtype that fits: converted
+    m("i64")[0:n] = np.arange(n, dtype=np.int32)
+    assert m("i64")[0:n].tolist() == list(range(n))
+    # a numpy view of the member itself (static store memory), reversed into place
+    if kind == "static":
+        v = np.asarray(m("i64"))
+        m("i64")[0:n] = v[:n][::-1].copy()
+        assert m("i64")[0:n].tolist() == list(range(n))[::-1]
+        m("i64")[0:n] = v[:n]
+        assert m("i64")[0:n].tolist() == list(range(n))[::-1]

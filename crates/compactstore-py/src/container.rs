@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 
 use compactstore::{normalize_index, Dtype, Error, MemberType, Scalar, Store, Value};
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -485,6 +485,8 @@ impl PyContainer {
             // One value for every index: written from this one copy, never cloned per index (a large
             // str/bytes value broadcast to many slots would need their total size twice over).
             vec![v]
+        } else if let Some(vals) = array_values(values, &self.ty, idx.len()) {
+            vals
         } else {
             let items: Vec<Bound<'_, PyAny>> = if values.hasattr("__array__")? && values.hasattr("tolist")? {
                 values
@@ -537,6 +539,38 @@ impl PyContainer {
             let idx: Vec<usize> = (0..n).collect();
             this.gather(py, &idx)
         }
+    }
+}
+
+/// The values of a one-dimensional, contiguous numpy array of exactly a scalar member's dtype and of the
+/// selection's length `n`, read straight from its memory (`m[a:b] = column`): every element is a valid
+/// value of the member as it is, so none goes through a Python object. `None` for anything else (another
+/// dtype, shape or length, a non-contiguous array, another member type), which the general conversion
+/// converts, checks and reports on.
+fn array_values(values: &Bound<'_, PyAny>, ty: &MemberType, n: usize) -> Option<Vec<Value>> {
+    let MemberType::Scalar(d) = *ty else {
+        return None;
+    };
+    macro_rules! typed {
+        ($t:ty, $scalar:expr) => {{
+            // The cast checks that it is an ndarray of one dimension and of this dtype exactly.
+            let a = values.cast::<PyArray1<$t>>().ok()?.try_readonly().ok()?;
+            let s = a.as_slice().ok()?;
+            (s.len() == n).then(|| s.iter().map(|&x| $scalar(x).to_value()).collect())
+        }};
+    }
+    match d {
+        Dtype::Bool => typed!(bool, Scalar::Bool),
+        Dtype::I8 => typed!(i8, Scalar::I8),
+        Dtype::I16 => typed!(i16, Scalar::I16),
+        Dtype::I32 => typed!(i32, Scalar::I32),
+        Dtype::I64 => typed!(i64, Scalar::I64),
+        Dtype::U8 => typed!(u8, Scalar::U8),
+        Dtype::U16 => typed!(u16, Scalar::U16),
+        Dtype::U32 => typed!(u32, Scalar::U32),
+        Dtype::U64 => typed!(u64, Scalar::U64),
+        Dtype::F32 => typed!(f32, Scalar::F32),
+        Dtype::F64 => typed!(f64, Scalar::F64),
     }
 }
 

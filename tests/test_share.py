@@ -2,7 +2,8 @@
 
 Copies are counted as the bench's B6 counts them (`compactstore.bench.b6.copies`: Private_Dirty of
 anonymous mappings plus Anonymous pages of file mappings, from /proc/self/smaps), at the end of a
-worker's reading, less those of an idle twin worker that read a 1-entry shared store the same way.
+worker's reading, less those of an idle twin worker that read the one entry of a 1-entry shared store as
+many times (the same interpreter work without the store's memory; a full collection precedes each count).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_pool_workers_read_a_shared_store_without_copying_it(method: str, pool: 
             size = os.path.getsize(shared.filename)
             assert shared.mmap_mode == "r" and shared.filename.startswith("/dev/shm/")
             with ctx.Pool(1, initializer=sw.init, initargs=(tiny,)) as p:
-                idle = p.apply(sw.read_all)
+                idle = p.apply(sw.read_all, (None, N))
             with ctx.Pool(2, initializer=sw.init, initargs=(shared,)) as p:
                 got = p.map(sw.read_all, [None, None], chunksize=1)
             path = shared.filename

@@ -117,9 +117,18 @@ impl Shared {
         use crate::container::ScalarPy;
         let mut out = Vec::with_capacity(dicts.iter().flatten().map(|d| d.len()).sum());
         for d in dicts.into_iter().flatten() {
-            // No Python code runs in this loop (exact ints, floats and bools only; names by address or as
-            // exact str), so the dict cannot change under the iterator.
-            for (k, v) in d.iter() {
+            let py = d.py();
+            let mut pos: pyo3::ffi::Py_ssize_t = 0;
+            let (mut k, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: attached (`py`); `d` is a live dict; `PyDict_Next` sets `k` and `v` to borrowed
+            // references to its items, valid while the dict is not changed. No Python code runs in this
+            // loop (names by address or as exact str; values exact ints, floats and bools only, whose
+            // conversion calls no Python code), so nothing can change the dict or free an item meanwhile.
+            #[allow(unsafe_code)]
+            while unsafe { pyo3::ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+                #[allow(unsafe_code)]
+                // SAFETY: as above: `k` and `v` are borrowed references to live items of `d`.
+                let (k, v) = unsafe { (pyo3::Borrowed::from_ptr(py, k), pyo3::Borrowed::from_ptr(py, v)) };
                 let m = match self.member_by_ptr(k.as_ptr()) {
                     Some(m) => m,
                     None => self

@@ -865,7 +865,7 @@ pub fn load(path: &Path, mode: Mode) -> std::result::Result<(Loaded, FileInfo), 
     }
     let (backing, base): (Arc<dyn Backing>, usize) = match mode {
         Mode::Memory => {
-            let mut buf = AlignedBuf::try_zeroed(len)?;
+            let mut buf = AlignedBuf::try_zeroed_dense(len)?;
             f.read_exact(buf.bytes_mut())?;
             let owner = buf.owner();
             let base = buf.as_ptr() as usize - owner.ptr() as usize;

@@ -18,13 +18,21 @@ def init(store: Any) -> None:
     _STORE = store
 
 
+def read_all_after_warming_up(tiny: Any) -> dict[str, Any]:
+    """`read_all` of the initializer's store, with `copies` counting only what the reading added: first the
+    same interpreter work on `tiny`, a 1-entry store, as many times as the store has entries (objects made
+    and freed, which under fork land in memory inherited from the parent and copy its pages, and grow the
+    interpreter's arenas), then the count before, then the reading, then the count after."""
+    warm = read_all(tiny, passes=len(_STORE))
+    r = read_all()
+    r["copies_before"] = warm["copies"]
+    r["copies"] -= warm["copies"]
+    return r
+
+
 def read_all(store: Any = None, passes: int = 1) -> dict[str, Any]:
     """Read every member of every entry (the initializer's store unless one is given), `passes` times; a
-    digest of the values, whether a write is refused, and the worker's copies after the reading.
-
-    The idle twin of a test reads a 1-entry store as many times as the others read entries: the same
-    interpreter work (objects made and freed, which under fork land in memory inherited from the parent and
-    copy its pages), without the store's memory."""
+    digest of the values, whether a write is refused, and the worker's copies after the reading."""
     s = _STORE if store is None else store
     n, fit, gen, names, cats, inputs = 0, 0.0, 0, 0, 0, 0
     for _ in range(passes):
@@ -43,7 +51,7 @@ def read_all(store: Any = None, passes: int = 1) -> dict[str, Any]:
             s[k]["fitness"] = -1.0
         except TypeError as ex:
             refused = str(ex)
-    # A full collection first, in every worker (the idle one included): under fork, a collection walks every
+    # A full collection first, before every count (the warm-up's included): under fork, a collection walks every
     # object inherited from the parent (here a pytest process that has run many tests) and dirties their
     # pages. Whether the reading loop happened to trigger one is not the store's doing.
     gc.collect()

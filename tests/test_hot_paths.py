@@ -545,3 +545,25 @@ def test_slice_writes_from_arrays_of_the_member_dtype_and_of_others(kind: str) -
         assert m("i64")[0:n].tolist() == list(range(n))[::-1]
         m("i64")[0:n] = v[:n]
         assert m("i64")[0:n].tolist() == list(range(n))[::-1]
+
+
+@pytest.mark.parametrize("kind", ["static", "dynamic", "keyed"])
+def test_slice_writes_from_bool_arrays_and_array_subclasses_take_the_general_path(kind: str) -> None:
+    store = stores(4)[kind]
+
+    def m(name: str) -> Any:
+        return store.members[name] if kind == "keyed" else store[name]
+
+    # a numpy bool array may hold bytes other than 0 and 1: they are stored as True, as bool() of them is
+    odd = np.frombuffer(bytes([2, 0, 255, 1]), np.uint8).view(bool)
+    m("b")[0:4] = odd
+    assert m("b")[0:4].tolist() == [True, False, True, True]
+    if kind == "static":
+        assert np.asarray(m("b"))[:4].view(np.uint8).tolist() == [1, 0, 1, 1]
+    # a masked array is not read from its memory: its masked values are not written behind the mask
+    before = m("i64")[0:4].tolist()
+    masked = np.ma.array([10, 20, 30, 40], mask=[0, 1, 0, 0], dtype=np.int64)
+    with pytest.raises(TypeError):
+        m("i64")[0:4] = masked
+    assert m("i64")[0:4].tolist() == before
+

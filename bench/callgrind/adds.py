@@ -1,4 +1,4 @@
-"""callgrind harness (bench/callgrind/run.sh): pool[k] = d, s.add(d), s.add(**d) and dd[k] = dict(d), 5,000 x 8."""
+"""callgrind harness (bench/callgrind/run.sh): pool[k] = d, s.add(d) (dynamic "add", static "addst"), s.add(**d) and dd[k] = dict(d), 5,000 x 8."""
 import sys, compactstore as cs, gc
 what = sys.argv[1]; R = int(sys.argv[2])
 names = [f"m{j}" for j in range(8)]
@@ -14,6 +14,9 @@ for r in range(R):
         for k, d in items: pool[k] = d
     elif what == "add":
         s = cs.DynamicStore(E)
+        for k, d in items: s.add(d)
+    elif what == "addst":
+        s = E(size=5000)
         for k, d in items: s.add(d)
     elif what == "addkw":
         s = E(size=5000)

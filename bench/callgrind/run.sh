@@ -24,4 +24,4 @@ for w in numpy static dyn keyed static_w dyn_w keyed_w; do
   count containers.py $w 20000 120000 100000 --toggle-collect=PyObject_GetItem --toggle-collect=PyObject_SetItem
 done
 for w in none dd tuple entry dd_w tuple_w entry_w; do count keyed.py $w 1 6 50000; done
-for w in dict keyed add addkw; do count adds.py $w 1 3 10000; done
+for w in dict keyed add addst addkw; do count adds.py $w 1 3 10000; done

@@ -547,10 +547,17 @@ impl PyContainer {
 /// value of the member as it is, so none goes through a Python object. `None` for anything else (another
 /// dtype, shape or length, a non-contiguous array, another member type), which the general conversion
 /// converts, checks and reports on.
+///
+/// Only an exact `ndarray` (a subclass such as a masked array has values its elements do not show), and no
+/// `bool_` member: a numpy bool array may hold bytes other than 0 and 1, which are not Rust `bool`s.
 fn array_values(values: &Bound<'_, PyAny>, ty: &MemberType, n: usize) -> Option<Vec<Value>> {
     let MemberType::Scalar(d) = *ty else {
         return None;
     };
+    let ndarray = values.py().import("numpy").ok()?.getattr("ndarray").ok()?;
+    if !values.get_type().is(&ndarray) {
+        return None;
+    }
     macro_rules! typed {
         ($t:ty, $scalar:expr) => {{
             // The cast checks that it is an ndarray of one dimension and of this dtype exactly.
@@ -560,7 +567,7 @@ fn array_values(values: &Bound<'_, PyAny>, ty: &MemberType, n: usize) -> Option<
         }};
     }
     match d {
-        Dtype::Bool => typed!(bool, Scalar::Bool),
+        Dtype::Bool => None,
         Dtype::I8 => typed!(i8, Scalar::I8),
         Dtype::I16 => typed!(i16, Scalar::I16),
         Dtype::I32 => typed!(i32, Scalar::I32),

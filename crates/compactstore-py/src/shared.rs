@@ -122,8 +122,11 @@ impl Shared {
             let (mut k, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
             // SAFETY: attached (`py`); `d` is a live dict; `PyDict_Next` sets `k` and `v` to borrowed
             // references to its items, valid while the dict is not changed. No Python code runs in this
-            // loop (names by address or as exact str; values exact ints, floats and bools only, whose
-            // conversion calls no Python code), so nothing can change the dict or free an item meanwhile.
+            // loop while they are in use: names are found by address or read as exact str, values are
+            // exact ints, floats and bools, whose conversion calls no Python code. The two conversions that
+            // can fail (an int beyond a u64 member, a str with a lone surrogate) make an exception, whose
+            // allocation may run the collector and so finalisers; each returns `None` at once, and no
+            // borrowed item or the position is used after it. Keep it so: no `continue` after a failure.
             #[allow(unsafe_code)]
             while unsafe { pyo3::ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
                 #[allow(unsafe_code)]

@@ -93,9 +93,10 @@ unsafe impl Backing for Heap {
 }
 
 /// An anonymous private mapping: the backing of an owned buffer of `MAP_FROM` bytes or more. Its pages
-/// are zero and not resident until written; unmapped on drop.
+/// are zero and not resident until written; unmapped on drop. Held as a `MmapRaw`, which hands out raw
+/// pointers only (no slice of the whole mapping is ever made after construction).
 struct Anon {
-    map: memmap2::MmapMut,
+    map: memmap2::MmapRaw,
 }
 
 impl fmt::Debug for Anon {
@@ -105,8 +106,8 @@ impl fmt::Debug for Anon {
 }
 
 // SAFETY: the mapping lives, at one address, until `Anon` is dropped (memmap2 unmaps it then); it is
-// readable and writable; nothing makes Rust references to it except through the buffers' raw pointers
-// (`MmapMut`'s own slice access is never used after construction).
+// private, readable and writable; `MmapRaw` gives only raw pointers, so nothing makes a Rust reference to
+// it except the buffers, through the pointer `MmapRaw::as_mut_ptr` gave when it was made.
 #[allow(unsafe_code)]
 unsafe impl Backing for Anon {
     fn ptr(&self) -> *const u8 {
@@ -144,7 +145,7 @@ pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
-    /// Made by `try_zeroed` (a heap allocation of its own), not `borrowed`.
+    /// Made by `try_zeroed` (a heap allocation or an anonymous mapping of its own), not `borrowed`.
     owned: bool,
     owner: Arc<dyn Backing>,
 }
@@ -214,8 +215,10 @@ impl AlignedBuf {
                     // Advice only: a kernel without transparent huge pages refuses it; 4 KiB pages serve.
                     let _ = map.advise(memmap2::Advice::HugePage);
                 }
-                let anon = Anon { map };
-                let ptr = NonNull::new(anon.ptr().cast_mut()).ok_or_else(too_big)?;
+                let anon = Anon {
+                    map: memmap2::MmapRaw::from(map),
+                };
+                let ptr = NonNull::new(anon.map.as_mut_ptr()).ok_or_else(too_big)?;
                 return Ok(AlignedBuf {
                     ptr,
                     len,
@@ -316,7 +319,8 @@ impl AlignedBuf {
         self.writable
     }
 
-    /// Whether the buffer owns its memory (a heap allocation of its own) rather than borrowing it.
+    /// Whether the buffer owns its memory (a heap allocation or anonymous mapping of its own) rather than
+    /// borrowing it.
     #[must_use]
     pub fn is_owned(&self) -> bool {
         self.owned
@@ -398,7 +402,7 @@ impl AlignedBuf {
         self.bytes().as_ptr() as usize % PAGE == 0
     }
 
-    /// A copy in a new heap allocation (page-aligned again if large), owned and writable. O(len).
+    /// A copy in a new allocation of its own (as `try_zeroed` makes it), owned and writable. O(len).
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] if the copy cannot be allocated.

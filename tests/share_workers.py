@@ -18,12 +18,13 @@ def init(store: Any) -> None:
     _STORE = store
 
 
-def read_all_after_warming_up(tiny: Any) -> dict[str, Any]:
+def read_all_after_warming_up(twin: Any) -> dict[str, Any]:
     """`read_all` of the initializer's store, with `copies` counting only what the reading added: first the
-    same interpreter work on `tiny`, a 1-entry store, as many times as the store has entries (objects made
-    and freed, which under fork land in memory inherited from the parent and copy its pages, and grow the
-    interpreter's arenas), then the count before, then the reading, then the count after."""
-    warm = read_all(tiny, passes=len(_STORE))
+    same reading of `twin`, another shared file of the same entries (the objects a reading makes and frees,
+    of the same sizes, which under fork land in memory inherited from the parent and copy its pages, and
+    grow the interpreter's arenas), then the count before, then the reading, then the count after. A copy
+    of the store itself (a private copy instead of the shared mapping) would still show in full."""
+    warm = read_all(twin)
     r = read_all()
     r["copies_before"] = warm["copies"]
     r["copies"] -= warm["copies"]

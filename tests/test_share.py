@@ -2,9 +2,10 @@
 
 Copies are counted as the bench's B6 counts them (`compactstore.bench.b6.copies`: Private_Dirty of
 anonymous mappings plus Anonymous pages of file mappings, from /proc/self/smaps), in each worker, from
-before to after its reading of the store; before the first count the worker does the same interpreter work
-on a 1-entry shared store as many times (what a reading allocates and frees, which under fork dirties pages
-inherited from the parent, is then paid), and a full collection precedes each count.
+before to after its reading of the store. Before the first count the worker reads a twin, another shared
+file of the same entries, the same way: what a reading allocates and frees (which under fork dirties pages
+inherited from a large parent, such as a long pytest process) is then paid, and a full collection precedes
+each count. A private copy of the store would still count in full.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ def test_pool_workers_read_a_shared_store_without_copying_it(method: str, pool: 
     ctx = mp.get_context(method)
     w = _quiet_fork()
     try:
-        with pool.share() as shared, sw.make_pool(1).share() as tiny:
+        with pool.share() as shared, pool.share() as twin:
             size = os.path.getsize(shared.filename)
             assert shared.mmap_mode == "r" and shared.filename.startswith("/dev/shm/")
             with ctx.Pool(2, initializer=sw.init, initargs=(shared,)) as p:
-                got = p.map(sw.read_all_after_warming_up, [tiny, tiny], chunksize=1)
+                got = p.map(sw.read_all_after_warming_up, [twin, twin], chunksize=1)
             path = shared.filename
             assert os.path.exists(path)  # the workers' exits did not remove it
     finally:

@@ -1,11 +1,14 @@
 """`s.share()`: one store read by many worker processes, under every start method, without copies.
 
-Copies are counted as the bench's B6 counts them (`compactstore.bench.b6.copies`: Private_Dirty of
-anonymous mappings plus Anonymous pages of file mappings, from /proc/self/smaps), in each worker, from
-before to after its reading of the store. Before the first count the worker reads a twin, another shared
-file of the same entries, the same way: what a reading allocates and frees (which under fork dirties pages
-inherited from a large parent, such as a long pytest process) is then paid, and a full collection precedes
-each count. A private copy of the store would still count in full.
+Each worker checks two things. The store's pages: the worker's mapping of the shared file is resident (it
+read the file) and none of its pages were copied (`Anonymous` of that mapping in /proc/self/smaps is 0).
+And nothing else the size of a store: copies counted as the bench's B6 counts them
+(`compactstore.bench.b6.copies`: Private_Dirty of anonymous mappings plus Anonymous pages of file
+mappings), from before to after the worker's reading of the store, stay within 5% of the store (a private
+copy would count 100%). Before the first count the worker reads a twin, another shared file of the same
+entries, the same way: what a reading allocates and frees (which under fork dirties pages inherited from a
+large parent, such as a long pytest process: up to ~2% of this store was measured) is then paid, and a
+full collection precedes each count.
 """
 
 from __future__ import annotations
@@ -72,8 +75,11 @@ def test_pool_workers_read_a_shared_store_without_copying_it(method: str, pool: 
         assert r["n"] == N and r["digest"] == expected
         assert "read-only" in r["refused"] or "mapped" in r["refused"], r["refused"]
         assert r["mmap_mode"] == "r" and r["filename"] == path
+        # the store's pages: read from the shared file, none of them copied
+        assert r["file_rss"] >= 0.25 * size and r["file_copied"] == 0, r
+        # and nothing else the size of a store: the reading's own copies stay small
         gained = r["copies"]
-        assert gained <= 0.02 * size, (f"{method}: a worker copied {gained:,} bytes of a {size:,}-byte store "
+        assert gained <= 0.05 * size, (f"{method}: a worker copied {gained:,} bytes of a {size:,}-byte store "
                                        f"reading it (after {r['copies_before']:,} bytes of warming up)")
 
 

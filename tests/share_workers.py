@@ -7,7 +7,7 @@ import gc
 import os
 from typing import Any
 
-from compactstore.bench.b6 import copies
+from compactstore.bench.b6 import copies, file_pages
 
 _STORE: Any = None
 
@@ -29,24 +29,6 @@ def read_all_after_warming_up(twin: Any) -> dict[str, Any]:
     r["copies_before"] = warm["copies"]
     r["copies"] -= warm["copies"]
     return r
-
-
-def mapped_file(path: str) -> tuple[int, int]:
-    """(Rss, Anonymous) bytes of this process's mappings of the file at `path`, from /proc/self/smaps: the
-    pages of the file it reads, and those of them it has copied (written, copy-on-write)."""
-    rss = anon = 0
-    mine = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            first = line.split(maxsplit=1)[0]
-            if not first.endswith(":"):  # a mapping's header: address perms offset dev inode [path]
-                parts = line.split(maxsplit=5)
-                mine = len(parts) > 5 and parts[5].strip() == path
-            elif mine and first == "Rss:":
-                rss += int(line.split()[1]) * 1024
-            elif mine and first == "Anonymous:":
-                anon += int(line.split()[1]) * 1024
-    return rss, anon
 
 
 def read_all(store: Any = None, passes: int = 1) -> dict[str, Any]:
@@ -74,7 +56,7 @@ def read_all(store: Any = None, passes: int = 1) -> dict[str, Any]:
     # object inherited from the parent (here a pytest process that has run many tests) and dirties their
     # pages. Whether the reading loop happened to trigger one is not the store's doing.
     gc.collect()
-    file_rss, file_copied = mapped_file(s.filename) if s.filename else (0, 0)
+    file_rss, file_copied = file_pages(s.filename) if s.filename else (0, 0)
     return {
         "pid": os.getpid(),
         "n": n,

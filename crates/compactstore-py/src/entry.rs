@@ -135,13 +135,7 @@ impl PyEntry {
     /// reports.
     #[inline]
     pub(crate) fn fast_set(&self, name: *mut pyo3::ffi::PyObject, value: &Bound<'_, PyAny>) -> bool {
-        let Some(m) = self.h.data.member_by_ptr(name) else {
-            return false;
-        };
-        let Ok(member) = self.h.data.schema.member(m) else {
-            return false;
-        };
-        let MemberType::Scalar(d) = *member.ty() else {
+        let Some((m, d)) = self.h.data.scalar_member_by_ptr(name) else {
             return false;
         };
         let Some(x) = <compactstore::Scalar as ScalarPy>::of(value, d) else {

@@ -757,13 +757,7 @@ impl PyKeyedStore {
         name: *mut pyo3::ffi::PyObject,
         value: &Bound<'_, PyAny>,
     ) -> bool {
-        let Some(m) = self.h.data.member_by_ptr(name) else {
-            return false;
-        };
-        let Ok(member) = self.h.data.schema.member(m) else {
-            return false;
-        };
-        let MemberType::Scalar(d) = *member.ty() else {
+        let Some((m, d)) = self.h.data.scalar_member_by_ptr(name) else {
             return false;
         };
         let (Some(k), Some(x)) = (

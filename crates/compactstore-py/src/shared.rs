@@ -139,13 +139,31 @@ impl Shared {
                         .index_of(k.cast_exact::<PyString>().ok()?.to_str().ok()?)
                         .ok()?,
                 };
-                let MemberType::Scalar(dt) = *self.schema.member(m).ok()?.ty() else {
-                    return None;
-                };
-                out.push((m, <Scalar as ScalarPy>::of(&v, dt)?));
+                out.push((m, <Scalar as ScalarPy>::of(&v, self.scalar_dtype(m)?)?));
             }
         }
         Some(out)
+    }
+
+    /// The dtype of member `m` if it is a numeric scalar member: what the typed write paths take.
+    #[inline]
+    pub fn scalar_dtype(&self, m: usize) -> Option<compactstore::Dtype> {
+        match *self.schema.member(m).ok()?.ty() {
+            MemberType::Scalar(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The position and dtype of the numeric scalar member whose interned name object is `name` (see
+    /// [`Shared::member_by_ptr`]): the member lookup of the typed write paths (`e[name] = v`,
+    /// `pool[k, name] = v`); `None` sends the caller to its general path.
+    #[inline]
+    pub fn scalar_member_by_ptr(
+        &self,
+        name: *mut pyo3::ffi::PyObject,
+    ) -> Option<(usize, compactstore::Dtype)> {
+        let m = self.member_by_ptr(name)?;
+        Some((m, self.scalar_dtype(m)?))
     }
 
     /// Lock the store. A second caller while it is held (another thread, or a re-entrant call from a

@@ -21,7 +21,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from .workers import build_mixed, mixed_data, rss, settle
 
@@ -40,11 +40,11 @@ METHODS = ("fork", "forkserver", "spawn")
 B2_MEMBERS = ("fitness", "generation", "num_codes", "alive", "inputs", "name", "category")
 
 
-def copies() -> int:
-    """Bytes this process has copied rather than shares: ``Private_Dirty`` of anonymous mappings plus
-    ``Anonymous`` of file mappings, from ``/proc/self/smaps``."""
-    total = 0
-    anon = True
+def _smaps() -> Iterator[tuple[str, bool, str, int]]:
+    """``(path, anonymous, field, bytes)`` for every size line of ``/proc/self/smaps``: the mapping's path
+    (``""`` for an anonymous one), whether it is anonymous memory (no file, or ``[heap]``, ``[stack]``...),
+    the field (``"Rss:"``, ``"Private_Dirty:"``, ``"Anonymous:"``...) and its value in bytes."""
+    path, anon = "", True
     with open("/proc/self/smaps") as f:
         for line in f:
             first = line.split(maxsplit=1)[0]
@@ -52,11 +52,23 @@ def copies() -> int:
                 parts = line.split(maxsplit=5)
                 path = parts[5].strip() if len(parts) > 5 else ""
                 anon = parts[4] == "0" and (path == "" or path.startswith("["))
-            elif anon and first == "Private_Dirty:":
-                total += int(line.split()[1]) * 1024
-            elif not anon and first == "Anonymous:":
-                total += int(line.split()[1]) * 1024
-    return total
+            elif line.rstrip().endswith(" kB"):
+                yield path, anon, first, int(line.split()[1]) * 1024
+
+
+def copies() -> int:
+    """Bytes this process has copied rather than shares: ``Private_Dirty`` of anonymous mappings plus
+    ``Anonymous`` of file mappings, from ``/proc/self/smaps``."""
+    return sum(b for _, anon, field, b in _smaps()
+               if field == ("Private_Dirty:" if anon else "Anonymous:"))
+
+
+def file_pages(path: str) -> tuple[int, int]:
+    """``(Rss, Anonymous)`` bytes of this process's mappings of the file at ``path``: the pages of it that
+    are resident, and those of them it has copied (written, copy-on-write)."""
+    rss = sum(b for p, _, field, b in _smaps() if p == path and field == "Rss:")
+    copied = sum(b for p, _, field, b in _smaps() if p == path and field == "Anonymous:")
+    return rss, copied
 
 
 # --------------------------------------------------------------------------------------------------------
